@@ -1,0 +1,69 @@
+//! What a call into a provider can end in.
+
+use crate::bindings::roster::provider::types::ProviderError;
+use std::fmt;
+use std::time::Duration;
+
+/// A failed provider call: the provider's own typed error, or the sandbox stopping it.
+#[derive(Debug)]
+pub enum CallError {
+    /// The provider answered with a typed error; the instance stays usable.
+    Provider(ProviderError),
+    /// The call ran past its deadline and was stopped; the instance was discarded.
+    Deadline(Duration),
+    /// The instance tried to grow memory past its limit; it was discarded.
+    MemoryLimit(usize),
+    /// The guest trapped (a panic, say); it was discarded. Holds the trap and the guest's stderr.
+    Trap(String),
+    /// The host could not load, instantiate or run the component.
+    Host(anyhow::Error),
+}
+
+impl CallError {
+    /// True when the instance that made the call was discarded (it will be replaced).
+    pub fn discarded_instance(&self) -> bool {
+        !matches!(self, CallError::Provider(_))
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Provider(e) => f.write_str(&describe(e)),
+            CallError::Deadline(d) => write!(f, "the provider call exceeded its deadline of {d:?} and was stopped"),
+            CallError::MemoryLimit(n) => write!(f, "the provider exceeded its memory limit of {n} bytes and was stopped"),
+            CallError::Trap(m) => write!(f, "the provider crashed: {m}"),
+            CallError::Host(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+impl From<ProviderError> for CallError {
+    fn from(e: ProviderError) -> Self {
+        CallError::Provider(e)
+    }
+}
+
+/// A one-line, human description of a provider's typed error.
+pub fn describe(error: &ProviderError) -> String {
+    match error {
+        ProviderError::InvalidConfig(e) if e.field.is_empty() => format!("invalid config: {}", e.message),
+        ProviderError::InvalidConfig(e) => format!("invalid config at `{}`: {}", e.field, e.message),
+        ProviderError::InvalidInput(e) if e.field.is_empty() => format!("invalid input: {}", e.message),
+        ProviderError::InvalidInput(e) => format!("invalid input at `{}`: {}", e.field, e.message),
+        ProviderError::Unauthorized(m) => format!("unauthorized: {m}"),
+        ProviderError::Forbidden(m) => format!("forbidden: {m}"),
+        ProviderError::NotFound(m) => format!("not found: {m}"),
+        ProviderError::AlreadyExists(m) => format!("already exists: {m}"),
+        ProviderError::RateLimited(e) => match e.retry_after_ms {
+            Some(ms) => format!("rate limited (retry after {ms} ms): {}", e.message),
+            None => format!("rate limited: {}", e.message),
+        },
+        ProviderError::Unavailable(m) => format!("unavailable: {m}"),
+        ProviderError::Denied(m) => format!("denied by the host: {m}"),
+        ProviderError::Vendor(e) if e.status == 0 => format!("vendor error: {}", e.message),
+        ProviderError::Vendor(e) => format!("vendor error (HTTP {}): {}", e.status, e.message),
+    }
+}

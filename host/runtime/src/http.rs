@@ -1,0 +1,255 @@
+//! The outgoing-HTTP capability: wasi:http restricted to a provider's allowed hosts, with
+//! timeouts on every request.
+//!
+//! The allow-list parser ([`AllowedHost::parse`]) is a pure function: an entry is
+//! `[scheme://]host[:port]`, where `host` may start with `*.` to allow every subdomain.
+//! Without a port, an entry allows its scheme's default port (443 for https, 80 for http;
+//! both when no scheme is given). Matching ignores case.
+
+use crate::limits::HttpTimeouts;
+use std::future::Future;
+use std::fmt;
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
+
+/// One allowed destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowedHost {
+    scheme: Option<String>,
+    host: String,
+    wildcard: bool,
+    port: Option<u16>,
+}
+
+impl AllowedHost {
+    /// Parses `[scheme://]host[:port]`, with an optional leading `*.` on the host.
+    pub fn parse(entry: &str) -> Result<AllowedHost, String> {
+        let entry = entry.trim();
+        let (scheme, rest) = match entry.split_once("://") {
+            Some((s, rest)) => {
+                let s = s.to_ascii_lowercase();
+                if s != "http" && s != "https" {
+                    return Err(format!("allowed host `{entry}`: scheme must be http or https"));
+                }
+                (Some(s), rest)
+            }
+            None => (None, entry),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains('/') || rest.contains('?') || rest.contains('@') {
+            return Err(format!("allowed host `{entry}`: give only [scheme://]host[:port], no path or user"));
+        }
+        let (host, port) = split_host_port(rest)
+            .ok_or_else(|| format!("allowed host `{entry}`: the port must be a number from 1 to 65535"))?;
+        let (wildcard, host) = match host.strip_prefix("*.") {
+            Some(h) => (true, h),
+            None => (false, host),
+        };
+        if host.is_empty() || host.contains('*') {
+            return Err(format!("allowed host `{entry}`: a wildcard may only be a leading `*.`"));
+        }
+        if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.[]:_".contains(&b)) {
+            return Err(format!("allowed host `{entry}`: `{host}` is not a host name or IP address"));
+        }
+        Ok(AllowedHost { scheme, host: host.to_ascii_lowercase(), wildcard, port })
+    }
+
+    /// Whether a request to `scheme://host:port` is allowed by this entry.
+    pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
+        let host = host.to_ascii_lowercase();
+        let host_ok = if self.wildcard {
+            host.strip_suffix(&self.host).is_some_and(|prefix| prefix.ends_with('.'))
+        } else {
+            host == self.host
+        };
+        let scheme_ok = self.scheme.as_deref().is_none_or(|s| s == scheme);
+        let port_ok = match self.port {
+            Some(p) => p == port,
+            None => match self.scheme.as_deref() {
+                Some(s) => default_port(s) == Some(port),
+                None => default_port(scheme) == Some(port),
+            },
+        };
+        host_ok && scheme_ok && port_ok
+    }
+}
+
+impl fmt::Display for AllowedHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(s) = &self.scheme {
+            write!(f, "{s}://")?;
+        }
+        if self.wildcard {
+            f.write_str("*.")?;
+        }
+        f.write_str(&self.host)?;
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        Ok(())
+    }
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    }
+}
+
+/// Splits `host[:port]` (IPv6 literals in brackets); `None` for a bad port.
+fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
+    let colon = if s.starts_with('[') { s.find("]:").map(|i| i + 1) } else { s.rfind(':') };
+    match colon {
+        Some(i) => match s[i + 1..].parse::<u16>() {
+            Ok(p) if p > 0 => Some((&s[..i], Some(p))),
+            _ => None,
+        },
+        None => Some((s, None)),
+    }
+}
+
+/// A provider's allow-list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllowedHosts(Vec<AllowedHost>);
+
+impl AllowedHosts {
+    /// Parses every entry; the first bad one is the error.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<AllowedHosts, String> {
+        entries.iter().map(|e| AllowedHost::parse(e.as_ref())).collect::<Result<_, _>>().map(AllowedHosts)
+    }
+
+    /// Whether the URI may be requested. A URI without a scheme counts as https.
+    pub fn allows_uri(&self, uri: &http::Uri) -> bool {
+        let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+        let Some(host) = uri.host() else { return false };
+        let Some(port) = uri.port_u16().or_else(|| default_port(&scheme)) else { return false };
+        self.0.iter().any(|a| a.allows(&scheme, host, port))
+    }
+
+    /// The entries.
+    pub fn entries(&self) -> &[AllowedHost] {
+        &self.0
+    }
+
+    /// Adds entries (duplicates are skipped).
+    pub fn extend(&mut self, more: AllowedHosts) {
+        for a in more.0 {
+            if !self.0.contains(&a) {
+                self.0.push(a);
+            }
+        }
+    }
+}
+
+impl fmt::Display for AllowedHosts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&list.join(", "))
+    }
+}
+
+/// The wasi:http hooks of one instance: allow-list, timeouts, and a record of denials.
+pub(crate) struct HttpHooks {
+    pub(crate) allowed: AllowedHosts,
+    pub(crate) timeouts: HttpTimeouts,
+    /// `host:port` of each request denied since the last call began.
+    pub(crate) denied: Vec<String>,
+}
+
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+)>;
+
+fn tighter(guest: Option<std::time::Duration>, host: std::time::Duration) -> Option<std::time::Duration> {
+    Some(guest.map_or(host, |g| g.min(host)))
+}
+
+impl WasiHttpHooks for HttpHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        use http_body_util::BodyExt;
+        if !self.allowed.allows_uri(request.uri()) {
+            let uri = request.uri();
+            let target = match (uri.host(), uri.port_u16()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_string(),
+                _ => uri.to_string(),
+            };
+            tracing::warn!(host = %target, "outgoing request denied: not in the allow-list");
+            self.denied.push(target);
+            return Box::new(async move {
+                // Drain the body the guest is still writing, or it sees a closed stream
+                // instead of the denial.
+                let _ = request.into_body().collect().await;
+                Err(wasmtime_wasi_http::Error::HttpRequestDenied)
+            });
+        }
+        let options = options.unwrap_or_default();
+        let options = RequestOptions {
+            connect_timeout: tighter(options.connect_timeout, self.timeouts.connect),
+            first_byte_timeout: tighter(options.first_byte_timeout, self.timeouts.first_byte),
+            between_bytes_timeout: tighter(options.between_bytes_timeout, self.timeouts.between_bytes),
+        };
+        Box::new(async move {
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allows(entries: &[&str], uri: &str) -> bool {
+        AllowedHosts::parse(entries).unwrap().allows_uri(&uri.parse().unwrap())
+    }
+
+    #[test]
+    fn exact_hosts_and_default_ports() {
+        assert!(allows(&["login.microsoftonline.com"], "https://login.microsoftonline.com/t/oauth2"));
+        assert!(allows(&["LOGIN.microsoftonline.com"], "https://login.MicrosoftOnline.com/"));
+        assert!(!allows(&["login.microsoftonline.com"], "https://login.microsoftonline.com:8443/"));
+        assert!(!allows(&["login.microsoftonline.com"], "https://evil.com/login.microsoftonline.com"));
+        assert!(!allows(&["login.microsoftonline.com"], "https://login.microsoftonline.com.evil.com/"));
+        assert!(allows(&["symbeeconnect.com:9443"], "https://symbeeconnect.com:9443/symbee-admin"));
+        assert!(!allows(&["symbeeconnect.com:9443"], "https://symbeeconnect.com/"));
+    }
+
+    #[test]
+    fn schemes() {
+        assert!(allows(&["http://127.0.0.1:8080"], "http://127.0.0.1:8080/x"));
+        assert!(!allows(&["http://127.0.0.1:8080"], "https://127.0.0.1:8080/x"));
+        assert!(!allows(&["https://a.example"], "http://a.example/"));
+        assert!(allows(&["a.example"], "http://a.example/"));
+        assert!(allows(&["[::1]:9000"], "http://[::1]:9000/"));
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(allows(&["*.luware.cloud"], "https://admin.ch-01.luware.cloud/api"));
+        assert!(!allows(&["*.luware.cloud"], "https://luware.cloud/"));
+        assert!(!allows(&["*.luware.cloud"], "https://evilluware.cloud/"));
+    }
+
+    #[test]
+    fn bad_entries_are_named() {
+        for bad in ["", "ftp://x.com", "x.com/path", "x.com:0", "x.com:99999", "a.*.com", "*", "user@x.com", "x y.com"] {
+            let err = AllowedHost::parse(bad).unwrap_err();
+            assert!(err.contains(&format!("`{}`", bad.trim())), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn displays_as_parsed() {
+        for e in ["https://*.luware.cloud", "symbeeconnect.com:9443", "http://127.0.0.1:80"] {
+            assert_eq!(AllowedHost::parse(e).unwrap().to_string(), e);
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The per-provider part of the host: one configured provider — its component, config,
+//! allow-list and secrets — with a small pool of instances that keep what the component
+//! caches (tokens, keys) across calls. An instance that trapped is dropped, never reused.
+
+use crate::bindings::roster::provider::types::{FieldError, ProviderError, ProviderMetadata};
+use crate::bindings::ProviderCore;
+use crate::error::CallError;
+use crate::http::AllowedHosts;
+use crate::limits::Limits;
+use crate::runtime::{LoadedComponent, Runtime};
+use crate::secrets::{AwsOptions, SecretSource, SecretStore, SecretsManagerClient};
+use crate::state::HostState;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use wasmtime::Store;
+
+/// Everything needed to start one provider.
+#[derive(Clone, Debug)]
+pub struct ProviderSpec {
+    /// The instance name the user gave it (e.g. `nimbus` or `nimbus_eu`).
+    pub name: String,
+    /// The provider config, a JSON object passed to `configure`.
+    pub config: serde_json::Value,
+    /// Secret name → source; names the component declares with a default source may be omitted.
+    pub secrets: HashMap<String, SecretSource>,
+    /// How long a fetched secret may be served from the host's cache.
+    pub secret_max_age: Duration,
+    /// AWS settings for `aws-sm:` sources.
+    pub aws: AwsOptions,
+    /// Hosts allowed in addition to those the component asks for.
+    pub extra_hosts: Vec<String>,
+    /// Sandbox limits.
+    pub limits: Limits,
+}
+
+impl ProviderSpec {
+    /// A spec with defaults: no secrets, no extra hosts, default limits, secrets kept 5 minutes.
+    pub fn new(name: &str, config: serde_json::Value) -> Self {
+        ProviderSpec {
+            name: name.to_string(),
+            config,
+            secrets: HashMap::new(),
+            secret_max_age: Duration::from_secs(300),
+            aws: AwsOptions::default(),
+            extra_hosts: Vec::new(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+struct Instance {
+    store: Store<HostState>,
+    guest: ProviderCore,
+}
+
+type Call<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<Result<R, ProviderError>>> + Send + 'a>>;
+
+/// A configured provider. Calls may run concurrently, up to `limits.max_instances` at once.
+pub struct Provider {
+    name: String,
+    component: LoadedComponent,
+    runtime: Runtime,
+    config: String,
+    metadata: ProviderMetadata,
+    allowed: AllowedHosts,
+    limits: Limits,
+    secrets: Arc<SecretStore>,
+    idle: Mutex<Vec<Instance>>,
+    slots: Arc<Semaphore>,
+    discarded: AtomicU64,
+    instantiated: AtomicU64,
+}
+
+/// Replaces `{key}` in a default secret source with the config's string value of `key`.
+fn fill_template(template: &str, config: &serde_json::Value) -> String {
+    let mut out = template.to_string();
+    if let Some(map) = config.as_object() {
+        for (k, v) in map {
+            if let Some(s) = v.as_str() {
+                out = out.replace(&format!("{{{k}}}"), s);
+            }
+        }
+    }
+    out
+}
+
+impl Provider {
+    /// Loads `wasm`, asks it for its metadata and hosts, and configures a first instance.
+    pub async fn start(runtime: &Runtime, wasm: &[u8], spec: ProviderSpec) -> Result<Provider, CallError> {
+        let component = runtime.load(wasm).map_err(CallError::Host)?;
+        Provider::start_loaded(runtime, component, spec).await
+    }
+
+    /// As [`Provider::start`], for a component already loaded.
+    pub async fn start_loaded(runtime: &Runtime, component: LoadedComponent, spec: ProviderSpec) -> Result<Provider, CallError> {
+        let config = spec.config.to_string();
+        let aws = SecretsManagerClient::new(spec.aws.clone());
+        let empty = SecretStore::new(HashMap::new(), spec.secret_max_age, SecretsManagerClient::new(AwsOptions::default()));
+        let mut provider = Provider {
+            name: spec.name.clone(),
+            component,
+            runtime: runtime.clone(),
+            config: config.clone(),
+            metadata: empty_metadata(),
+            allowed: AllowedHosts::default(),
+            limits: spec.limits,
+            secrets: empty,
+            idle: Mutex::new(Vec::new()),
+            slots: Arc::new(Semaphore::new(spec.limits.max_instances.max(1))),
+            discarded: 0.into(),
+            instantiated: 0.into(),
+        };
+        // A first instance, with no hosts and no secrets, answers metadata and allowed-hosts.
+        let mut first = provider.instantiate().await?;
+        let metadata = provider.run(&mut first, |i| Box::pin(async move { i.guest.roster_provider_provider().call_metadata(&mut i.store).await.map(Ok) })).await?;
+        let cfg = config.clone();
+        let hosts = provider
+            .run(&mut first, move |i| Box::pin(async move { i.guest.roster_provider_provider().call_allowed_hosts(&mut i.store, &cfg).await }))
+            .await?;
+        let mut allowed = AllowedHosts::parse(&hosts).map_err(|e| {
+            CallError::Host(anyhow::anyhow!("provider {} asked for a host that does not parse: {e}", spec.name))
+        })?;
+        allowed.extend(AllowedHosts::parse(&spec.extra_hosts).map_err(|e| {
+            CallError::Provider(ProviderError::InvalidConfig(FieldError { field: "allowed_hosts".into(), message: e }))
+        })?);
+        let mut sources = spec.secrets.clone();
+        for declared in &metadata.secrets {
+            if sources.contains_key(&declared.name) {
+                continue;
+            }
+            if let Some(template) = &declared.default_source {
+                let filled = fill_template(template, &spec.config);
+                let source = filled.parse().map_err(|e: String| {
+                    CallError::Provider(ProviderError::InvalidConfig(FieldError { field: declared.name.clone(), message: e }))
+                })?;
+                sources.insert(declared.name.clone(), source);
+            }
+        }
+        provider.secrets = SecretStore::new(sources, spec.secret_max_age, aws);
+        provider.metadata = metadata;
+        provider.allowed = allowed;
+        // The first instance saw an empty allow-list and no secrets: it is not kept.
+        drop(first);
+        let ready = provider.checkout().await?;
+        provider.idle.lock().unwrap().push(ready);
+        Ok(provider)
+    }
+
+    /// The instance name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the component said about itself.
+    pub fn metadata(&self) -> &ProviderMetadata {
+        &self.metadata
+    }
+
+    /// The hosts this provider may reach.
+    pub fn allowed_hosts(&self) -> &AllowedHosts {
+        &self.allowed
+    }
+
+    /// The secrets store (for metrics and tests: how often sources were asked).
+    pub fn secrets(&self) -> &Arc<SecretStore> {
+        &self.secrets
+    }
+
+    /// How many instances were discarded after a trap, deadline or memory limit.
+    pub fn discarded_instances(&self) -> u64 {
+        self.discarded.load(Ordering::Relaxed)
+    }
+
+    /// How many instances were created in all.
+    pub fn instantiated(&self) -> u64 {
+        self.instantiated.load(Ordering::Relaxed)
+    }
+
+    /// Field-level checks of `desired` for `type_name`; no network.
+    pub async fn validate(&self, type_name: &str, desired: &str) -> Result<Vec<FieldError>, CallError> {
+        let (t, d) = (type_name.to_string(), desired.to_string());
+        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_validate(&mut i.store, &t, &d).await.map(Ok) }))
+            .await
+    }
+
+    /// The object's current attributes (JSON), or `None` when it is gone.
+    pub async fn read(&self, type_name: &str, id: &str) -> Result<Option<String>, CallError> {
+        let (t, id) = (type_name.to_string(), id.to_string());
+        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_read(&mut i.store, &t, &id).await }))
+            .await
+    }
+
+    /// Creates an object; returns its attributes (JSON).
+    pub async fn create(&self, type_name: &str, desired: &str) -> Result<String, CallError> {
+        let (t, d) = (type_name.to_string(), desired.to_string());
+        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_create(&mut i.store, &t, &d).await }))
+            .await
+    }
+
+    /// Deletes an object.
+    pub async fn delete(&self, type_name: &str, id: &str) -> Result<(), CallError> {
+        let (t, id) = (type_name.to_string(), id.to_string());
+        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_delete(&mut i.store, &t, &id).await }))
+            .await
+    }
+
+    /// Queries a data source; returns its attributes (JSON).
+    pub async fn query(&self, data_source: &str, arguments: &str) -> Result<String, CallError> {
+        let (s, a) = (data_source.to_string(), arguments.to_string());
+        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_query(&mut i.store, &s, &a).await }))
+            .await
+    }
+
+    /// Runs `f` on a pooled instance (creating and configuring one if none is idle).
+    async fn call<R: Send>(&self, f: impl for<'a> FnOnce(&'a mut Instance) -> Call<'a, R>) -> Result<R, CallError> {
+        let _permit = self.slots.clone().acquire_owned().await.map_err(|e| CallError::Host(e.into()))?;
+        let idle = self.idle.lock().unwrap().pop();
+        let mut instance = match idle {
+            Some(i) => i,
+            None => self.checkout().await?,
+        };
+        let result = self.run(&mut instance, f).await;
+        if result.as_ref().err().is_none_or(|e| !e.discarded_instance()) {
+            self.idle.lock().unwrap().push(instance);
+        }
+        result
+    }
+
+    /// A new instance, configured.
+    async fn checkout(&self) -> Result<Instance, CallError> {
+        let mut instance = self.instantiate().await?;
+        let config = self.config.clone();
+        self.run(&mut instance, move |i| Box::pin(async move { i.guest.roster_provider_provider().call_configure(&mut i.store, &config).await }))
+            .await?;
+        Ok(instance)
+    }
+
+    async fn instantiate(&self) -> Result<Instance, CallError> {
+        let state = HostState::new(self.allowed.clone(), &self.limits, self.secrets.clone());
+        let mut store = Store::new(self.runtime.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(self.limits.deadline_ticks());
+        let guest = self.component.pre.instantiate_async(&mut store).await.map_err(|e| CallError::Host(anyhow::anyhow!("{e:?}")))?;
+        self.instantiated.fetch_add(1, Ordering::Relaxed);
+        Ok(Instance { store, guest })
+    }
+
+    /// Runs one guest call under the deadline; classifies a trap. The caller drops an
+    /// instance whose error says so ([`CallError::discarded_instance`]).
+    async fn run<R>(&self, instance: &mut Instance, f: impl for<'a> FnOnce(&'a mut Instance) -> Call<'a, R>) -> Result<R, CallError> {
+        instance.store.set_epoch_deadline(self.limits.deadline_ticks());
+        instance.store.data_mut().hooks.denied.clear();
+        let outcome = tokio::time::timeout(self.limits.wall_bound(), f(instance)).await;
+        let error = match outcome {
+            Ok(Ok(Ok(value))) => return Ok(value),
+            Ok(Ok(Err(provider_error))) => return Err(CallError::Provider(provider_error)),
+            Err(_) => CallError::Deadline(self.limits.wall_bound()),
+            Ok(Err(trap)) => {
+                let state = instance.store.data();
+                if state.limiter.exceeded {
+                    CallError::MemoryLimit(self.limits.memory_bytes)
+                } else if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+                    CallError::Deadline(self.limits.call_deadline)
+                } else {
+                    let stderr = state.stderr_tail();
+                    let trap = format!("{trap:?}");
+                    CallError::Trap(if stderr.is_empty() { trap } else { format!("{trap}\nguest stderr:\n{stderr}") })
+                }
+            }
+        };
+        self.discarded.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(provider = %self.name, "discarding instance: {error}");
+        Err(error)
+    }
+}
+
+fn empty_metadata() -> ProviderMetadata {
+    ProviderMetadata {
+        name: String::new(),
+        version: String::new(),
+        description: String::new(),
+        config_schema: vec![],
+        secrets: vec![],
+        resources: vec![],
+        data_sources: vec![],
+        rate_limit: None,
+    }
+}

@@ -1,0 +1,116 @@
+//! Shared pieces of the end-to-end tests: a runtime with a private cache, the misbehaving test
+//! provider, loopback HTTP servers, and a real `moto_server` for AWS Secrets Manager.
+
+use roster_runtime::{Limits, Provider, ProviderSpec, Runtime, RuntimeOptions};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A runtime whose component cache lives in its own temporary directory.
+pub fn runtime() -> (Runtime, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(RuntimeOptions { cache_dir: Some(dir.path().to_path_buf()) }).unwrap();
+    (runtime, dir)
+}
+
+/// The misbehaving test component's bytes.
+pub fn misbehave_wasm() -> Vec<u8> {
+    std::fs::read(roster_components::MISBEHAVE_PATH).expect("the test programs are built by roster-components")
+}
+
+/// Starts the misbehaving provider allowed to reach `hosts`, with `limits`.
+pub async fn misbehave(runtime: &Runtime, hosts: &[String], limits: Limits) -> Provider {
+    let mut spec = ProviderSpec::new("misbehave", serde_json::json!({ "hosts": hosts }));
+    spec.limits = limits;
+    Provider::start(runtime, &misbehave_wasm(), spec).await.unwrap()
+}
+
+/// A loopback server that answers every request with 200 and `body`; returns its address.
+pub async fn answering_server(body: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16384];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                let _ = socket.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+/// A loopback server that accepts connections and never answers; returns its address.
+pub async fn silent_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    addr
+}
+
+/// A `moto_server` child process on a free loopback port, killed on drop.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Starts `moto_server` (from PyPI `moto[server]`); panics with the fix when it is missing.
+    pub fn start() -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start moto_server ({e}); fix: pip install 'moto[server]'"));
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not listen on {port} within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, endpoint }
+    }
+
+    /// Calls a Secrets Manager action on moto directly (as the test's own AWS client).
+    pub async fn call(&self, action: &str, body: serde_json::Value) -> serde_json::Value {
+        let reply = reqwest::Client::new()
+            .post(format!("{}/", self.endpoint))
+            .header("x-amz-target", format!("secretsmanager.{action}"))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(reply.status().is_success(), "moto {action}: HTTP {}", reply.status());
+        reply.json().await.unwrap()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
