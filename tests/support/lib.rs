@@ -89,22 +89,25 @@ impl Moto {
         Moto { child, endpoint }
     }
 
-    /// Calls a Secrets Manager action on moto directly (as the test's own AWS client).
-    pub async fn call(&self, action: &str, body: serde_json::Value) -> serde_json::Value {
+    /// Calls a Secrets Manager action on moto directly in `region` (as the test's own client;
+    /// moto keeps secrets per region, read from the signature's scope, and checks no signature).
+    pub async fn call(&self, region: &str, action: &str, body: serde_json::Value) -> serde_json::Value {
         let reply = reqwest::Client::new()
             .post(format!("{}/", self.endpoint))
             .header("x-amz-target", format!("secretsmanager.{action}"))
             .header("content-type", "application/x-amz-json-1.1")
             .header(
                 "authorization",
-                "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0",
+                format!("AWS4-HMAC-SHA256 Credential=testing/20250101/{region}/secretsmanager/aws4_request, SignedHeaders=host, Signature=0"),
             )
             .body(body.to_string())
             .send()
             .await
             .unwrap();
-        assert!(reply.status().is_success(), "moto {action}: HTTP {}", reply.status());
-        reply.json().await.unwrap()
+        let status = reply.status();
+        let text = reply.text().await.unwrap();
+        assert!(status.is_success(), "moto {action}: HTTP {status}: {text}");
+        serde_json::from_str(&text).unwrap()
     }
 }
 
