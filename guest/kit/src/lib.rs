@@ -13,7 +13,7 @@
 //! - [`retry_after`]: `Retry-After` in seconds or as an HTTP date.
 //! - [`formats`]: GUID and e-mail checks.
 //!
-//! ```ignore
+//! ```text
 //! struct MyVendor;
 //! impl roster_guest_kit::bindings::exports::roster::provider::provider::Guest for MyVendor { /* … */ }
 //! roster_guest_kit::bindings::export!(MyVendor);

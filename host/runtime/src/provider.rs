@@ -96,28 +96,40 @@ impl Provider {
         Provider::start_loaded(runtime, component, spec).await
     }
 
-    /// As [`Provider::start`], for a component already loaded.
-    pub async fn start_loaded(runtime: &Runtime, component: LoadedComponent, spec: ProviderSpec) -> Result<Provider, CallError> {
-        let config = spec.config.to_string();
-        let aws = SecretsManagerClient::new(spec.aws.clone());
-        let empty = SecretStore::new(HashMap::new(), spec.secret_max_age, SecretsManagerClient::new(AwsOptions::default()));
-        let mut provider = Provider {
+    /// What a component says about itself, without configuring it (no hosts, no secrets).
+    pub async fn inspect(runtime: &Runtime, wasm: &[u8]) -> Result<ProviderMetadata, CallError> {
+        let component = runtime.load(wasm).map_err(CallError::Host)?;
+        let provider = Provider::unstarted(runtime, component, &ProviderSpec::new("", serde_json::json!({})));
+        let mut first = provider.instantiate().await?;
+        provider.run(&mut first, metadata_call).await
+    }
+
+    /// A provider with no metadata, no allowed hosts and no secrets yet.
+    fn unstarted(runtime: &Runtime, component: LoadedComponent, spec: &ProviderSpec) -> Provider {
+        Provider {
             name: spec.name.clone(),
             component,
             runtime: runtime.clone(),
-            config: config.clone(),
+            config: spec.config.to_string(),
             metadata: empty_metadata(),
             allowed: AllowedHosts::default(),
             limits: spec.limits,
-            secrets: empty,
+            secrets: SecretStore::new(HashMap::new(), spec.secret_max_age, SecretsManagerClient::new(AwsOptions::default())),
             idle: Mutex::new(Vec::new()),
             slots: Arc::new(Semaphore::new(spec.limits.max_instances.max(1))),
             discarded: 0.into(),
             instantiated: 0.into(),
-        };
+        }
+    }
+
+    /// As [`Provider::start`], for a component already loaded.
+    pub async fn start_loaded(runtime: &Runtime, component: LoadedComponent, spec: ProviderSpec) -> Result<Provider, CallError> {
+        let config = spec.config.to_string();
+        let aws = SecretsManagerClient::new(spec.aws.clone());
+        let mut provider = Provider::unstarted(runtime, component, &spec);
         // A first instance, with no hosts and no secrets, answers metadata and allowed-hosts.
         let mut first = provider.instantiate().await?;
-        let metadata = provider.run(&mut first, |i| Box::pin(async move { i.guest.roster_provider_provider().call_metadata(&mut i.store).await.map(Ok) })).await?;
+        let metadata = provider.run(&mut first, metadata_call).await?;
         let cfg = config.clone();
         let hosts = provider
             .run(&mut first, move |i| Box::pin(async move { i.guest.roster_provider_provider().call_allowed_hosts(&mut i.store, &cfg).await }))
@@ -278,6 +290,10 @@ impl Provider {
         tracing::warn!(provider = %self.name, "discarding instance: {error}");
         Err(error)
     }
+}
+
+fn metadata_call(i: &mut Instance) -> Call<'_, ProviderMetadata> {
+    Box::pin(async move { i.guest.roster_provider_provider().call_metadata(&mut i.store).await.map(Ok) })
 }
 
 fn empty_metadata() -> ProviderMetadata {
