@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Guest packages: (package name, artifact stem, constant prefix, embedded in the binary?).
-const GUESTS: &[(&str, &str, &str, bool)] = &[("roster-test-programs", "roster_test_programs", "MISBEHAVE", false)];
+const GUESTS: &[(&str, &str, &str, bool)] = &[
+    ("roster-nimbus", "roster_nimbus", "NIMBUS", true),
+    ("roster-test-programs", "roster_test_programs", "MISBEHAVE", false),
+];
 
 const TARGET: &str = "wasm32-wasip2";
 

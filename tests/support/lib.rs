@@ -117,3 +117,22 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// A Nimbus provider pointed at a sandbox, with its client secret in a file (so a test can
+/// rotate it); returns the provider and the secret file's directory.
+pub async fn nimbus_provider(runtime: &Runtime, sandbox_url: &str, tenant_id: &str) -> Result<(Provider, tempfile::TempDir), roster_runtime::CallError> {
+    use roster_sandbox::nimbus::demo;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("client_secret");
+    std::fs::write(&secret, demo::CLIENT_SECRET).unwrap();
+    let config = serde_json::json!({
+        "admin_url": sandbox_url,
+        "login_url": sandbox_url,
+        "tenant_id": tenant_id,
+        "client_id": demo::CLIENT_ID,
+    });
+    let mut spec = ProviderSpec::new("nimbus", config);
+    spec.secrets.insert("client_secret".into(), format!("file:{}", secret.display()).parse().unwrap());
+    let wasm = roster_components::builtin("nimbus").expect("nimbus is built in");
+    Ok((Provider::start(runtime, wasm, spec).await?, dir))
+}

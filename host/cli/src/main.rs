@@ -4,10 +4,9 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use roster_runtime::types::{AttributeSchema, Presence, ProviderMetadata};
+use roster_runtime::types::{AttributeSchema, Presence, ProviderMetadata, ValueType};
 use roster_runtime::{Provider, Runtime, RuntimeOptions};
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[derive(Parser)]
 #[command(name = "roster", version, about = "Provision contact-centre users like infrastructure")]
@@ -81,20 +80,29 @@ async fn providers(runtime: &Runtime, name: Option<String>, wasm: Option<PathBuf
             return Ok(());
         }
     };
-    let started = Instant::now();
     let metadata = Provider::inspect(runtime, &bytes).await.with_context(|| format!("inspecting {label}"))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&metadata)?);
     } else {
         print!("{}", describe(&metadata));
     }
-    eprintln!("(loaded in {} ms)", started.elapsed().as_millis());
     Ok(())
 }
 
 fn builtin_names() -> String {
     let names: Vec<&str> = roster_components::BUILTINS.iter().map(|b| b.name).collect();
     if names.is_empty() { "none".into() } else { names.join(", ") }
+}
+
+fn value_type(t: ValueType) -> &'static str {
+    match t {
+        ValueType::String => "string",
+        ValueType::Boolean => "bool",
+        ValueType::Integer => "integer",
+        ValueType::Number => "number",
+        ValueType::StringList => "list(string)",
+        ValueType::Object => "object",
+    }
 }
 
 /// A provider's schemas as text, like `terraform providers schema` but for people.
@@ -124,7 +132,7 @@ fn describe(m: &ProviderMetadata) -> String {
             if a.create_only {
                 flags.push("create-only");
             }
-            out.push_str(&format!("    {:<26} {:<12} ({}) {}\n", a.name, format!("{:?}", a.value_type).to_lowercase(), flags.join(", "), a.description));
+            out.push_str(&format!("    {:<26} {:<12} ({}) {}\n", a.name, value_type(a.value_type), flags.join(", "), a.description));
         }
     };
     out.push_str("config\n");

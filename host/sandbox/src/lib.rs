@@ -1,0 +1,17 @@
+//! Vendor sandboxes: HTTP servers that follow the vendors' documentation (not Roster's client),
+//! for users to run their automation against before touching a real tenant, and for Roster's
+//! own tests and demo.
+//!
+//! - [`nimbus`]: the Luware Nimbus provisioning API with a Microsoft Entra ID token endpoint.
+//!
+//! Each sandbox has seedable state (from JSON), an inspection endpoint, per-route fault
+//! injection ([`faults`]) and the vendor's rate limit ([`rate`]). Control endpoints live under
+//! `/_sandbox/`.
+#![deny(missing_docs)]
+
+pub mod faults;
+pub mod nimbus;
+pub mod rate;
+mod server;
+
+pub use server::Running;
