@@ -11,6 +11,7 @@ use std::process::Command;
 /// Guest packages: (package name, artifact stem, constant prefix, embedded in the binary?).
 const GUESTS: &[(&str, &str, &str, bool)] = &[
     ("roster-nimbus", "roster_nimbus", "NIMBUS", true),
+    ("roster-symbee", "roster_symbee", "SYMBEE", true),
     ("roster-test-programs", "roster_test_programs", "MISBEHAVE", false),
 ];
 

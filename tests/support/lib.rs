@@ -136,3 +136,28 @@ pub async fn nimbus_provider(runtime: &Runtime, sandbox_url: &str, tenant_id: &s
     let wasm = roster_components::builtin("nimbus").expect("nimbus is built in");
     Ok((Provider::start(runtime, wasm, spec).await?, dir))
 }
+
+/// A Symbee provider pointed at a sandbox's `environment`, with `api_key` from `source`.
+pub async fn symbee_provider(
+    runtime: &Runtime,
+    sandbox_url: &str,
+    environment: &str,
+    sso_mode: &str,
+    api_key_source: &str,
+    aws: roster_runtime::secrets::AwsOptions,
+) -> Result<Provider, roster_runtime::CallError> {
+    use roster_sandbox::symbee::demo;
+    let config = serde_json::json!({
+        "base_url": format!("{sandbox_url}/symbee-admin/api/users/"),
+        "company_code": demo::COMPANY,
+        "environment": environment,
+        "secrets_region": demo::SECRETS_REGION,
+        "sso_mode": sso_mode,
+    });
+    let mut spec = ProviderSpec::new("symbee", config);
+    spec.secrets.insert("api_key".into(), api_key_source.parse().unwrap());
+    spec.aws = aws;
+    spec.secret_max_age = Duration::from_secs(3600);
+    let wasm = roster_components::builtin("symbee").expect("symbee is built in");
+    Provider::start(runtime, wasm, spec).await
+}

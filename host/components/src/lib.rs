@@ -13,7 +13,7 @@ pub struct Builtin {
 }
 
 /// The built-in provider components.
-pub const BUILTINS: &[Builtin] = &[Builtin { name: "nimbus", wasm: NIMBUS_WASM }];
+pub const BUILTINS: &[Builtin] = &[Builtin { name: "nimbus", wasm: NIMBUS_WASM }, Builtin { name: "symbee", wasm: SYMBEE_WASM }];
 
 /// The built-in component called `name`.
 pub fn builtin(name: &str) -> Option<&'static [u8]> {

@@ -3,6 +3,7 @@
 //! own tests and demo.
 //!
 //! - [`nimbus`]: the Luware Nimbus provisioning API with a Microsoft Entra ID token endpoint.
+//! - [`symbee`]: the Symbee Connect user provisioning API with its backing Amazon Connect users.
 //!
 //! Each sandbox has seedable state (from JSON), an inspection endpoint, per-route fault
 //! injection ([`faults`]) and the vendor's rate limit ([`rate`]). Control endpoints live under
@@ -13,5 +14,6 @@ pub mod faults;
 pub mod nimbus;
 pub mod rate;
 mod server;
+pub mod symbee;
 
 pub use server::Running;
