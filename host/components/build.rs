@@ -13,6 +13,8 @@ const GUESTS: &[(&str, &str, &str, bool)] = &[
     ("roster-nimbus", "roster_nimbus", "NIMBUS", true),
     ("roster-symbee", "roster_symbee", "SYMBEE", true),
     ("roster-test-programs", "roster_test_programs", "MISBEHAVE", false),
+    ("roster-config-secrets", "roster_config_secrets", "CONFIG_SECRETS", false),
+    ("roster-config-wrapper", "roster_config_wrapper", "CONFIG_WRAPPER", false),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

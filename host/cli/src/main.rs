@@ -1,157 +1,425 @@
 //! `roster`: provision contact-centre users the way Terraform provisions infrastructure.
-//!
-//! This build has the provider commands; plan/apply arrive with the engine.
 
-use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
-use roster_runtime::types::{AttributeSchema, Presence, ProviderMetadata, ValueType};
-use roster_runtime::{Provider, Runtime, RuntimeOptions};
-use std::path::PathBuf;
+mod demo;
+mod progress;
+mod schemas;
+mod sim;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{CommandFactory, Parser, Subcommand};
+use roster_engine::apply::{self, ApplyOptions};
+use roster_engine::lock::StateLock;
+use roster_engine::plan::{self, Plan, PlanOptions};
+use roster_engine::render::{self, Style};
+use roster_engine::rosterfile::RosterFile;
+use roster_engine::state::StateFile;
+use roster_engine::workspace::Workspace;
+use roster_runtime::{Runtime, RuntimeOptions};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "roster", version, about = "Provision contact-centre users like infrastructure")]
+#[command(name = "roster", version, about = "Provision contact-centre users like infrastructure: plan, apply, state.")]
 struct Cli {
-    /// Where compiled components are cached (default: $ROSTER_CACHE_DIR, $XDG_CACHE_HOME/roster, ~/.cache/roster).
+    /// The roster file.
+    #[arg(short = 'f', long = "file", global = true, default_value = "roster.toml", env = "ROSTER_FILE")]
+    file: PathBuf,
+    /// The state file (default: settings.state, else roster.state.json beside the roster file).
+    #[arg(long, global = true)]
+    state: Option<PathBuf>,
+    /// How long to wait for another roster process holding the state lock (seconds).
+    #[arg(long, global = true, default_value_t = 0.0)]
+    lock_timeout: f64,
+    /// Where compiled components are cached.
     #[arg(long, global = true, env = "ROSTER_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
     /// Compile components every time instead of using the cache.
     #[arg(long, global = true)]
     no_cache: bool,
+    /// Never use colours.
+    #[arg(long, global = true)]
+    no_color: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Check the roster file (syntax, providers, attributes) without touching the network.
+    Validate {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what apply would do.
+    Plan {
+        /// Save the plan; `roster apply FILE` executes exactly it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Only compare the state with the vendors; plan no actions.
+        #[arg(long)]
+        refresh_only: bool,
+        /// Only these resource addresses (TYPE.NAME); repeatable.
+        #[arg(long)]
+        target: Vec<String>,
+        /// Plan deleting everything managed.
+        #[arg(long)]
+        destroy: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the vendors match the roster file (or execute a saved plan).
+    Apply(ApplyArgs),
+    /// Delete everything the state manages.
+    Destroy(ApplyArgs),
+    /// Take an existing object into the state, for a resource declared in the roster file.
+    Import {
+        /// Resource type, e.g. nimbus_user.
+        type_name: String,
+        /// The object's id at the vendor.
+        id: String,
+    },
+    /// Inspect or edit the state.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+    /// Read one object from its vendor.
+    Get {
+        /// Resource type, e.g. nimbus_user.
+        type_name: String,
+        /// The object's id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Query a data source, e.g. nimbus_license_usage.
+    Query {
+        /// Data source name.
+        data_source: String,
+        /// Arguments as KEY=VALUE; repeatable.
+        #[arg(long = "arg")]
+        args: Vec<String>,
+    },
     /// List the built-in providers, or show one provider's schemas.
     Providers {
-        /// A built-in provider name; omit to list them.
+        /// A provider name; omit to list them.
         name: Option<String>,
-        /// Show the provider in this component file instead of a built-in one.
+        /// Show the provider in this component file instead.
         #[arg(long, conflicts_with = "name")]
         wasm: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
+    /// Run the Nimbus and Symbee sandboxes until interrupted.
+    Sim(sim::SimArgs),
+    /// Run plan, apply and plan again against built-in sandboxes, then show them.
+    Demo,
+    /// Print shell completions.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
-#[tokio::main]
-async fn main() {
+#[derive(clap::Args)]
+struct ApplyArgs {
+    /// A plan saved with `roster plan --out`.
+    plan_file: Option<PathBuf>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    auto_approve: bool,
+    /// Allow deleting more objects than settings.mass_delete_threshold.
+    #[arg(long)]
+    allow_mass_delete: bool,
+    /// Allow replacements that lose data at the vendor (e.g. a Nimbus user's configuration).
+    #[arg(long)]
+    allow_replace: bool,
+    /// Only these resource addresses; repeatable.
+    #[arg(long)]
+    target: Vec<String>,
+    /// Only record what the vendors have now; change nothing there.
+    #[arg(long)]
+    refresh_only: bool,
+}
+
+#[derive(Subcommand)]
+enum StateCommand {
+    /// List managed addresses.
+    List,
+    /// Show one record.
+    Show {
+        /// TYPE.NAME
+        address: String,
+    },
+    /// Forget a record (the object is left at the vendor).
+    Rm {
+        /// TYPE.NAME
+        address: String,
+    },
+}
+
+fn main() {
     let cli = Cli::parse();
-    if let Err(e) = run(cli).await {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
-}
-
-async fn run(cli: Cli) -> Result<()> {
-    let cache_dir = if cli.no_cache { None } else { cli.cache_dir.or_else(roster_runtime::ComponentCache::default_dir) };
-    let runtime = Runtime::new(RuntimeOptions { cache_dir })?;
-    match cli.command {
-        Command::Providers { name, wasm, json } => providers(&runtime, name, wasm, json).await,
-    }
-}
-
-async fn providers(runtime: &Runtime, name: Option<String>, wasm: Option<PathBuf>, json: bool) -> Result<()> {
-    let (label, bytes) = match (name, wasm) {
-        (_, Some(path)) => {
-            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            (path.display().to_string(), bytes)
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let code = match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            1
         }
-        (Some(name), None) => match roster_components::builtin(&name) {
-            Some(bytes) => (name, bytes.to_vec()),
-            None => bail!("no built-in provider `{name}`; built-in: {}", builtin_names()),
-        },
-        (None, None) => {
-            let mut all = Vec::new();
-            for b in roster_components::BUILTINS {
-                all.push(Provider::inspect(runtime, b.wasm).await?);
-            }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
-            } else if all.is_empty() {
-                println!("no built-in providers in this build; use --wasm PATH");
+    };
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    std::process::exit(code);
+}
+
+fn style(cli: &Cli) -> Style {
+    Style { color: !cli.no_color && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() }
+}
+
+fn engine(cli: &Cli) -> Result<Runtime> {
+    let cache_dir = if cli.no_cache { None } else { cli.cache_dir.clone().or_else(roster_runtime::ComponentCache::default_dir) };
+    Runtime::new(RuntimeOptions { cache_dir })
+}
+
+async fn workspace(cli: &Cli, runtime: &Runtime) -> Result<Workspace> {
+    let file = RosterFile::load(&cli.file)?;
+    Ok(Workspace::open(file, runtime).await?)
+}
+
+fn state_file(cli: &Cli, ws: &Workspace) -> StateFile {
+    StateFile::new(cli.state.clone().unwrap_or_else(|| ws.file.settings.state.clone()))
+}
+
+fn lock(cli: &Cli, state: &StateFile, operation: &str) -> Result<StateLock> {
+    StateLock::acquire(state.path(), operation, Duration::from_secs_f64(cli.lock_timeout.max(0.0)))
+}
+
+async fn run(cli: Cli) -> Result<i32> {
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "roster", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Sim(args) => sim::run(args).await.map(|_| 0),
+        Command::Demo => demo::run(&engine(&cli)?, style(&cli)).await.map(|_| 0),
+        Command::Providers { name, wasm, json } => schemas::providers(&engine(&cli)?, name.clone(), wasm.clone(), *json).await.map(|_| 0),
+        Command::Validate { json } => {
+            let runtime = engine(&cli)?;
+            let errors = match RosterFile::load(&cli.file) {
+                Err(e) => e.0,
+                Ok(file) => match Workspace::open(file, &runtime).await {
+                    Err(e) => e.0,
+                    Ok(ws) => ws.validate().await,
+                },
+            };
+            if *json {
+                let list: Vec<_> = errors.iter().map(|e| serde_json::json!({ "file": e.file, "line": e.line, "key": e.key, "message": e.message })).collect();
+                println!("{}", serde_json::json!({ "valid": errors.is_empty(), "errors": list }));
+            } else if errors.is_empty() {
+                println!("{} is valid.", cli.file.display());
             } else {
-                for m in &all {
-                    println!("{:<10} {:<8} {}", m.name, m.version, m.description);
+                for e in &errors {
+                    eprintln!("{e}");
                 }
             }
-            return Ok(());
+            Ok(if errors.is_empty() { 0 } else { 1 })
+        }
+        Command::Plan { out, detailed_exitcode, refresh_only, target, destroy, json } => {
+            let runtime = engine(&cli)?;
+            let ws = checked_workspace(&cli, &runtime).await?;
+            let sf = state_file(&cli, &ws);
+            let _lock = lock(&cli, &sf, "plan")?;
+            let state = sf.load()?;
+            let options = PlanOptions { refresh_only: *refresh_only, destroy: *destroy, targets: target.clone() };
+            let p = plan::plan(&ws, &state, &options).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&p)?);
+            } else {
+                print!("{}", render::plan(&p, style(&cli)));
+                let n = apply::deletions(&p);
+                if n > ws.file.settings.mass_delete_threshold {
+                    println!("\nWarning: this plan deletes {n} objects (threshold {}); apply will need --allow-mass-delete.", ws.file.settings.mass_delete_threshold);
+                }
+            }
+            if let Some(path) = out {
+                write_plan(path, &p)?;
+                if !*json {
+                    println!("\nSaved the plan to {}. Apply exactly it with: roster apply {}", path.display(), path.display());
+                }
+            }
+            let changes = !p.is_empty() || (*refresh_only && (!p.drift.is_empty() || !p.refreshed.is_empty()));
+            Ok(if *detailed_exitcode && changes { 2 } else { 0 })
+        }
+        Command::Apply(args) => apply_command(&cli, args, false).await,
+        Command::Destroy(args) => apply_command(&cli, args, true).await,
+        Command::Import { type_name, id } => {
+            let runtime = engine(&cli)?;
+            let ws = workspace(&cli, &runtime).await?;
+            let sf = state_file(&cli, &ws);
+            let _lock = lock(&cli, &sf, "import")?;
+            let mut state = sf.load()?;
+            let (_, schema) = ws.provider_for_type(type_name).ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
+            let decl = ws
+                .file
+                .resources
+                .iter()
+                .find(|r| &r.type_name == type_name && r.attributes.get(&schema.id_attribute).and_then(|v| v.as_str()) == Some(id))
+                .ok_or_else(|| anyhow!("declare it first: no [resource.{type_name}.NAME] in {} has {} = \"{id}\"", cli.file.display(), schema.id_attribute))?;
+            if let Some(r) = state.get(&decl.address) {
+                bail!("{} is already managed (id {}); `roster state rm {}` first to import again", decl.address, r.id, decl.address);
+            }
+            let actual = plan::read(&ws, &decl.provider, type_name, id).await?.ok_or_else(|| anyhow!("{type_name} {id} does not exist at the vendor"))?;
+            let action = plan::Action {
+                address: decl.address.clone(),
+                kind: plan::ActionKind::Adopt,
+                type_name: type_name.clone(),
+                provider: decl.provider.clone(),
+                id: id.clone(),
+                desired: decl.attributes.clone(),
+                actual: Some(actual.clone()),
+                reason: None,
+                changes: vec![],
+                warning: None,
+            };
+            state.put(plan::created_record(&action, &schema, &decl.attributes, &actual));
+            sf.save(&mut state)?;
+            println!("Imported {type_name} {id} as {}.", decl.address);
+            Ok(0)
+        }
+        Command::State { command } => {
+            let file = RosterFile::load(&cli.file).ok();
+            let path = cli.state.clone().or(file.map(|f| f.settings.state)).unwrap_or_else(|| PathBuf::from("roster.state.json"));
+            let sf = StateFile::new(path);
+            match command {
+                StateCommand::List => {
+                    for r in sf.load()?.resources {
+                        let pending = if r.status == roster_engine::state::Status::Created { String::new() } else { format!("  ({:?})", r.status).to_lowercase() };
+                        println!("{}{pending}", r.address);
+                    }
+                }
+                StateCommand::Show { address } => {
+                    let state = sf.load()?;
+                    let r = state.get(address).ok_or_else(|| anyhow!("no {address} in the state"))?;
+                    println!("{}", serde_json::to_string_pretty(r)?);
+                }
+                StateCommand::Rm { address } => {
+                    let _lock = lock(&cli, &sf, "state rm")?;
+                    let mut state = sf.load()?;
+                    if !state.remove(address) {
+                        bail!("no {address} in the state");
+                    }
+                    sf.save(&mut state)?;
+                    println!("Removed {address} from the state; the object itself is untouched.");
+                }
+            }
+            Ok(0)
+        }
+        Command::Get { type_name, id, json } => {
+            let runtime = engine(&cli)?;
+            let ws = workspace(&cli, &runtime).await?;
+            let (handle, _) = ws.provider_for_type(type_name).ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
+            let name = handle.provider.name().to_string();
+            match plan::read(&ws, &name, type_name, id).await? {
+                None => bail!("{type_name} {id} does not exist"),
+                Some(obj) if *json => println!("{}", serde_json::to_string_pretty(&obj)?),
+                Some(obj) => {
+                    let width = obj.keys().map(String::len).max().unwrap_or(0);
+                    for (k, v) in &obj {
+                        println!("{k:<width$} = {v}");
+                    }
+                }
+            }
+            Ok(0)
+        }
+        Command::Query { data_source, args } => {
+            let runtime = engine(&cli)?;
+            let ws = workspace(&cli, &runtime).await?;
+            let handle = ws
+                .providers
+                .values()
+                .find(|h| h.provider.metadata().data_sources.iter().any(|d| &d.name == data_source))
+                .ok_or_else(|| anyhow!("no declared provider offers data source `{data_source}`"))?;
+            let mut map = serde_json::Map::new();
+            for a in args {
+                let (k, v) = a.split_once('=').ok_or_else(|| anyhow!("--arg {a}: expected KEY=VALUE"))?;
+                map.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+            }
+            handle.pacer.wait().await;
+            let out = handle.provider.query(data_source, &serde_json::Value::Object(map).to_string()).await.map_err(|e| anyhow!("{e}"))?;
+            let value: serde_json::Value = serde_json::from_str(&out)?;
+            println!("{}", serde_json::to_string_pretty(&value)?);
+            Ok(0)
+        }
+    }
+}
+
+/// The workspace, refused when the roster file does not validate.
+async fn checked_workspace(cli: &Cli, runtime: &Runtime) -> Result<Workspace> {
+    let ws = workspace(cli, runtime).await?;
+    let errors = ws.validate().await;
+    if !errors.is_empty() {
+        return Err(roster_engine::rosterfile::FileErrors(errors).into());
+    }
+    Ok(ws)
+}
+
+fn write_plan(path: &Path, p: &Plan) -> Result<()> {
+    let text = serde_json::to_string_pretty(p)?;
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+async fn apply_command(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<i32> {
+    let runtime = engine(cli)?;
+    let ws = checked_workspace(cli, &runtime).await?;
+    let sf = state_file(cli, &ws);
+    let _lock = lock(cli, &sf, if destroy { "destroy" } else { "apply" })?;
+    let style = style(cli);
+    let (p, from_file) = match &args.plan_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading plan {}", path.display()))?;
+            let p: Plan = serde_json::from_str(&text).with_context(|| format!("{} is not a roster plan", path.display()))?;
+            if p.format_version != plan::PLAN_FORMAT {
+                bail!("{} has plan format {}; this roster reads {}", path.display(), p.format_version, plan::PLAN_FORMAT);
+            }
+            (p, true)
+        }
+        None => {
+            let state = sf.load()?;
+            let options = PlanOptions { refresh_only: args.refresh_only, destroy, targets: args.target.clone() };
+            (plan::plan(&ws, &state, &options).await?, false)
         }
     };
-    let metadata = Provider::inspect(runtime, &bytes).await.with_context(|| format!("inspecting {label}"))?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&metadata)?);
-    } else {
-        print!("{}", describe(&metadata));
+    if !from_file {
+        print!("{}", render::plan(&p, style));
     }
-    Ok(())
-}
-
-fn builtin_names() -> String {
-    let names: Vec<&str> = roster_components::BUILTINS.iter().map(|b| b.name).collect();
-    if names.is_empty() { "none".into() } else { names.join(", ") }
-}
-
-fn value_type(t: ValueType) -> &'static str {
-    match t {
-        ValueType::String => "string",
-        ValueType::Boolean => "bool",
-        ValueType::Integer => "integer",
-        ValueType::Number => "number",
-        ValueType::StringList => "list(string)",
-        ValueType::Object => "object",
+    if p.is_empty() && p.refreshed.is_empty() {
+        return Ok(0);
     }
-}
-
-/// A provider's schemas as text, like `terraform providers schema` but for people.
-fn describe(m: &ProviderMetadata) -> String {
-    let mut out = format!("{} {} — {}\n", m.name, m.version, m.description);
-    if let Some(r) = &m.rate_limit {
-        out.push_str(&format!("rate limit: {} operations per {} s\n", r.operations, r.per_seconds));
-    }
-    let section = |out: &mut String, title: &str, attrs: &[AttributeSchema]| {
-        if attrs.is_empty() {
-            return;
+    apply::check_guards(&ws, &p, &ApplyOptions { allow_mass_delete: args.allow_mass_delete, allow_replace: args.allow_replace })?;
+    if !args.auto_approve && !from_file && !p.is_empty() {
+        if !std::io::stdin().is_terminal() {
+            bail!("refusing to apply without confirmation: run on a terminal, or pass --auto-approve");
         }
-        out.push_str(&format!("  {title}:\n"));
-        for a in attrs {
-            let mut flags = vec![match a.presence {
-                Presence::Required => "required",
-                Presence::Optional => "optional",
-                Presence::Computed => "computed",
-                Presence::OptionalComputed => "optional, computed",
-            }];
-            if a.sensitive {
-                flags.push("sensitive");
-            }
-            if a.replace_on_change {
-                flags.push("forces replacement");
-            }
-            if a.create_only {
-                flags.push("create-only");
-            }
-            out.push_str(&format!("    {:<26} {:<12} ({}) {}\n", a.name, value_type(a.value_type), flags.join(", "), a.description));
+        print!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            println!("Apply cancelled.");
+            return Ok(1);
         }
-    };
-    out.push_str("config\n");
-    section(&mut out, "keys", &m.config_schema);
-    for s in &m.secrets {
-        let default = s.default_source.as_deref().map(|d| format!(" (default source: {d})")).unwrap_or_default();
-        out.push_str(&format!("  secret {:<19} {}{default}\n", s.name, s.description));
     }
-    for r in &m.resources {
-        out.push_str(&format!("resource {} (id: {}) — {}\n", r.type_name, r.id_attribute, r.description));
-        if let Some(w) = &r.replace_warning {
-            out.push_str(&format!("  replacing it: {w}\n"));
-        }
-        section(&mut out, "attributes", &r.attributes);
-    }
-    for d in &m.data_sources {
-        out.push_str(&format!("data source {} — {}\n", d.name, d.description));
-        section(&mut out, "arguments", &d.arguments);
-        section(&mut out, "attributes", &d.attributes);
-    }
-    out
+    let progress = progress::for_stderr(p.actions.len());
+    let summary = apply::apply(&ws, &p, &sf, &ApplyOptions { allow_mass_delete: args.allow_mass_delete, allow_replace: args.allow_replace }, progress.as_ref()).await?;
+    progress::finish(progress.as_ref());
+    print!("\n{}", render::summary(&summary, style));
+    Ok(if summary.failed().is_empty() { 0 } else { 1 })
 }

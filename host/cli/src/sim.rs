@@ -1,0 +1,139 @@
+//! `roster sim`: both vendor sandboxes, for people to run their automation against, and the
+//! sample roster file that points at them.
+
+use anyhow::{anyhow, Context, Result};
+use roster_sandbox::nimbus::{self, NimbusSandbox, NimbusSeed};
+use roster_sandbox::rate::RateMode;
+use roster_sandbox::symbee::{self, SymbeeSandbox, SymbeeSeed};
+use roster_sandbox::Running;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Options of `roster sim`.
+#[derive(clap::Args)]
+pub struct SimArgs {
+    /// Where the Nimbus (+ Entra token) sandbox listens.
+    #[arg(long, default_value = "127.0.0.1:8781")]
+    nimbus: SocketAddr,
+    /// Where the Symbee Connect sandbox listens.
+    #[arg(long, default_value = "127.0.0.1:8782")]
+    symbee: SocketAddr,
+    /// Seed the Nimbus sandbox from this JSON file (default: the demo tenant).
+    #[arg(long)]
+    nimbus_seed: Option<PathBuf>,
+    /// Seed the Symbee sandbox from this JSON file (default: the demo company).
+    #[arg(long)]
+    symbee_seed: Option<PathBuf>,
+    /// Nimbus rate limit as OPERATIONS/SECONDS (default 60/60, as documented).
+    #[arg(long)]
+    nimbus_rate: Option<String>,
+    /// Over the Nimbus limit: `reject` (429 + Retry-After) or `delay` the request.
+    #[arg(long, default_value = "reject")]
+    nimbus_rate_mode: String,
+    /// Also write a roster file (and its sandbox secrets beside it) for these sandboxes.
+    #[arg(long)]
+    write_roster: Option<PathBuf>,
+}
+
+fn read_seed<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a valid seed", path.display()))
+}
+
+/// Runs both sandboxes until Ctrl-C.
+pub async fn run(args: &SimArgs) -> Result<()> {
+    let mut nimbus_seed = match &args.nimbus_seed {
+        Some(p) => read_seed::<NimbusSeed>(p)?,
+        None => NimbusSeed::demo(),
+    };
+    if let Some(rate) = &args.nimbus_rate {
+        let (ops, secs) = rate.split_once('/').ok_or_else(|| anyhow!("--nimbus-rate {rate}: expected OPERATIONS/SECONDS, e.g. 60/60"))?;
+        nimbus_seed.rate_limit.operations = ops.trim().parse().map_err(|_| anyhow!("--nimbus-rate {rate}: bad operations"))?;
+        let secs: f64 = secs.trim().trim_end_matches('s').parse().map_err(|_| anyhow!("--nimbus-rate {rate}: bad seconds"))?;
+        nimbus_seed.rate_limit.window_ms = (secs * 1000.0) as u64;
+    }
+    nimbus_seed.rate_limit.mode = match args.nimbus_rate_mode.as_str() {
+        "reject" => RateMode::Reject,
+        "delay" => RateMode::Delay,
+        other => return Err(anyhow!("--nimbus-rate-mode {other}: expected reject or delay")),
+    };
+    let symbee_seed = match &args.symbee_seed {
+        Some(p) => read_seed::<SymbeeSeed>(p)?,
+        None => SymbeeSeed::demo(),
+    };
+    let n = NimbusSandbox::new(nimbus_seed);
+    let nimbus_server = n.serve(args.nimbus).await.with_context(|| format!("listening on {}", args.nimbus))?;
+    let s = SymbeeSandbox::new(symbee_seed);
+    let symbee_server = s.serve(args.symbee).await.with_context(|| format!("listening on {}", args.symbee))?;
+    println!("Nimbus + Entra sandbox: {}   (state: GET {}/_sandbox/state)", nimbus_server.url(), nimbus_server.url());
+    println!("Symbee Connect sandbox: {}   (state: GET {}/_sandbox/state)", symbee_server.url(), symbee_server.url());
+    if let Some(path) = &args.write_roster {
+        write_sample(path, &nimbus_server, &symbee_server)?;
+        println!("Wrote {} (try: roster -f {} plan)", path.display(), path.display());
+    }
+    println!("Press Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+/// Writes a sample roster for both sandboxes at `path`, with the sandboxes' (non-secret) demo
+/// credentials in files beside it.
+pub fn write_sample(path: &Path, nimbus: &Running, symbee: &Running) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::write(dir.join("nimbus-client-secret.txt"), nimbus::demo::CLIENT_SECRET)?;
+    std::fs::write(dir.join("symbee-api-key.txt"), symbee::demo::API_KEY)?;
+    std::fs::write(path, sample_roster(&nimbus.url(), &symbee.url())).with_context(|| format!("writing {}", path.display()))
+}
+
+/// A roster file for the demo tenants of both sandboxes.
+pub fn sample_roster(nimbus_url: &str, symbee_url: &str) -> String {
+    use nimbus::demo as n;
+    use symbee::demo as s;
+    format!(
+        r#"# A Roster file for the built-in sandboxes (`roster sim`). Secrets are sandbox data.
+
+[provider.nimbus]
+config = {{ admin_url = "{nimbus_url}", login_url = "{nimbus_url}", tenant_id = "{tenant}", client_id = "{client}" }}
+secrets = {{ client_secret = "file:nimbus-client-secret.txt" }}
+
+[provider.symbee]
+config = {{ base_url = "{symbee_url}/symbee-admin/api/users/", company_code = "{company}", environment = "{env}", secrets_region = "{region}", sso_mode = "saml" }}
+secrets = {{ api_key = "file:symbee-api-key.txt" }}
+
+[resource.nimbus_user.ada]
+o365_id = "2b3c4d5e-6f70-4182-93a4-b5c6d7e8f901"
+organization_unit_id = "{sales}"   # Sales
+
+[resource.nimbus_user.grace]
+o365_id = "3c4d5e6f-7081-4293-a4b5-c6d7e8f90a12"
+copy_from = "{template}"   # takes the template user's roles, skills and profiles
+
+[resource.nimbus_user.linus]
+o365_id = "4d5e6f70-8192-43a4-b5c6-d7e8f90a1b23"
+organization_unit_id = "{support}"   # Support
+
+[resource.symbee_user.mike]
+login_user_id = "mmars@abc-gadgets.com"
+first_name = "Mike"
+last_name = "Mars"
+user_template_name = "{template_name}"
+create_in_amazon_connect = true
+
+[resource.symbee_user.vera]
+login_user_id = "vvenus@abc-gadgets.com"   # exists in the sandbox already: adopted
+first_name = "Vera"
+last_name = "Venus"
+user_template_name = "{template_name}"
+adopt = true
+"#,
+        tenant = n::TENANT_ID,
+        client = n::CLIENT_ID,
+        sales = n::OU_SALES,
+        support = n::OU_SUPPORT,
+        template = n::TEMPLATE_USER,
+        company = s::COMPANY,
+        env = s::ENV_SAML,
+        region = s::SECRETS_REGION,
+        template_name = s::TEMPLATE,
+    )
+}

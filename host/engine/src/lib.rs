@@ -1,0 +1,12 @@
+//! Roster's engine: the roster file, state and its lock, plans, and applying them with
+//! per-provider pacing and retries — Terraform's plan/apply for contact-centre users.
+#![deny(missing_docs)]
+
+pub mod lock;
+pub mod rosterfile;
+pub mod state;
+pub mod pacing;
+pub mod plan;
+pub mod workspace;
+pub mod apply;
+pub mod render;

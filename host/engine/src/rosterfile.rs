@@ -1,0 +1,597 @@
+//! The roster file (TOML): provider instances and the resources they manage.
+//!
+//! ```toml
+//! [settings]                       # all optional
+//! state = "roster.state.json"      # relative to this file
+//! concurrency = 4
+//! mass_delete_threshold = 10
+//!
+//! [provider.nimbus]
+//! component = "nimbus"             # a built-in name, or a path to a .wasm
+//! config = { cluster = "ch-01", tenant_id = "${NIMBUS_TENANT_ID}", client_id = "…" }
+//! secrets = { client_secret = "env:NIMBUS_CLIENT_SECRET" }
+//!
+//! [resource.nimbus_user.alice]     # address nimbus_user.alice
+//! o365_id = "…"
+//! organization_unit_id = "…"
+//! ```
+//!
+//! Strings may use `${NAME}` for an environment variable (`$${` for a literal `${`). Relative
+//! paths (state, components, `file:` secrets) are relative to the roster file. Every error
+//! names the file, the line and the key.
+
+use anyhow::Result;
+use roster_runtime::secrets::{AwsOptions, SecretSource};
+use roster_runtime::Limits;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A problem in the roster file, located.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line (0 when unknown).
+    pub line: usize,
+    /// The dotted key, e.g. `resource.nimbus_user.alice.o365_id`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}: {}", self.file.display(), self.line, self.key, self.message)
+    }
+}
+
+/// All the problems found, one per line when displayed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileErrors(pub Vec<FileError>);
+
+impl fmt::Display for FileErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+impl std::error::Error for FileErrors {}
+
+/// Where a provider's component comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ComponentRef {
+    /// Built into the `roster` binary.
+    Builtin(String),
+    /// A `.wasm` file.
+    Path(PathBuf),
+}
+
+/// A provider's own rate limit override.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateOverride {
+    /// Operations per window.
+    pub operations: u32,
+    /// Window length.
+    pub per: Duration,
+}
+
+/// One `[provider.NAME]` table.
+#[derive(Clone, Debug)]
+pub struct ProviderDecl {
+    /// Its name.
+    pub name: String,
+    /// The component.
+    pub component: ComponentRef,
+    /// Config passed to `configure`.
+    pub config: Value,
+    /// Secret name → source.
+    pub secrets: HashMap<String, SecretSource>,
+    /// Extra allowed hosts.
+    pub allowed_hosts: Vec<String>,
+    /// Sandbox limits.
+    pub limits: Limits,
+    /// Host cache age for secrets.
+    pub secret_max_age: Duration,
+    /// AWS settings for `aws-sm:` secrets.
+    pub aws: AwsOptions,
+    /// Overrides the component's declared rate limit (e.g. to go slower).
+    pub rate_limit: Option<RateOverride>,
+}
+
+/// One `[resource.TYPE.NAME]` table.
+#[derive(Clone, Debug)]
+pub struct ResourceDecl {
+    /// `TYPE.NAME`.
+    pub address: String,
+    /// The resource type, e.g. `nimbus_user`.
+    pub type_name: String,
+    /// The provider instance managing it.
+    pub provider: String,
+    /// Take over an existing object instead of failing on create.
+    pub adopt: bool,
+    /// Desired attributes.
+    pub attributes: Map<String, Value>,
+}
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The state file.
+    pub state: PathBuf,
+    /// Operations in flight at once (across providers).
+    pub concurrency: usize,
+    /// Plans deleting more objects than this need `--allow-mass-delete`.
+    pub mass_delete_threshold: usize,
+}
+
+/// A parsed roster file.
+#[derive(Clone, Debug)]
+pub struct RosterFile {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// `[settings]`.
+    pub settings: Settings,
+    /// Providers by name.
+    pub providers: BTreeMap<String, ProviderDecl>,
+    /// Resources in file order.
+    pub resources: Vec<ResourceDecl>,
+    lines: HashMap<String, usize>,
+}
+
+/// Keys of a resource table that are Roster's, not the vendor's.
+pub const META_KEYS: &[&str] = &["provider", "adopt"];
+
+impl RosterFile {
+    /// Reads and checks `path` (no network, no components).
+    pub fn load(path: &Path) -> Result<RosterFile, FileErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            FileErrors(vec![FileError { file: path.into(), line: 0, key: String::new(), message: format!("cannot read: {e}") }])
+        })?;
+        RosterFile::parse(path, &text)
+    }
+
+    /// Parses `text` as if read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<RosterFile, FileErrors> {
+        let doc = toml_edit::Document::parse(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+            FileErrors(vec![FileError { file: path.into(), line, key: String::new(), message: e.message().trim().to_string() }])
+        })?;
+        let mut lines = HashMap::new();
+        let root = table_to_json(doc.as_table(), "", text, &mut lines);
+        let mut p = Parser { file: path.to_path_buf(), lines, errors: Vec::new() };
+        let file = p.build(&root);
+        if p.errors.is_empty() {
+            Ok(RosterFile { lines: p.lines, ..file })
+        } else {
+            p.errors.sort_by_key(|e| e.line);
+            Err(FileErrors(p.errors))
+        }
+    }
+
+    /// The line of a dotted key (or of its closest parent).
+    pub fn line_of(&self, key: &str) -> usize {
+        let mut k = key;
+        loop {
+            if let Some(l) = self.lines.get(k) {
+                return *l;
+            }
+            match k.rfind('.') {
+                Some(i) => k = &k[..i],
+                None => return 0,
+            }
+        }
+    }
+
+    /// A located error at `key`.
+    pub fn error(&self, key: &str, message: impl Into<String>) -> FileError {
+        FileError { file: self.path.clone(), line: self.line_of(key), key: key.to_string(), message: message.into() }
+    }
+
+    /// The resource at `address`.
+    pub fn resource(&self, address: &str) -> Option<&ResourceDecl> {
+        self.resources.iter().find(|r| r.address == address)
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") }
+}
+
+fn table_to_json(t: &toml_edit::Table, prefix: &str, text: &str, lines: &mut HashMap<String, usize>) -> Value {
+    let mut map = Map::new();
+    for (k, item) in t.iter() {
+        let path = join(prefix, k);
+        let span = t.key(k).and_then(|key| key.span()).or_else(|| item.span());
+        if let Some(s) = span {
+            lines.insert(path.clone(), line_of(text, s.start));
+        }
+        map.insert(k.to_string(), item_to_json(item, &path, text, lines));
+    }
+    Value::Object(map)
+}
+
+fn item_to_json(item: &toml_edit::Item, path: &str, text: &str, lines: &mut HashMap<String, usize>) -> Value {
+    match item {
+        toml_edit::Item::None => Value::Null,
+        toml_edit::Item::Value(v) => value_to_json(v, path, text, lines),
+        toml_edit::Item::Table(t) => table_to_json(t, path, text, lines),
+        toml_edit::Item::ArrayOfTables(a) => {
+            Value::Array(a.iter().enumerate().map(|(i, t)| table_to_json(t, &format!("{path}[{i}]"), text, lines)).collect())
+        }
+    }
+}
+
+fn value_to_json(v: &toml_edit::Value, path: &str, text: &str, lines: &mut HashMap<String, usize>) -> Value {
+    use toml_edit::Value as T;
+    match v {
+        T::String(s) => Value::String(s.value().clone()),
+        T::Integer(i) => Value::from(*i.value()),
+        T::Float(f) => serde_json::Number::from_f64(*f.value()).map(Value::Number).unwrap_or(Value::Null),
+        T::Boolean(b) => Value::Bool(*b.value()),
+        T::Datetime(d) => Value::String(d.value().to_string()),
+        T::Array(a) => Value::Array(a.iter().enumerate().map(|(i, v)| value_to_json(v, &format!("{path}[{i}]"), text, lines)).collect()),
+        T::InlineTable(t) => {
+            let mut map = Map::new();
+            for (k, v) in t.iter() {
+                let p = join(path, k);
+                if let Some(s) = t.key(k).and_then(|key| key.span()).or_else(|| v.span()) {
+                    lines.insert(p.clone(), line_of(text, s.start));
+                }
+                map.insert(k.to_string(), value_to_json(v, &p, text, lines));
+            }
+            Value::Object(map)
+        }
+    }
+}
+
+/// Expands `${NAME}` from the environment (`$${` is a literal `${`).
+pub fn expand_env(s: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        if let Some(r) = rest.strip_prefix("$${") {
+            out.push_str("${");
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("${") {
+            let end = r.find('}').ok_or_else(|| format!("unclosed `${{` in `{s}`"))?;
+            let name = &r[..end];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("`${{{name}}}` is not an environment variable name"));
+            }
+            out.push_str(&std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?);
+            rest = &r[end + 1..];
+        } else {
+            out.push('$');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+struct Parser {
+    file: PathBuf,
+    lines: HashMap<String, usize>,
+    errors: Vec<FileError>,
+}
+
+impl Parser {
+    fn err(&mut self, key: &str, message: impl Into<String>) {
+        let mut k = key;
+        let line = loop {
+            if let Some(l) = self.lines.get(k) {
+                break *l;
+            }
+            match k.rfind('.') {
+                Some(i) => k = &k[..i],
+                None => break 0,
+            }
+        };
+        self.errors.push(FileError { file: self.file.clone(), line, key: key.to_string(), message: message.into() });
+    }
+
+    /// Expands environment variables in every string below `v`.
+    fn expand(&mut self, v: &Value, key: &str) -> Value {
+        match v {
+            Value::String(s) => match expand_env(s) {
+                Ok(e) => Value::String(e),
+                Err(m) => {
+                    self.err(key, m);
+                    v.clone()
+                }
+            },
+            Value::Array(a) => Value::Array(a.iter().enumerate().map(|(i, x)| self.expand(x, &format!("{key}[{i}]"))).collect()),
+            Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), self.expand(x, &join(key, k)))).collect()),
+            other => other.clone(),
+        }
+    }
+
+    fn table<'a>(&mut self, v: &'a Value, key: &str) -> Option<&'a Map<String, Value>> {
+        match v.as_object() {
+            Some(m) => Some(m),
+            None => {
+                self.err(key, "must be a table");
+                None
+            }
+        }
+    }
+
+    fn unknown_keys(&mut self, m: &Map<String, Value>, key: &str, known: &[&str]) {
+        for k in m.keys() {
+            if !known.contains(&k.as_str()) {
+                self.err(&join(key, k), format!("unknown key `{k}`; expected one of: {}", known.join(", ")));
+            }
+        }
+    }
+
+    fn number(&mut self, m: &Map<String, Value>, key: &str, field: &str, min: u64) -> Option<u64> {
+        let v = m.get(field)?;
+        match v.as_u64() {
+            Some(n) if n >= min => Some(n),
+            _ => {
+                self.err(&join(key, field), format!("`{field}` must be a whole number ≥ {min}"));
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, m: &Map<String, Value>, key: &str, field: &str) -> Option<String> {
+        let v = m.get(field)?;
+        match v.as_str() {
+            Some(s) => match expand_env(s) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    self.err(&join(key, field), e);
+                    None
+                }
+            },
+            None => {
+                self.err(&join(key, field), format!("`{field}` must be a string"));
+                None
+            }
+        }
+    }
+
+    fn build(&mut self, root: &Value) -> RosterFile {
+        let empty = Map::new();
+        let root = root.as_object().unwrap_or(&empty).clone();
+        self.unknown_keys(&root, "", &["settings", "provider", "resource"]);
+        let base = self.file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let settings_map = root.get("settings").and_then(|v| self.table(v, "settings")).cloned().unwrap_or_default();
+        self.unknown_keys(&settings_map, "settings", &["state", "concurrency", "mass_delete_threshold"]);
+        let state = self.string(&settings_map, "settings", "state").unwrap_or_else(|| "roster.state.json".into());
+        let settings = Settings {
+            state: base.join(state),
+            concurrency: self.number(&settings_map, "settings", "concurrency", 1).unwrap_or(4) as usize,
+            mass_delete_threshold: self.number(&settings_map, "settings", "mass_delete_threshold", 0).unwrap_or(10) as usize,
+        };
+
+        let mut providers = BTreeMap::new();
+        let provider_tables = root.get("provider").and_then(|v| self.table(v, "provider")).cloned().unwrap_or_default();
+        for (name, v) in &provider_tables {
+            let key = format!("provider.{name}");
+            let Some(m) = self.table(v, &key).cloned() else { continue };
+            if let Some(p) = self.provider(name, &m, &key, &base) {
+                providers.insert(name.clone(), p);
+            }
+        }
+
+        let mut resources = Vec::new();
+        let types = root.get("resource").and_then(|v| self.table(v, "resource")).cloned().unwrap_or_default();
+        for (type_name, v) in &types {
+            let Some(named) = self.table(v, &format!("resource.{type_name}")).cloned() else { continue };
+            for (name, v) in &named {
+                let key = format!("resource.{type_name}.{name}");
+                let Some(m) = self.table(v, &key).cloned() else { continue };
+                if let Some(r) = self.resource(type_name, name, &m, &key, &providers) {
+                    resources.push(r);
+                }
+            }
+        }
+        RosterFile { path: self.file.clone(), settings, providers, resources, lines: HashMap::new() }
+    }
+
+    fn provider(&mut self, name: &str, m: &Map<String, Value>, key: &str, base: &Path) -> Option<ProviderDecl> {
+        self.unknown_keys(m, key, &["component", "config", "secrets", "allowed_hosts", "limits", "secret_max_age_secs", "aws", "rate_limit"]);
+        let component = match self.string(m, key, "component") {
+            Some(c) if c.ends_with(".wasm") || c.contains('/') => ComponentRef::Path(base.join(c)),
+            Some(c) if roster_components::builtin(&c).is_some() => ComponentRef::Builtin(c),
+            Some(c) => {
+                let builtins: Vec<&str> = roster_components::BUILTINS.iter().map(|b| b.name).collect();
+                self.err(&join(key, "component"), format!("no built-in component `{c}` (built-in: {}); a path must end in .wasm", builtins.join(", ")));
+                return None;
+            }
+            None if roster_components::builtin(name).is_some() => ComponentRef::Builtin(name.to_string()),
+            None => {
+                self.err(key, "`component` is required (a built-in name or a path to a .wasm)");
+                return None;
+            }
+        };
+        let config = match m.get("config") {
+            None => Value::Object(Map::new()),
+            Some(v) if v.is_object() => self.expand(v, &join(key, "config")),
+            Some(_) => {
+                self.err(&join(key, "config"), "must be a table");
+                Value::Object(Map::new())
+            }
+        };
+        let mut secrets = HashMap::new();
+        if let Some(s) = m.get("secrets").and_then(|v| self.table(v, &join(key, "secrets"))).cloned() {
+            for (secret, v) in &s {
+                let k = format!("{key}.secrets.{secret}");
+                match v.as_str().map(|s| s.parse::<SecretSource>()) {
+                    Some(Ok(src)) => {
+                        // A relative file path is relative to the roster file.
+                        let src = match src {
+                            SecretSource::File(p) if p.is_relative() => SecretSource::File(base.join(p)),
+                            other => other,
+                        };
+                        secrets.insert(secret.clone(), src);
+                    }
+                    Some(Err(e)) => self.err(&k, e),
+                    None => self.err(&k, "must be a string such as \"env:NAME\", \"file:PATH\" or \"aws-sm:SECRET_ID\""),
+                }
+            }
+        }
+        let allowed_hosts = match m.get("allowed_hosts") {
+            None => vec![],
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
+                let hosts: Vec<String> = a.iter().filter_map(|h| h.as_str()).map(String::from).collect();
+                if let Err(e) = roster_runtime::http::AllowedHosts::parse(&hosts) {
+                    self.err(&join(key, "allowed_hosts"), e);
+                }
+                hosts
+            }
+            Some(_) => {
+                self.err(&join(key, "allowed_hosts"), "must be a list of strings");
+                vec![]
+            }
+        };
+        let mut limits = Limits::default();
+        if let Some(l) = m.get("limits").and_then(|v| self.table(v, &join(key, "limits"))).cloned() {
+            let k = join(key, "limits");
+            self.unknown_keys(&l, &k, &["call_deadline_ms", "memory_mb", "max_instances", "connect_timeout_ms", "first_byte_timeout_ms", "between_bytes_timeout_ms"]);
+            let ms = |n: u64| Duration::from_millis(n);
+            if let Some(n) = self.number(&l, &k, "call_deadline_ms", 10) { limits.call_deadline = ms(n) }
+            if let Some(n) = self.number(&l, &k, "memory_mb", 1) { limits.memory_bytes = (n as usize) << 20 }
+            if let Some(n) = self.number(&l, &k, "max_instances", 1) { limits.max_instances = n as usize }
+            if let Some(n) = self.number(&l, &k, "connect_timeout_ms", 1) { limits.http.connect = ms(n) }
+            if let Some(n) = self.number(&l, &k, "first_byte_timeout_ms", 1) { limits.http.first_byte = ms(n) }
+            if let Some(n) = self.number(&l, &k, "between_bytes_timeout_ms", 1) { limits.http.between_bytes = ms(n) }
+        }
+        let secret_max_age = Duration::from_secs(self.number(m, key, "secret_max_age_secs", 0).unwrap_or(300));
+        let mut aws = AwsOptions::default();
+        if let Some(a) = m.get("aws").and_then(|v| self.table(v, &join(key, "aws"))).cloned() {
+            let k = join(key, "aws");
+            self.unknown_keys(&a, &k, &["endpoint", "region", "profile"]);
+            aws.endpoint = self.string(&a, &k, "endpoint");
+            aws.region = self.string(&a, &k, "region");
+            aws.profile = self.string(&a, &k, "profile");
+        }
+        let rate_limit = match m.get("rate_limit").and_then(|v| self.table(v, &join(key, "rate_limit"))).cloned() {
+            None => None,
+            Some(r) => {
+                let k = join(key, "rate_limit");
+                self.unknown_keys(&r, &k, &["operations", "per_seconds"]);
+                let per = match r.get("per_seconds").and_then(Value::as_f64) {
+                    Some(s) if s > 0.0 => Some(Duration::from_secs_f64(s)),
+                    _ => {
+                        self.err(&join(&k, "per_seconds"), "`per_seconds` must be a number > 0");
+                        None
+                    }
+                };
+                match (self.number(&r, &k, "operations", 1), per) {
+                    (Some(operations), Some(per)) => Some(RateOverride { operations: operations as u32, per }),
+                    (None, _) => {
+                        self.err(&join(&k, "operations"), "`operations` is required");
+                        None
+                    }
+                    _ => None,
+                }
+            }
+        };
+        Some(ProviderDecl { name: name.to_string(), component, config, secrets, allowed_hosts, limits, secret_max_age, aws, rate_limit })
+    }
+
+    fn resource(&mut self, type_name: &str, name: &str, m: &Map<String, Value>, key: &str, providers: &BTreeMap<String, ProviderDecl>) -> Option<ResourceDecl> {
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            self.err(key, format!("resource name `{name}` may hold only letters, digits, `_` and `-`"));
+        }
+        let provider = match m.get("provider") {
+            Some(Value::String(p)) => p.clone(),
+            Some(_) => {
+                self.err(&join(key, "provider"), "must be a provider name");
+                return None;
+            }
+            None => type_name.split('_').next().unwrap_or("").to_string(),
+        };
+        if !providers.contains_key(&provider) {
+            let known: Vec<&str> = providers.keys().map(String::as_str).collect();
+            self.err(
+                &join(key, if m.contains_key("provider") { "provider" } else { "" }).trim_end_matches('.').to_string(),
+                format!("no provider `{provider}` is declared (declared: {}); add [provider.{provider}] or set `provider = \"…\"`", if known.is_empty() { "none".into() } else { known.join(", ") }),
+            );
+        }
+        let adopt = match m.get("adopt") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                self.err(&join(key, "adopt"), "`adopt` must be true or false");
+                false
+            }
+        };
+        let mut attributes = Map::new();
+        for (k, v) in m {
+            if META_KEYS.contains(&k.as_str()) {
+                continue;
+            }
+            attributes.insert(k.clone(), self.expand(v, &join(key, k)));
+        }
+        Some(ResourceDecl { address: format!("{type_name}.{name}"), type_name: type_name.to_string(), provider, adopt, attributes })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<RosterFile, FileErrors> {
+        RosterFile::parse(Path::new("/x/roster.toml"), text)
+    }
+
+    #[test]
+    fn parses_providers_and_resources() {
+        std::env::set_var("ROSTER_TEST_TENANT", "t-1");
+        let f = parse(
+            r#"
+[settings]
+concurrency = 8
+
+[provider.nimbus]
+config = { cluster = "ch-01", tenant_id = "${ROSTER_TEST_TENANT}", price = "$${X}" }
+secrets = { client_secret = "env:S" }
+rate_limit = { operations = 60, per_seconds = 6 }
+
+[resource.nimbus_user.alice]
+o365_id = "a"
+adopt = true
+"#,
+        )
+        .unwrap();
+        assert_eq!(f.settings.concurrency, 8);
+        assert_eq!(f.settings.state, PathBuf::from("/x/roster.state.json"));
+        let p = &f.providers["nimbus"];
+        assert_eq!(p.component, ComponentRef::Builtin("nimbus".into()));
+        assert_eq!(p.config["tenant_id"], "t-1");
+        assert_eq!(p.config["price"], "${X}");
+        assert_eq!(p.rate_limit.unwrap().per, Duration::from_secs(6));
+        let r = &f.resources[0];
+        assert_eq!((r.address.as_str(), r.provider.as_str(), r.adopt), ("nimbus_user.alice", "nimbus", true));
+        assert_eq!(Value::Object(r.attributes.clone()), serde_json::json!({ "o365_id": "a" }));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let errors = parse(
+            "[provider.nimbus]\nconfig = { tenant_id = \"${ROSTER_TEST_SURELY_UNSET}\" }\nsecrets = { s = \"vault:x\" }\ncolour = 1\n\n[resource.symbee_user.bob]\nlogin_user_id = \"b\"\n",
+        )
+        .unwrap_err();
+        let text = errors.to_string();
+        assert!(text.contains("/x/roster.toml:2: provider.nimbus.config.tenant_id: environment variable ROSTER_TEST_SURELY_UNSET is not set"), "{text}");
+        assert!(text.contains("/x/roster.toml:3: provider.nimbus.secrets.s: secret source `vault:x`"), "{text}");
+        assert!(text.contains("/x/roster.toml:4: provider.nimbus.colour: unknown key `colour`"), "{text}");
+        assert!(text.contains("/x/roster.toml:6: resource.symbee_user.bob: no provider `symbee` is declared"), "{text}");
+        let syntax = parse("[provider.nimbus\n").unwrap_err();
+        assert_eq!(syntax.0[0].line, 1);
+    }
+}

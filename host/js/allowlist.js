@@ -1,0 +1,110 @@
+// The outgoing-HTTP allow-list, with the same rule as the Rust host (host/runtime/src/http.rs):
+// an entry is `[scheme://]host[:port]`, where `host` may start with `*.` to allow every
+// subdomain. Without a port, an entry allows its scheme's default port (443 for https, 80 for
+// http; either, matching the request's scheme, when no scheme is given). Matching ignores case.
+
+const DEFAULT_PORTS = { https: 443, http: 80 };
+
+/** One allowed destination. */
+export class AllowedHost {
+  constructor({ scheme, host, wildcard, port }) {
+    this.scheme = scheme; // 'http' | 'https' | undefined
+    this.host = host; // lower case, without a leading `*.`
+    this.wildcard = wildcard;
+    this.port = port; // number | undefined
+  }
+
+  /** Parses `[scheme://]host[:port]`; throws an Error naming the entry when it is bad. */
+  static parse(entry) {
+    const text = String(entry).trim();
+    const bad = (why) => new Error(`allowed host \`${text}\`: ${why}`);
+    let scheme;
+    let rest = text;
+    const sep = text.indexOf('://');
+    if (sep >= 0) {
+      scheme = text.slice(0, sep).toLowerCase();
+      if (scheme !== 'http' && scheme !== 'https') throw bad('scheme must be http or https');
+      rest = text.slice(sep + 3);
+    }
+    if (rest.endsWith('/')) rest = rest.slice(0, -1);
+    if (/[/?@]/.test(rest)) throw bad('give only [scheme://]host[:port], no path or user');
+    const split = splitHostPort(rest);
+    if (!split) throw bad('the port must be a number from 1 to 65535');
+    let { host } = split;
+    const wildcard = host.startsWith('*.');
+    if (wildcard) host = host.slice(2);
+    if (host === '' || host.includes('*')) throw bad('a wildcard may only be a leading `*.`');
+    if (!/^[A-Za-z0-9\-.[\]:_]+$/.test(host)) throw bad(`\`${host}\` is not a host name or IP address`);
+    return new AllowedHost({ scheme, host: host.toLowerCase(), wildcard, port: split.port });
+  }
+
+  /** Whether a request to `scheme://host:port` is allowed by this entry. */
+  allows(scheme, host, port) {
+    host = host.toLowerCase();
+    const hostOk = this.wildcard
+      ? host.endsWith(`.${this.host}`)
+      : host === this.host;
+    const schemeOk = this.scheme === undefined || this.scheme === scheme;
+    const portOk = this.port !== undefined ? this.port === port : DEFAULT_PORTS[this.scheme ?? scheme] === port;
+    return hostOk && schemeOk && portOk;
+  }
+
+  toString() {
+    return `${this.scheme ? `${this.scheme}://` : ''}${this.wildcard ? '*.' : ''}${this.host}${this.port ? `:${this.port}` : ''}`;
+  }
+}
+
+/** Splits `host[:port]` (IPv6 literals in brackets); `undefined` for a bad port. */
+function splitHostPort(s) {
+  const colon = s.startsWith('[') ? (s.indexOf(']:') >= 0 ? s.indexOf(']:') + 1 : -1) : s.lastIndexOf(':');
+  if (colon < 0) return { host: s, port: undefined };
+  const digits = s.slice(colon + 1);
+  const port = Number(digits);
+  if (!/^[0-9]+$/.test(digits) || port < 1 || port > 65535) return undefined;
+  return { host: s.slice(0, colon), port };
+}
+
+/** A provider's allow-list. */
+export class AllowList {
+  #entries = [];
+
+  /** Parses every entry; the first bad one throws. */
+  static parse(entries) {
+    const list = new AllowList();
+    list.extend(entries);
+    return list;
+  }
+
+  /** Adds entries (duplicates are skipped). */
+  extend(entries) {
+    for (const e of entries) {
+      const parsed = e instanceof AllowedHost ? e : AllowedHost.parse(e);
+      if (!this.#entries.some((x) => x.toString() === parsed.toString())) this.#entries.push(parsed);
+    }
+    return this;
+  }
+
+  /** Whether `scheme://host:port` may be requested (`port` undefined: the scheme's default). */
+  allows(scheme, host, port) {
+    scheme = (scheme ?? 'https').toLowerCase();
+    port ??= DEFAULT_PORTS[scheme];
+    if (!host || port === undefined) return false;
+    return this.#entries.some((e) => e.allows(scheme, host, port));
+  }
+
+  /** Whether a URL (string or URL) may be requested. */
+  allowsUrl(url) {
+    const u = new URL(url);
+    const scheme = u.protocol.replace(/:$/, '');
+    return this.allows(scheme, u.hostname, u.port === '' ? undefined : Number(u.port));
+  }
+
+  /** The entries, as text. */
+  get entries() {
+    return this.#entries.map(String);
+  }
+
+  toString() {
+    return this.entries.join(', ');
+  }
+}

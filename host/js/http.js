@@ -1,0 +1,62 @@
+// The component's `wasi:http/outgoing-handler` import: preview2-shim's handler behind the
+// provider's allow-list, with the Rust host's timeouts (host/runtime/src/limits.rs).
+//
+// A request whose scheme://host:port is not allowed fails with the wasi:http error-code
+// `HTTP-request-denied` before anything leaves the process; the guest kit
+// (guest/kit/src/http.rs) turns that into provider-error `denied` naming the host.
+
+import { outgoingHandler, types } from '@bytecodealliance/preview2-shim/http';
+
+/** The Rust host's defaults, in milliseconds. */
+export const DEFAULT_TIMEOUTS = Object.freeze({ connectMs: 10_000, firstByteMs: 30_000, betweenBytesMs: 30_000 });
+
+const NS_PER_MS = 1_000_000n;
+
+/**
+ * A `wasi:http/outgoing-handler` implementation for one component instance.
+ *
+ * @param {() => import('./allowlist.js').AllowList} allowList read on every request, so the
+ *   provider can swap it when it is configured again
+ * @param {object} [options]
+ * @param {(target: string) => void} [options.onDenied] told `host:port` of each denied request
+ * @param {{connectMs?: number, firstByteMs?: number, betweenBytesMs?: number}} [options.timeouts]
+ */
+export function allowListedHandler(allowList, { onDenied = () => {}, timeouts = {} } = {}) {
+  const limits = { ...DEFAULT_TIMEOUTS, ...timeouts };
+  return {
+    handle(request, options) {
+      const { scheme, host, port, target } = destination(request);
+      if (!host || !allowList().allows(scheme, host, port)) {
+        onDenied(target);
+        // A plain object (not an Error): jco lowers it as the `err` of handle's result.
+        throw { tag: 'HTTP-request-denied' };
+      }
+      return outgoingHandler.handle(request, tightened(options, limits));
+    },
+  };
+}
+
+/** scheme, host and port of an outgoing-request (no scheme counts as https, as in Rust). */
+function destination(request) {
+  const s = request.scheme();
+  const scheme = !s ? 'https' : s.tag === 'HTTP' ? 'http' : s.tag === 'HTTPS' ? 'https' : String(s.val).toLowerCase();
+  const authority = request.authority() ?? '';
+  const colon = authority.lastIndexOf(':');
+  const host = colon >= 0 ? authority.slice(0, colon) : authority;
+  const port = colon >= 0 ? Number(authority.slice(colon + 1)) : undefined;
+  return { scheme, host, port, target: authority || `${scheme}://(no authority)` };
+}
+
+/** The guest's request options with each timeout no longer than the host's. */
+function tightened(options, limits) {
+  const o = options ?? new types.RequestOptions();
+  const tighten = (get, set, ms) => {
+    const host = BigInt(ms) * NS_PER_MS;
+    const guest = get.call(o);
+    if (guest === undefined || guest === null || guest > host) set.call(o, host);
+  };
+  tighten(o.connectTimeout, o.setConnectTimeout, limits.connectMs);
+  tighten(o.firstByteTimeout, o.setFirstByteTimeout, limits.firstByteMs);
+  tighten(o.betweenBytesTimeout, o.setBetweenBytesTimeout, limits.betweenBytesMs);
+  return o;
+}

@@ -1,0 +1,233 @@
+// Roster's provider components in Node: the `.wasm` files the Rust host runs, transpiled by jco
+// (`npm run build`, see build.js) and instantiated here with Roster's capabilities:
+// secrets supplied in JavaScript and outgoing HTTP restricted to the provider's hosts.
+//
+//   import { loadProvider } from './roster.js';
+//   const nimbus = await loadProvider('nimbus');           // secrets from ROSTER_SECRET_* env vars
+//   nimbus.configure({ admin_url, login_url, tenant_id, client_id });
+//   const user = nimbus.create('nimbus_user', { o365_id, organization_unit_id });
+//
+// Every loadProvider call makes its own instance with its own secrets and allow-list (jco's
+// `--instantiation` output), so several providers, of one vendor or several, can live side by side.
+
+import { readFile, readdir } from 'node:fs/promises';
+import * as cli from '@bytecodealliance/preview2-shim/cli';
+import * as clocks from '@bytecodealliance/preview2-shim/clocks';
+import * as http from '@bytecodealliance/preview2-shim/http';
+import * as io from '@bytecodealliance/preview2-shim/io';
+import * as random from '@bytecodealliance/preview2-shim/random';
+import { AllowList } from './allowlist.js';
+import { allowListedHandler } from './http.js';
+import { secretsImport } from './secrets.js';
+
+export { AllowList, AllowedHost } from './allowlist.js';
+export { SecretError, envSecrets, envVarFor, staticSecrets } from './secrets.js';
+export { DEFAULT_TIMEOUTS } from './http.js';
+
+/** Where `npm run build` puts the transpiled components: `gen/<vendor>/`. */
+export const GEN_DIR = new URL('./gen/', import.meta.url);
+
+/** A provider-error from the component, as a JavaScript Error. */
+export class ProviderError extends Error {
+  /**
+   * @param {{tag: string, val: any}} payload the WIT `provider-error` variant as jco gives it
+   */
+  constructor(payload) {
+    const { tag, val } = payload;
+    const text =
+      typeof val === 'string' ? val : val?.field !== undefined ? `${val.field ? `${val.field}: ` : ''}${val.message}` : val?.message;
+    super(`${tag}: ${text}`);
+    this.name = 'ProviderError';
+    /** `invalid-config`, `invalid-input`, `unauthorized`, `forbidden`, `not-found`,
+     * `already-exists`, `rate-limited`, `unavailable`, `denied` or `vendor`. */
+    this.tag = tag;
+    /** The variant's payload as jco gives it (u64 `retryAfterMs` is a BigInt there). */
+    this.payload = val;
+    if (val?.field !== undefined) this.field = val.field;
+    if (tag === 'rate-limited' && val.retryAfterMs !== undefined) this.retryAfterMs = Number(val.retryAfterMs);
+    if (tag === 'vendor') this.status = val.status;
+  }
+}
+
+/** The wasi interfaces a provider may import, from preview2-shim, minus what Roster withholds. */
+function wasiImports() {
+  return {
+    // No host environment, arguments or working directory: the shim's defaults would hand the
+    // component all of process.env (secrets included) and process.argv.
+    'wasi:cli/environment': { getEnvironment: () => [], getArguments: () => [], initialCwd: () => undefined },
+    // preview2-shim's exit ends the Node process; a component may only end its own call.
+    'wasi:cli/exit': {
+      exit() {
+        throw new Error('the component called wasi:cli/exit');
+      },
+    },
+    'wasi:cli/stdin': cli.stdin,
+    'wasi:cli/stdout': cli.stdout,
+    'wasi:cli/stderr': cli.stderr,
+    'wasi:cli/terminal-input': cli.terminalInput,
+    'wasi:cli/terminal-output': cli.terminalOutput,
+    'wasi:cli/terminal-stdin': cli.terminalStdin,
+    'wasi:cli/terminal-stdout': cli.terminalStdout,
+    'wasi:cli/terminal-stderr': cli.terminalStderr,
+    'wasi:clocks/monotonic-clock': clocks.monotonicClock,
+    'wasi:clocks/wall-clock': clocks.wallClock,
+    'wasi:http/types': http.types,
+    'wasi:io/error': io.error,
+    'wasi:io/poll': io.poll,
+    'wasi:io/streams': io.streams,
+    'wasi:random/random': random.random,
+    'wasi:random/insecure': random.insecure,
+    'wasi:random/insecure-seed': random.insecureSeed,
+    // Not given: wasi:filesystem and wasi:sockets (a component importing them fails to load).
+  };
+}
+
+/** Compiled core modules, per file, shared by every instance. */
+const compiled = new Map();
+
+async function loadGenerated(vendor) {
+  if (!/^[a-z0-9_-]+$/.test(vendor)) throw new TypeError(`bad vendor name \`${vendor}\``);
+  const dir = new URL(`${vendor}/`, GEN_DIR);
+  let files;
+  try {
+    files = await readdir(dir);
+  } catch {
+    throw new Error(`no transpiled component for \`${vendor}\` in ${dir.pathname}: run \`npm run build --prefix host/js\``);
+  }
+  const bindings = await import(new URL('provider.js', dir).href);
+  const cores = new Map();
+  for (const name of files.filter((f) => f.endsWith('.wasm'))) {
+    const url = new URL(name, dir).href;
+    if (!compiled.has(url)) compiled.set(url, WebAssembly.compile(await readFile(new URL(url))));
+    cores.set(name, await compiled.get(url));
+  }
+  return { bindings, getCoreModule: (name) => cores.get(name) };
+}
+
+const toJson = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
+
+/** Runs a component call, turning its provider-error into a ProviderError. */
+function call(fn) {
+  try {
+    return fn();
+  } catch (e) {
+    if (e && typeof e === 'object' && 'payload' in e && e.payload?.tag) throw new ProviderError(e.payload);
+    throw e;
+  }
+}
+
+/**
+ * Instantiates the transpiled component `vendor` (`nimbus`, `symbee`, or any name under gen/).
+ *
+ * @param {string} vendor
+ * @param {object} [options]
+ * @param {undefined | Record<string,string> | {get(name: string): string, refresh?(name: string): string}} [options.secrets]
+ *   where secrets come from; by default environment variables `ROSTER_SECRET_<NAME>`
+ * @param {string[] | ((requested: string[], config: object|string) => string[])} [options.allowedHosts]
+ *   hosts allowed besides those the component asks for under its config; or a function
+ *   computing the whole list from the component's (e.g. to narrow it)
+ * @param {{connectMs?: number, firstByteMs?: number, betweenBytesMs?: number}} [options.timeouts]
+ * @returns {Promise<Provider>}
+ */
+export async function loadProvider(vendor, { secrets, allowedHosts = [], timeouts } = {}) {
+  const { bindings, getCoreModule } = await loadGenerated(vendor);
+  const state = { allowList: new AllowList(), denied: [] };
+  const imports = {
+    ...wasiImports(),
+    'roster:provider/secrets': secretsImport(secrets),
+    'wasi:http/outgoing-handler': allowListedHandler(() => state.allowList, {
+      timeouts,
+      onDenied: (target) => state.denied.push(target),
+    }),
+  };
+  const root = await bindings.instantiate(getCoreModule, imports);
+  return new Provider(vendor, root.provider, state, allowedHosts);
+}
+
+/**
+ * One instance of a provider component. Calls are synchronous: each blocks the thread until
+ * the component returns (preview2-shim does the HTTP in a worker thread meanwhile).
+ * JSON maps are taken as objects or JSON text, and returned as objects.
+ */
+export class Provider {
+  #raw;
+  #state;
+  #extra;
+
+  constructor(vendor, raw, state, extra) {
+    this.vendor = vendor;
+    this.#raw = raw;
+    this.#state = state;
+    this.#extra = extra;
+  }
+
+  /** The jco bindings of the component's `roster:provider/provider` export, unwrapped. */
+  get raw() {
+    return this.#raw;
+  }
+
+  /** What the provider is (config schema, secrets, resources…); no config, no network. */
+  metadata() {
+    return this.#raw.metadata();
+  }
+
+  /** The hosts the component says it needs under `config`. */
+  requestedHosts(config) {
+    return call(() => this.#raw.allowedHosts(toJson(config)));
+  }
+
+  /**
+   * Configures the provider. The allow-list becomes the hosts the component asks for under
+   * this config plus `options.allowedHosts` (or what that function returns); it is empty,
+   * denying every request, until the first successful configure.
+   */
+  configure(config) {
+    const json = toJson(config);
+    const requested = this.requestedHosts(json);
+    const entries = typeof this.#extra === 'function' ? this.#extra(requested, config) : [...requested, ...this.#extra];
+    let allowList;
+    try {
+      allowList = AllowList.parse(entries);
+    } catch (e) {
+      throw new ProviderError({ tag: 'invalid-config', val: { field: 'allowed_hosts', message: e.message } });
+    }
+    call(() => this.#raw.configure(json));
+    this.#state.allowList = allowList;
+  }
+
+  /** The hosts this provider may reach now. */
+  get allowedHosts() {
+    return this.#state.allowList.entries;
+  }
+
+  /** `host:port` of every request denied so far, oldest first. */
+  get denied() {
+    return [...this.#state.denied];
+  }
+
+  /** Field-level checks; a list of `{ field, message }`, empty when `desired` is fine. */
+  validate(typeName, desired) {
+    return this.#raw.validate(typeName, toJson(desired));
+  }
+
+  /** The object's attributes, or null when it does not exist. */
+  read(typeName, id) {
+    const found = call(() => this.#raw.read(typeName, id));
+    return found === undefined ? null : JSON.parse(found);
+  }
+
+  /** Creates the object; returns its attributes as the vendor now has them. */
+  create(typeName, desired) {
+    return JSON.parse(call(() => this.#raw.create(typeName, toJson(desired))));
+  }
+
+  /** Deletes the object. */
+  delete(typeName, id) {
+    call(() => this.#raw.delete(typeName, id));
+  }
+
+  /** Looks something up (a data source). */
+  query(dataSource, args = {}) {
+    return JSON.parse(call(() => this.#raw.query(dataSource, toJson(args))));
+  }
+}
