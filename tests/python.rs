@@ -44,6 +44,7 @@ async fn python_embedding_against_both_sandboxes() {
         .env("ROSTER_SYMBEE_URL", symbee_server.url())
         .env("ROSTER_NIMBUS_WASM", roster_components::NIMBUS_PATH)
         .env("ROSTER_SYMBEE_WASM", roster_components::SYMBEE_PATH)
+        .env("ROSTER_MISBEHAVE_WASM", roster_components::MISBEHAVE_PATH)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::null())
         .output()

