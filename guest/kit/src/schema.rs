@@ -100,6 +100,24 @@ pub fn check(input: &Object, schema: &[AttributeSchema]) -> Vec<FieldError> {
     problems
 }
 
+/// Parses a provider config and checks it against `schema`: any problem is `invalid-config`.
+pub fn parse_config(text: &str, schema: &[AttributeSchema]) -> Result<Object, ProviderError> {
+    let config = crate::parse_object(text, "config").map_err(|e| match e {
+        ProviderError::InvalidInput(f) => errors::invalid_config("", &f.message),
+        other => other,
+    })?;
+    check_config(&config, schema)?;
+    Ok(config)
+}
+
+/// An http(s) URL from config `key`, without trailing slashes.
+pub fn http_url(key: &str, url: &str) -> Result<String, ProviderError> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(errors::invalid_config(key, &format!("`{key}` must be an http(s) URL, got `{url}`")));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
 /// [`check`] for a provider config: the first problem as an `invalid-config` error.
 pub fn check_config(config: &Object, schema: &[AttributeSchema]) -> Result<(), ProviderError> {
     match check(config, schema).into_iter().next() {

@@ -68,11 +68,7 @@ struct Config {
 }
 
 fn parse_config(text: &str) -> Result<Config, ProviderError> {
-    let c = parse_object(text, "config").map_err(|e| match e {
-        ProviderError::InvalidInput(f) => errors::invalid_config("", &f.message),
-        other => other,
-    })?;
-    schema::check_config(&c, &config_schema())?;
+    let c = schema::parse_config(text, &config_schema())?;
     let get = |k: &str| schema::string(&c, k).map(str::trim).filter(|s| !s.is_empty());
     let cluster = get("cluster");
     if let Some(cl) = cluster {
@@ -81,11 +77,11 @@ fn parse_config(text: &str) -> Result<Config, ProviderError> {
         }
     }
     let admin_url = match (get("admin_url"), cluster) {
-        (Some(url), _) => url_config("admin_url", url)?,
+        (Some(url), _) => schema::http_url("admin_url", url)?,
         (None, Some(cl)) => format!("https://admin.{cl}.luware.cloud"),
         (None, None) => return Err(errors::invalid_config("cluster", "set `cluster` (or an explicit `admin_url`)")),
     };
-    let login_url = url_config("login_url", get("login_url").unwrap_or(DEFAULT_LOGIN_URL))?;
+    let login_url = schema::http_url("login_url", get("login_url").unwrap_or(DEFAULT_LOGIN_URL))?;
     for key in ["tenant_id", "client_id"] {
         let v = get(key).unwrap_or_default();
         if !formats::is_guid(v) {
@@ -104,14 +100,6 @@ fn parse_config(text: &str) -> Result<Config, ProviderError> {
         client_id: get("client_id").unwrap().to_string(),
         scope,
     })
-}
-
-/// An http(s) URL without a trailing slash.
-fn url_config(key: &str, url: &str) -> Result<String, ProviderError> {
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(errors::invalid_config(key, &format!("`{key}` must be an http(s) URL, got `{url}`")));
-    }
-    Ok(url.trim_end_matches('/').to_string())
 }
 
 /// `scheme://host[:port]` of a URL, as the allow-list wants it.

@@ -69,19 +69,10 @@ struct Config {
 }
 
 fn parse_config(text: &str) -> Result<Config, ProviderError> {
-    let c = parse_object(text, "config").map_err(|e| match e {
-        ProviderError::InvalidInput(f) => errors::invalid_config("", &f.message),
-        other => other,
-    })?;
-    schema::check_config(&c, &config_schema())?;
+    let c = schema::parse_config(text, &config_schema())?;
     let get = |k: &str| schema::string(&c, k).map(str::trim).filter(|s| !s.is_empty());
     let base_url = match (get("base_url"), get("region")) {
-        (Some(url), _) => {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(errors::invalid_config("base_url", &format!("`base_url` must be an http(s) URL, got `{url}`")));
-            }
-            format!("{}/", url.trim_end_matches('/'))
-        }
+        (Some(url), _) => format!("{}/", schema::http_url("base_url", url)?),
         (None, Some(r)) if !REGIONS.contains(&r) && r != "us-east-1" => {
             return Err(errors::invalid_config("region", &format!("unknown region `{r}`; expected none (us-east-1) or one of {}", REGIONS.join(", "))))
         }
