@@ -381,3 +381,24 @@ async fn get_query_and_providers_commands() {
     let o = w.run(&["completions", "bash"]).await;
     assert!(String::from_utf8_lossy(&o.stdout).contains("roster"));
 }
+
+/// The commented example in the README is a valid roster file.
+#[tokio::test]
+async fn the_readme_example_validates() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme.find("```toml\n# roster.toml").expect("the README has the example") + "```toml\n".len();
+    let example = &readme[start..start + readme[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("roster.toml"), example).unwrap();
+    let o = Command::new(ROSTER)
+        .current_dir(dir.path())
+        .args(["validate"])
+        .env("ROSTER_CACHE_DIR", cache_dir())
+        .env("NIMBUS_TENANT_ID", nd::TENANT_ID)
+        .env("NIMBUS_CLIENT_ID", nd::CLIENT_ID)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = Command::new(ROSTER).current_dir(dir.path()).args(["validate"]).env("ROSTER_CACHE_DIR", cache_dir()).env_remove("NIMBUS_TENANT_ID").output().unwrap();
+    assert!(text(&o).contains("roster.toml:9: provider.nimbus.config.tenant_id: environment variable NIMBUS_TENANT_ID is not set"), "{}", text(&o));
+}
