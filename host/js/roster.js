@@ -8,7 +8,8 @@
 //   const user = nimbus.create('nimbus_user', { o365_id, organization_unit_id });
 //
 // Every loadProvider call makes its own instance with its own secrets and allow-list (jco's
-// `--instantiation` output), so several providers, of one vendor or several, can live side by side.
+// `--instantiation sync` output, see build.js), so several providers, of one vendor or several,
+// can live side by side.
 
 import { readFile, readdir } from 'node:fs/promises';
 import * as cli from '@bytecodealliance/preview2-shim/cli';
@@ -85,6 +86,7 @@ function wasiImports() {
 /** Compiled core modules, per file, shared by every instance. */
 const compiled = new Map();
 
+/** The transpiled component `vendor`: its bindings and its core modules, compiled. */
 async function loadGenerated(vendor) {
   if (!/^[a-z0-9_-]+$/.test(vendor)) throw new TypeError(`bad vendor name \`${vendor}\``);
   const dir = new URL(`${vendor}/`, GEN_DIR);
@@ -98,7 +100,7 @@ async function loadGenerated(vendor) {
   const cores = new Map();
   for (const name of files.filter((f) => f.endsWith('.wasm'))) {
     const url = new URL(name, dir).href;
-    if (!compiled.has(url)) compiled.set(url, WebAssembly.compile(await readFile(new URL(url))));
+    if (!compiled.has(url)) compiled.set(url, readFile(new URL(url)).then((bytes) => WebAssembly.compile(bytes)));
     cores.set(name, await compiled.get(url));
   }
   return { bindings, getCoreModule: (name) => cores.get(name) };
@@ -106,18 +108,9 @@ async function loadGenerated(vendor) {
 
 const toJson = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
 
-/** Runs a component call, turning its provider-error into a ProviderError. */
-function call(fn) {
-  try {
-    return fn();
-  } catch (e) {
-    if (e && typeof e === 'object' && 'payload' in e && e.payload?.tag) throw new ProviderError(e.payload);
-    throw e;
-  }
-}
-
 /**
- * Instantiates the transpiled component `vendor` (`nimbus`, `symbee`, or any name under gen/).
+ * Loads the transpiled component `vendor` (`nimbus`, `symbee`, or any name under gen/) and
+ * makes an instance of it with its own secrets and allow-list.
  *
  * @param {string} vendor
  * @param {object} [options]
@@ -140,40 +133,79 @@ export async function loadProvider(vendor, { secrets, allowedHosts = [], timeout
       onDenied: (target) => state.denied.push(target),
     }),
   };
-  const root = await bindings.instantiate(getCoreModule, imports);
-  return new Provider(vendor, root.provider, state, allowedHosts);
+  // jco's `--instantiation sync` output: with the core modules compiled, an instance is made
+  // synchronously, so one that trapped can be replaced in the middle of a call.
+  const instantiate = () => bindings.instantiate(getCoreModule, imports).provider;
+  return new Provider(vendor, instantiate, state, allowedHosts);
 }
 
 /**
- * One instance of a provider component. Calls are synchronous: each blocks the thread until
- * the component returns (preview2-shim does the HTTP in a worker thread meanwhile).
- * JSON maps are taken as objects or JSON text, and returned as objects.
+ * One provider: a component instance, replaced after a trap. Calls are synchronous: each
+ * blocks the thread until the component returns (preview2-shim does the HTTP in a worker
+ * thread meanwhile). JSON maps are taken as objects or JSON text, and returned as objects.
  */
 export class Provider {
-  #raw;
+  #instantiate;
+  #instance;
   #state;
   #extra;
+  #config; // the JSON text of the last successful configure
+  #busy = false;
+  #replaced = 0;
 
-  constructor(vendor, raw, state, extra) {
+  constructor(vendor, instantiate, state, extra) {
     this.vendor = vendor;
-    this.#raw = raw;
+    this.#instantiate = instantiate;
+    this.#instance = instantiate();
     this.#state = state;
     this.#extra = extra;
   }
 
-  /** The jco bindings of the component's `roster:provider/provider` export, unwrapped. */
+  /**
+   * Runs `fn` on the instance; a provider-error becomes a ProviderError. Any other exception
+   * (a trap: a panic, stack exhaustion…) discards the instance, as Roster's host does: the next
+   * call gets a new one, configured again with the last config. jco would let the trapped
+   * instance be called again, with whatever state the trap left behind.
+   */
+  #call(fn) {
+    if (this.#busy) throw new Error(`provider ${this.vendor} called again from inside one of its own calls (a secrets source?)`);
+    this.#busy = true;
+    try {
+      if (!this.#instance) {
+        const fresh = this.#instantiate();
+        if (this.#config !== undefined) fresh.configure(this.#config);
+        this.#instance = fresh;
+      }
+      return fn(this.#instance);
+    } catch (e) {
+      if (e && typeof e === 'object' && 'payload' in e && e.payload?.tag) throw new ProviderError(e.payload);
+      this.#instance = undefined;
+      this.#replaced++;
+      throw e;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** The jco bindings of the current instance's `roster:provider/provider` export. */
   get raw() {
-    return this.#raw;
+    return this.#call((i) => i);
+  }
+
+  /** How many instances were discarded after a trap. */
+  get discardedInstances() {
+    return this.#replaced;
   }
 
   /** What the provider is (config schema, secrets, resources…); no config, no network. */
   metadata() {
-    return this.#raw.metadata();
+    return this.#call((i) => i.metadata());
   }
 
   /** The hosts the component says it needs under `config`. */
   requestedHosts(config) {
-    return call(() => this.#raw.allowedHosts(toJson(config)));
+    const json = toJson(config);
+    return this.#call((i) => i.allowedHosts(json));
   }
 
   /**
@@ -191,7 +223,8 @@ export class Provider {
     } catch (e) {
       throw new ProviderError({ tag: 'invalid-config', val: { field: 'allowed_hosts', message: e.message } });
     }
-    call(() => this.#raw.configure(json));
+    this.#call((i) => i.configure(json));
+    this.#config = json;
     this.#state.allowList = allowList;
   }
 
@@ -207,27 +240,30 @@ export class Provider {
 
   /** Field-level checks; a list of `{ field, message }`, empty when `desired` is fine. */
   validate(typeName, desired) {
-    return this.#raw.validate(typeName, toJson(desired));
+    const json = toJson(desired);
+    return this.#call((i) => i.validate(typeName, json));
   }
 
   /** The object's attributes, or null when it does not exist. */
   read(typeName, id) {
-    const found = call(() => this.#raw.read(typeName, id));
+    const found = this.#call((i) => i.read(typeName, id));
     return found === undefined ? null : JSON.parse(found);
   }
 
   /** Creates the object; returns its attributes as the vendor now has them. */
   create(typeName, desired) {
-    return JSON.parse(call(() => this.#raw.create(typeName, toJson(desired))));
+    const json = toJson(desired);
+    return JSON.parse(this.#call((i) => i.create(typeName, json)));
   }
 
   /** Deletes the object. */
   delete(typeName, id) {
-    call(() => this.#raw.delete(typeName, id));
+    this.#call((i) => i.delete(typeName, id));
   }
 
   /** Looks something up (a data source). */
   query(dataSource, args = {}) {
-    return JSON.parse(call(() => this.#raw.query(dataSource, toJson(args))));
+    const json = toJson(args);
+    return JSON.parse(this.#call((i) => i.query(dataSource, json)));
   }
 }

@@ -1,0 +1,72 @@
+// Outgoing HTTP is restricted to the allow-list: a request elsewhere fails with the wasi:http
+// error-code HTTP-request-denied, which the component reports as provider-error `denied`.
+
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import { loadProvider } from '../roster.js';
+import { nimbusConfig, nimbusDemo, providerError, sandboxUrl, symbeeConfig, symbeeDemo } from './support.js';
+
+const USER = '5e6f7081-92a3-44b5-c6d7-e8f90a1b2c34';
+
+let nimbusUrl;
+let symbeeUrl;
+before(() => {
+  nimbusUrl = sandboxUrl('nimbus');
+  symbeeUrl = sandboxUrl('symbee');
+});
+
+test('nimbus: a login host left out of the allow-list is denied, naming the host', async () => {
+  // The same sandbox, named `localhost` for logins: the component asks for both origins, and the
+  // allowedHosts function keeps only the admin one.
+  const { port } = new URL(nimbusUrl);
+  const loginUrl = `http://localhost:${port}`;
+  const secrets = { client_secret: nimbusDemo.CLIENT_SECRET };
+  let requested;
+  const narrowed = await loadProvider('nimbus', {
+    secrets,
+    allowedHosts: (hosts) => {
+      requested = hosts;
+      return hosts.filter((h) => h !== loginUrl);
+    },
+  });
+  narrowed.configure(nimbusConfig(nimbusUrl, loginUrl));
+  assert.deepEqual(requested, [nimbusUrl, loginUrl]);
+  assert.deepEqual(narrowed.allowedHosts, [nimbusUrl]);
+
+  const err = providerError(() => narrowed.read('nimbus_user', USER));
+  assert.equal(err.tag, 'denied');
+  assert.match(err.message, new RegExp(`request to localhost:${port} denied`));
+  assert.deepEqual(narrowed.denied, [`localhost:${port}`]);
+
+  // Another instance of the same component, with the full list, reaches the sandbox meanwhile.
+  const full = await loadProvider('nimbus', { secrets });
+  full.configure(nimbusConfig(nimbusUrl, loginUrl));
+  assert.equal(full.read('nimbus_user', USER), null);
+  assert.deepEqual(full.denied, []);
+  assert.equal(providerError(() => narrowed.read('nimbus_user', USER)).tag, 'denied', 'the lists stay apart');
+});
+
+test('symbee: an allow-list of other hosts denies the sandbox (scheme and port count)', async () => {
+  const { port } = new URL(symbeeUrl);
+  const p = await loadProvider('symbee', {
+    secrets: { api_key: symbeeDemo.API_KEY },
+    allowedHosts: () => [`https://127.0.0.1:${port}`, '127.0.0.1', 'symbeeconnect.com:9443'],
+  });
+  p.configure(symbeeConfig(symbeeUrl));
+  const err = providerError(() => p.read('symbee_user', 'mmars@abc-gadgets.com'));
+  assert.equal(err.tag, 'denied');
+  assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
+  assert.deepEqual(p.denied, [`127.0.0.1:${port}`]);
+});
+
+test('extra hosts are added to those the component asks for; a bad one is invalid-config', async () => {
+  const p = await loadProvider('symbee', { secrets: {}, allowedHosts: ['https://*.example.com', 'api.example.org:8443'] });
+  p.configure(symbeeConfig(symbeeUrl));
+  assert.deepEqual(p.allowedHosts, [symbeeUrl, 'https://*.example.com', 'api.example.org:8443']);
+
+  const bad = await loadProvider('symbee', { secrets: {}, allowedHosts: ['ftp://files.example.com'] });
+  const err = providerError(() => bad.configure(symbeeConfig(symbeeUrl)));
+  assert.equal(err.tag, 'invalid-config');
+  assert.equal(err.field, 'allowed_hosts');
+  assert.match(err.message, /scheme must be http or https/);
+});
