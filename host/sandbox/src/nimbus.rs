@@ -20,9 +20,9 @@
 //! `POST /_sandbox/tokens/revoke`, `POST /_sandbox/tokens/mint` (a [`MintToken`]),
 //! `POST /_sandbox/entra/rotate-secret` (`{client_id, client_secret}`).
 
-use crate::faults::{Action, Faults};
+use crate::faults::Faults;
 use crate::rate::{RateLimit, RateMode, Window};
-use crate::server::{json, json_with, serve, Handler, Outcome, Req, Running};
+use crate::server::{inject, json, json_with, serve, Handler, Outcome, Req, Running};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -774,20 +774,9 @@ impl Handler for NimbusSandbox {
                 None => return problem(404, &format!("No route for {} {}", req.method, req.path)),
             },
         };
-        let (latency, action) = self.update(|s| s.faults.decide(route.0));
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
-        }
-        match action {
-            Action::Serve => {}
-            Action::Drop => {
-                self.state.lock().unwrap().stats.faults_injected += 1;
-                return Outcome::Drop;
-            }
-            Action::Error(status) => {
-                self.state.lock().unwrap().stats.faults_injected += 1;
-                return problem(status, "Injected fault");
-            }
+        if let Some(fault) = inject(self.update(|s| s.faults.decide(route.0)), |status| problem(status, "Injected fault")).await {
+            self.state.lock().unwrap().stats.faults_injected += 1;
+            return fault;
         }
         if route.0 == "token" {
             return self.token_endpoint(segs[0], &req);

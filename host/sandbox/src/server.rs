@@ -58,6 +58,20 @@ pub(crate) fn json_with(status: u16, body: serde_json::Value, headers: &[(&str, 
     Outcome::Reply(response.body(Full::new(Bytes::from(body.to_string()))).expect("valid response"))
 }
 
+/// Applies an injected fault: sleeps its latency, then gives the outcome to answer instead of
+/// serving (`error` builds the body of an injected error), or `None` to serve normally.
+pub(crate) async fn inject(decision: (std::time::Duration, crate::faults::Action), error: impl FnOnce(u16) -> Outcome) -> Option<Outcome> {
+    let (latency, action) = decision;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match action {
+        crate::faults::Action::Serve => None,
+        crate::faults::Action::Drop => Some(Outcome::Drop),
+        crate::faults::Action::Error(status) => Some(error(status)),
+    }
+}
+
 /// A sandbox's request handler.
 pub(crate) trait Handler: Send + Sync + 'static {
     /// Handles one request.

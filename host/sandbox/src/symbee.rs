@@ -17,9 +17,9 @@
 //! `PUT /_sandbox/faults` (a [`Faults`]), `POST /_sandbox/rotate-key`
 //! (`{company_code, environment, api_key}`).
 
-use crate::faults::{Action, Faults};
+use crate::faults::Faults;
 use crate::rate::{RateLimit, RateMode, Window};
-use crate::server::{json, json_with, serve, Handler, Outcome, Req, Running};
+use crate::server::{inject, json, json_with, serve, Handler, Outcome, Req, Running};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -452,21 +452,11 @@ impl Handler for SymbeeSandbox {
             ("POST", ["symbee-admin", "api", "users", op @ ("add-user" | "query-existence" | "delete-user")]) => op.to_string(),
             _ => return json(404, json!({ "message": format!("No route for {} {}", req.method, req.path) })),
         };
-        let (latency, action) = self.update(|s| s.faults.decide(&op));
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
+        if let Some(fault) = inject(self.update(|s| s.faults.decide(&op)), |status| json(status, json!({ "message": "Injected fault" }))).await {
+            self.state.lock().unwrap().stats.faults_injected += 1;
+            return fault;
         }
-        match action {
-            Action::Serve => self.operation(&op, &req),
-            Action::Drop => {
-                self.state.lock().unwrap().stats.faults_injected += 1;
-                Outcome::Drop
-            }
-            Action::Error(status) => {
-                self.state.lock().unwrap().stats.faults_injected += 1;
-                json(status, json!({ "message": "Injected fault" }))
-            }
-        }
+        self.operation(&op, &req)
     }
 }
 
