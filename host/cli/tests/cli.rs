@@ -191,6 +191,33 @@ async fn drift_deleted_outside_is_recreated_and_ou_change_is_a_guarded_replace()
 }
 
 #[tokio::test]
+async fn refresh_only_records_what_the_vendors_have() {
+    let w = World::new(open_seed()).await;
+    w.write(fast(), &[nimbus_user("a", &guid(1), nd::OU_SALES), nimbus_user("b", &guid(2), nd::OU_SALES), symbee_user("m", "mmars@abc-gadgets.com", "")].concat());
+    assert!(w.run(&["apply", "--auto-approve"]).await.status.success());
+    let serial = w.state()["serial"].clone();
+    let o = w.run(&["apply", "--auto-approve"]).await;
+    assert!(text(&o).contains("No changes."), "{}", text(&o));
+    assert_eq!(w.state()["serial"], serial, "a no-op apply does not rewrite the state");
+    assert_eq!(w.run(&["plan", "--refresh-only", "--detailed-exitcode"]).await.status.code(), Some(0));
+
+    w.nimbus.update(|s| s.tenants[0].users.retain(|u| u.o365_id != guid(1)));
+    w.nimbus.update(|s| s.tenants[0].users.iter_mut().find(|u| u.o365_id == guid(2)).unwrap().organization_unit_id = nd::OU_SUPPORT.into());
+    let o = w.run(&["plan", "--refresh-only", "--detailed-exitcode"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = w.run(&["apply", "--refresh-only", "--auto-approve"]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(w.nimbus_users(), vec![guid(2)], "refresh-only changes nothing at the vendor");
+    let state = w.state();
+    let records = state["resources"].as_array().unwrap();
+    assert!(records.iter().all(|r| r["address"] != "nimbus_user.a"), "the lost user left the state");
+    let b = records.iter().find(|r| r["address"] == "nimbus_user.b").unwrap();
+    assert_eq!(b["attributes"]["organization_unit_id"], nd::OU_SUPPORT);
+    let t = text(&w.run(&["plan"]).await);
+    assert!(t.contains("# nimbus_user.a will be created") && t.contains("# nimbus_user.b must be replaced"), "{t}");
+}
+
+#[tokio::test]
 async fn symbee_user_missing_from_amazon_connect_is_drift_to_replace() {
     let w = World::new(open_seed()).await;
     w.write(fast(), &symbee_user("m", "mmars@abc-gadgets.com", "create_in_amazon_connect = true"));

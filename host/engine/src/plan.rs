@@ -244,7 +244,8 @@ pub async fn plan(ws: &Workspace, state: &State, options: &PlanOptions) -> Resul
                     plan.drift.push(Drift { address: address.clone(), note: "deleted outside Roster".into() });
                 }
                 match d {
-                    Some(d) => {
+                    // A refresh-only plan records the loss; a normal plan creates it again.
+                    Some(d) if !options.refresh_only => {
                         let why = match r.status {
                             Status::Created => "deleted outside Roster",
                             Status::PendingCreate => "an interrupted create did not happen",
@@ -252,13 +253,19 @@ pub async fn plan(ws: &Workspace, state: &State, options: &PlanOptions) -> Resul
                         };
                         plan.actions.push(action(ActionKind::Create, d.attributes.clone(), None, Some(why), vec![]));
                     }
-                    None => plan.actions.push(action(ActionKind::Forget, Map::new(), None, Some("already gone at the vendor"), vec![])),
+                    _ => plan.actions.push(action(ActionKind::Forget, Map::new(), None, Some("already gone at the vendor"), vec![])),
                 }
             }
             // Managed, present.
             (Some(r), d, Some(actual)) => {
                 if r.status == Status::Created {
                     plan.drift.extend(drift_notes(&address, &schema, r, &actual));
+                    // Record what the vendor reports now; attributes it cannot read keep their value.
+                    let mut refreshed = r.attributes.clone();
+                    refreshed.extend(without_sensitive(&schema, &actual));
+                    if refreshed != r.attributes {
+                        plan.refreshed.push((address.clone(), refreshed));
+                    }
                 }
                 match d {
                     None => plan.actions.push(action(ActionKind::Delete, Map::new(), Some(actual), None, vec![])),
@@ -275,8 +282,6 @@ pub async fn plan(ws: &Workspace, state: &State, options: &PlanOptions) -> Resul
                         } else if r.status != Status::Created {
                             let why = if r.status == Status::PendingCreate { "an interrupted create happened" } else { "an interrupted delete did not happen" };
                             plan.actions.push(action(ActionKind::Adopt, d.attributes.clone(), Some(actual), Some(why), vec![]));
-                        } else if actual != r.attributes {
-                            plan.refreshed.push((address.clone(), without_sensitive(&schema, &actual)));
                         }
                     }
                 }
