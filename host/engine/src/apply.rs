@@ -128,7 +128,7 @@ pub async fn apply(ws: &Workspace, plan: &Plan, file: &StateFile, options: &Appl
     check_guards(ws, plan, options)?;
     if !plan.refreshed.is_empty() {
         for (address, attributes) in &plan.refreshed {
-            if let Some(r) = state.resources.iter_mut().find(|r| &r.address == address) {
+            if let Some(r) = state.get_mut(address) {
                 r.attributes = attributes.clone();
                 r.updated_at = now();
             }
@@ -180,7 +180,7 @@ async fn run(s: &Shared<'_>, action: &Action, retries: &mut Retries) -> Result<(
 
 async fn delete(s: &Shared<'_>, action: &Action, handle: &crate::workspace::ProviderHandle, retries: &mut Retries) -> Result<(), String> {
     s.write(|st| {
-        if let Some(r) = st.resources.iter_mut().find(|r| r.address == action.address) {
+        if let Some(r) = st.get_mut(&action.address) {
             r.status = Status::PendingDelete;
             r.updated_at = now();
         }
@@ -194,7 +194,7 @@ async fn delete(s: &Shared<'_>, action: &Action, handle: &crate::workspace::Prov
         Err(e) if is_transient(&e) => Err(format!("delete {}: {e} (left pending; the next plan reads it)", action.id)),
         Err(e) => {
             s.write(|st| {
-                if let Some(r) = st.resources.iter_mut().find(|r| r.address == action.address) {
+                if let Some(r) = st.get_mut(&action.address) {
                     r.status = Status::Created;
                 }
             })?;

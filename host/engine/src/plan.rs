@@ -177,23 +177,22 @@ pub async fn read(ws: &Workspace, provider: &str, type_name: &str, id: &str) -> 
 pub async fn plan(ws: &Workspace, state: &State, options: &PlanOptions) -> Result<Plan> {
     let targeted = |address: &str| options.targets.is_empty() || options.targets.iter().any(|t| t == address);
     // Everything to look at: managed records and declared resources.
+    let records: std::collections::HashMap<&str, &Record> = state.resources.iter().map(|r| (r.address.as_str(), r)).collect();
     let mut addresses: Vec<String> = state.resources.iter().map(|r| r.address.clone()).collect();
-    for r in &ws.file.resources {
-        if !addresses.contains(&r.address) {
-            addresses.push(r.address.clone());
-        }
-    }
+    addresses.extend(ws.file.resources.iter().filter(|r| !records.contains_key(r.address.as_str())).map(|r| r.address.clone()));
     addresses.retain(|a| targeted(a));
     for t in &options.targets {
-        if !addresses.contains(t) {
+        if !records.contains_key(t.as_str()) && ws.file.resource(t).is_none() {
             return Err(anyhow!("--target {t}: no such resource in the roster file or the state"));
         }
     }
 
     // Read every object, at most `concurrency` at a time (each provider paces its own).
+    let records = &records;
     let reads = addresses.iter().map(|address| {
         async move {
-            let (provider, type_name, id) = match (state.get(address), ws.file.resource(address)) {
+            let record = records.get(address.as_str()).copied();
+            let (provider, type_name, id) = match (record, ws.file.resource(address)) {
                 (Some(r), _) => (r.provider.clone(), r.type_name.clone(), Some(r.id.clone())),
                 (None, Some(d)) => {
                     let schema = ws.schema(&d.provider, &d.type_name).ok_or_else(|| anyhow!("{address}: provider `{}` has no resource type `{}`", d.provider, d.type_name))?;
@@ -204,7 +203,7 @@ pub async fn plan(ws: &Workspace, state: &State, options: &PlanOptions) -> Resul
             let Some(id) = id else { return Err(anyhow!("{address}: the id attribute is not set")) };
             // Only managed objects and adopt candidates need a read; a new declared object
             // with no record is created (an existing one is reported by create).
-            let needs_read = state.get(address).is_some() || ws.file.resource(address).is_some_and(|d| d.adopt);
+            let needs_read = record.is_some() || ws.file.resource(address).is_some_and(|d| d.adopt);
             let actual = if needs_read { read(ws, &provider, &type_name, &id).await? } else { None };
             Ok::<_, anyhow::Error>((address.clone(), provider, type_name, id, actual))
         }
@@ -223,7 +222,7 @@ pub async fn plan(ws: &Workspace, state: &State, options: &PlanOptions) -> Resul
     for result in results {
         let (address, provider, type_name, id, actual) = result?;
         let schema = ws.schema(&provider, &type_name).ok_or_else(|| anyhow!("{address}: provider `{provider}` has no resource type `{type_name}`"))?;
-        let record = state.get(&address);
+        let record = records.get(address.as_str()).copied();
         let declared = if options.destroy { None } else { ws.file.resource(&address) };
         let action = |kind, desired: Map<String, Value>, actual: Option<Map<String, Value>>, reason: Option<&str>, changes: Vec<Change>| Action {
             address: address.clone(),

@@ -140,6 +140,7 @@ pub struct RosterFile {
     /// Resources in file order.
     pub resources: Vec<ResourceDecl>,
     lines: HashMap<String, usize>,
+    by_address: HashMap<String, usize>,
 }
 
 /// Keys of a resource table that are Roster's, not the vendor's.
@@ -157,15 +158,16 @@ impl RosterFile {
     /// Parses `text` as if read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<RosterFile, FileErrors> {
         let doc = toml_edit::Document::parse(text).map_err(|e| {
-            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+            let line = e.span().map(|s| LineIndex::new(text).line(s.start)).unwrap_or(0);
             FileErrors(vec![FileError { file: path.into(), line, key: String::new(), message: e.message().trim().to_string() }])
         })?;
         let mut lines = HashMap::new();
-        let root = table_to_json(doc.as_table(), "", text, &mut lines);
+        let root = table_to_json(doc.as_table(), "", &LineIndex::new(text), &mut lines);
         let mut p = Parser { file: path.to_path_buf(), lines, errors: Vec::new() };
         let file = p.build(&root);
         if p.errors.is_empty() {
-            Ok(RosterFile { lines: p.lines, ..file })
+            let by_address = file.resources.iter().enumerate().map(|(i, r)| (r.address.clone(), i)).collect();
+            Ok(RosterFile { lines: p.lines, by_address, ..file })
         } else {
             p.errors.sort_by_key(|e| e.line);
             Err(FileErrors(p.errors))
@@ -193,32 +195,41 @@ impl RosterFile {
 
     /// The resource at `address`.
     pub fn resource(&self, address: &str) -> Option<&ResourceDecl> {
-        self.resources.iter().find(|r| r.address == address)
+        self.by_address.get(address).map(|&i| &self.resources[i])
     }
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
+/// Byte offset → 1-based line, by binary search over the newline offsets.
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        LineIndex(text.match_indices('\n').map(|(i, _)| i).collect())
+    }
+
+    fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|&nl| nl < offset) + 1
+    }
 }
 
 fn join(prefix: &str, key: &str) -> String {
     if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") }
 }
 
-fn table_to_json(t: &toml_edit::Table, prefix: &str, text: &str, lines: &mut HashMap<String, usize>) -> Value {
+fn table_to_json(t: &toml_edit::Table, prefix: &str, text: &LineIndex, lines: &mut HashMap<String, usize>) -> Value {
     let mut map = Map::new();
     for (k, item) in t.iter() {
         let path = join(prefix, k);
         let span = t.key(k).and_then(|key| key.span()).or_else(|| item.span());
         if let Some(s) = span {
-            lines.insert(path.clone(), line_of(text, s.start));
+            lines.insert(path.clone(), text.line(s.start));
         }
         map.insert(k.to_string(), item_to_json(item, &path, text, lines));
     }
     Value::Object(map)
 }
 
-fn item_to_json(item: &toml_edit::Item, path: &str, text: &str, lines: &mut HashMap<String, usize>) -> Value {
+fn item_to_json(item: &toml_edit::Item, path: &str, text: &LineIndex, lines: &mut HashMap<String, usize>) -> Value {
     match item {
         toml_edit::Item::None => Value::Null,
         toml_edit::Item::Value(v) => value_to_json(v, path, text, lines),
@@ -229,7 +240,7 @@ fn item_to_json(item: &toml_edit::Item, path: &str, text: &str, lines: &mut Hash
     }
 }
 
-fn value_to_json(v: &toml_edit::Value, path: &str, text: &str, lines: &mut HashMap<String, usize>) -> Value {
+fn value_to_json(v: &toml_edit::Value, path: &str, text: &LineIndex, lines: &mut HashMap<String, usize>) -> Value {
     use toml_edit::Value as T;
     match v {
         T::String(s) => Value::String(s.value().clone()),
@@ -243,7 +254,7 @@ fn value_to_json(v: &toml_edit::Value, path: &str, text: &str, lines: &mut HashM
             for (k, v) in t.iter() {
                 let p = join(path, k);
                 if let Some(s) = t.key(k).and_then(|key| key.span()).or_else(|| v.span()) {
-                    lines.insert(p.clone(), line_of(text, s.start));
+                    lines.insert(p.clone(), text.line(s.start));
                 }
                 map.insert(k.to_string(), value_to_json(v, &p, text, lines));
             }
@@ -398,7 +409,7 @@ impl Parser {
                 }
             }
         }
-        RosterFile { path: self.file.clone(), settings, providers, resources, lines: HashMap::new() }
+        RosterFile { path: self.file.clone(), settings, providers, resources, lines: HashMap::new(), by_address: HashMap::new() }
     }
 
     fn provider(&mut self, name: &str, m: &Map<String, Value>, key: &str, base: &Path) -> Option<ProviderDecl> {

@@ -68,27 +68,37 @@ impl State {
         State { format_version: FORMAT_VERSION, lineage: new_lineage(), serial: 0, resources: Vec::new() }
     }
 
-    /// The record at `address`.
-    pub fn get(&self, address: &str) -> Option<&Record> {
-        self.resources.iter().find(|r| r.address == address)
+    fn find(&self, address: &str) -> Result<usize, usize> {
+        self.resources.binary_search_by(|r| r.address.as_str().cmp(address))
     }
 
-    /// Inserts or replaces the record at its address.
+    /// The record at `address`.
+    pub fn get(&self, address: &str) -> Option<&Record> {
+        self.find(address).ok().map(|i| &self.resources[i])
+    }
+
+    /// The record at `address`, to change.
+    pub fn get_mut(&mut self, address: &str) -> Option<&mut Record> {
+        self.find(address).ok().map(|i| &mut self.resources[i])
+    }
+
+    /// Inserts or replaces the record at its address (records stay sorted by address).
     pub fn put(&mut self, record: Record) {
-        match self.resources.iter_mut().find(|r| r.address == record.address) {
-            Some(r) => *r = record,
-            None => {
-                self.resources.push(record);
-                self.resources.sort_by(|a, b| a.address.cmp(&b.address));
-            }
+        match self.find(&record.address) {
+            Ok(i) => self.resources[i] = record,
+            Err(i) => self.resources.insert(i, record),
         }
     }
 
     /// Removes the record at `address`; true if there was one.
     pub fn remove(&mut self, address: &str) -> bool {
-        let before = self.resources.len();
-        self.resources.retain(|r| r.address != address);
-        before != self.resources.len()
+        match self.find(address) {
+            Ok(i) => {
+                self.resources.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
     }
 }
 
@@ -137,7 +147,8 @@ impl StateFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::new()),
             Err(e) => return Err(e).with_context(|| format!("reading state {}", self.path.display())),
         };
-        let state: State = serde_json::from_str(&text).with_context(|| format!("state {} is not valid", self.path.display()))?;
+        let mut state: State = serde_json::from_str(&text).with_context(|| format!("state {} is not valid", self.path.display()))?;
+        state.resources.sort_by(|a, b| a.address.cmp(&b.address));
         if state.format_version != FORMAT_VERSION {
             bail!("state {} has format version {}; this roster reads version {FORMAT_VERSION}", self.path.display(), state.format_version);
         }
