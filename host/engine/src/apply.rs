@@ -99,16 +99,35 @@ pub fn check_guards(ws: &Workspace, plan: &Plan, options: &ApplyOptions) -> Resu
 
 struct Shared<'a> {
     ws: &'a Workspace,
-    state: Mutex<State>,
+    /// The state as changed so far, and how many changes it holds.
+    state: Mutex<(State, u64)>,
+    /// Held by the one writer; holds how many changes are on disk.
+    durable: tokio::sync::Mutex<u64>,
     file: &'a StateFile,
 }
 
 impl Shared<'_> {
-    /// Changes the state and writes it.
-    fn write(&self, f: impl FnOnce(&mut State)) -> Result<(), String> {
-        let mut state = self.state.lock().unwrap();
-        f(&mut state);
-        self.file.save(&mut state).map_err(|e| format!("{e:#}"))
+    /// Changes the state and returns once the change is on disk. Concurrent changes are written
+    /// together (group commit): a writer that finds its change already written returns at once.
+    async fn write(&self, f: impl FnOnce(&mut State)) -> Result<(), String> {
+        let mine = {
+            let mut guard = self.state.lock().unwrap();
+            f(&mut guard.0);
+            guard.1 += 1;
+            guard.1
+        };
+        let mut durable = self.durable.lock().await;
+        if *durable >= mine {
+            return Ok(());
+        }
+        let (mut snapshot, changes) = {
+            let guard = self.state.lock().unwrap();
+            (guard.0.clone(), guard.1)
+        };
+        self.file.save(&mut snapshot).map_err(|e| format!("{e:#}"))?;
+        self.state.lock().unwrap().0.serial = snapshot.serial;
+        *durable = changes;
+        Ok(())
     }
 }
 
@@ -135,7 +154,7 @@ pub async fn apply(ws: &Workspace, plan: &Plan, file: &StateFile, options: &Appl
         }
         file.save(&mut state)?;
     }
-    let shared = Shared { ws, state: Mutex::new(state), file };
+    let shared = Shared { ws, state: Mutex::new((state, 0)), durable: tokio::sync::Mutex::new(0), file };
     progress.started(plan.actions.len());
     let runs = plan.actions.iter().map(|action| {
         let shared = &shared;
@@ -163,11 +182,11 @@ async fn run(s: &Shared<'_>, action: &Action, retries: &mut Retries) -> Result<(
     match action.kind {
         ActionKind::Forget => s.write(|st| {
             st.remove(&action.address);
-        }),
+        }).await,
         ActionKind::Adopt => {
             let actual = action.actual.clone().unwrap_or_default();
             let record = created_record(action, &schema, &action.desired, &actual);
-            s.write(|st| st.put(record))
+            s.write(|st| st.put(record)).await
         }
         ActionKind::Delete => delete(s, action, handle, retries).await,
         ActionKind::Replace => {
@@ -184,20 +203,20 @@ async fn delete(s: &Shared<'_>, action: &Action, handle: &crate::workspace::Prov
             r.status = Status::PendingDelete;
             r.updated_at = now();
         }
-    })?;
+    }).await?;
     let (result, r) = with_retry(&handle.pacer, &s.ws.retry, || handle.provider.delete(&action.type_name, &action.id), || async { Ok(None) }).await;
     add(retries, r);
     match result {
         Ok(()) | Err(CallError::Provider(ProviderError::NotFound(_))) => s.write(|st| {
             st.remove(&action.address);
-        }),
+        }).await,
         Err(e) if is_transient(&e) => Err(format!("delete {}: {e} (left pending; the next plan reads it)", action.id)),
         Err(e) => {
             s.write(|st| {
                 if let Some(r) = st.get_mut(&action.address) {
                     r.status = Status::Created;
                 }
-            })?;
+            }).await?;
             Err(format!("delete {}: {e}", action.id))
         }
     }
@@ -222,7 +241,7 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &roster_runtime::types:
         attributes: Map::new(),
         updated_at: now(),
     };
-    s.write(|st| st.put(pending))?;
+    s.write(|st| st.put(pending)).await?;
     let text = Value::Object(desired.clone()).to_string();
     let read_first = || async {
         // The create may have reached the vendor: never send it again without looking.
@@ -244,7 +263,7 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &roster_runtime::types:
         Err(CallError::Provider(ProviderError::AlreadyExists(m))) => {
             s.write(|st| {
                 st.remove(&action.address);
-            })?;
+            }).await?;
             return Err(format!(
                 "{m}; it is not managed by Roster: import it with `roster import {} {}`, or set `adopt = true` on {}",
                 action.type_name, action.id, action.address
@@ -254,7 +273,7 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &roster_runtime::types:
         Err(e) => {
             s.write(|st| {
                 st.remove(&action.address);
-            })?;
+            }).await?;
             return Err(format!("create {}: {e}", action.id));
         }
     };
@@ -263,5 +282,5 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &roster_runtime::types:
         _ => return Err(anyhow!("provider `{}` answered a create with something that is not a JSON object", action.provider).to_string()),
     };
     let record = created_record(action, schema, &desired, &attributes);
-    s.write(|st| st.put(record))
+    s.write(|st| st.put(record)).await
 }
