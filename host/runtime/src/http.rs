@@ -149,9 +149,69 @@ impl fmt::Display for AllowedHosts {
     }
 }
 
+type PoolClient = hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, WasiBody>;
+
+/// Outgoing connections kept alive and reused across requests, calls and instances (one pool
+/// per runtime; a provider's instances share its connections).
+#[derive(Clone)]
+pub(crate) struct ConnectionPool {
+    client: PoolClient,
+}
+
+impl ConnectionPool {
+    /// A pool whose connections open within `connect` and idle at most 30 s.
+    pub(crate) fn new(connect: std::time::Duration) -> ConnectionPool {
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(connect));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().wrap_connector(http);
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .pool_max_idle_per_host(64)
+            .build(https);
+        ConnectionPool { client }
+    }
+}
+
+/// A response body that fails when the gap between two chunks exceeds a limit.
+struct BetweenBytes {
+    inner: hyper::body::Incoming,
+    limit: std::time::Duration,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for BetweenBytes {
+    type Data = bytes::Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let deadline = tokio::time::Instant::now() + self.limit;
+                self.sleep.as_mut().reset(deadline);
+                Poll::Ready(frame.map(|f| f.map_err(|e| if e.is_timeout() { wasmtime_wasi_http::Error::HttpResponseTimeout } else { e.into() })))
+            }
+            Poll::Pending => match self.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(wasmtime_wasi_http::Error::ConnectionReadTimeout))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+}
+
 /// The wasi:http hooks of one instance: allow-list, timeouts, and a record of denials.
 pub(crate) struct HttpHooks {
     pub(crate) allowed: AllowedHosts,
+    pub(crate) pool: ConnectionPool,
     pub(crate) timeouts: HttpTimeouts,
     /// `host:port` of each request denied since the last call began.
     pub(crate) denied: Vec<String>,
@@ -196,9 +256,27 @@ impl WasiHttpHooks for HttpHooks {
             first_byte_timeout: tighter(options.first_byte_timeout, self.timeouts.first_byte),
             between_bytes_timeout: tighter(options.between_bytes_timeout, self.timeouts.between_bytes),
         };
+        let client = self.pool.client.clone();
         Box::new(async move {
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
+            use std::error::Error as _;
+            let first_byte = options.first_byte_timeout.unwrap_or(std::time::Duration::from_secs(600));
+            let between = options.between_bytes_timeout.unwrap_or(std::time::Duration::from_secs(600));
+            // The pool's connector applies the connect timeout; the first-byte timeout runs from
+            // the request's start (a new connection's set-up included, a reused one's not needed).
+            let response = match tokio::time::timeout(first_byte, client.request(request)).await {
+                Err(_) => return Err(wasmtime_wasi_http::Error::ConnectionReadTimeout),
+                Ok(Err(e)) if e.is_connect() => {
+                    let timed_out = e.source().and_then(|s| s.source()).is_some_and(|s| s.to_string().contains("timed out"));
+                    return Err(if timed_out { wasmtime_wasi_http::Error::ConnectionTimeout } else { wasmtime_wasi_http::Error::ConnectionRefused });
+                }
+                Ok(Err(e)) => return Err(wasmtime_wasi_http::Error::InternalError(Some(e.to_string()))),
+                Ok(Ok(r)) => r,
+            };
+            let response = response.map(|inner| {
+                BetweenBytes { inner, limit: between, sleep: Box::pin(tokio::time::sleep(between)) }.boxed_unsync()
+            });
+            // Pooled connections are driven by the pool, not by this request.
+            Ok((response, Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>))
         })
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 pub struct HttpTimeouts {
     /// Opening the connection (and the TLS handshake).
     pub connect: Duration,
-    /// From the request sent to the first byte of the answer.
+    /// From the request's start (opening a connection included) to the first byte of the answer.
     pub first_byte: Duration,
     /// Between two chunks of the answer's body.
     pub between_bytes: Duration,

@@ -5,7 +5,7 @@
 use crate::bindings::roster::provider::types::{FieldError, ProviderError, ProviderMetadata};
 use crate::bindings::ProviderCore;
 use crate::error::CallError;
-use crate::http::AllowedHosts;
+use crate::http::{AllowedHosts, ConnectionPool};
 use crate::limits::Limits;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::secrets::{AwsOptions, SecretSource, SecretStore, SecretsManagerClient};
@@ -70,6 +70,7 @@ pub struct Provider {
     allowed: AllowedHosts,
     limits: Limits,
     secrets: Arc<SecretStore>,
+    pool: ConnectionPool,
     idle: Mutex<Vec<Instance>>,
     slots: Arc<Semaphore>,
     discarded: AtomicU64,
@@ -115,6 +116,7 @@ impl Provider {
             allowed: AllowedHosts::default(),
             limits: spec.limits,
             secrets: SecretStore::new(HashMap::new(), spec.secret_max_age, SecretsManagerClient::new(AwsOptions::default())),
+            pool: ConnectionPool::new(spec.limits.http.connect),
             idle: Mutex::new(Vec::new()),
             slots: Arc::new(Semaphore::new(spec.limits.max_instances.max(1))),
             discarded: 0.into(),
@@ -253,7 +255,7 @@ impl Provider {
     }
 
     async fn instantiate(&self) -> Result<Instance, CallError> {
-        let state = HostState::new(self.allowed.clone(), &self.limits, self.secrets.clone());
+        let state = HostState::new(self.allowed.clone(), self.pool.clone(), &self.limits, self.secrets.clone());
         let mut store = Store::new(self.runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();

@@ -1,7 +1,7 @@
 //! Per-instance store state: WASI context, wasi:http hooks, memory limiter, secrets.
 
 use crate::bindings::roster::provider::{secrets as wit_secrets, types as wit_types};
-use crate::http::{AllowedHosts, HttpHooks};
+use crate::http::{AllowedHosts, ConnectionPool, HttpHooks};
 use crate::limits::{Limits, MemoryLimiter};
 use crate::secrets::{SecretError, SecretStore};
 use std::sync::Arc;
@@ -27,7 +27,7 @@ pub(crate) struct HostState {
 impl HostState {
     /// Fresh state: empty environment, no arguments, no stdin, no files, no sockets;
     /// stderr captured in memory.
-    pub(crate) fn new(allowed: AllowedHosts, limits: &Limits, secrets: Arc<SecretStore>) -> Self {
+    pub(crate) fn new(allowed: AllowedHosts, pool: ConnectionPool, limits: &Limits, secrets: Arc<SecretStore>) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())
@@ -39,7 +39,7 @@ impl HostState {
             wasi,
             table: ResourceTable::new(),
             http_ctx: WasiHttpCtx::new(),
-            hooks: HttpHooks { allowed, timeouts: limits.http, denied: Vec::new() },
+            hooks: HttpHooks { allowed, pool, timeouts: limits.http, denied: Vec::new() },
             limiter: MemoryLimiter { max_bytes: limits.memory_bytes, exceeded: false },
             secrets,
             stderr,
