@@ -7,7 +7,7 @@ use roster_sandbox::faults::{Fault, Faults};
 use roster_sandbox::nimbus::{self, demo, EntraTenant, MintToken, NimbusSandbox, NimbusSeed, ROLE_DELETE};
 use roster_sandbox::rate::{RateLimit, RateMode};
 use roster_sandbox::Running;
-use roster_tests::{nimbus_provider, runtime};
+use roster_tests::{provider_error, nimbus_provider, runtime};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -48,12 +48,6 @@ async fn licences_used(p: &Provider) -> u64 {
     cc["used"].as_u64().unwrap()
 }
 
-fn provider_error(r: Result<impl std::fmt::Debug, CallError>) -> ProviderError {
-    match r {
-        Err(CallError::Provider(e)) => e,
-        other => panic!("expected a provider error, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn create_read_query_delete() {

@@ -4,12 +4,12 @@
 
 use roster_runtime::secrets::AwsOptions;
 use roster_runtime::types::ProviderError;
-use roster_runtime::{CallError, Provider};
+use roster_runtime::Provider;
 use roster_sandbox::faults::{Fault, Faults};
 use roster_sandbox::rate::{RateLimit, RateMode};
 use roster_sandbox::symbee::{self, demo, SymbeeSandbox, SymbeeSeed};
 use roster_sandbox::Running;
-use roster_tests::{runtime, symbee_provider, Moto};
+use roster_tests::{provider_error, runtime, symbee_provider, Moto};
 use serde_json::{json, Value};
 
 struct Env {
@@ -51,12 +51,6 @@ fn parse(s: &str) -> Value {
     serde_json::from_str(s).unwrap()
 }
 
-fn provider_error(r: Result<impl std::fmt::Debug, CallError>) -> ProviderError {
-    match r {
-        Err(CallError::Provider(e)) => e,
-        other => panic!("expected a provider error, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn add_query_delete_in_symbee_only() {

@@ -161,3 +161,11 @@ pub async fn symbee_provider(
     let wasm = roster_components::builtin("symbee").expect("symbee is built in");
     Provider::start(runtime, wasm, spec).await
 }
+
+/// The typed provider error of a failed call; panics on success or on a sandbox stop.
+pub fn provider_error(r: Result<impl std::fmt::Debug, roster_runtime::CallError>) -> roster_runtime::types::ProviderError {
+    match r {
+        Err(roster_runtime::CallError::Provider(e)) => e,
+        other => panic!("expected a provider error, got {other:?}"),
+    }
+}
