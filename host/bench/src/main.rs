@@ -1,0 +1,193 @@
+//! `roster-bench`: the figures a user needs to compare Roster with a script they would write
+//! themselves, measured in one run and printed as one table.
+//!
+//! ```text
+//! cargo run --release -p roster-bench -- [--quick] [--only startup,calls,throughput,pacing,components]
+//!                                        [--reps N] [--reads N] [--creates N] [--roster PATH] [--json FILE]
+//! ```
+//!
+//! 1. start-up: a no-op `roster plan` as a whole process, first run (empty component cache)
+//!    vs later runs (cached);
+//! 2. instantiation and one trivial guest call (the `misbehave` test component);
+//! 3. throughput: plan (read) of many Symbee users and apply (create) of fewer, through the
+//!    component in the host vs a native reqwest baseline making the same HTTP requests, at
+//!    concurrency 1 and 32;
+//! 4. pacing: a rate-limited Nimbus apply — rate achieved vs allowed, 429s seen and surfaced;
+//! 5. peak memory of figure 3's processes, component sizes and their precompiled sizes.
+//!
+//! Every comparison is a ratio of medians measured in this run (the machines are noisy).
+//! Nothing here asserts a time: targets are printed next to the figures, marked met or missed.
+//!
+//! Figure 3 runs each measurement in a child process of this binary (`__worker`), against a
+//! Symbee sandbox in another child (`__sandbox`), so each side's peak RSS and CPU time are its
+//! own.
+
+mod components;
+mod calls;
+mod pacing;
+mod startup;
+mod throughput;
+mod util;
+
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What to run, and how big.
+#[derive(Clone, Debug)]
+pub struct Opts {
+    /// Smaller sizes, fewer repetitions.
+    pub quick: bool,
+    /// Sections to run (empty: all).
+    pub only: Vec<String>,
+    /// Repetitions per throughput measurement.
+    pub reps: usize,
+    /// The `roster` binary (default: built next to this one).
+    pub roster: Option<PathBuf>,
+    /// Also write the rows as JSON here.
+    pub json: Option<PathBuf>,
+    /// Users read in figure 3 (default 10,000; 2,000 with --quick).
+    pub reads: usize,
+    /// Users created in figure 3 (default 1,000; 200 with --quick).
+    pub creates: usize,
+}
+
+impl Opts {
+    fn wants(&self, section: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == section)
+    }
+}
+
+/// One line of the table.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Row {
+    /// Figure number (1–5).
+    pub fig: u8,
+    /// What was measured.
+    pub what: String,
+    /// The figure.
+    pub value: String,
+    /// Target, ratio, or how it was measured.
+    pub note: String,
+}
+
+/// The table being filled.
+#[derive(Default)]
+pub struct Table {
+    rows: Vec<Row>,
+}
+
+impl Table {
+    /// Adds a row (and echoes it to stderr, so a long run shows progress).
+    pub fn add(&mut self, fig: u8, what: impl Into<String>, value: impl Into<String>, note: impl Into<String>) {
+        let row = Row { fig, what: what.into(), value: value.into(), note: note.into() };
+        eprintln!("  [{}] {} = {}   {}", row.fig, row.what, row.value, row.note);
+        self.rows.push(row);
+    }
+
+    fn print(&self) {
+        let mut rows = self.rows.clone();
+        rows.sort_by_key(|r| r.fig);
+        let w = |f: &dyn Fn(&Row) -> usize, head: &str| rows.iter().map(f).max().unwrap_or(0).max(head.chars().count());
+        let (w1, w2, w3) = (w(&|r| r.what.chars().count(), "Measurement"), w(&|r| r.value.chars().count(), "Value"), w(&|r| r.note.chars().count(), "Note"));
+        let pad = |s: &str, n: usize| format!("{s}{}", " ".repeat(n.saturating_sub(s.chars().count())));
+        println!("| Fig | {} | {} | {} |", pad("Measurement", w1), pad("Value", w2), pad("Note", w3));
+        println!("|----:|{}|{}|{}|", "-".repeat(w1 + 2), "-".repeat(w2 + 2), "-".repeat(w3 + 2));
+        for r in &rows {
+            println!("| {:>3} | {} | {} | {} |", r.fig, pad(&r.what, w1), pad(&r.value, w2), pad(&r.note, w3));
+        }
+    }
+}
+
+fn parse_args() -> Result<Opts> {
+    let mut opts = Opts { quick: false, only: vec![], reps: 0, roster: None, json: None, reads: 0, creates: 0 };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => opts.quick = true,
+            "--only" => opts.only = args.next().context("--only needs a list")?.split(',').map(|s| s.trim().to_string()).collect(),
+            "--reps" => opts.reps = args.next().context("--reps needs a number")?.parse().context("--reps")?,
+            "--roster" => opts.roster = Some(args.next().context("--roster needs a path")?.into()),
+            "--reads" => opts.reads = args.next().context("--reads needs a number")?.parse().context("--reads")?,
+            "--creates" => opts.creates = args.next().context("--creates needs a number")?.parse().context("--creates")?,
+            "--json" => opts.json = Some(args.next().context("--json needs a path")?.into()),
+            "-h" | "--help" => {
+                println!("usage: roster-bench [--quick] [--only startup,calls,throughput,pacing,components] [--reps N] [--reads N] [--creates N] [--roster PATH] [--json FILE]");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument `{other}` (try --help)"),
+        }
+    }
+    for s in &opts.only {
+        if !["startup", "calls", "throughput", "pacing", "components"].contains(&s.as_str()) {
+            bail!("--only: unknown section `{s}`");
+        }
+    }
+    if opts.reps == 0 {
+        opts.reps = if opts.quick { 3 } else { 5 };
+    }
+    if opts.reads == 0 {
+        opts.reads = if opts.quick { 2_000 } else { 10_000 };
+    }
+    if opts.creates == 0 {
+        opts.creates = if opts.quick { 200 } else { 1_000 };
+    }
+    Ok(opts)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let result = match args.next().as_deref() {
+        Some("__worker") => throughput::worker_main(&args.next().unwrap_or_default()),
+        Some("__sandbox") => throughput::sandbox_main(),
+        Some("__measure") => util::measure_main(args),
+        _ => driver(),
+    };
+    if let Err(e) = result {
+        eprintln!("Error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn driver() -> Result<()> {
+    let opts = parse_args()?;
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; run `cargo run --release -p roster-bench` for meaningful figures");
+    }
+    let started = Instant::now();
+    let mut table = Table::default();
+    let rt = tokio::runtime::Runtime::new()?;
+    eprintln!("roster-bench ({}; {} CPUs; {} repetitions)", if opts.quick { "quick" } else { "full" }, util::cpus(), opts.reps);
+    // Sections that fail report the error as a row and the run goes on.
+    let section = |name: &str, table: &mut Table, f: &mut dyn FnMut(&mut Table) -> Result<()>| {
+        if !opts.wants(name) {
+            return;
+        }
+        eprintln!("== {name}");
+        let t = Instant::now();
+        if let Err(e) = f(table) {
+            eprintln!("   {name} failed: {e:#}");
+            table.add(0, format!("{name}: FAILED"), "-", format!("{e:#}"));
+        }
+        eprintln!("   ({name} took {:.0} s)", t.elapsed().as_secs_f64());
+    };
+    section("components", &mut table, &mut |t| components::run(&opts, t));
+    section("startup", &mut table, &mut |t| rt.block_on(startup::run(&opts, t)));
+    section("calls", &mut table, &mut |t| rt.block_on(calls::run(&opts, t)));
+    section("throughput", &mut table, &mut |t| throughput::run(&opts, t));
+    section("pacing", &mut table, &mut |t| rt.block_on(pacing::run(&opts, t)));
+    println!();
+    println!(
+        "roster-bench {} run: {} CPUs, {} repetitions per throughput figure, {:.0} s in all. Values are medians; ratios are medians of this run.",
+        if opts.quick { "--quick" } else { "full" },
+        util::cpus(),
+        opts.reps,
+        started.elapsed().as_secs_f64()
+    );
+    println!();
+    table.print();
+    if let Some(path) = &opts.json {
+        std::fs::write(path, serde_json::to_string_pretty(&table.rows)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
