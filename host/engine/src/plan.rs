@@ -189,7 +189,7 @@ pub async fn plan(ws: &Workspace, state: &State, options: &PlanOptions) -> Resul
 
     // Read every object, at most `concurrency` at a time (each provider paces its own).
     let records = &records;
-    let reads = addresses.iter().map(|address| {
+    let reads = addresses.iter().enumerate().map(|(index, address)| {
         async move {
             let record = records.get(address.as_str()).copied();
             let (provider, type_name, id) = match (record, ws.file.resource(address)) {
@@ -205,10 +205,12 @@ pub async fn plan(ws: &Workspace, state: &State, options: &PlanOptions) -> Resul
             // with no record is created (an existing one is reported by create).
             let needs_read = record.is_some() || ws.file.resource(address).is_some_and(|d| d.adopt);
             let actual = if needs_read { read(ws, &provider, &type_name, &id).await? } else { None };
-            Ok::<_, anyhow::Error>((address.clone(), provider, type_name, id, actual))
+            Ok::<_, anyhow::Error>((index, address.clone(), provider, type_name, id, actual))
         }
     });
-    let results: Vec<_> = futures::stream::iter(reads).buffered(ws.file.settings.concurrency.max(1)).collect().await;
+    // Unordered, so a slow read never holds a free slot; put back in order afterwards.
+    let mut results: Vec<_> = futures::stream::iter(reads).buffer_unordered(ws.file.settings.concurrency.max(1)).collect().await;
+    results.sort_by_key(|r| r.as_ref().map(|t| t.0).unwrap_or(usize::MAX));
 
     let mut plan = Plan {
         format_version: PLAN_FORMAT,
@@ -220,7 +222,7 @@ pub async fn plan(ws: &Workspace, state: &State, options: &PlanOptions) -> Resul
         refreshed: vec![],
     };
     for result in results {
-        let (address, provider, type_name, id, actual) = result?;
+        let (_, address, provider, type_name, id, actual) = result?;
         let schema = ws.schema(&provider, &type_name).ok_or_else(|| anyhow!("{address}: provider `{provider}` has no resource type `{type_name}`"))?;
         let record = records.get(address.as_str()).copied();
         let declared = if options.destroy { None } else { ws.file.resource(&address) };
