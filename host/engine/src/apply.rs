@@ -120,12 +120,13 @@ impl Shared<'_> {
         if *durable >= mine {
             return Ok(());
         }
-        let (mut snapshot, changes) = {
-            let guard = self.state.lock().unwrap();
-            (guard.0.clone(), guard.1)
+        // Render under the lock (no copy of the state), write outside it.
+        let (text, changes) = {
+            let mut guard = self.state.lock().unwrap();
+            guard.0.serial += 1;
+            (crate::state::render(&guard.0).map_err(|e| format!("{e:#}"))?, guard.1)
         };
-        self.file.save(&mut snapshot).map_err(|e| format!("{e:#}"))?;
-        self.state.lock().unwrap().0.serial = snapshot.serial;
+        self.file.write_text(&text).map_err(|e| format!("{e:#}"))?;
         *durable = changes;
         Ok(())
     }

@@ -158,7 +158,11 @@ impl StateFile {
     /// Writes `state` with its serial bumped: temp file, fsync, rename, fsync of the directory.
     pub fn save(&self, state: &mut State) -> Result<()> {
         state.serial += 1;
-        let text = serde_json::to_string_pretty(state)? + "\n";
+        self.write_text(&render(state)?)
+    }
+
+    /// Writes an already rendered state (see [`render`]) atomically.
+    pub fn write_text(&self, text: &str) -> Result<()> {
         let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let name = self.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "state".into());
         let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
@@ -171,6 +175,11 @@ impl StateFile {
         };
         write().with_context(|| format!("writing state {}", self.path.display()))
     }
+}
+
+/// The state file's text.
+pub fn render(state: &State) -> Result<String> {
+    Ok(serde_json::to_string_pretty(state)? + "\n")
 }
 
 #[cfg(test)]
