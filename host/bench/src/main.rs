@@ -11,7 +11,7 @@
 //! 2. instantiation and one trivial guest call (the `misbehave` test component);
 //! 3. throughput: plan (read) of many Symbee users and apply (create) of fewer, through the
 //!    component in the host vs a native reqwest baseline making the same HTTP requests, at
-//!    concurrency 1 and 32;
+//!    concurrency 1 and 32 (and the read once more with 5 ms of vendor latency);
 //! 4. pacing: a rate-limited Nimbus apply — rate achieved vs allowed, 429s seen and surfaced;
 //! 5. peak memory of figure 3's processes, component sizes and their precompiled sizes.
 //!
@@ -20,7 +20,8 @@
 //!
 //! Figure 3 runs each measurement in a child process of this binary (`__worker`), against a
 //! Symbee sandbox in another child (`__sandbox`), so each side's peak RSS and CPU time are its
-//! own.
+//! own; figure 1 times `roster` through a small launcher (`__measure`). The method and the
+//! figures measured are in docs/benchmarks.md.
 
 mod components;
 mod calls;
