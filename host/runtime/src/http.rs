@@ -208,13 +208,11 @@ impl http_body::Body for BetweenBytes {
     }
 }
 
-/// The wasi:http hooks of one instance: allow-list, timeouts, and a record of denials.
+/// The wasi:http hooks of one instance: allow-list, connection pool, timeouts.
 pub(crate) struct HttpHooks {
     pub(crate) allowed: AllowedHosts,
     pub(crate) pool: ConnectionPool,
     pub(crate) timeouts: HttpTimeouts,
-    /// `host:port` of each request denied since the last call began.
-    pub(crate) denied: Vec<String>,
 }
 
 type SendResult = wasmtime_wasi_http::Result<(
@@ -242,7 +240,6 @@ impl WasiHttpHooks for HttpHooks {
                 _ => uri.to_string(),
             };
             tracing::warn!(host = %target, "outgoing request denied: not in the allow-list");
-            self.denied.push(target);
             return Box::new(async move {
                 // Drain the body the guest is still writing, or it sees a closed stream
                 // instead of the denial.

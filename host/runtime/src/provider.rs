@@ -126,13 +126,12 @@ impl Provider {
 
     /// As [`Provider::start`], for a component already loaded.
     pub async fn start_loaded(runtime: &Runtime, component: LoadedComponent, spec: ProviderSpec) -> Result<Provider, CallError> {
-        let config = spec.config.to_string();
         let aws = SecretsManagerClient::new(spec.aws.clone());
         let mut provider = Provider::unstarted(runtime, component, &spec);
         // A first instance, with no hosts and no secrets, answers metadata and allowed-hosts.
         let mut first = provider.instantiate().await?;
         let metadata = provider.run(&mut first, metadata_call).await?;
-        let cfg = config.clone();
+        let cfg = provider.config.clone();
         let hosts = provider
             .run(&mut first, move |i| Box::pin(async move { i.guest.roster_provider_provider().call_allowed_hosts(&mut i.store, &cfg).await }))
             .await?;
@@ -269,7 +268,6 @@ impl Provider {
     /// instance whose error says so ([`CallError::discarded_instance`]).
     async fn run<R>(&self, instance: &mut Instance, f: impl for<'a> FnOnce(&'a mut Instance) -> Call<'a, R>) -> Result<R, CallError> {
         instance.store.set_epoch_deadline(self.limits.deadline_ticks());
-        instance.store.data_mut().hooks.denied.clear();
         let outcome = tokio::time::timeout(self.limits.wall_bound(), f(instance)).await;
         let error = match outcome {
             Ok(Ok(Ok(value))) => return Ok(value),

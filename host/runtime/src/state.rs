@@ -39,7 +39,7 @@ impl HostState {
             wasi,
             table: ResourceTable::new(),
             http_ctx: WasiHttpCtx::new(),
-            hooks: HttpHooks { allowed, pool, timeouts: limits.http, denied: Vec::new() },
+            hooks: HttpHooks { allowed, pool, timeouts: limits.http },
             limiter: MemoryLimiter { max_bytes: limits.memory_bytes, exceeded: false },
             secrets,
             stderr,

@@ -27,7 +27,8 @@ pub struct AwsOptions {
 /// A small Secrets Manager client (only `GetSecretValue`).
 pub struct SecretsManagerClient {
     options: AwsOptions,
-    http: reqwest::Client,
+    /// Built on first use: most providers never ask AWS for anything.
+    http: std::sync::OnceLock<reqwest::Client>,
     credentials: tokio::sync::Mutex<Option<Credentials>>,
 }
 
@@ -42,12 +43,17 @@ struct Credentials {
 impl SecretsManagerClient {
     /// A client with the given options.
     pub fn new(options: AwsOptions) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("reqwest client");
-        SecretsManagerClient { options, http, credentials: Default::default() }
+        SecretsManagerClient { options, http: std::sync::OnceLock::new(), credentials: Default::default() }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("reqwest client")
+        })
     }
 
     /// `GetSecretValue` of `secret_id`; returns its SecretString.
@@ -92,7 +98,7 @@ impl SecretsManagerClient {
         }
         let request = SigningRequest { method: "POST", path: "/", query: "", headers: &headers, body: body.as_bytes() };
         let authorization = sign(&request, &credentials, &region, "secretsmanager", &amz_date);
-        let mut builder = self.http.post(format!("{endpoint}/")).header("authorization", authorization).body(body);
+        let mut builder = self.http().post(format!("{endpoint}/")).header("authorization", authorization).body(body);
         for (name, value) in headers.iter().filter(|(n, _)| n != "host") {
             builder = builder.header(name.as_str(), value.as_str());
         }
@@ -164,7 +170,7 @@ impl SecretsManagerClient {
             Some(path) => std::fs::read_to_string(path).ok().map(|t| t.trim().to_string()),
             None => env("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
         };
-        let mut request = self.http.get(&url).timeout(Duration::from_secs(5));
+        let mut request = self.http().get(&url).timeout(Duration::from_secs(5));
         if let Some(token) = token {
             request = request.header("authorization", token);
         }
@@ -183,7 +189,7 @@ impl SecretsManagerClient {
         let base = base.trim_end_matches('/');
         let quick = Duration::from_secs(1);
         let Ok(token) = self
-            .http
+            .http()
             .put(format!("{base}/latest/api/token"))
             .header("x-aws-ec2-metadata-token-ttl-seconds", "21600")
             .timeout(quick)
@@ -195,7 +201,7 @@ impl SecretsManagerClient {
         let token = token.text().await.unwrap_or_default();
         let list_url = format!("{base}/latest/meta-data/iam/security-credentials/");
         let role = self
-            .http
+            .http()
             .get(&list_url)
             .header("x-aws-ec2-metadata-token", &token)
             .timeout(quick)
@@ -207,7 +213,7 @@ impl SecretsManagerClient {
             .unwrap_or_default();
         let Some(role) = role.lines().next().filter(|r| !r.is_empty()) else { return Ok(None) };
         let reply = self
-            .http
+            .http()
             .get(format!("{list_url}{role}"))
             .header("x-aws-ec2-metadata-token", &token)
             .timeout(Duration::from_secs(5))
