@@ -13,8 +13,8 @@
 use std::path::{Path, PathBuf};
 use wac_graph::{types::Package, CompositionGraph, EncodeOptions};
 
-const SECRETS: &str = "roster:provider/secrets@0.1.0";
-const PROVIDER: &str = "roster:provider/provider@0.1.0";
+const SECRETS: &str = "roster:provider/secrets@0.2.0";
+const PROVIDER: &str = "roster:provider/provider@0.2.0";
 
 /// (vendor name, its built component, the constant naming the composed file).
 const VENDORS: &[(&str, &str, &str)] = &[

@@ -13,6 +13,7 @@ pub fn attr(name: &str, value_type: ValueType, presence: Presence, description: 
         sensitive: false,
         replace_on_change: false,
         create_only: false,
+        case_insensitive: false,
     }
 }
 
@@ -24,6 +25,8 @@ pub trait Flags {
     fn replace_on_change(self) -> Self;
     /// Marks it create-only (and so replace-on-change: a new value needs a new object).
     fn create_only(self) -> Self;
+    /// Marks it compared ignoring ASCII case, as the vendor compares it (GUIDs).
+    fn case_insensitive(self) -> Self;
 }
 
 impl Flags for AttributeSchema {
@@ -37,6 +40,10 @@ impl Flags for AttributeSchema {
     }
     fn create_only(mut self) -> Self {
         self.create_only = true;
+        self
+    }
+    fn case_insensitive(mut self) -> Self {
+        self.case_insensitive = true;
         self
     }
 }

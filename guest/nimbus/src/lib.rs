@@ -40,10 +40,12 @@ fn config_schema() -> Vec<AttributeSchema> {
 fn user_schema() -> Vec<AttributeSchema> {
     let list = |name: &str, what: &str| attr(name, V::StringList, Computed, what);
     vec![
-        attr("o365_id", V::String, Required, "The user's Microsoft 365 object id (GUID); the Nimbus user's id.").replace_on_change(),
+        // GUIDs: Nimbus and Entra compare them ignoring case and answer in lower case.
+        attr("o365_id", V::String, Required, "The user's Microsoft 365 object id (GUID); the Nimbus user's id.").replace_on_change().case_insensitive(),
         attr("organization_unit_id", V::String, OptionalComputed, "Organization unit (GUID); required unless copy_from is set, when the copy takes the source's.")
-            .replace_on_change(),
-        attr("copy_from", V::String, Optional, "O365 id of a skill-based template user whose Nimbus settings are copied at creation.").create_only(),
+            .replace_on_change()
+            .case_insensitive(),
+        attr("copy_from", V::String, Optional, "O365 id of a skill-based template user whose Nimbus settings are copied at creation.").create_only().case_insensitive(),
         attr("assignment_type", V::String, Computed, "SkillBased (manually added) or MsTeamsSynced."),
         list("licenses", "Licences assigned to the user."),
         list("modalities", "Task modalities configured for the user."),

@@ -85,6 +85,9 @@ fn describe(m: &ProviderMetadata) -> String {
             if a.create_only {
                 flags.push("create-only");
             }
+            if a.case_insensitive {
+                flags.push("case-insensitive");
+            }
             out.push_str(&format!("    {:<26} {:<12} ({}) {}\n", a.name, value_type(a.value_type), flags.join(", "), a.description));
         }
     };

@@ -45,8 +45,8 @@ __all__ = [
     "ComponentTrapped",
 ]
 
-PROVIDER = "roster:provider/provider@0.1.0"
-SECRETS = "roster:provider/secrets@0.1.0"
+PROVIDER = "roster:provider/provider@0.2.0"
+SECRETS = "roster:provider/secrets@0.2.0"
 OUTGOING_HANDLER = "wasi:http/outgoing-handler@"
 
 #: A secret source: a mapping from secret name to value, or a callable ``fn(name) -> value``

@@ -90,7 +90,7 @@ impl Runtime {
             .context("the component needs an import this host does not provide")?;
         let pre = ProviderCorePre::new(instance_pre)
             .map_err(anyhow::Error::from)
-            .context("the component does not export roster:provider/provider@0.1.0")?;
+            .context("the component does not export roster:provider/provider@0.2.0")?;
         Ok(LoadedComponent { pre, outcome })
     }
 
