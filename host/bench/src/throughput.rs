@@ -319,7 +319,7 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
             let t = Instant::now();
             let file = RosterFile::parse(&path, &text).map_err(|e| anyhow!("{e}"))?;
             r.phases.push(("parse roster file (untimed)".into(), t.elapsed().as_secs_f64()));
-            let ws = Workspace::open(file, &runtime).await.map_err(|e| anyhow!("{e}"))?;
+            let ws = Workspace::open(file, &runtime, &roster_components::BUILTINS.iter().map(|b| (b.name, b.wasm)).collect::<Vec<_>>()).await.map_err(|e| anyhow!("{e}"))?;
             match spec.op {
                 Op::Read => {
                     // A state that manages every user, as after an apply.
@@ -382,7 +382,7 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
                     r.phases.push(("state writes".into(), sf.load()?.serial as f64));
                 }
             }
-            r.instances = ws.providers.values().map(|h| h.provider.instantiated()).sum();
+            r.instances = ws.providers.values().filter_map(|h| h.provider.component()).map(|c| c.instantiated()).sum();
         }
         Side::HostProvider => {
             let runtime = Runtime::new(RuntimeOptions { cache_dir: Some(spec.cache_dir.clone()) })?;

@@ -39,7 +39,7 @@ pub async fn run(runtime: &Runtime, style: Style) -> Result<()> {
     }
 
     let file = RosterFile::load(&path)?;
-    let ws = Workspace::open(file, runtime).await?;
+    let ws = Workspace::open(file, runtime, &crate::builtins()).await?;
     let errors = ws.validate().await;
     anyhow::ensure!(errors.is_empty(), roster_engine::rosterfile::FileErrors(errors));
     let state = StateFile::new(ws.file.settings.state.clone());

@@ -189,9 +189,14 @@ fn engine(cli: &Cli) -> Result<Runtime> {
     Runtime::new(RuntimeOptions { cache_dir })
 }
 
+/// The components built into this binary, for `Workspace::open`.
+pub fn builtins() -> Vec<roster_engine::workspace::Builtin<'static>> {
+    roster_components::BUILTINS.iter().map(|b| (b.name, b.wasm)).collect()
+}
+
 async fn workspace(cli: &Cli, runtime: &Runtime) -> Result<Workspace> {
     let file = RosterFile::load(&cli.file)?;
-    Ok(Workspace::open(file, runtime).await?)
+    Ok(Workspace::open(file, runtime, &builtins()).await?)
 }
 
 fn state_file(cli: &Cli, ws: &Workspace) -> StateFile {
@@ -215,7 +220,7 @@ async fn run(cli: Cli) -> Result<i32> {
             let runtime = engine(&cli)?;
             let errors = match RosterFile::load(&cli.file) {
                 Err(e) => e.0,
-                Ok(file) => match Workspace::open(file, &runtime).await {
+                Ok(file) => match Workspace::open(file, &runtime, &builtins()).await {
                     Err(e) => e.0,
                     Ok(ws) => ws.validate().await,
                 },
@@ -246,7 +251,7 @@ async fn run(cli: Cli) -> Result<i32> {
                 print!("{}", render::plan(&p, style(&cli)));
                 let n = apply::deletions(&p);
                 if n > ws.file.settings.mass_delete_threshold {
-                    println!("\nWarning: this plan deletes {n} objects (threshold {}); apply will need --allow-mass-delete.", ws.file.settings.mass_delete_threshold);
+                    println!("\nWarning: this plan deletes or forgets {n} objects (threshold {}); apply will need --allow-mass-delete.", ws.file.settings.mass_delete_threshold);
                 }
             }
             if let Some(path) = out {
@@ -265,33 +270,8 @@ async fn run(cli: Cli) -> Result<i32> {
             let ws = workspace(&cli, &runtime).await?;
             let sf = state_file(&cli, &ws);
             let _lock = lock(&cli, &sf, "import")?;
-            let mut state = sf.load()?;
-            let (_, schema) = ws.provider_for_type(type_name).ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
-            let decl = ws
-                .file
-                .resources
-                .iter()
-                .find(|r| &r.type_name == type_name && r.attributes.get(&schema.id_attribute).and_then(|v| v.as_str()) == Some(id))
-                .ok_or_else(|| anyhow!("declare it first: no [resource.{type_name}.NAME] in {} has {} = \"{id}\"", cli.file.display(), schema.id_attribute))?;
-            if let Some(r) = state.get(&decl.address) {
-                bail!("{} is already managed (id {}); `roster state rm {}` first to import again", decl.address, r.id, decl.address);
-            }
-            let actual = plan::read(&ws, &decl.provider, type_name, id).await?.ok_or_else(|| anyhow!("{type_name} {id} does not exist at the vendor"))?;
-            let action = plan::Action {
-                address: decl.address.clone(),
-                kind: plan::ActionKind::Adopt,
-                type_name: type_name.clone(),
-                provider: decl.provider.clone(),
-                id: id.clone(),
-                desired: decl.attributes.clone(),
-                actual: Some(actual.clone()),
-                reason: None,
-                changes: vec![],
-                warning: None,
-            };
-            state.put(plan::created_record(&action, &schema, &decl.attributes, &actual));
-            sf.save(&mut state)?;
-            println!("Imported {type_name} {id} as {}.", decl.address);
+            let record = apply::import(&ws, &sf, type_name, id).await?;
+            println!("Imported {type_name} {id} as {}.", record.address);
             Ok(0)
         }
         Command::State { command } => {
@@ -325,9 +305,8 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Get { type_name, id, json } => {
             let runtime = engine(&cli)?;
             let ws = workspace(&cli, &runtime).await?;
-            let (handle, _) = ws.provider_for_type(type_name).ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
-            let name = handle.provider.name().to_string();
-            match plan::read(&ws, &name, type_name, id).await? {
+            let (name, _) = ws.provider_for_type(type_name).ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
+            match plan::read(&ws, name, type_name, id, &roster_engine::pacing::no_wait_report).await? {
                 None => bail!("{type_name} {id} does not exist"),
                 Some(obj) if *json => println!("{}", serde_json::to_string_pretty(&obj)?),
                 Some(obj) => {
@@ -352,9 +331,8 @@ async fn run(cli: Cli) -> Result<i32> {
                 let (k, v) = a.split_once('=').ok_or_else(|| anyhow!("--arg {a}: expected KEY=VALUE"))?;
                 map.insert(k.to_string(), serde_json::Value::String(v.to_string()));
             }
-            handle.pacer.wait().await;
-            let out = handle.provider.query(data_source, &serde_json::Value::Object(map).to_string()).await.map_err(|e| anyhow!("{e}"))?;
-            let value: serde_json::Value = serde_json::from_str(&out)?;
+            let (result, _) = roster_engine::pacing::with_retry(&handle.pacer, &ws.retry, &roster_engine::pacing::no_wait_report, || handle.provider.query(data_source, &map), || async { Ok(None) }).await;
+            let value = result.map_err(|e| anyhow!("{data_source}: {e}"))?;
             println!("{}", serde_json::to_string_pretty(&value)?);
             Ok(0)
         }
@@ -383,6 +361,9 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<i32
     let _lock = lock(cli, &sf, if destroy { "destroy" } else { "apply" })?;
     let style = style(cli);
     let (p, from_file) = match &args.plan_file {
+        Some(_) if destroy || args.refresh_only || !args.target.is_empty() => {
+            bail!("a saved plan is applied exactly as it was made: --target, --refresh-only and destroy do not go with a plan file")
+        }
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading plan {}", path.display()))?;
             let p: Plan = serde_json::from_str(&text).with_context(|| format!("{} is not a roster plan", path.display()))?;
@@ -402,6 +383,10 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<i32
     }
     if p.is_empty() && p.refreshed.is_empty() {
         return Ok(0);
+    }
+    if from_file {
+        // Refused before anything happens when it does not fit this state, file and config.
+        apply::check_plan(&ws, &p, &sf.load()?, !sf.path().exists())?;
     }
     apply::check_guards(&ws, &p, &ApplyOptions { allow_mass_delete: args.allow_mass_delete, allow_replace: args.allow_replace })?;
     if !args.auto_approve && !from_file && !p.is_empty() {

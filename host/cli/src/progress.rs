@@ -29,16 +29,25 @@ impl Progress for Bar {
         let _ = write!(err, "\r\x1b[2K[{}{}] {done}/{total}  {:.1}s  {}", "=".repeat(filled), " ".repeat(width - filled), self.started.elapsed().as_secs_f64(), o.address);
         let _ = err.flush();
     }
+    fn waiting(&self, address: &str, delay: std::time::Duration, why: &str) {
+        let (done, total) = *self.total.lock().unwrap();
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[2K{done}/{total}  {:.1}s  {address}: {why} ({:.1}s)", self.started.elapsed().as_secs_f64(), delay.as_secs_f64());
+        let _ = err.flush();
+    }
 }
 
 impl Progress for Lines {
     fn started(&self, _: usize) {}
     fn finished(&self, o: &Outcome) {
-        let verb = format!("{:?}", o.kind).to_lowercase();
+        let verb = o.kind.verb();
         match &o.result {
             Ok(()) => eprintln!("{}: {verb} done ({:.2}s)", o.address, o.elapsed.as_secs_f64()),
             Err(e) => eprintln!("{}: {verb} failed: {e}", o.address),
         }
+    }
+    fn waiting(&self, address: &str, delay: std::time::Duration, why: &str) {
+        eprintln!("{address}: {why} ({:.1}s)", delay.as_secs_f64());
     }
 }
 

@@ -2,13 +2,14 @@
 //! action with per-provider pacing, bounded concurrency and retries, recording each operation
 //! in state as pending before it starts and as done when it ends.
 
+use crate::decide::{normalize_id, plan_mismatches};
 use crate::pacing::{is_transient, with_retry, Retries};
 use crate::plan::{created_record, read, without_sensitive, Action, ActionKind, Plan};
-use crate::state::{now, State, StateFile, Status};
-use crate::workspace::Workspace;
+use crate::state::{now, Record, State, StateStore, Status};
+use crate::workspace::{ProviderHandle, Workspace};
 use anyhow::{anyhow, bail, Result};
 use futures::StreamExt;
-use roster_runtime::types::ProviderError;
+use roster_runtime::types::{ProviderError, ResourceSchema};
 use roster_runtime::CallError;
 use serde_json::{Map, Value};
 use std::sync::Mutex;
@@ -44,6 +45,8 @@ pub trait Progress: Send + Sync {
     fn started(&self, total: usize);
     /// After each action.
     fn finished(&self, outcome: &Outcome);
+    /// Before a wait a vendor asked for (Retry-After) or a back-off, for the action at `address`.
+    fn waiting(&self, _address: &str, _delay: Duration, _why: &str) {}
 }
 
 /// Reports nothing.
@@ -78,9 +81,9 @@ impl Summary {
     }
 }
 
-/// Objects a plan deletes (deletes and replacements).
+/// Objects a plan deletes or forgets (deletes, replacements, forgets).
 pub fn deletions(plan: &Plan) -> usize {
-    plan.actions.iter().filter(|a| matches!(a.kind, ActionKind::Delete | ActionKind::Replace)).count()
+    plan.removals()
 }
 
 /// Refuses a plan that needs a permission the user did not give.
@@ -88,11 +91,38 @@ pub fn check_guards(ws: &Workspace, plan: &Plan, options: &ApplyOptions) -> Resu
     let threshold = ws.file.settings.mass_delete_threshold;
     let n = deletions(plan);
     if n > threshold && !options.allow_mass_delete {
-        bail!("this plan deletes {n} objects, more than the mass-delete threshold of {threshold}; review it and pass --allow-mass-delete (or raise settings.mass_delete_threshold)");
+        bail!("this plan deletes or forgets {n} objects, more than the mass-delete threshold of {threshold}; review it and pass --allow-mass-delete (or raise settings.mass_delete_threshold)");
     }
     let costly: Vec<&str> = plan.actions.iter().filter(|a| a.kind == ActionKind::Replace && a.warning.is_some()).map(|a| a.address.as_str()).collect();
     if !costly.is_empty() && !options.allow_replace {
-        bail!("this plan replaces {} ({}); a replacement there loses data (see the plan); pass --allow-replace to go ahead", costly.join(", "), plan.actions.iter().find_map(|a| a.warning.clone()).unwrap_or_default());
+        bail!(
+            "this plan replaces {} ({}); a replacement there loses data (see the plan); pass --allow-replace to go ahead",
+            costly.join(", "),
+            plan.actions.iter().find_map(|a| a.warning.clone()).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses a plan that does not fit the state and inputs it would run against: another
+/// lineage or serial (the state moved on), another roster file or provider config, or an
+/// action whose id the state does not hold as the plan saw it.
+pub fn check_plan(ws: &Workspace, plan: &Plan, state: &State, fresh_state: bool) -> Result<()> {
+    if !(fresh_state && plan.serial == 0) && (state.lineage != plan.lineage || state.serial != plan.serial) {
+        bail!(
+            "the plan is stale: it was made from state serial {} (lineage {}), and the state is now at serial {} (lineage {}); run `roster plan` again",
+            plan.serial,
+            plan.lineage,
+            state.serial,
+            state.lineage
+        );
+    }
+    if plan.inputs != ws.fingerprint() {
+        bail!("the plan was made from another roster file or provider config ({} or a provider's component or config changed since); run `roster plan` again", ws.file.path.display());
+    }
+    let problems = plan_mismatches(&plan.actions, &state.resources, &ws.schemas);
+    if !problems.is_empty() {
+        bail!("the plan does not match the state's records, so none of it was applied:\n  {}", problems.join("\n  "));
     }
     Ok(())
 }
@@ -103,7 +133,8 @@ struct Shared<'a> {
     state: Mutex<(State, u64)>,
     /// Held by the one writer; holds how many changes are on disk.
     durable: tokio::sync::Mutex<u64>,
-    file: &'a StateFile,
+    store: &'a dyn StateStore,
+    progress: &'a dyn Progress,
 }
 
 impl Shared<'_> {
@@ -126,36 +157,59 @@ impl Shared<'_> {
             guard.0.serial += 1;
             (crate::state::render(&guard.0).map_err(|e| format!("{e:#}"))?, guard.1)
         };
-        self.file.write_text(&text).map_err(|e| format!("{e:#}"))?;
+        self.store.write_text(&text).map_err(|e| format!("{e:#}"))?;
         *durable = changes;
         Ok(())
     }
+
+    /// The record of the object `action` names, if any (the state's own view, under its lock).
+    fn record(&self, action: &Action) -> Option<Record> {
+        let guard = self.state.lock().unwrap();
+        let is_it = same_object(self.ws, action);
+        guard.0.resources.iter().find(|r| is_it(r)).cloned()
+    }
 }
 
-/// Applies `plan` to the state in `file` (whose lock the caller holds).
-pub async fn apply(ws: &Workspace, plan: &Plan, file: &StateFile, options: &ApplyOptions, progress: &dyn Progress) -> Result<Summary> {
-    let mut state = file.load()?;
-    if !file.path().exists() && plan.serial == 0 {
+/// Picks the record of the object `action` names: same provider, type and id (compared the
+/// vendor's way), whatever its address.
+fn same_object<'a>(ws: &'a Workspace, action: &'a Action) -> impl Fn(&Record) -> bool + 'a {
+    let id = ws.schema(&action.provider, &action.type_name).map(|s| normalize_id(s, &action.id)).unwrap_or_else(|| action.id.clone());
+    move |r: &Record| r.provider == action.provider && r.type_name == action.type_name && ws.schema(&r.provider, &r.type_name).map(|s| normalize_id(s, &r.id)).unwrap_or_else(|| r.id.clone()) == id
+}
+
+/// Applies `plan` to the state in `store` (whose lock the caller holds).
+pub async fn apply(ws: &Workspace, plan: &Plan, store: &dyn StateStore, options: &ApplyOptions, progress: &dyn Progress) -> Result<Summary> {
+    let mut state = store.load()?;
+    let fresh = !store.exists();
+    check_plan(ws, plan, &state, fresh)?;
+    if fresh && plan.serial == 0 {
         // No state yet: the plan's lineage becomes the new state's.
         state.lineage = plan.lineage.clone();
     }
-    if state.lineage != plan.lineage || state.serial != plan.serial {
-        bail!(
-            "the plan is stale: it was made from state serial {} (lineage {}), and the state is now at serial {} (lineage {}); run `roster plan` again",
-            plan.serial, plan.lineage, state.serial, state.lineage
-        );
-    }
     check_guards(ws, plan, options)?;
     if !plan.refreshed.is_empty() {
-        for (address, attributes) in &plan.refreshed {
-            if let Some(r) = state.get_mut(address) {
-                r.attributes = attributes.clone();
-                r.updated_at = now();
+        for refresh in &plan.refreshed {
+            let probe = Action {
+                address: refresh.address.clone(),
+                kind: ActionKind::Move,
+                type_name: refresh.type_name.clone(),
+                provider: refresh.provider.clone(),
+                id: refresh.id.clone(),
+                desired: Map::new(),
+                actual: None,
+                reason: None,
+                changes: vec![],
+                warning: None,
+                moved_from: None,
+            };
+            if let Some(i) = state.position(same_object(ws, &probe)) {
+                state.resources[i].attributes = refresh.attributes.clone();
+                state.resources[i].updated_at = now();
             }
         }
-        file.save(&mut state)?;
+        store.save(&mut state)?;
     }
-    let shared = Shared { ws, state: Mutex::new((state, 0)), durable: tokio::sync::Mutex::new(0), file };
+    let shared = Shared { ws, state: Mutex::new((state, 0)), durable: tokio::sync::Mutex::new(0), store, progress };
     progress.started(plan.actions.len());
     let runs = plan.actions.iter().map(|action| {
         let shared = &shared;
@@ -180,50 +234,81 @@ fn add(total: &mut Retries, r: Retries) {
 async fn run(s: &Shared<'_>, action: &Action, retries: &mut Retries) -> Result<(), String> {
     let schema = s.ws.schema(&action.provider, &action.type_name).ok_or_else(|| format!("provider `{}` has no resource type `{}`", action.provider, action.type_name))?;
     let handle = s.ws.provider(&action.provider).ok_or_else(|| format!("provider `{}` is not declared", action.provider))?;
+    let is_it = same_object(s.ws, action);
     match action.kind {
-        ActionKind::Forget => s.write(|st| {
-            st.remove(&action.address);
-        }).await,
+        ActionKind::Forget => {
+            s.write(|st| {
+                st.remove_object(&is_it);
+            })
+            .await
+        }
+        ActionKind::Move => {
+            s.write(|st| {
+                if let Some(i) = st.position(&is_it) {
+                    let mut r = st.resources.remove(i);
+                    r.address = action.address.clone();
+                    r.updated_at = now();
+                    st.put_object(r, &is_it);
+                }
+            })
+            .await
+        }
         ActionKind::Adopt => {
             let actual = action.actual.clone().unwrap_or_default();
-            let record = created_record(action, &schema, &action.desired, &actual);
-            s.write(|st| st.put(record)).await
+            let record = created_record(action, schema, &action.desired, &actual);
+            s.write(|st| st.put_object(record, &is_it)).await
         }
         ActionKind::Delete => delete(s, action, handle, retries).await,
         ActionKind::Replace => {
             delete(s, action, handle, retries).await?;
-            create(s, action, &schema, handle, retries).await
+            create(s, action, schema, handle, retries).await
         }
-        ActionKind::Create => create(s, action, &schema, handle, retries).await,
+        ActionKind::Create => create(s, action, schema, handle, retries).await,
     }
 }
 
-async fn delete(s: &Shared<'_>, action: &Action, handle: &crate::workspace::ProviderHandle, retries: &mut Retries) -> Result<(), String> {
+fn on_wait<'a>(s: &'a Shared<'_>, action: &'a Action) -> impl Fn(Duration, &str) + Send + Sync + 'a {
+    move |delay, why| s.progress.waiting(&action.address, delay, why)
+}
+
+async fn delete(s: &Shared<'_>, action: &Action, handle: &ProviderHandle, retries: &mut Retries) -> Result<(), String> {
+    let is_it = same_object(s.ws, action);
+    let Some(record) = s.record(action) else {
+        // Never delete what the state does not hold (a saved plan is checked for this too).
+        return Err(format!("delete {}: the state holds no record for it; nothing was deleted", action.id));
+    };
     s.write(|st| {
-        if let Some(r) = st.get_mut(&action.address) {
-            r.status = Status::PendingDelete;
-            r.updated_at = now();
+        if let Some(i) = st.position(&is_it) {
+            st.resources[i].status = Status::PendingDelete;
+            st.resources[i].updated_at = now();
         }
-    }).await?;
-    let (result, r) = with_retry(&handle.pacer, &s.ws.retry, || handle.provider.delete(&action.type_name, &action.id), || async { Ok(None) }).await;
+    })
+    .await?;
+    let wait = on_wait(s, action);
+    let (result, r) = with_retry(&handle.pacer, &s.ws.retry, &wait, || handle.provider.delete(&action.type_name, &record.id), || async { Ok(None) }).await;
     add(retries, r);
     match result {
-        Ok(()) | Err(CallError::Provider(ProviderError::NotFound(_))) => s.write(|st| {
-            st.remove(&action.address);
-        }).await,
+        Ok(()) | Err(CallError::Provider(ProviderError::NotFound(_))) => {
+            s.write(|st| {
+                st.remove_object(&is_it);
+            })
+            .await
+        }
         Err(e) if is_transient(&e) => Err(format!("delete {}: {e} (left pending; the next plan reads it)", action.id)),
         Err(e) => {
             s.write(|st| {
-                if let Some(r) = st.get_mut(&action.address) {
-                    r.status = Status::Created;
+                if let Some(i) = st.position(&is_it) {
+                    st.resources[i].status = record.status;
                 }
-            }).await?;
+            })
+            .await?;
             Err(format!("delete {}: {e}", action.id))
         }
     }
 }
 
-async fn create(s: &Shared<'_>, action: &Action, schema: &roster_runtime::types::ResourceSchema, handle: &crate::workspace::ProviderHandle, retries: &mut Retries) -> Result<(), String> {
+async fn create(s: &Shared<'_>, action: &Action, schema: &ResourceSchema, handle: &ProviderHandle, retries: &mut Retries) -> Result<(), String> {
+    let is_it = same_object(s.ws, action);
     // Sensitive attributes never travel in plan files: take them from the roster file.
     let mut desired: Map<String, Value> = action.desired.clone();
     let declared = s.ws.file.resource(&action.address);
@@ -232,7 +317,9 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &roster_runtime::types:
             desired.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
-    let pending = crate::state::Record {
+    // An earlier create of this object may have reached the vendor: then it is Roster's own.
+    let ours_before = s.record(action).is_some_and(|r| r.status == Status::PendingCreate);
+    let pending = Record {
         address: action.address.clone(),
         type_name: action.type_name.clone(),
         provider: action.provider.clone(),
@@ -242,46 +329,90 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &roster_runtime::types:
         attributes: Map::new(),
         updated_at: now(),
     };
-    s.write(|st| st.put(pending)).await?;
-    let text = Value::Object(desired.clone()).to_string();
+    s.write(|st| st.put_object(pending, &is_it)).await?;
+    let may_have_landed = std::sync::atomic::AtomicBool::new(ours_before);
+    let wait = on_wait(s, action);
     let read_first = || async {
         // The create may have reached the vendor: never send it again without looking.
-        match read(s.ws, &action.provider, &action.type_name, &action.id).await {
-            Ok(Some(found)) => Ok(Some(Value::Object(found).to_string())),
-            Ok(None) => Ok(None),
-            Err(e) => Err(CallError::Provider(ProviderError::Unavailable(format!("{e:#}")))),
+        may_have_landed.store(true, std::sync::atomic::Ordering::SeqCst);
+        match read(s.ws, &action.provider, &action.type_name, &action.id, &wait).await {
+            Ok(found) => Ok(found),
+            Err(e) => Err(CallError::Provider(ProviderError::Unavailable(format!("{e:#}; it is unknown whether the create happened")))),
         }
     };
-    let (result, r) = with_retry(&handle.pacer, &s.ws.retry, || handle.provider.create(&action.type_name, &text), read_first).await;
+    let (result, r) = with_retry(&handle.pacer, &s.ws.retry, &wait, || handle.provider.create(&action.type_name, &desired), read_first).await;
     add(retries, r);
     let adopt = declared.is_some_and(|d| d.adopt);
-    let created = match result {
-        Ok(text) => text,
-        Err(CallError::Provider(ProviderError::AlreadyExists(_))) if adopt => match read(s.ws, &action.provider, &action.type_name, &action.id).await {
-            Ok(Some(found)) => Value::Object(found).to_string(),
-            _ => return Err(format!("{} exists at the vendor but cannot be read", action.id)),
-        },
-        Err(CallError::Provider(ProviderError::AlreadyExists(m))) => {
-            s.write(|st| {
-                st.remove(&action.address);
-            }).await?;
-            return Err(format!(
-                "{m}; it is not managed by Roster: import it with `roster import {} {}`, or set `adopt = true` on {}",
-                action.type_name, action.id, action.address
-            ));
+    let attributes = match result {
+        Ok(attributes) => attributes,
+        Err(CallError::Provider(ProviderError::AlreadyExists(m))) if may_have_landed.load(std::sync::atomic::Ordering::SeqCst) || adopt => {
+            // Roster's own create landed earlier (or the user asked to adopt): take it.
+            match read(s.ws, &action.provider, &action.type_name, &action.id, &wait).await {
+                Ok(Some(found)) => found,
+                Ok(None) => return Err(format!("create {}: the vendor says it exists ({m}) but a read finds nothing; left pending, the next plan reads it again", action.id)),
+                Err(e) => return Err(format!("create {}: the vendor says it exists ({m}) and it could not be read ({e:#}); left pending, the next plan reads it again", action.id)),
+            }
         }
-        Err(e) if is_transient(&e) => return Err(format!("create {}: {e} (left pending; the next plan reads it)", action.id)),
-        Err(e) => {
+        Err(CallError::Provider(ProviderError::AlreadyExists(m))) => {
+            // Someone else's object: Roster did not make it and does not take it silently.
             s.write(|st| {
-                st.remove(&action.address);
-            }).await?;
+                st.remove_object(&is_it);
+            })
+            .await?;
+            return Err(format!("{m}; it is not managed by Roster: import it with `roster import {} {}`, or set `adopt = true` on {}", action.type_name, action.id, action.address));
+        }
+        Err(e) if is_transient(&e) || may_have_landed.load(std::sync::atomic::Ordering::SeqCst) => {
+            return Err(format!("create {}: {e} (left pending; the next plan reads it)", action.id));
+        }
+        Err(e) => {
+            // The vendor refused it outright on the first try: nothing was made.
+            s.write(|st| {
+                st.remove_object(&is_it);
+            })
+            .await?;
             return Err(format!("create {}: {e}", action.id));
         }
     };
-    let attributes = match serde_json::from_str::<Value>(&created) {
-        Ok(Value::Object(m)) => m,
-        _ => return Err(anyhow!("provider `{}` answered a create with something that is not a JSON object", action.provider).to_string()),
-    };
     let record = created_record(action, schema, &desired, &attributes);
-    s.write(|st| st.put(record)).await
+    s.write(|st| st.put_object(record, &is_it)).await
+}
+
+/// `roster import`: takes the existing object `id` of `type_name` into the state, for the
+/// resource that declares it. Reads it first (paced); refuses an object that does not exist, one
+/// the roster file does not declare, and one the state already holds.
+pub async fn import(ws: &Workspace, store: &dyn StateStore, type_name: &str, id: &str) -> Result<Record> {
+    let (provider, schema) = ws.provider_for_type(type_name).ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
+    let key = ws.schemas.key(provider, type_name, id).expect("the type is the provider's");
+    let decl = ws
+        .file
+        .resources
+        .iter()
+        .find(|r| {
+            r.type_name == type_name
+                && r.provider == provider
+                && r.attributes.get(&schema.id_attribute).and_then(Value::as_str).and_then(|i| ws.schemas.key(provider, type_name, i)) == Some(key.clone())
+        })
+        .ok_or_else(|| anyhow!("declare it first: no [resource.{type_name}.NAME] in {} has {} = \"{id}\"", ws.file.path.display(), schema.id_attribute))?;
+    let mut state = store.load()?;
+    let action = Action {
+        address: decl.address.clone(),
+        kind: ActionKind::Adopt,
+        type_name: type_name.to_string(),
+        provider: provider.to_string(),
+        id: id.to_string(),
+        desired: without_sensitive(schema, &decl.attributes),
+        actual: None,
+        reason: None,
+        changes: vec![],
+        warning: None,
+        moved_from: None,
+    };
+    if let Some(r) = state.resources.iter().find(|r| same_object(ws, &action)(r)) {
+        bail!("{type_name} {id} is already managed as {}; `roster state rm {}` first to import it again", r.address, r.address);
+    }
+    let actual = read(ws, provider, type_name, id, &crate::pacing::no_wait_report).await?.ok_or_else(|| anyhow!("{type_name} {id} does not exist at the vendor"))?;
+    let record = created_record(&action, schema, &decl.attributes, &actual);
+    state.put_object(record.clone(), same_object(ws, &action));
+    store.save(&mut state)?;
+    Ok(record)
 }

@@ -2,11 +2,13 @@
 //! per-provider pacing and retries — Terraform's plan/apply for contact-centre users.
 #![deny(missing_docs)]
 
+pub mod apply;
+pub mod decide;
 pub mod lock;
-pub mod rosterfile;
-pub mod state;
 pub mod pacing;
 pub mod plan;
-pub mod workspace;
-pub mod apply;
+pub mod provider;
 pub mod render;
+pub mod rosterfile;
+pub mod state;
+pub mod workspace;

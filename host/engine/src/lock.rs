@@ -21,13 +21,7 @@ impl StateLock {
         let mut name = state_path.file_name().unwrap_or_default().to_os_string();
         name.push(".lock");
         let path = state_path.with_file_name(name);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("opening lock file {}", path.display()))?;
+        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).with_context(|| format!("opening lock file {}", path.display()))?;
         let deadline = Instant::now() + timeout;
         loop {
             match file.try_lock() {
@@ -48,12 +42,7 @@ impl StateLock {
                 Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("locking {}", path.display())),
             }
         }
-        let holder = format!(
-            "roster {operation} (pid {}, user {}, since {})",
-            std::process::id(),
-            std::env::var("USER").unwrap_or_else(|_| "?".into()),
-            crate::state::now()
-        );
+        let holder = format!("roster {operation} (pid {}, user {}, since {})", std::process::id(), std::env::var("USER").unwrap_or_else(|_| "?".into()), crate::state::now());
         file.set_len(0)?;
         file.rewind()?;
         file.write_all(holder.as_bytes())?;

@@ -1,18 +1,21 @@
 //! Plans: read every managed and declared object, compare desired with actual, and list the
 //! actions that would make them agree — Terraform's `plan`, with drift noted.
 
-use crate::pacing::with_retry;
+use crate::decide::{self, Read};
+use crate::pacing::{with_retry, OnWait};
 use crate::state::{Record, State, Status};
-use crate::workspace::{id_of, Workspace};
+use crate::workspace::Workspace;
 use anyhow::{anyhow, Result};
 use futures::StreamExt;
-use roster_runtime::types::{Presence, ResourceSchema};
+use roster_runtime::types::ResourceSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
+use std::collections::HashMap;
+
+pub use crate::decide::without_sensitive;
 
 /// Plan file format version.
-pub const PLAN_FORMAT: u32 = 1;
+pub const PLAN_FORMAT: u32 = 2;
 
 /// What an action does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +31,22 @@ pub enum ActionKind {
     Adopt,
     /// Drop a state record whose object is gone and no longer declared.
     Forget,
+    /// Only the address changed (same id): the record follows; nothing is sent to the vendor.
+    Move,
+}
+
+impl ActionKind {
+    /// The lifecycle verb, in lower case.
+    pub fn verb(self) -> &'static str {
+        match self {
+            ActionKind::Create => "create",
+            ActionKind::Delete => "delete",
+            ActionKind::Replace => "replace",
+            ActionKind::Adopt => "adopt",
+            ActionKind::Forget => "forget",
+            ActionKind::Move => "move",
+        }
+    }
 }
 
 /// One attribute that differs.
@@ -66,6 +85,9 @@ pub struct Action {
     pub changes: Vec<Change>,
     /// What a replacement costs, from the schema.
     pub warning: Option<String>,
+    /// The address the state records it under, when the roster file now names it otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
 }
 
 /// Something that changed at the vendor since Roster last recorded it.
@@ -77,6 +99,21 @@ pub struct Drift {
     pub note: String,
 }
 
+/// A record whose attributes the vendor reports differently now (a state-only update).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Refresh {
+    /// The record's address.
+    pub address: String,
+    /// Provider instance.
+    pub provider: String,
+    /// Resource type.
+    pub type_name: String,
+    /// The object's id.
+    pub id: String,
+    /// The attributes to record (non-sensitive; only what is filtered like state).
+    pub attributes: Map<String, Value>,
+}
+
 /// A plan; saved with `--out`, executed exactly by `apply FILE`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -86,14 +123,17 @@ pub struct Plan {
     pub lineage: String,
     /// The state's serial when planned; apply refuses a plan whose state moved on.
     pub serial: u64,
+    /// The roster file, provider code and configs it was made from ([`Workspace::fingerprint`]);
+    /// apply refuses a saved plan when they differ.
+    pub inputs: String,
     /// Only refresh the state.
     pub refresh_only: bool,
     /// The actions.
     pub actions: Vec<Action>,
     /// Drift found.
     pub drift: Vec<Drift>,
-    /// Attributes read for unchanged managed objects (written to state by apply).
-    pub refreshed: Vec<(String, Map<String, Value>)>,
+    /// Attributes read for managed objects that changed at the vendor (written by apply).
+    pub refreshed: Vec<Refresh>,
 }
 
 impl Plan {
@@ -102,10 +142,20 @@ impl Plan {
         self.actions.is_empty()
     }
 
-    /// (create, replace, delete) counts; adopt counts as create, forget as nothing.
+    /// How many actions of `kind`.
+    pub fn count(&self, kind: ActionKind) -> usize {
+        self.actions.iter().filter(|a| a.kind == kind).count()
+    }
+
+    /// (create, replace, delete) counts; adopt counts as create.
     pub fn counts(&self) -> (usize, usize, usize) {
-        let n = |k: ActionKind| self.actions.iter().filter(|a| a.kind == k).count();
-        (n(ActionKind::Create) + n(ActionKind::Adopt), n(ActionKind::Replace), n(ActionKind::Delete))
+        (self.count(ActionKind::Create) + self.count(ActionKind::Adopt), self.count(ActionKind::Replace), self.count(ActionKind::Delete))
+    }
+
+    /// Records this plan removes from the state or objects it deletes at the vendor (deletes,
+    /// replacements and forgets): what the mass-delete guard counts.
+    pub fn removals(&self) -> usize {
+        self.actions.iter().filter(|a| matches!(a.kind, ActionKind::Delete | ActionKind::Replace | ActionKind::Forget)).count()
     }
 }
 
@@ -120,184 +170,43 @@ pub struct PlanOptions {
     pub targets: Vec<String>,
 }
 
-/// Attributes that are never written to state or plan files.
-pub fn without_sensitive(schema: &ResourceSchema, attrs: &Map<String, Value>) -> Map<String, Value> {
-    attrs.iter().filter(|(k, _)| !schema.attributes.iter().any(|a| &a.name == *k && a.sensitive)).map(|(k, v)| (k.clone(), v.clone())).collect()
-}
-
-/// The differences between what is wanted and what is there.
-fn diff(schema: &ResourceSchema, desired: &Map<String, Value>, record: &Record, actual: &Map<String, Value>) -> Vec<Change> {
-    let mut keys: BTreeSet<&String> = desired.keys().collect();
-    keys.extend(record.desired.keys());
-    let mut changes = Vec::new();
-    for k in keys {
-        let Some(a) = schema.attributes.iter().find(|a| &a.name == k) else { continue };
-        if a.create_only || a.presence == Presence::Computed {
-            continue;
-        }
-        let want = desired.get(k).cloned().unwrap_or(Value::Null);
-        if want.is_null() && a.presence == Presence::OptionalComputed {
-            continue;
-        }
-        // What is there: what the vendor reports, else what Roster recorded.
-        let have = actual.get(k).or_else(|| record.attributes.get(k)).cloned().unwrap_or(Value::Null);
-        if want != have {
-            changes.push(Change { attribute: k.clone(), from: have, to: want, forces_replacement: a.replace_on_change });
-        }
-    }
-    changes
-}
-
-/// Changes made outside Roster: recorded vs now reported.
-fn drift_notes(address: &str, schema: &ResourceSchema, record: &Record, actual: &Map<String, Value>) -> Vec<Drift> {
-    let mut out = Vec::new();
-    for (k, now) in actual {
-        let Some(before) = record.attributes.get(k) else { continue };
-        if before != now && !schema.attributes.iter().any(|a| &a.name == k && a.sensitive) {
-            out.push(Drift { address: address.into(), note: format!("{k} changed outside Roster: {before} -> {now}") });
-        }
-    }
-    out
-}
-
 /// Reads an object through its provider's pacer, retrying transient errors.
-pub async fn read(ws: &Workspace, provider: &str, type_name: &str, id: &str) -> Result<Option<Map<String, Value>>> {
+pub async fn read(ws: &Workspace, provider: &str, type_name: &str, id: &str, on_wait: OnWait<'_>) -> Result<Option<Map<String, Value>>> {
     let handle = ws.provider(provider).ok_or_else(|| anyhow!("provider `{provider}` is not declared in the roster file"))?;
-    let (result, _) = with_retry(&handle.pacer, &ws.retry, || handle.provider.read(type_name, id), || async { Ok(None) }).await;
-    match result.map_err(|e| anyhow!("reading {type_name} {id}: {e}"))? {
-        None => Ok(None),
-        Some(text) => match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(m)) => Ok(Some(m)),
-            _ => Err(anyhow!("provider `{provider}` answered a read of {type_name} {id} with something that is not a JSON object")),
-        },
-    }
+    let (result, _) = with_retry(&handle.pacer, &ws.retry, on_wait, || handle.provider.read(type_name, id), || async { Ok(None) }).await;
+    result.map_err(|e| anyhow!("reading {type_name} {id}: {e}"))
 }
 
-/// Plans `ws` against `state`.
+/// Plans `ws` against `state`: reads what needs reading (managed objects and adopt candidates,
+/// at most `settings.concurrency` at a time, each provider paced), then decides
+/// ([`decide::decide`]).
 pub async fn plan(ws: &Workspace, state: &State, options: &PlanOptions) -> Result<Plan> {
-    let targeted = |address: &str| options.targets.is_empty() || options.targets.iter().any(|t| t == address);
-    // Everything to look at: managed records and declared resources.
-    let records: std::collections::HashMap<&str, &Record> = state.resources.iter().map(|r| (r.address.as_str(), r)).collect();
-    let mut addresses: Vec<String> = state.resources.iter().map(|r| r.address.clone()).collect();
-    addresses.extend(ws.file.resources.iter().filter(|r| !records.contains_key(r.address.as_str())).map(|r| r.address.clone()));
-    addresses.retain(|a| targeted(a));
-    for t in &options.targets {
-        if !records.contains_key(t.as_str()) && ws.file.resource(t).is_none() {
-            return Err(anyhow!("--target {t}: no such resource in the roster file or the state"));
-        }
-    }
+    plan_with(ws, state, options, &crate::pacing::no_wait_report).await
+}
 
-    // Read every object, at most `concurrency` at a time (each provider paces its own).
-    let records = &records;
-    let reads = addresses.iter().enumerate().map(|(index, address)| {
-        async move {
-            let record = records.get(address.as_str()).copied();
-            let (provider, type_name, id) = match (record, ws.file.resource(address)) {
-                (Some(r), _) => (r.provider.clone(), r.type_name.clone(), Some(r.id.clone())),
-                (None, Some(d)) => {
-                    let schema = ws.schema(&d.provider, &d.type_name).ok_or_else(|| anyhow!("{address}: provider `{}` has no resource type `{}`", d.provider, d.type_name))?;
-                    (d.provider.clone(), d.type_name.clone(), id_of(&schema, &d.attributes))
-                }
-                (None, None) => unreachable!("listed above"),
-            };
-            let Some(id) = id else { return Err(anyhow!("{address}: the id attribute is not set")) };
-            // Only managed objects and adopt candidates need a read; a new declared object
-            // with no record is created (an existing one is reported by create).
-            let needs_read = record.is_some() || ws.file.resource(address).is_some_and(|d| d.adopt);
-            let actual = if needs_read { read(ws, &provider, &type_name, &id).await? } else { None };
-            Ok::<_, anyhow::Error>((index, address.clone(), provider, type_name, id, actual))
-        }
+/// [`plan`], telling `on_wait` about every wait a vendor asks for.
+pub async fn plan_with(ws: &Workspace, state: &State, options: &PlanOptions, on_wait: OnWait<'_>) -> Result<Plan> {
+    let entries = decide::entries(&state.resources, &ws.file.resources, &ws.schemas, options).map_err(|e| anyhow!(e))?;
+    let reads = entries.iter().filter(|e| e.needs_read()).map(|e| async move {
+        let read = match read(ws, &e.key.provider, &e.key.type_name, &e.id, on_wait).await {
+            Ok(Some(found)) => Read::Found(found),
+            Ok(None) => Read::Absent,
+            Err(err) => Read::Failed(format!("{err:#}")),
+        };
+        (e.key.clone(), read)
     });
-    // Unordered, so a slow read never holds a free slot; put back in order afterwards.
-    let mut results: Vec<_> = futures::stream::iter(reads).buffer_unordered(ws.file.settings.concurrency.max(1)).collect().await;
-    results.sort_by_key(|r| r.as_ref().map(|t| t.0).unwrap_or(usize::MAX));
-
-    let mut plan = Plan {
+    let reads: HashMap<_, _> = futures::stream::iter(reads).buffer_unordered(ws.file.settings.concurrency.max(1)).collect().await;
+    let decision = decide::decide(&entries, &reads, &ws.schemas, options).map_err(|e| anyhow!(e))?;
+    Ok(Plan {
         format_version: PLAN_FORMAT,
         lineage: state.lineage.clone(),
         serial: state.serial,
+        inputs: ws.fingerprint(),
         refresh_only: options.refresh_only,
-        actions: vec![],
-        drift: vec![],
-        refreshed: vec![],
-    };
-    for result in results {
-        let (_, address, provider, type_name, id, actual) = result?;
-        let schema = ws.schema(&provider, &type_name).ok_or_else(|| anyhow!("{address}: provider `{provider}` has no resource type `{type_name}`"))?;
-        let record = records.get(address.as_str()).copied();
-        let declared = if options.destroy { None } else { ws.file.resource(&address) };
-        let action = |kind, desired: Map<String, Value>, actual: Option<Map<String, Value>>, reason: Option<&str>, changes: Vec<Change>| Action {
-            address: address.clone(),
-            kind,
-            type_name: type_name.clone(),
-            provider: provider.clone(),
-            id: id.clone(),
-            desired: without_sensitive(&schema, &desired),
-            actual,
-            reason: reason.map(String::from),
-            changes,
-            warning: if kind == ActionKind::Replace { schema.replace_warning.clone() } else { None },
-        };
-        match (record, declared, actual) {
-            // Managed, gone at the vendor.
-            (Some(r), d, None) => {
-                if r.status == Status::Created {
-                    plan.drift.push(Drift { address: address.clone(), note: "deleted outside Roster".into() });
-                }
-                match d {
-                    // A refresh-only plan records the loss; a normal plan creates it again.
-                    Some(d) if !options.refresh_only => {
-                        let why = match r.status {
-                            Status::Created => "deleted outside Roster",
-                            Status::PendingCreate => "an interrupted create did not happen",
-                            Status::PendingDelete => "an interrupted delete happened",
-                        };
-                        plan.actions.push(action(ActionKind::Create, d.attributes.clone(), None, Some(why), vec![]));
-                    }
-                    _ => plan.actions.push(action(ActionKind::Forget, Map::new(), None, Some("already gone at the vendor"), vec![])),
-                }
-            }
-            // Managed, present.
-            (Some(r), d, Some(actual)) => {
-                if r.status == Status::Created {
-                    plan.drift.extend(drift_notes(&address, &schema, r, &actual));
-                    // Record what the vendor reports now; attributes it cannot read keep their value.
-                    let mut refreshed = r.attributes.clone();
-                    refreshed.extend(without_sensitive(&schema, &actual));
-                    if refreshed != r.attributes {
-                        plan.refreshed.push((address.clone(), refreshed));
-                    }
-                }
-                match d {
-                    None => plan.actions.push(action(ActionKind::Delete, Map::new(), Some(actual), None, vec![])),
-                    Some(d) => {
-                        let mut record = r.clone();
-                        if r.status == Status::PendingCreate {
-                            // It happened: record what the user asked for, then compare.
-                            record.desired = d.attributes.clone();
-                        }
-                        let changes = diff(&schema, &d.attributes, &record, &actual);
-                        if !changes.is_empty() {
-                            let reason = if changes.iter().any(|c| !c.forces_replacement) { Some("the API has no update") } else { None };
-                            plan.actions.push(action(ActionKind::Replace, d.attributes.clone(), Some(actual), reason, changes));
-                        } else if r.status != Status::Created {
-                            let why = if r.status == Status::PendingCreate { "an interrupted create happened" } else { "an interrupted delete did not happen" };
-                            plan.actions.push(action(ActionKind::Adopt, d.attributes.clone(), Some(actual), Some(why), vec![]));
-                        }
-                    }
-                }
-            }
-            // Declared, not managed.
-            (None, Some(d), Some(actual)) => plan.actions.push(action(ActionKind::Adopt, d.attributes.clone(), Some(actual), Some("adopt = true: it exists already"), vec![])),
-            (None, Some(d), None) => plan.actions.push(action(ActionKind::Create, d.attributes.clone(), None, None, vec![])),
-            (None, None, _) => {}
-        }
-    }
-    if options.refresh_only {
-        plan.actions.retain(|a| a.kind == ActionKind::Forget);
-    }
-    plan.actions.sort_by(|a, b| a.address.cmp(&b.address));
-    Ok(plan)
+        actions: decision.actions,
+        drift: decision.drift,
+        refreshed: decision.refreshed,
+    })
 }
 
 /// Builds the record for an object now known to exist. Attributes the vendor did not report

@@ -13,7 +13,11 @@ pub struct Style {
 
 impl Style {
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
     }
     fn green(&self, s: &str) -> String {
         self.paint("32", s)
@@ -46,7 +50,7 @@ pub fn plan(p: &Plan, style: Style) -> String {
         }
         out.push('\n');
     }
-    if p.refresh_only {
+    if p.refresh_only && p.actions.is_empty() {
         if p.drift.is_empty() && p.refreshed.is_empty() {
             out.push_str("No changes. The state matches the vendors.\n");
         } else {
@@ -58,7 +62,11 @@ pub fn plan(p: &Plan, style: Style) -> String {
         out.push_str(&style.green("No changes. The vendors match the roster file.\n"));
         return out;
     }
-    out.push_str("Roster will perform the following actions:\n\n");
+    if p.refresh_only {
+        out.push_str("A refresh-only apply would change only the state (nothing is sent to the vendors):\n\n");
+    } else {
+        out.push_str("Roster will perform the following actions:\n\n");
+    }
     for a in &p.actions {
         let (symbol, headline) = match a.kind {
             ActionKind::Create => (style.green("  +"), "will be created".to_string()),
@@ -66,7 +74,14 @@ pub fn plan(p: &Plan, style: Style) -> String {
             ActionKind::Replace => (format!("{}{}", style.red("-"), style.green("/+")), "must be replaced".to_string()),
             ActionKind::Adopt => (style.green("  ="), "will be adopted into the state".to_string()),
             ActionKind::Forget => (style.yellow("  ~"), "will be removed from the state".to_string()),
+            ActionKind::Move => (style.yellow("  >"), "has moved (same id; nothing is sent to the vendor)".to_string()),
         };
+        if let Some(from) = &a.moved_from {
+            out.push_str(&format!("  # {} has moved to {}\n", style.bold(from), style.bold(&a.address)));
+            if a.kind == ActionKind::Move {
+                continue;
+            }
+        }
         let why = a.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
         out.push_str(&format!("  # {} {headline}{why}\n", style.bold(&a.address)));
         out.push_str(&format!("{symbol} {} \"{}\" {{\n", a.type_name, a.id));
@@ -83,7 +98,7 @@ pub fn plan(p: &Plan, style: Style) -> String {
                     out.push_str(&format!("      {} {:<width$} = {} -> {}{forces}\n", style.yellow("~"), c.attribute, show(&c.from), show(&c.to)));
                 }
             }
-            ActionKind::Delete | ActionKind::Forget => {}
+            ActionKind::Delete | ActionKind::Forget | ActionKind::Move => {}
         }
         out.push_str("    }\n");
         if let Some(w) = &a.warning {
@@ -92,7 +107,14 @@ pub fn plan(p: &Plan, style: Style) -> String {
         out.push('\n');
     }
     let (add, change, destroy) = p.counts();
-    out.push_str(&style.bold(&format!("Plan: {} to add, {} to replace, {} to destroy.\n", add, change, destroy)));
+    let mut extra = String::new();
+    for (kind, what) in [(ActionKind::Move, "to move"), (ActionKind::Forget, "to forget")] {
+        let n = p.count(kind);
+        if n > 0 {
+            extra.push_str(&format!(", {n} {what}"));
+        }
+    }
+    out.push_str(&style.bold(&format!("Plan: {} to add, {} to replace, {} to destroy{extra}.\n", add, change, destroy)));
     out
 }
 
@@ -104,12 +126,13 @@ pub fn summary(s: &Summary, style: Style) -> String {
         out.push_str(&format!("{} {}: {}\n", style.red("Error:"), f.address, f.result.as_ref().err().map(String::as_str).unwrap_or("")));
     }
     let line = format!(
-        "Apply {}! Resources: {} added, {} replaced, {} destroyed, {} adopted, {} forgotten, {} failed.",
+        "Apply {}! Resources: {} added, {} replaced, {} destroyed, {} adopted, {} moved, {} forgotten, {} failed.",
         if failed.is_empty() { "complete" } else { "finished with errors" },
         s.count(ActionKind::Create),
         s.count(ActionKind::Replace),
         s.count(ActionKind::Delete),
         s.count(ActionKind::Adopt),
+        s.count(ActionKind::Move),
         s.count(ActionKind::Forget),
         failed.len()
     );

@@ -5,6 +5,7 @@
 //! state = "roster.state.json"      # relative to this file
 //! concurrency = 4
 //! mass_delete_threshold = 10
+//! max_retry_wait_secs = 120       # the longest Retry-After honoured; longer fails the operation
 //!
 //! [provider.nimbus]
 //! component = "nimbus"             # a built-in name, or a path to a .wasm
@@ -126,6 +127,8 @@ pub struct Settings {
     pub concurrency: usize,
     /// Plans deleting more objects than this need `--allow-mass-delete`.
     pub mass_delete_threshold: usize,
+    /// The longest single wait a vendor may ask for (Retry-After); a longer one fails the operation.
+    pub max_retry_wait: Duration,
 }
 
 /// A parsed roster file.
@@ -139,6 +142,8 @@ pub struct RosterFile {
     pub providers: BTreeMap<String, ProviderDecl>,
     /// Resources in file order.
     pub resources: Vec<ResourceDecl>,
+    /// SHA-256 of the file's text (hex): a saved plan records it.
+    pub digest: String,
     lines: HashMap<String, usize>,
     by_address: HashMap<String, usize>,
 }
@@ -149,9 +154,7 @@ pub const META_KEYS: &[&str] = &["provider", "adopt"];
 impl RosterFile {
     /// Reads and checks `path` (no network, no components).
     pub fn load(path: &Path) -> Result<RosterFile, FileErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            FileErrors(vec![FileError { file: path.into(), line: 0, key: String::new(), message: format!("cannot read: {e}") }])
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| FileErrors(vec![FileError { file: path.into(), line: 0, key: String::new(), message: format!("cannot read: {e}") }]))?;
         RosterFile::parse(path, &text)
     }
 
@@ -167,7 +170,9 @@ impl RosterFile {
         let file = p.build(&root);
         if p.errors.is_empty() {
             let by_address = file.resources.iter().enumerate().map(|(i, r)| (r.address.clone(), i)).collect();
-            Ok(RosterFile { lines: p.lines, by_address, ..file })
+            use sha2::Digest;
+            let digest = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+            Ok(RosterFile { lines: p.lines, by_address, digest, ..file })
         } else {
             p.errors.sort_by_key(|e| e.line);
             Err(FileErrors(p.errors))
@@ -213,7 +218,11 @@ impl LineIndex {
 }
 
 fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") }
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
 }
 
 fn table_to_json(t: &toml_edit::Table, prefix: &str, text: &LineIndex, lines: &mut HashMap<String, usize>) -> Value {
@@ -234,9 +243,7 @@ fn item_to_json(item: &toml_edit::Item, path: &str, text: &LineIndex, lines: &mu
         toml_edit::Item::None => Value::Null,
         toml_edit::Item::Value(v) => value_to_json(v, path, text, lines),
         toml_edit::Item::Table(t) => table_to_json(t, path, text, lines),
-        toml_edit::Item::ArrayOfTables(a) => {
-            Value::Array(a.iter().enumerate().map(|(i, t)| table_to_json(t, &format!("{path}[{i}]"), text, lines)).collect())
-        }
+        toml_edit::Item::ArrayOfTables(a) => Value::Array(a.iter().enumerate().map(|(i, t)| table_to_json(t, &format!("{path}[{i}]"), text, lines)).collect()),
     }
 }
 
@@ -379,19 +386,22 @@ impl Parser {
         self.unknown_keys(&root, "", &["settings", "provider", "resource"]);
         let base = self.file.parent().map(Path::to_path_buf).unwrap_or_default();
         let settings_map = root.get("settings").and_then(|v| self.table(v, "settings")).cloned().unwrap_or_default();
-        self.unknown_keys(&settings_map, "settings", &["state", "concurrency", "mass_delete_threshold"]);
+        self.unknown_keys(&settings_map, "settings", &["state", "concurrency", "mass_delete_threshold", "max_retry_wait_secs"]);
         let state = self.string(&settings_map, "settings", "state").unwrap_or_else(|| "roster.state.json".into());
         let settings = Settings {
             state: base.join(state),
             concurrency: self.number(&settings_map, "settings", "concurrency", 1).unwrap_or(4) as usize,
             mass_delete_threshold: self.number(&settings_map, "settings", "mass_delete_threshold", 0).unwrap_or(10) as usize,
+            max_retry_wait: Duration::from_secs(self.number(&settings_map, "settings", "max_retry_wait_secs", 0).unwrap_or(120)),
         };
 
         let mut providers = BTreeMap::new();
         let provider_tables = root.get("provider").and_then(|v| self.table(v, "provider")).cloned().unwrap_or_default();
         for (name, v) in &provider_tables {
             let key = format!("provider.{name}");
-            let Some(m) = self.table(v, &key).cloned() else { continue };
+            let Some(m) = self.table(v, &key).cloned() else {
+                continue;
+            };
             if let Some(p) = self.provider(name, &m, &key, &base) {
                 providers.insert(name.clone(), p);
             }
@@ -400,33 +410,29 @@ impl Parser {
         let mut resources = Vec::new();
         let types = root.get("resource").and_then(|v| self.table(v, "resource")).cloned().unwrap_or_default();
         for (type_name, v) in &types {
-            let Some(named) = self.table(v, &format!("resource.{type_name}")).cloned() else { continue };
+            let Some(named) = self.table(v, &format!("resource.{type_name}")).cloned() else {
+                continue;
+            };
             for (name, v) in &named {
                 let key = format!("resource.{type_name}.{name}");
-                let Some(m) = self.table(v, &key).cloned() else { continue };
+                let Some(m) = self.table(v, &key).cloned() else {
+                    continue;
+                };
                 if let Some(r) = self.resource(type_name, name, &m, &key, &providers) {
                     resources.push(r);
                 }
             }
         }
-        RosterFile { path: self.file.clone(), settings, providers, resources, lines: HashMap::new(), by_address: HashMap::new() }
+        RosterFile { path: self.file.clone(), settings, providers, resources, digest: String::new(), lines: HashMap::new(), by_address: HashMap::new() }
     }
 
     fn provider(&mut self, name: &str, m: &Map<String, Value>, key: &str, base: &Path) -> Option<ProviderDecl> {
         self.unknown_keys(m, key, &["component", "config", "secrets", "allowed_hosts", "limits", "secret_max_age_secs", "aws", "rate_limit"]);
+        // A built-in name is checked when the workspace opens (the engine does not embed them).
         let component = match self.string(m, key, "component") {
             Some(c) if c.ends_with(".wasm") || c.contains('/') => ComponentRef::Path(base.join(c)),
-            Some(c) if roster_components::builtin(&c).is_some() => ComponentRef::Builtin(c),
-            Some(c) => {
-                let builtins: Vec<&str> = roster_components::BUILTINS.iter().map(|b| b.name).collect();
-                self.err(&join(key, "component"), format!("no built-in component `{c}` (built-in: {}); a path must end in .wasm", builtins.join(", ")));
-                return None;
-            }
-            None if roster_components::builtin(name).is_some() => ComponentRef::Builtin(name.to_string()),
-            None => {
-                self.err(key, "`component` is required (a built-in name or a path to a .wasm)");
-                return None;
-            }
+            Some(c) => ComponentRef::Builtin(c),
+            None => ComponentRef::Builtin(name.to_string()),
         };
         let config = match m.get("config") {
             None => Value::Object(Map::new()),
@@ -473,12 +479,24 @@ impl Parser {
             let k = join(key, "limits");
             self.unknown_keys(&l, &k, &["call_deadline_ms", "memory_mb", "max_instances", "connect_timeout_ms", "first_byte_timeout_ms", "between_bytes_timeout_ms"]);
             let ms = |n: u64| Duration::from_millis(n);
-            if let Some(n) = self.number(&l, &k, "call_deadline_ms", 10) { limits.call_deadline = ms(n) }
-            if let Some(n) = self.number(&l, &k, "memory_mb", 1) { limits.memory_bytes = (n as usize) << 20 }
-            if let Some(n) = self.number(&l, &k, "max_instances", 1) { limits.max_instances = n as usize }
-            if let Some(n) = self.number(&l, &k, "connect_timeout_ms", 1) { limits.http.connect = ms(n) }
-            if let Some(n) = self.number(&l, &k, "first_byte_timeout_ms", 1) { limits.http.first_byte = ms(n) }
-            if let Some(n) = self.number(&l, &k, "between_bytes_timeout_ms", 1) { limits.http.between_bytes = ms(n) }
+            if let Some(n) = self.number(&l, &k, "call_deadline_ms", 10) {
+                limits.call_deadline = ms(n)
+            }
+            if let Some(n) = self.number(&l, &k, "memory_mb", 1) {
+                limits.memory_bytes = (n as usize) << 20
+            }
+            if let Some(n) = self.number(&l, &k, "max_instances", 1) {
+                limits.max_instances = n as usize
+            }
+            if let Some(n) = self.number(&l, &k, "connect_timeout_ms", 1) {
+                limits.http.connect = ms(n)
+            }
+            if let Some(n) = self.number(&l, &k, "first_byte_timeout_ms", 1) {
+                limits.http.first_byte = ms(n)
+            }
+            if let Some(n) = self.number(&l, &k, "between_bytes_timeout_ms", 1) {
+                limits.http.between_bytes = ms(n)
+            }
         }
         let secret_max_age = Duration::from_secs(self.number(m, key, "secret_max_age_secs", 0).unwrap_or(300));
         let mut aws = AwsOptions::default();
@@ -593,10 +611,9 @@ adopt = true
 
     #[test]
     fn errors_name_file_line_and_key() {
-        let errors = parse(
-            "[provider.nimbus]\nconfig = { tenant_id = \"${ROSTER_TEST_SURELY_UNSET}\" }\nsecrets = { s = \"vault:x\" }\ncolour = 1\n\n[resource.symbee_user.bob]\nlogin_user_id = \"b\"\n",
-        )
-        .unwrap_err();
+        let errors =
+            parse("[provider.nimbus]\nconfig = { tenant_id = \"${ROSTER_TEST_SURELY_UNSET}\" }\nsecrets = { s = \"vault:x\" }\ncolour = 1\n\n[resource.symbee_user.bob]\nlogin_user_id = \"b\"\n")
+                .unwrap_err();
         let text = errors.to_string();
         assert!(text.contains("/x/roster.toml:2: provider.nimbus.config.tenant_id: environment variable ROSTER_TEST_SURELY_UNSET is not set"), "{text}");
         assert!(text.contains("/x/roster.toml:3: provider.nimbus.secrets.s: secret source `vault:x`"), "{text}");

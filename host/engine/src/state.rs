@@ -58,7 +58,8 @@ pub struct State {
     pub lineage: String,
     /// Bumped by every write.
     pub serial: u64,
-    /// Records, sorted by address.
+    /// Records, sorted by address, then id. An object is identified by (provider, type, id);
+    /// the address is its label in the roster file.
     pub resources: Vec<Record>,
 }
 
@@ -68,37 +69,47 @@ impl State {
         State { format_version: FORMAT_VERSION, lineage: new_lineage(), serial: 0, resources: Vec::new() }
     }
 
-    fn find(&self, address: &str) -> Result<usize, usize> {
-        self.resources.binary_search_by(|r| r.address.as_str().cmp(address))
-    }
-
-    /// The record at `address`.
+    /// The record at `address` (the first, if a transient rename left two).
     pub fn get(&self, address: &str) -> Option<&Record> {
-        self.find(address).ok().map(|i| &self.resources[i])
+        self.resources.iter().find(|r| r.address == address)
     }
 
-    /// The record at `address`, to change.
-    pub fn get_mut(&mut self, address: &str) -> Option<&mut Record> {
-        self.find(address).ok().map(|i| &mut self.resources[i])
+    /// The index of the record for the object `is_it` picks (identity is the id, not the address).
+    pub fn position(&self, is_it: impl Fn(&Record) -> bool) -> Option<usize> {
+        self.resources.iter().position(is_it)
     }
 
-    /// Inserts or replaces the record at its address (records stay sorted by address).
-    pub fn put(&mut self, record: Record) {
-        match self.find(&record.address) {
-            Ok(i) => self.resources[i] = record,
-            Err(i) => self.resources.insert(i, record),
+    /// Puts `record` in place of the record `is_it` picks, or adds it; records stay sorted by
+    /// address, then id.
+    pub fn put_object(&mut self, record: Record, is_it: impl Fn(&Record) -> bool) {
+        if let Some(i) = self.position(is_it) {
+            self.resources.remove(i);
+        }
+        let at = self.resources.partition_point(|r| (r.address.as_str(), r.id.as_str()) < (record.address.as_str(), record.id.as_str()));
+        self.resources.insert(at, record);
+    }
+
+    /// Removes the record `is_it` picks; true if there was one.
+    pub fn remove_object(&mut self, is_it: impl Fn(&Record) -> bool) -> bool {
+        match self.position(is_it) {
+            Some(i) => {
+                self.resources.remove(i);
+                true
+            }
+            None => false,
         }
     }
 
     /// Removes the record at `address`; true if there was one.
     pub fn remove(&mut self, address: &str) -> bool {
-        match self.find(address) {
-            Ok(i) => {
-                self.resources.remove(i);
-                true
-            }
-            Err(_) => false,
-        }
+        self.remove_object(|r| r.address == address)
+    }
+
+    /// Puts `record` in place of the one at its address (for tests and `roster import`-style
+    /// callers that know the address is free).
+    pub fn put(&mut self, record: Record) {
+        let address = record.address.clone();
+        self.put_object(record, |r| r.address == address)
     }
 }
 
@@ -121,6 +132,35 @@ fn new_lineage() -> String {
     }
     let h = hex::encode(bytes);
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+/// Where the state lives: a file ([`StateFile`]), or anything else that can load and atomically
+/// replace it (a test's store that can be "killed").
+pub trait StateStore: Send + Sync {
+    /// Reads it; none yet is an empty state with a new lineage.
+    fn load(&self) -> Result<State>;
+    /// Replaces it with `text` (see [`render`]) atomically: after a crash, the old or the new.
+    fn write_text(&self, text: &str) -> Result<()>;
+    /// Whether any state was written yet.
+    fn exists(&self) -> bool;
+
+    /// Writes `state` with its serial bumped.
+    fn save(&self, state: &mut State) -> Result<()> {
+        state.serial += 1;
+        self.write_text(&render(state)?)
+    }
+}
+
+impl StateStore for StateFile {
+    fn load(&self) -> Result<State> {
+        StateFile::load(self)
+    }
+    fn write_text(&self, text: &str) -> Result<()> {
+        StateFile::write_text(self, text)
+    }
+    fn exists(&self) -> bool {
+        self.path.exists()
+    }
 }
 
 /// The state file on disk.
@@ -148,7 +188,7 @@ impl StateFile {
             Err(e) => return Err(e).with_context(|| format!("reading state {}", self.path.display())),
         };
         let mut state: State = serde_json::from_str(&text).with_context(|| format!("state {} is not valid", self.path.display()))?;
-        state.resources.sort_by(|a, b| a.address.cmp(&b.address));
+        state.resources.sort_by(|a, b| (a.address.as_str(), a.id.as_str()).cmp(&(b.address.as_str(), b.id.as_str())));
         if state.format_version != FORMAT_VERSION {
             bail!("state {} has format version {}; this roster reads version {FORMAT_VERSION}", self.path.display(), state.format_version);
         }

@@ -1,20 +1,28 @@
 //! A roster file with its providers started: what plan, apply and the lookup commands work on.
 
+use crate::decide::{Key, Schemas};
 use crate::pacing::{Pacer, RetryPolicy};
+use crate::provider::{ComponentProvider, Provider};
 use crate::rosterfile::{ComponentRef, FileError, FileErrors, RosterFile};
 use roster_runtime::types::{ProviderError, ResourceSchema};
-use roster_runtime::{CallError, Provider, ProviderSpec, Runtime};
-use std::collections::BTreeMap;
+use roster_runtime::{CallError, ProviderSpec, Runtime};
+use sha2::Digest;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// A started provider with its pacer.
 pub struct ProviderHandle {
     /// The provider.
-    pub provider: Provider,
+    pub provider: Arc<dyn Provider>,
     /// Paces its operations at the declared (or overridden) rate limit.
     pub pacer: Pacer,
+    /// What identifies the code behind it (a component's SHA-256), for saved plans.
+    pub code_digest: String,
 }
+
+/// A component built into the binary that opens the workspace: (name, wasm).
+pub type Builtin<'a> = (&'a str, &'a [u8]);
 
 /// The roster file and its started providers.
 pub struct Workspace {
@@ -24,43 +32,59 @@ pub struct Workspace {
     pub providers: BTreeMap<String, Arc<ProviderHandle>>,
     /// Retry policy for transient errors.
     pub retry: RetryPolicy,
+    /// Every provider's resource schemas.
+    pub schemas: Schemas,
 }
 
 impl Workspace {
-    /// Starts every provider of `file` (loading, configuring; no network).
-    pub async fn open(file: RosterFile, runtime: &Runtime) -> Result<Workspace, FileErrors> {
-        let mut providers = BTreeMap::new();
+    /// Starts every provider of `file` in the wasmtime host (loading, configuring; no network).
+    /// `builtins` are the components a `component = "NAME"` may name.
+    pub async fn open(file: RosterFile, runtime: &Runtime, builtins: &[Builtin<'_>]) -> Result<Workspace, FileErrors> {
+        let mut providers: BTreeMap<String, (Arc<dyn Provider>, String)> = BTreeMap::new();
         let mut errors = Vec::new();
         for (name, decl) in &file.providers {
             let key = format!("provider.{name}");
-            let wasm: Vec<u8> = match &decl.component {
-                ComponentRef::Builtin(b) => roster_components::builtin(b).expect("checked when parsed").to_vec(),
-                ComponentRef::Path(p) => match std::fs::read(p) {
-                    Ok(bytes) => bytes,
-                    Err(e) => {
-                        errors.push(file.error(&format!("{key}.component"), format!("cannot read {}: {e}", p.display())));
-                        continue;
-                    }
-                },
-            };
+            let wasm: Vec<u8> =
+                match &decl.component {
+                    ComponentRef::Builtin(b) => match builtins.iter().find(|(n, _)| n == b) {
+                        Some((_, wasm)) => wasm.to_vec(),
+                        None => {
+                            let names: Vec<&str> = builtins.iter().map(|(n, _)| *n).collect();
+                            // `component` defaults to the instance name; `line_of` finds the key if it is set.
+                            errors.push(file.error(
+                                &format!("{key}.component"),
+                                format!("no built-in component `{b}` (built-in: {}); set `component` to one of them or to a path ending in .wasm", names.join(", ")),
+                            ));
+                            continue;
+                        }
+                    },
+                    ComponentRef::Path(p) => match std::fs::read(p) {
+                        Ok(bytes) => bytes,
+                        Err(e) => {
+                            errors.push(file.error(&format!("{key}.component"), format!("cannot read {}: {e}", p.display())));
+                            continue;
+                        }
+                    },
+                };
+            let digest = hex::encode(sha2::Sha256::digest(&wasm));
             let mut spec = ProviderSpec::new(name, decl.config.clone());
             spec.secrets = decl.secrets.clone();
             spec.extra_hosts = decl.allowed_hosts.clone();
             spec.limits = decl.limits;
             spec.secret_max_age = decl.secret_max_age;
             spec.aws = decl.aws.clone();
-            match Provider::start(runtime, &wasm, spec).await {
+            match roster_runtime::Provider::start(runtime, &wasm, spec).await {
                 Ok(provider) => {
-                    let rate = match (decl.rate_limit, &provider.metadata().rate_limit) {
-                        (Some(o), _) => Some((o.operations, o.per)),
-                        (None, Some(r)) => Some((r.operations, Duration::from_secs(r.per_seconds as u64))),
-                        (None, None) => None,
-                    };
-                    let pacer = Pacer::new(rate);
-                    providers.insert(name.clone(), Arc::new(ProviderHandle { provider, pacer }));
+                    providers.insert(name.clone(), (Arc::new(ComponentProvider(provider)), digest));
                 }
                 Err(CallError::Provider(ProviderError::InvalidConfig(f))) => {
-                    let at = if f.field.is_empty() { format!("{key}.config") } else if decl.secrets.contains_key(&f.field) { format!("{key}.secrets.{}", f.field) } else { format!("{key}.config.{}", f.field) };
+                    let at = if f.field.is_empty() {
+                        format!("{key}.config")
+                    } else if decl.secrets.contains_key(&f.field) {
+                        format!("{key}.secrets.{}", f.field)
+                    } else {
+                        format!("{key}.config.{}", f.field)
+                    };
                     errors.push(file.error(&at, f.message));
                 }
                 Err(e) => errors.push(file.error(&key, e.to_string())),
@@ -69,7 +93,27 @@ impl Workspace {
         if !errors.is_empty() {
             return Err(FileErrors(errors));
         }
-        Ok(Workspace { file, providers, retry: RetryPolicy::default() })
+        Ok(Workspace::with_providers(file, providers))
+    }
+
+    /// A workspace over providers started elsewhere (an in-memory vendor, say): name →
+    /// (provider, digest of its code).
+    pub fn with_providers(file: RosterFile, started: BTreeMap<String, (Arc<dyn Provider>, String)>) -> Workspace {
+        let mut providers = BTreeMap::new();
+        let mut schemas = Schemas::default();
+        for (name, (provider, code_digest)) in started {
+            let rate = match (file.providers.get(&name).and_then(|d| d.rate_limit), &provider.metadata().rate_limit) {
+                (Some(o), _) => Some((o.operations, o.per)),
+                (None, Some(r)) => Some((r.operations, Duration::from_secs(r.per_seconds as u64))),
+                (None, None) => None,
+            };
+            for r in &provider.metadata().resources {
+                schemas.insert(&name, r.clone());
+            }
+            providers.insert(name, Arc::new(ProviderHandle { provider, pacer: Pacer::new(rate), code_digest }));
+        }
+        let retry = RetryPolicy { max_wait: file.settings.max_retry_wait, ..RetryPolicy::default() };
+        Workspace { file, providers, retry, schemas }
     }
 
     /// The provider named `name`.
@@ -77,35 +121,67 @@ impl Workspace {
         self.providers.get(name)
     }
 
-    /// The provider offering resource type `type_name`, and its schema.
-    pub fn provider_for_type(&self, type_name: &str) -> Option<(&Arc<ProviderHandle>, ResourceSchema)> {
-        self.providers.values().find_map(|h| {
-            h.provider.metadata().resources.iter().find(|r| r.type_name == type_name).map(|s| (h, s.clone()))
-        })
+    /// The provider offering resource type `type_name` (its name), and the schema.
+    pub fn provider_for_type(&self, type_name: &str) -> Option<(&str, &ResourceSchema)> {
+        self.providers.iter().find_map(|(name, h)| h.provider.metadata().resources.iter().find(|r| r.type_name == type_name).map(|s| (name.as_str(), s)))
     }
 
     /// The schema of `type_name` under provider `provider`.
-    pub fn schema(&self, provider: &str, type_name: &str) -> Option<ResourceSchema> {
-        let h = self.providers.get(provider)?;
-        h.provider.metadata().resources.iter().find(|r| r.type_name == type_name).cloned()
+    pub fn schema(&self, provider: &str, type_name: &str) -> Option<&ResourceSchema> {
+        self.schemas.get(provider, type_name)
     }
 
-    /// Checks every resource against its provider's schema and `validate`; no network.
+    /// What a saved plan must have been made from: the roster file's text, and each provider's
+    /// code and config (SHA-256, hex).
+    pub fn fingerprint(&self) -> String {
+        let mut h = sha2::Sha256::new();
+        h.update(self.file.digest.as_bytes());
+        for (name, handle) in &self.providers {
+            h.update([0]);
+            h.update(name.as_bytes());
+            h.update([0]);
+            h.update(handle.code_digest.as_bytes());
+            if let Some(decl) = self.file.providers.get(name) {
+                h.update(decl.config.to_string().as_bytes());
+            }
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// Checks every resource against its provider's schema and `validate`, and that no object
+    /// is declared twice; no network.
     pub async fn validate(&self) -> Vec<FileError> {
         let mut errors = Vec::new();
+        let mut seen: HashMap<Key, &str> = HashMap::new();
         for r in &self.file.resources {
             let key = format!("resource.{}", r.address);
-            let Some(handle) = self.providers.get(&r.provider) else { continue };
+            let Some(handle) = self.providers.get(&r.provider) else {
+                continue;
+            };
             let Some(schema) = self.schema(&r.provider, &r.type_name) else {
                 let types: Vec<&str> = handle.provider.metadata().resources.iter().map(|s| s.type_name.as_str()).collect();
                 errors.push(self.file.error(&key, format!("provider `{}` has no resource type `{}` (it has: {})", r.provider, r.type_name, types.join(", "))));
                 continue;
             };
-            if !r.attributes.contains_key(&schema.id_attribute) {
-                errors.push(self.file.error(&key, format!("`{}` (the id) is required", schema.id_attribute)));
+            match r.attributes.get(&schema.id_attribute).and_then(|v| v.as_str()) {
+                None => errors.push(self.file.error(&key, format!("`{}` (the id) is required", schema.id_attribute))),
+                Some(id) => {
+                    let object = self.schemas.key(&r.provider, &r.type_name, id).expect("schema found above");
+                    if let Some(first) = seen.insert(object, &r.address) {
+                        let at = self.file.error(&format!("resource.{first}.{}", schema.id_attribute), "");
+                        errors.push(self.file.error(
+                            &format!("{key}.{}", schema.id_attribute),
+                            format!(
+                                "{} {id} is declared twice: here and as {first} at {}:{}; an object can be declared once (to rename it, change its name and keep one block)",
+                                r.type_name,
+                                at.file.display(),
+                                at.line
+                            ),
+                        ));
+                    }
+                }
             }
-            let desired = serde_json::Value::Object(r.attributes.clone()).to_string();
-            match handle.provider.validate(&r.type_name, &desired).await {
+            match handle.provider.validate(&r.type_name, &r.attributes).await {
                 Ok(problems) => {
                     for p in problems {
                         let at = if p.field.is_empty() { key.clone() } else { format!("{key}.{}", p.field) };

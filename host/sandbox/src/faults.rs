@@ -17,6 +17,9 @@ pub struct Fault {
     pub latency_ms: u64,
     /// Share of requests whose connection is closed without an answer (0.0 – 1.0).
     pub drop_rate: f64,
+    /// Apply the latency and the error or drop *after* serving the request: the vendor did the
+    /// work and the answer is late or lost (a timeout after commit).
+    pub after_serve: bool,
 }
 
 /// What to do with one request.
@@ -66,6 +69,11 @@ impl Faults {
         x ^= x >> 27;
         self.state = x;
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Whether the faults of `route` apply after it is served.
+    pub fn after_serve(&self, route: &str) -> bool {
+        self.routes.get(route).or_else(|| self.routes.get("*")).is_some_and(|f| f.after_serve)
     }
 
     /// The latency to add and the action for a request to `route`.

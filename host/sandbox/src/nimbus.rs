@@ -22,7 +22,7 @@
 
 use crate::faults::Faults;
 use crate::rate::{RateLimit, RateMode, Window};
-use crate::server::{inject, json, json_with, serve, Handler, Outcome, Req, Running};
+use crate::server::{json, json_with, serve, with_faults, Handler, Outcome, Req, Running};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -774,17 +774,23 @@ impl Handler for NimbusSandbox {
                 None => return problem(404, &format!("No route for {} {}", req.method, req.path)),
             },
         };
-        if let Some(fault) = inject(self.update(|s| s.faults.decide(route.0)), |status| problem(status, "Injected fault")).await {
-            self.state.lock().unwrap().stats.faults_injected += 1;
-            return fault;
-        }
-        if route.0 == "token" {
-            return self.token_endpoint(segs[0], &req);
-        }
-        if let Err(outcome) = self.pace(&req).await {
-            return outcome;
-        }
-        self.api(route.0, &req, route.1.as_deref())
+        let after = self.update(|s| s.faults.after_serve(route.0));
+        with_faults(
+            after,
+            || self.update(|s| s.faults.decide(route.0)),
+            |status| problem(status, "Injected fault"),
+            || self.state.lock().unwrap().stats.faults_injected += 1,
+            || async {
+                if route.0 == "token" {
+                    return self.token_endpoint(segs[0], &req);
+                }
+                if let Err(outcome) = self.pace(&req).await {
+                    return outcome;
+                }
+                self.api(route.0, &req, route.1.as_deref())
+            },
+        )
+        .await
     }
 }
 

@@ -72,6 +72,29 @@ pub(crate) async fn inject(decision: (std::time::Duration, crate::faults::Action
     }
 }
 
+/// Serves a request under its route's injected faults: before serving (the request never
+/// reaches the vendor's logic), or after it when the route says `after_serve` (the work is done
+/// and the answer is late, fails or is dropped).
+pub(crate) async fn with_faults<F: Future<Output = Outcome>>(after_serve: bool, decide: impl FnOnce() -> (std::time::Duration, crate::faults::Action), error: impl FnOnce(u16) -> Outcome, injected: impl FnOnce(), serve: impl FnOnce() -> F) -> Outcome {
+    if after_serve {
+        let served = serve().await;
+        return match inject(decide(), error).await {
+            Some(fault) => {
+                injected();
+                fault
+            }
+            None => served,
+        };
+    }
+    match inject(decide(), error).await {
+        Some(fault) => {
+            injected();
+            fault
+        }
+        None => serve().await,
+    }
+}
+
 /// A sandbox's request handler.
 pub(crate) trait Handler: Send + Sync + 'static {
     /// Handles one request.

@@ -19,7 +19,7 @@
 
 use crate::faults::Faults;
 use crate::rate::{RateLimit, RateMode, Window};
-use crate::server::{inject, json, json_with, serve, Handler, Outcome, Req, Running};
+use crate::server::{json, json_with, serve, with_faults, Handler, Outcome, Req, Running};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -452,11 +452,15 @@ impl Handler for SymbeeSandbox {
             ("POST", ["symbee-admin", "api", "users", op @ ("add-user" | "query-existence" | "delete-user")]) => op.to_string(),
             _ => return json(404, json!({ "message": format!("No route for {} {}", req.method, req.path) })),
         };
-        if let Some(fault) = inject(self.update(|s| s.faults.decide(&op)), |status| json(status, json!({ "message": "Injected fault" }))).await {
-            self.state.lock().unwrap().stats.faults_injected += 1;
-            return fault;
-        }
-        self.operation(&op, &req)
+        let after = self.update(|s| s.faults.after_serve(&op));
+        with_faults(
+            after,
+            || self.update(|s| s.faults.decide(&op)),
+            |status| json(status, json!({ "message": "Injected fault" })),
+            || self.state.lock().unwrap().stats.faults_injected += 1,
+            || async { self.operation(&op, &req) },
+        )
+        .await
     }
 }
 
