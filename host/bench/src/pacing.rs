@@ -73,7 +73,9 @@ async fn once(users: usize, ops: u32, window_ms: u64, concurrency: usize) -> Res
     let file = RosterFile::parse(&path, &text).map_err(|e| anyhow!("{e}"))?;
     let cache = tempfile::tempdir()?;
     let runtime = Runtime::new(RuntimeOptions { cache_dir: Some(cache.path().to_path_buf()) })?;
-    let ws = Workspace::open(file, &runtime, &roster_components::BUILTINS.iter().map(|b| (b.name, b.wasm)).collect::<Vec<_>>()).await.map_err(|e| anyhow!("{e}"))?;
+    let builtins: Vec<_> = roster_components::BUILTINS.iter().map(|b| (b.name, b.wasm)).collect();
+    let lock = Workspace::wanted_grants(&file, &runtime, &builtins).await.map_err(|e| anyhow!("{e}"))?;
+    let ws = Workspace::open(file, &runtime, &builtins, &lock).await.map_err(|e| anyhow!("{e}"))?;
     let sf = StateFile::new(dir.path().join("roster.state.json"));
     let state = sf.load()?;
     let stamps = Stamps(Mutex::new(Vec::new()));

@@ -319,7 +319,9 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
             let t = Instant::now();
             let file = RosterFile::parse(&path, &text).map_err(|e| anyhow!("{e}"))?;
             r.phases.push(("parse roster file (untimed)".into(), t.elapsed().as_secs_f64()));
-            let ws = Workspace::open(file, &runtime, &roster_components::BUILTINS.iter().map(|b| (b.name, b.wasm)).collect::<Vec<_>>()).await.map_err(|e| anyhow!("{e}"))?;
+            let builtins: Vec<_> = roster_components::BUILTINS.iter().map(|b| (b.name, b.wasm)).collect();
+    let lock = Workspace::wanted_grants(&file, &runtime, &builtins).await.map_err(|e| anyhow!("{e}"))?;
+    let ws = Workspace::open(file, &runtime, &builtins, &lock).await.map_err(|e| anyhow!("{e}"))?;
             match spec.op {
                 Op::Read => {
                     // A state that manages every user, as after an apply.

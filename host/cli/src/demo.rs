@@ -39,7 +39,13 @@ pub async fn run(runtime: &Runtime, style: Style) -> Result<()> {
     }
 
     let file = RosterFile::load(&path)?;
-    let ws = Workspace::open(file, runtime, &crate::builtins()).await?;
+    // First use: grant the built-in components what they ask for, and show it.
+    let lock = Workspace::wanted_grants(&file, runtime, &crate::builtins()).await?;
+    let lock_path = roster_engine::grants::path_for(&path);
+    std::fs::write(&lock_path, roster_engine::grants::render(&lock))?;
+    heading(style, "roster grant (roster.lock: what each component may reach and read)");
+    print!("{}", roster_engine::grants::render(&lock));
+    let ws = Workspace::open(file, runtime, &crate::builtins(), &lock).await?;
     let errors = ws.validate().await;
     anyhow::ensure!(errors.is_empty(), roster_engine::rosterfile::FileErrors(errors));
     let state = StateFile::new(ws.file.settings.state.clone());

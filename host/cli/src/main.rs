@@ -52,6 +52,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show what each provider asks for (component hash, hosts, secret sources) and grant it in roster.lock.
+    Grant,
     /// Show what apply would do.
     Plan {
         /// Save the plan; `roster apply FILE` executes exactly it.
@@ -194,9 +196,53 @@ pub fn builtins() -> Vec<roster_engine::workspace::Builtin<'static>> {
     roster_components::BUILTINS.iter().map(|b| (b.name, b.wasm)).collect()
 }
 
+/// The roster file's lock of granted capabilities; none is an error naming the fix.
+fn lock_file(path: &Path) -> Result<roster_engine::grants::LockFile> {
+    match roster_engine::grants::load(path).map_err(|e| anyhow!(e))? {
+        Some(lock) => Ok(lock),
+        None => bail!(
+            "no {} beside {}: nothing is granted to the providers yet; review what they ask for (hosts, secret sources, component hashes) with `roster grant`, which writes it",
+            roster_engine::grants::path_for(path).display(),
+            path.display()
+        ),
+    }
+}
+
 async fn workspace(cli: &Cli, runtime: &Runtime) -> Result<Workspace> {
     let file = RosterFile::load(&cli.file)?;
-    Ok(Workspace::open(file, runtime, &builtins()).await?)
+    let lock = lock_file(&cli.file)?;
+    Ok(Workspace::open(file, runtime, &builtins(), &lock).await?)
+}
+
+/// `roster grant`: shows what each provider asks for against roster.lock and writes it.
+async fn grant(cli: &Cli) -> Result<i32> {
+    let runtime = engine(cli)?;
+    let file = RosterFile::load(&cli.file)?;
+    let wanted = Workspace::wanted_grants(&file, &runtime, &builtins()).await?;
+    let path = roster_engine::grants::path_for(&cli.file);
+    let granted = roster_engine::grants::load(&cli.file).map_err(|e| anyhow!(e))?.unwrap_or_default();
+    let mut changed = false;
+    for (name, want) in &wanted.providers {
+        let lines = roster_engine::grants::changes(granted.providers.get(name), want);
+        if !lines.is_empty() {
+            changed = true;
+            println!("provider.{name} ({}):", want.component);
+            for l in lines {
+                println!("  {l}");
+            }
+        }
+    }
+    for name in granted.providers.keys().filter(|n| !wanted.providers.contains_key(*n)) {
+        changed = true;
+        println!("provider.{name}: no longer declared; its grant is removed");
+    }
+    if !changed {
+        println!("{} already grants what every provider asks for.", path.display());
+        return Ok(0);
+    }
+    std::fs::write(&path, roster_engine::grants::render(&wanted)).with_context(|| format!("writing {}", path.display()))?;
+    println!("\nWrote {}: review it and commit it with the roster file.", path.display());
+    Ok(0)
 }
 
 fn state_file(cli: &Cli, ws: &Workspace) -> StateFile {
@@ -215,15 +261,19 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Sim(args) => sim::run(args).await.map(|_| 0),
         Command::Demo => demo::run(&engine(&cli)?, style(&cli)).await.map(|_| 0),
+        Command::Grant => grant(&cli).await,
         Command::Providers { name, wasm, json } => schemas::providers(&engine(&cli)?, name.clone(), wasm.clone(), *json).await.map(|_| 0),
         Command::Validate { json } => {
             let runtime = engine(&cli)?;
             let errors = match RosterFile::load(&cli.file) {
                 Err(e) => e.0,
-                Ok(file) => match Workspace::open(file, &runtime, &builtins()).await {
-                    Err(e) => e.0,
-                    Ok(ws) => ws.validate().await,
-                },
+                Ok(file) => {
+                    let lock = lock_file(&cli.file)?;
+                    match Workspace::open(file, &runtime, &builtins(), &lock).await {
+                        Err(e) => e.0,
+                        Ok(ws) => ws.validate().await,
+                    }
+                }
             };
             if *json {
                 let list: Vec<_> = errors.iter().map(|e| serde_json::json!({ "file": e.file, "line": e.line, "key": e.key, "message": e.message })).collect();

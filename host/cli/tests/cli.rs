@@ -78,6 +78,9 @@ secrets = {{ api_key = "file:symbee.key" }}
             sd::SECRETS_REGION
         );
         std::fs::write(self.path("roster.toml"), text).unwrap();
+        // Grant what the providers ask for (no network); an invalid file fails here and is
+        // reported by the command the test runs next.
+        let _ = self.command(&["grant"]).output().unwrap();
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -419,6 +422,15 @@ async fn the_readme_example_validates() {
     std::fs::write(dir.path().join("roster.toml"), example).unwrap();
     let o = Command::new(ROSTER)
         .current_dir(dir.path())
+        .args(["grant"])
+        .env("ROSTER_CACHE_DIR", cache_dir())
+        .env("NIMBUS_TENANT_ID", nd::TENANT_ID)
+        .env("NIMBUS_CLIENT_ID", nd::CLIENT_ID)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = Command::new(ROSTER)
+        .current_dir(dir.path())
         .args(["validate"])
         .env("ROSTER_CACHE_DIR", cache_dir())
         .env("NIMBUS_TENANT_ID", nd::TENANT_ID)
@@ -427,7 +439,7 @@ async fn the_readme_example_validates() {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let o = Command::new(ROSTER).current_dir(dir.path()).args(["validate"]).env("ROSTER_CACHE_DIR", cache_dir()).env_remove("NIMBUS_TENANT_ID").output().unwrap();
-    assert!(text(&o).contains("roster.toml:9: provider.nimbus.config.tenant_id: environment variable NIMBUS_TENANT_ID is not set"), "{}", text(&o));
+    assert!(text(&o).contains("roster.toml:10: provider.nimbus.config.tenant_id: environment variable NIMBUS_TENANT_ID is not set"), "{}", text(&o));
 }
 
 // ---- Issue 11: identity is the id; pending means unknown; waits are bounded. ----
@@ -612,4 +624,52 @@ async fn a_retry_after_beyond_the_cap_fails_fast() {
     assert!(text(&o).contains("the vendor asked to wait") && text(&o).contains("max_retry_wait_secs"), "{}", text(&o));
     assert!(started.elapsed() < Duration::from_secs(60), "no long wait: {:?}", started.elapsed());
     assert_eq!(w.nimbus_users().len(), 1);
+}
+
+// ---- Issue 12: capabilities the user grants (roster.lock). ----
+
+/// A component asking for a host or a secret source the lock does not grant is refused before
+/// any call, naming what is new and the command that grants it; after the grant it works. A
+/// component whose code changed is refused the same way.
+#[tokio::test]
+async fn an_ungranted_capability_is_refused_until_granted() {
+    let w = World::new(open_seed()).await;
+    w.write(fast(), &nimbus_user("a", &guid(1), nd::OU_SALES));
+    let lock = std::fs::read_to_string(w.path("roster.lock")).unwrap();
+    assert!(lock.contains("[provider.nimbus]") && lock.contains("component = \"builtin:nimbus\"") && lock.contains("client_secret = \"file:nimbus.secret\""), "{lock}");
+    assert!(lock.contains("[provider.symbee.secrets]"), "{lock}");
+
+    // The roster asks for one more host: refused, with nothing sent.
+    let text_of = std::fs::read_to_string(w.path("roster.toml")).unwrap();
+    std::fs::write(w.path("roster.toml"), text_of.replacen("[provider.nimbus]\n", "[provider.nimbus]\nallowed_hosts = [\"https://collector.example\"]\n", 1)).unwrap();
+    let before = w.nimbus.stats();
+    let o = w.run(&["plan"]).await;
+    assert_eq!(o.status.code(), Some(1));
+    let t = text(&o);
+    assert!(t.contains("provider.nimbus: not granted: new host https://collector.example; review and grant it with `roster grant`"), "{t}");
+    assert_eq!(w.nimbus.stats().tokens_issued, before.tokens_issued, "no call was made");
+    let o = w.run(&["grant"]).await;
+    assert!(o.status.success() && text(&o).contains("+ host https://collector.example"), "{}", text(&o));
+    assert!(w.run(&["plan"]).await.status.success());
+
+    // The component's code changes (a path component, rebuilt): refused until granted again.
+    std::fs::write(w.path("nimbus.wasm"), roster_components::NIMBUS_WASM).unwrap();
+    let text_of = std::fs::read_to_string(w.path("roster.toml")).unwrap();
+    std::fs::write(w.path("roster.toml"), text_of.replacen("[provider.nimbus]\n", "[provider.nimbus]\ncomponent = \"nimbus.wasm\"\n", 1)).unwrap();
+    let t = text(&w.run(&["plan"]).await);
+    assert!(t.contains("its component is now nimbus.wasm (granted: builtin:nimbus)"), "{t}");
+    assert!(w.run(&["grant"]).await.status.success());
+    let o = w.run(&["plan"]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let mut changed = roster_components::NIMBUS_WASM.to_vec();
+    changed.extend_from_slice(&[0, 6, 5, b'e', b'x', b't', b'r', b'a']); // a custom section: new code
+    std::fs::write(w.path("nimbus.wasm"), changed).unwrap();
+    let t = text(&w.run(&["apply", "--auto-approve"]).await);
+    assert!(t.contains("its component's code changed: sha256"), "{t}");
+    assert!(w.nimbus_users().is_empty(), "nothing applied");
+
+    // No lock at all: refused, naming the command.
+    std::fs::remove_file(w.path("roster.lock")).unwrap();
+    let t = text(&w.run(&["plan"]).await);
+    assert!(t.contains("no roster.lock beside roster.toml") && t.contains("`roster grant`"), "{t}");
 }

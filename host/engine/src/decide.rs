@@ -224,7 +224,8 @@ fn decide_one(e: &Entry, read: Option<&Read>, schema: &ResourceSchema, options: 
         provider: e.key.provider.clone(),
         id: e.id.clone(),
         desired: without_sensitive(schema, desired),
-        actual,
+        // A plan file never carries what the vendor reports unfiltered.
+        actual: actual.map(|a| without_sensitive(schema, &a)),
         reason,
         changes,
         warning: if kind == ActionKind::Replace { schema.replace_warning.clone() } else { None },

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod decide;
+pub mod grants;
 pub mod lock;
 pub mod pacing;
 pub mod plan;

@@ -1,13 +1,15 @@
 //! A roster file with its providers started: what plan, apply and the lookup commands work on.
 
 use crate::decide::{Key, Schemas};
+use crate::grants::{self, Grant, LockFile};
 use crate::pacing::{Pacer, RetryPolicy};
 use crate::provider::{ComponentProvider, Provider};
 use crate::rosterfile::{ComponentRef, FileError, FileErrors, RosterFile};
 use roster_runtime::types::{ProviderError, ResourceSchema};
-use roster_runtime::{CallError, ProviderSpec, Runtime};
+use roster_runtime::{CallError, Capabilities, ProviderSpec, Runtime};
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,63 +39,32 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Starts every provider of `file` in the wasmtime host (loading, configuring; no network).
-    /// `builtins` are the components a `component = "NAME"` may name.
-    pub async fn open(file: RosterFile, runtime: &Runtime, builtins: &[Builtin<'_>]) -> Result<Workspace, FileErrors> {
-        let mut providers: BTreeMap<String, (Arc<dyn Provider>, String)> = BTreeMap::new();
-        let mut errors = Vec::new();
-        for (name, decl) in &file.providers {
-            let key = format!("provider.{name}");
-            let wasm: Vec<u8> =
-                match &decl.component {
-                    ComponentRef::Builtin(b) => match builtins.iter().find(|(n, _)| n == b) {
-                        Some((_, wasm)) => wasm.to_vec(),
-                        None => {
-                            let names: Vec<&str> = builtins.iter().map(|(n, _)| *n).collect();
-                            // `component` defaults to the instance name; `line_of` finds the key if it is set.
-                            errors.push(file.error(
-                                &format!("{key}.component"),
-                                format!("no built-in component `{b}` (built-in: {}); set `component` to one of them or to a path ending in .wasm", names.join(", ")),
-                            ));
-                            continue;
-                        }
-                    },
-                    ComponentRef::Path(p) => match std::fs::read(p) {
-                        Ok(bytes) => bytes,
-                        Err(e) => {
-                            errors.push(file.error(&format!("{key}.component"), format!("cannot read {}: {e}", p.display())));
-                            continue;
-                        }
-                    },
-                };
-            let digest = hex::encode(sha2::Sha256::digest(&wasm));
-            let mut spec = ProviderSpec::new(name, decl.config.clone());
-            spec.secrets = decl.secrets.clone();
-            spec.extra_hosts = decl.allowed_hosts.clone();
-            spec.limits = decl.limits;
-            spec.secret_max_age = decl.secret_max_age;
-            spec.aws = decl.aws.clone();
-            match roster_runtime::Provider::start(runtime, &wasm, spec).await {
-                Ok(provider) => {
-                    providers.insert(name.clone(), (Arc::new(ComponentProvider(provider)), digest));
-                }
-                Err(CallError::Provider(ProviderError::InvalidConfig(f))) => {
-                    let at = if f.field.is_empty() {
-                        format!("{key}.config")
-                    } else if decl.secrets.contains_key(&f.field) {
-                        format!("{key}.secrets.{}", f.field)
-                    } else {
-                        format!("{key}.config.{}", f.field)
-                    };
-                    errors.push(file.error(&at, f.message));
-                }
-                Err(e) => errors.push(file.error(&key, e.to_string())),
+    /// Starts every provider of `file` in the wasmtime host (loading, configuring; no network),
+    /// each only if `lock` grants what it asks for (checked before any instance gets a host or a
+    /// secret). `builtins` are the components a `component = "NAME"` may name.
+    pub async fn open(file: RosterFile, runtime: &Runtime, builtins: &[Builtin<'_>], lock: &LockFile) -> Result<Workspace, FileErrors> {
+        let started = start_all(&file, runtime, builtins, |name, wanted| {
+            let missing = grants::not_granted(lock.providers.get(name), &wanted);
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("not granted: {}; review and grant it with `roster grant`", missing.join("; ")))
             }
-        }
-        if !errors.is_empty() {
-            return Err(FileErrors(errors));
-        }
-        Ok(Workspace::with_providers(file, providers))
+        })
+        .await?;
+        Ok(Workspace::with_providers(file, started))
+    }
+
+    /// What every provider of `file` asks to be granted, without giving any instance a host or
+    /// a secret (what `roster grant` shows and writes).
+    pub async fn wanted_grants(file: &RosterFile, runtime: &Runtime, builtins: &[Builtin<'_>]) -> Result<LockFile, FileErrors> {
+        let wanted = std::sync::Mutex::new(LockFile::default());
+        start_all(file, runtime, builtins, |name, grant| {
+            wanted.lock().unwrap().providers.insert(name.to_string(), grant);
+            Err(INSPECT_ONLY.to_string())
+        })
+        .await?;
+        Ok(wanted.into_inner().unwrap())
     }
 
     /// A workspace over providers started elsewhere (an in-memory vendor, say): name →
@@ -193,6 +164,95 @@ impl Workspace {
         }
         errors.sort_by_key(|e| e.line);
         errors
+    }
+}
+
+/// What `wanted_grants`' approval answers: it only looks.
+const INSPECT_ONLY: &str = "inspected only";
+
+/// Loads and starts each provider, asking `approve` (name, what it asks for) first.
+async fn start_all(
+    file: &RosterFile,
+    runtime: &Runtime,
+    builtins: &[Builtin<'_>],
+    approve: impl Fn(&str, Grant) -> Result<(), String> + Sync,
+) -> Result<BTreeMap<String, (Arc<dyn Provider>, String)>, FileErrors> {
+    let mut providers: BTreeMap<String, (Arc<dyn Provider>, String)> = BTreeMap::new();
+    let mut errors = Vec::new();
+    let base = file.path.parent().map(Path::to_path_buf).unwrap_or_default();
+    for (name, decl) in &file.providers {
+        let key = format!("provider.{name}");
+        let (wasm, label): (Vec<u8>, String) = match &decl.component {
+            ComponentRef::Builtin(b) => match builtins.iter().find(|(n, _)| n == b) {
+                Some((_, wasm)) => (wasm.to_vec(), format!("builtin:{b}")),
+                None => {
+                    let names: Vec<&str> = builtins.iter().map(|(n, _)| *n).collect();
+                    // `component` defaults to the instance name; `error` finds the key if it is set.
+                    errors.push(
+                        file.error(&format!("{key}.component"), format!("no built-in component `{b}` (built-in: {}); set `component` to one of them or to a path ending in .wasm", names.join(", "))),
+                    );
+                    continue;
+                }
+            },
+            ComponentRef::Path(p) => match std::fs::read(p) {
+                Ok(bytes) => (bytes, relative(&base, &p.display().to_string())),
+                Err(e) => {
+                    errors.push(file.error(&format!("{key}.component"), format!("cannot read {}: {e}", p.display())));
+                    continue;
+                }
+            },
+        };
+        let digest = hex::encode(sha2::Sha256::digest(&wasm));
+        let mut spec = ProviderSpec::new(name, decl.config.clone());
+        spec.secrets = decl.secrets.clone();
+        spec.extra_hosts = decl.allowed_hosts.clone();
+        spec.limits = decl.limits;
+        spec.secret_max_age = decl.secret_max_age;
+        spec.aws = decl.aws.clone();
+        let ask = |c: &Capabilities| {
+            let secrets = c.secrets.iter().map(|(k, v)| (k.clone(), source_label(&base, v))).collect();
+            approve(name, Grant { component: label.clone(), sha256: digest.clone(), version: c.version.clone(), hosts: c.hosts.iter().cloned().collect(), secrets })
+        };
+        match roster_runtime::Provider::start_approved(runtime, &wasm, spec, &ask).await {
+            Ok(provider) => {
+                providers.insert(name.clone(), (Arc::new(ComponentProvider(provider)) as Arc<dyn Provider>, digest));
+            }
+            Err(CallError::Provider(ProviderError::Denied(m))) if m == INSPECT_ONLY => {}
+            Err(CallError::Provider(ProviderError::Denied(m))) => errors.push(file.error(&key, m)),
+            Err(CallError::Provider(ProviderError::InvalidConfig(f))) => {
+                let at = if f.field.is_empty() {
+                    format!("{key}.config")
+                } else if decl.secrets.contains_key(&f.field) {
+                    format!("{key}.secrets.{}", f.field)
+                } else {
+                    format!("{key}.config.{}", f.field)
+                };
+                errors.push(file.error(&at, f.message));
+            }
+            Err(e) => errors.push(file.error(&key, e.to_string())),
+        }
+    }
+    if errors.is_empty() {
+        Ok(providers)
+    } else {
+        Err(FileErrors(errors))
+    }
+}
+
+/// A path as the roster file would give it: relative to its directory when under it.
+fn relative(base: &Path, path: &str) -> String {
+    let prefix = format!("{}/", base.display());
+    match path.strip_prefix(&prefix) {
+        Some(rest) if !base.as_os_str().is_empty() => rest.to_string(),
+        _ => path.to_string(),
+    }
+}
+
+/// A secret source for the lock file: `file:` paths relative to the roster file when under it.
+fn source_label(base: &Path, source: &str) -> String {
+    match source.strip_prefix("file:") {
+        Some(p) => format!("file:{}", relative(base, p)),
+        None => source.to_string(),
     }
 }
 

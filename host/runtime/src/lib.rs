@@ -34,7 +34,7 @@ mod state;
 pub use cache::{CacheOutcome, ComponentCache};
 pub use error::{describe, CallError};
 pub use limits::{HttpTimeouts, Limits};
-pub use provider::{Provider, ProviderSpec};
+pub use provider::{Capabilities, Provider, ProviderSpec};
 pub use runtime::{LoadedComponent, Runtime, RuntimeOptions};
 
 /// The contract's types, as the host sees them.

@@ -15,6 +15,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use wasmtime::Store;
@@ -53,6 +54,19 @@ impl ProviderSpec {
     }
 }
 
+/// What a provider asks to be granted, known before it gets its first instance with any
+/// capability: checked against what the user granted (Roster's `roster.lock`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The component's version, from its metadata.
+    pub version: String,
+    /// Its allow-list: what `allowed-hosts(config)` asked for plus the user's additions.
+    pub hosts: Vec<String>,
+    /// Secret name → the source it will be read from (named by the user, or the component's
+    /// default filled in from the config).
+    pub secrets: BTreeMap<String, String>,
+}
+
 struct Instance {
     store: Store<HostState>,
     guest: ProviderCore,
@@ -75,6 +89,7 @@ pub struct Provider {
     slots: Arc<Semaphore>,
     discarded: AtomicU64,
     instantiated: AtomicU64,
+    capabilities: Capabilities,
 }
 
 /// Replaces `{key}` in a default secret source with the config's string value of `key`.
@@ -93,8 +108,15 @@ fn fill_template(template: &str, config: &serde_json::Value) -> String {
 impl Provider {
     /// Loads `wasm`, asks it for its metadata and hosts, and configures a first instance.
     pub async fn start(runtime: &Runtime, wasm: &[u8], spec: ProviderSpec) -> Result<Provider, CallError> {
+        Provider::start_approved(runtime, wasm, spec, &|_| Ok(())).await
+    }
+
+    /// As [`Provider::start`], but first shows `approve` what the provider asks for (before any
+    /// instance has a host or a secret); an `Err` from it stops the start with
+    /// `provider-error::denied` carrying its text.
+    pub async fn start_approved(runtime: &Runtime, wasm: &[u8], spec: ProviderSpec, approve: &(dyn Fn(&Capabilities) -> Result<(), String> + Sync)) -> Result<Provider, CallError> {
         let component = runtime.load(wasm).map_err(CallError::Host)?;
-        Provider::start_loaded(runtime, component, spec).await
+        Provider::start_inner(runtime, component, spec, approve).await
     }
 
     /// What a component says about itself, without configuring it (no hosts, no secrets).
@@ -121,11 +143,16 @@ impl Provider {
             slots: Arc::new(Semaphore::new(spec.limits.max_instances.max(1))),
             discarded: 0.into(),
             instantiated: 0.into(),
+            capabilities: Capabilities::default(),
         }
     }
 
     /// As [`Provider::start`], for a component already loaded.
     pub async fn start_loaded(runtime: &Runtime, component: LoadedComponent, spec: ProviderSpec) -> Result<Provider, CallError> {
+        Provider::start_inner(runtime, component, spec, &|_| Ok(())).await
+    }
+
+    async fn start_inner(runtime: &Runtime, component: LoadedComponent, spec: ProviderSpec, approve: &(dyn Fn(&Capabilities) -> Result<(), String> + Sync)) -> Result<Provider, CallError> {
         let aws = SecretsManagerClient::new(spec.aws.clone());
         let mut provider = Provider::unstarted(runtime, component, &spec);
         // A first instance, with no hosts and no secrets, answers metadata and allowed-hosts.
@@ -154,6 +181,13 @@ impl Provider {
                 sources.insert(declared.name.clone(), source);
             }
         }
+        let capabilities = Capabilities {
+            version: metadata.version.clone(),
+            hosts: allowed.entries().iter().map(ToString::to_string).collect(),
+            secrets: sources.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+        };
+        approve(&capabilities).map_err(|e| CallError::Provider(ProviderError::Denied(e)))?;
+        provider.capabilities = capabilities;
         provider.secrets = SecretStore::new(sources, spec.secret_max_age, aws);
         provider.metadata = metadata;
         provider.allowed = allowed;
@@ -162,6 +196,11 @@ impl Provider {
         let ready = provider.checkout().await?;
         provider.idle.lock().unwrap().push(ready);
         Ok(provider)
+    }
+
+    /// What it was granted: version, allow-list, secret sources.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
     }
 
     /// The instance name.
