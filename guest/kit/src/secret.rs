@@ -4,6 +4,12 @@ use crate::bindings::roster::provider::secrets::{self, SecretError};
 use crate::{errors, ProviderError};
 use std::time::{Duration, Instant};
 
+/// True when the host has a source for the secret `name`: anything but `not-found` (a source
+/// that fails is still named). A name with no source costs the host no fetch.
+pub fn is_named(name: &str) -> bool {
+    !matches!(secrets::get(name), Err(SecretError::NotFound(_)))
+}
+
 /// One named secret with its cached value.
 pub struct CachedSecret {
     name: String,
