@@ -134,8 +134,9 @@ pub fn parse_credential(config: &Object) -> Result<CredentialKind, ProviderError
 }
 
 /// Checks that the host has no secret of another credential than `kind`: naming two kinds of
-/// credential is a configuration error, naming the secret. Asks the host by name; a name with no
-/// source answers `not-found` at once, so only a misconfigured secret is ever fetched.
+/// credential is a configuration error, naming the secret. Asks the host by name
+/// ([`crate::secret::is_named`]); a name with no source answers `not-found` at once, so only a
+/// misconfigured secret is ever fetched.
 pub fn check_single_credential(kind: CredentialKind) -> Result<(), ProviderError> {
     for other in KINDS.iter().filter(|k| k.name() != kind.name()) {
         for name in other.secrets() {
