@@ -150,7 +150,7 @@ fn within_time(claims: &Value, now: u64) -> Result<(), Refusal> {
         return Err(invalid_client("AADSTS50027: JWT token is invalid or malformed. The assertion has no 'exp' claim."));
     };
     let nbf = claims["nbf"].as_u64().unwrap_or(0);
-    if exp + CLOCK_SKEW_SECS <= now || nbf > now + CLOCK_SKEW_SECS {
+    if exp.saturating_add(CLOCK_SKEW_SECS) <= now || nbf > now.saturating_add(CLOCK_SKEW_SECS) {
         return Err(invalid_client(format!(
             "AADSTS700024: Client assertion is not within its valid time range. Current time: {now}, assertion valid from {nbf}, expiry time of assertion {exp}."
         )));
@@ -173,7 +173,7 @@ pub(crate) struct SeenJtis(HashMap<String, u64>);
 impl SeenJtis {
     /// Records `jti` for `client_id` until `exp`; false when it was seen already.
     fn record(&mut self, client_id: &str, jti: &str, exp: u64, now: u64) -> bool {
-        self.0.retain(|_, until| *until + CLOCK_SKEW_SECS > now);
+        self.0.retain(|_, until| until.saturating_add(CLOCK_SKEW_SECS) > now);
         self.0.insert(format!("{}:{jti}", client_id.to_ascii_lowercase()), exp).is_none()
     }
 }
@@ -310,6 +310,19 @@ mod tests {
         assert!(!seen.record("app", "j", 1600, 1100));
         assert!(seen.record("other", "j", 1600, 1100));
         assert!(seen.record("app", "j", 1600, 1600 + CLOCK_SKEW_SECS), "forgotten once expired (then exp refuses it)");
+    }
+
+    #[test]
+    fn hostile_claims_do_not_panic() {
+        let max = serde_json::json!({ "nbf": u64::MAX, "exp": u64::MAX });
+        assert!(within_time(&max, 1000).is_err());
+        let mut seen = SeenJtis::default();
+        assert!(seen.record("a", "j", u64::MAX, 1000));
+        assert!(seen.record("a", "k", 1, u64::MAX));
+        let odd = parse_jwt("eyJhbGciOjV9.eyJhdWQiOltudWxsLDVdLCJpc3MiOnt9fQ.").unwrap(); // {"alg":5}.{"aud":[null,5],"iss":{}}
+        assert!(audiences(&odd.claims).is_empty());
+        let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 1024).unwrap();
+        assert!(!signature_verifies(&odd, &RsaPublicKey::from(&key)), "alg 5 is no algorithm");
     }
 
     #[test]
