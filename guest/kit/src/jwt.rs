@@ -240,6 +240,47 @@ mod tests {
         assert!(crate::formats::is_guid(&u));
     }
 
+    fn pem(label: &str, der: &[u8]) -> String {
+        let body = base64::engine::general_purpose::STANDARD.encode(der);
+        format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")
+    }
+
+    #[test]
+    fn assertions_verify_with_the_key_and_name_the_certificate() {
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        use rsa::pkcs8::EncodePrivateKey;
+        use rsa::signature::Verifier;
+        let key = RsaPrivateKey::new(&mut SystemRng, 1024).unwrap();
+        let cert = pem("CERTIFICATE", &[1, 2, 3]);
+        let claims = assertion_claims("app", "https://t", "j", 1000, 600);
+        let pkcs8 = pem("PRIVATE KEY", key.to_pkcs8_der().unwrap().as_bytes());
+        let pkcs1 = pem("RSA PRIVATE KEY", key.to_pkcs1_der().unwrap().as_bytes());
+        for (key_pem, alg) in [(pkcs8, Algorithm::Ps256), (pkcs1, Algorithm::Rs256)] {
+            let signer = CertificateKey::from_pem(&cert, &key_pem).unwrap();
+            // SHA-256 of the DER bytes 01 02 03, base64url.
+            assert_eq!(signer.x5t_s256(), "A5BYxvLAy0ksUzsKTRTvd8wPeKvMztUofYShogEc-4E");
+            let jwt = signer.sign(alg, &claims, &mut SystemRng);
+            let (input, signature) = jwt.rsplit_once('.').unwrap();
+            let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signature).unwrap();
+            let header = unverified_claims(&format!("x.{}.y", jwt.split('.').next().unwrap())).unwrap();
+            assert_eq!(header, signer.header(alg));
+            let thumbprint = if alg == Algorithm::Ps256 { "x5t#S256" } else { "x5t" };
+            assert!(header[thumbprint].is_string(), "{header}");
+            let public = rsa::RsaPublicKey::from(&signer.key);
+            let verified = match alg {
+                Algorithm::Ps256 => rsa::pss::VerifyingKey::<Sha256>::new(public)
+                    .verify(input.as_bytes(), &rsa::pss::Signature::try_from(signature.as_slice()).unwrap())
+                    .is_ok(),
+                Algorithm::Rs256 => rsa::pkcs1v15::VerifyingKey::<Sha256>::new(public)
+                    .verify(input.as_bytes(), &rsa::pkcs1v15::Signature::try_from(signature.as_slice()).unwrap())
+                    .is_ok(),
+            };
+            assert!(verified, "{alg:?}");
+            assert_eq!(unverified_claims(&jwt).unwrap(), claims);
+            assert!(!format!("{signer:?}").contains(&key_pem[30..60]), "Debug never shows the key");
+        }
+    }
+
     #[test]
     fn bad_keys_name_the_part_and_never_quote_it() {
         let cert = "-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----\n";
