@@ -99,7 +99,9 @@ fn js_embedding_against_both_sandboxes() {
     println!("[js.rs] node {node}; components: {} and {}", roster_components::NIMBUS_PATH, roster_components::SYMBEE_PATH);
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let (_nimbus, nimbus_server) = rt.block_on(nimbus::start(NimbusSeed::demo())).unwrap();
+    let mut seed = NimbusSeed::demo();
+    let (_cert_dir, cert_env) = roster_tests::register_certificate(&mut seed);
+    let (_nimbus, nimbus_server) = rt.block_on(nimbus::start(seed)).unwrap();
     let (_symbee, symbee_server) = rt.block_on(symbee::start(SymbeeSeed::demo())).unwrap();
 
     let env = [
@@ -109,6 +111,8 @@ fn js_embedding_against_both_sandboxes() {
         ("ROSTER_SYMBEE_WASM", roster_components::SYMBEE_PATH.to_string()),
         ("ROSTER_MISBEHAVE_WASM", roster_components::MISBEHAVE_PATH.to_string()),
         ("NO_COLOR", "1".to_string()),
+        cert_env[0].clone(),
+        cert_env[1].clone(),
     ];
 
     let (status, _) = run("node build.js (jco transpile)", Command::new("node").arg("build.js").current_dir(&dir).envs(env.clone()));

@@ -34,7 +34,9 @@ async fn check_python() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_embedding_against_both_sandboxes() {
     check_python().await;
-    let (_nimbus, nimbus_server) = nimbus::start(NimbusSeed::demo()).await.unwrap();
+    let mut seed = NimbusSeed::demo();
+    let (_cert_dir, cert_env) = roster_tests::register_certificate(&mut seed);
+    let (_nimbus, nimbus_server) = nimbus::start(seed).await.unwrap();
     let (_symbee, symbee_server) = symbee::start(SymbeeSeed::demo()).await.unwrap();
 
     let out = Command::new("python3")
@@ -46,6 +48,7 @@ async fn python_embedding_against_both_sandboxes() {
         .env("ROSTER_SYMBEE_WASM", roster_components::SYMBEE_PATH)
         .env("ROSTER_MISBEHAVE_WASM", roster_components::MISBEHAVE_PATH)
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        .envs(cert_env)
         .stdin(Stdio::null())
         .output()
         .await

@@ -123,18 +123,35 @@ impl Drop for Moto {
 pub async fn nimbus_provider(runtime: &Runtime, sandbox_url: &str, tenant_id: &str) -> Result<(Provider, tempfile::TempDir), roster_runtime::CallError> {
     use roster_sandbox::nimbus::demo;
     let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("client_secret");
-    std::fs::write(&secret, demo::CLIENT_SECRET).unwrap();
-    let config = serde_json::json!({
+    std::fs::write(dir.path().join("client_secret"), demo::CLIENT_SECRET).unwrap();
+    let provider = nimbus_provider_with(runtime, sandbox_url, tenant_id, serde_json::json!({}), dir.path(), &["client_secret"]).await?;
+    Ok((provider, dir))
+}
+
+/// A Nimbus provider pointed at a sandbox with `extra` config keys, each secret in `secrets`
+/// read from the file of that name in `dir` (so a test can rotate it).
+pub async fn nimbus_provider_with(
+    runtime: &Runtime,
+    sandbox_url: &str,
+    tenant_id: &str,
+    extra: serde_json::Value,
+    dir: &std::path::Path,
+    secrets: &[&str],
+) -> Result<Provider, roster_runtime::CallError> {
+    use roster_sandbox::nimbus::demo;
+    let mut config = serde_json::json!({
         "admin_url": sandbox_url,
         "login_url": sandbox_url,
         "tenant_id": tenant_id,
         "client_id": demo::CLIENT_ID,
     });
+    config.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
     let mut spec = ProviderSpec::new("nimbus", config);
-    spec.secrets.insert("client_secret".into(), format!("file:{}", secret.display()).parse().unwrap());
+    for name in secrets {
+        spec.secrets.insert(name.to_string(), format!("file:{}", dir.join(name).display()).parse().unwrap());
+    }
     let wasm = roster_components::builtin("nimbus").expect("nimbus is built in");
-    Ok((Provider::start(runtime, wasm, spec).await?, dir))
+    Provider::start(runtime, wasm, spec).await
 }
 
 /// A Symbee provider pointed at a sandbox's `environment`, with `api_key` from `source`.
@@ -168,4 +185,21 @@ pub fn provider_error(r: Result<impl std::fmt::Debug, roster_runtime::CallError>
         Err(roster_runtime::CallError::Provider(e)) => e,
         other => panic!("expected a provider error, got {other:?}"),
     }
+}
+
+/// A certificate made now and registered on the demo app of `seed`, with its certificate and
+/// PKCS#8 key written to files in a temporary directory (for the JS and Python tests, which get
+/// the paths in `ROSTER_NIMBUS_CERTIFICATE_FILE` and `ROSTER_NIMBUS_PRIVATE_KEY_FILE`).
+pub fn register_certificate(seed: &mut roster_sandbox::nimbus::NimbusSeed) -> (tempfile::TempDir, [(&'static str, String); 2]) {
+    let cert = roster_sandbox::credentials::TestCertificate::generate("roster-embedding-test").unwrap();
+    seed.entra[0].apps[0].certificates.push(cert.certificate_pem.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_file, key_file) = (dir.path().join("client_certificate.pem"), dir.path().join("client_private_key.pem"));
+    std::fs::write(&cert_file, &cert.certificate_pem).unwrap();
+    std::fs::write(&key_file, cert.private_key_pkcs8_pem()).unwrap();
+    let env = [
+        ("ROSTER_NIMBUS_CERTIFICATE_FILE", cert_file.display().to_string()),
+        ("ROSTER_NIMBUS_PRIVATE_KEY_FILE", key_file.display().to_string()),
+    ];
+    (dir, env)
 }

@@ -10,6 +10,10 @@
 //!   (unknown keys, required and computed fields, value types).
 //! - [`errors`]: short constructors for [`ProviderError`].
 //! - [`secret`]: a cached secret with a maximum age and a one-shot refresh.
+//! - [`oauth`]: an OAuth 2.0 client-credentials client (token cache, refresh after 401) that
+//!   authenticates with a client secret, a certificate (a client assertion signed in the
+//!   component) or a federated token.
+//! - [`jwt`]: PEM, certificate thumbprints and RS256/PS256 JWT client assertions.
 //! - [`retry_after`]: `Retry-After` in seconds or as an HTTP date.
 //! - [`formats`]: GUID and e-mail checks.
 //!
@@ -35,6 +39,8 @@ pub mod bindings {
 pub mod errors;
 pub mod formats;
 pub mod http;
+pub mod jwt;
+pub mod oauth;
 pub mod retry_after;
 pub mod schema;
 pub mod secret;

@@ -4,6 +4,13 @@ use crate::bindings::roster::provider::secrets::{self, SecretError};
 use crate::{errors, ProviderError};
 use std::time::{Duration, Instant};
 
+/// True when the host has a value for the secret `name`. A name with no source answers
+/// `not-found` at once (no fetch); a source that fails (`denied`, `unavailable`) tells nothing
+/// and counts as not named, so an unreachable vault never fails a call that does not need it.
+pub fn is_named(name: &str) -> bool {
+    secrets::get(name).is_ok()
+}
+
 /// One named secret with its cached value.
 pub struct CachedSecret {
     name: String,

@@ -1,5 +1,6 @@
 //! Roster provider for the Luware Nimbus provisioning API (`/api/public-api-next`), with
-//! Microsoft Entra ID OAuth 2.0 client-credentials tokens.
+//! Microsoft Entra ID OAuth 2.0 client-credentials tokens (a client secret, a certificate or a
+//! federated token: the kit's `oauth` module).
 //!
 //! This file holds Nimbus facts only: clusters and URLs, payloads, the documented error table.
 //! The spec is `shared/vendor-docs/nimbus-provisioning-api.txt`; where it is silent, the
@@ -8,12 +9,11 @@
 use roster_guest_kit::bindings::exports::roster::provider::provider::Guest;
 use roster_guest_kit::http::{self, Reply};
 use roster_guest_kit::schema::{self, attr, Flags};
-use roster_guest_kit::secret::CachedSecret;
+use roster_guest_kit::oauth::{self, CredentialKind};
 use roster_guest_kit::{errors, formats, parse_object, to_json, FieldError, Object, Presence::*, ProviderError};
-use roster_guest_kit::{AttributeSchema, DataSourceSchema, ProviderMetadata, RateLimit, ResourceSchema, SecretSchema, ValueType as V};
+use roster_guest_kit::{AttributeSchema, DataSourceSchema, ProviderMetadata, RateLimit, ResourceSchema, ValueType as V};
 use serde_json::{json, Value};
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
 
 /// Nimbus clusters (`admin.<cluster>.luware.cloud`), from the doc's admin URL list.
 const CLUSTERS: &[&str] = &["ch-01", "ch-02", "dewe-01", "dewe-02", "ukso-01", "aue-01", "euwe-01", "use-01"];
@@ -23,8 +23,6 @@ const USER: &str = "nimbus_user";
 const LICENSE_USAGE: &str = "nimbus_license_usage";
 /// "There is a limit of 60 API operations/minute."
 const RATE_LIMIT: RateLimit = RateLimit { operations: 60, per_seconds: 60 };
-/// Tokens are renewed this long before they expire (or at half their life, if shorter).
-const TOKEN_MARGIN: Duration = Duration::from_secs(300);
 
 fn config_schema() -> Vec<AttributeSchema> {
     vec![
@@ -35,6 +33,9 @@ fn config_schema() -> Vec<AttributeSchema> {
         attr("login_url", V::String, Optional, "Entra login URL; default https://login.microsoftonline.com."),
         attr("scope", V::String, Optional, "OAuth scope; default https://admin.<cluster>.luware.cloud/.default."),
     ]
+    .into_iter()
+    .chain(oauth::config_schema())
+    .collect()
 }
 
 fn user_schema() -> Vec<AttributeSchema> {
@@ -63,10 +64,9 @@ fn license_schema() -> Vec<AttributeSchema> {
 /// A parsed provider config.
 struct Config {
     admin_url: String,
-    token_url: String,
     login_host: String,
-    client_id: String,
-    scope: String,
+    endpoint: oauth::Endpoint,
+    credential: CredentialKind,
 }
 
 fn parse_config(text: &str) -> Result<Config, ProviderError> {
@@ -96,11 +96,14 @@ fn parse_config(text: &str) -> Result<Config, ProviderError> {
         (None, None) => format!("{admin_url}/.default"),
     };
     Ok(Config {
-        token_url: format!("{login_url}/{}/oauth2/v2.0/token", get("tenant_id").unwrap()),
+        endpoint: oauth::Endpoint {
+            token_url: format!("{login_url}/{}/oauth2/v2.0/token", get("tenant_id").unwrap()),
+            client_id: get("client_id").unwrap().to_string(),
+            scope,
+        },
+        credential: oauth::parse_credential(&c)?,
         login_host: login_url,
         admin_url,
-        client_id: get("client_id").unwrap().to_string(),
-        scope,
     })
 }
 
@@ -146,19 +149,14 @@ fn error_for(op: Op, reply: &Reply) -> ProviderError {
     }
 }
 
-/// The instance's state: its config, the cached token and the client secret.
+/// The instance's state: its config and its OAuth client (credential and cached token).
 struct Nimbus {
     config: Option<Config>,
-    token: Option<(String, Instant)>,
-    secret: CachedSecret,
+    oauth: Option<oauth::Client>,
 }
 
 thread_local! {
-    static STATE: RefCell<Nimbus> = RefCell::new(Nimbus {
-        config: None,
-        token: None,
-        secret: CachedSecret::new("client_secret", None),
-    });
+    static STATE: RefCell<Nimbus> = const { RefCell::new(Nimbus { config: None, oauth: None }) };
 }
 
 fn with_state<R>(f: impl FnOnce(&mut Nimbus) -> Result<R, ProviderError>) -> Result<R, ProviderError> {
@@ -170,63 +168,9 @@ impl Nimbus {
         self.config.as_ref().ok_or_else(errors::not_configured)
     }
 
-    /// A token with enough life left, fetched when needed.
-    fn token(&mut self) -> Result<String, ProviderError> {
-        if let Some((token, renew_at)) = &self.token {
-            if Instant::now() < *renew_at {
-                return Ok(token.clone());
-            }
-        }
-        let mut reply = self.request_token()?;
-        if reply.status == 401 || (reply.status == 400 && reply.text().contains("invalid_client")) {
-            // The client secret may have been rotated: ask the host for a fresh one, once.
-            self.secret.refresh()?;
-            reply = self.request_token()?;
-        }
-        if reply.status != 200 {
-            let body = reply.json().unwrap_or(Value::Null);
-            let error = body.get("error").and_then(Value::as_str).unwrap_or("");
-            let description = body.get("error_description").and_then(Value::as_str).unwrap_or("");
-            let text = match (error, description) {
-                ("", "") => format!("token endpoint answered HTTP {}: {}", reply.status, reply.text()),
-                (e, d) => format!("{e}: {d}"),
-            };
-            return Err(if reply.status == 429 { reply.rate_limited() } else if reply.status >= 500 {
-                ProviderError::Unavailable(text)
-            } else {
-                ProviderError::Unauthorized(text)
-            });
-        }
-        let body = reply.json()?;
-        let token = body.get("access_token").and_then(Value::as_str).ok_or_else(|| {
-            ProviderError::Unauthorized("the token endpoint answered without an access_token".into())
-        })?;
-        let lifetime = Duration::from_secs(body.get("expires_in").and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())).unwrap_or(3599));
-        let renew_at = Instant::now() + lifetime - TOKEN_MARGIN.min(lifetime / 2);
-        self.token = Some((token.to_string(), renew_at));
-        Ok(token.to_string())
-    }
-
-    /// Client credentials, client authentication as HTTP Basic (as the doc says).
-    fn request_token(&mut self) -> Result<Reply, ProviderError> {
-        let secret = self.secret.get()?;
-        let c = self.config()?;
-        http::post(&c.token_url)
-            .basic_auth(&c.client_id, &secret)
-            .form(&[("grant_type", "client_credentials"), ("scope", &c.scope)])
-            .send()
-    }
-
-    /// Sends an API request with the token; on 401 fetches a new token once and retries.
+    /// Sends an API request with an Entra token (see [`oauth::Client::send`]).
     fn api(&mut self, build: impl Fn(&str) -> http::Request) -> Result<Reply, ProviderError> {
-        let token = self.token()?;
-        let reply = build(&token).send()?;
-        if reply.status != 401 {
-            return Ok(reply);
-        }
-        self.token = None;
-        let token = self.token()?;
-        build(&token).send()
+        self.oauth.as_mut().ok_or_else(errors::not_configured)?.send(build)
     }
 
     fn url(&self, path: &str) -> Result<String, ProviderError> {
@@ -348,11 +292,7 @@ impl Guest for NimbusProvider {
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Luware Nimbus users and licences (provisioning API, Entra ID client credentials).".into(),
             config_schema: config_schema(),
-            secrets: vec![SecretSchema {
-                name: "client_secret".into(),
-                description: "Client secret of the Nimbus app registration.".into(),
-                default_source: None,
-            }],
+            secrets: oauth::secret_schemas("the Nimbus app registration"),
             resources: vec![ResourceSchema {
                 type_name: USER.into(),
                 description: "A Nimbus user (created empty in an organization unit, or copied from a template user).".into(),
@@ -384,10 +324,10 @@ impl Guest for NimbusProvider {
 
     fn configure(config: String) -> Result<(), ProviderError> {
         let c = parse_config(&config)?;
+        oauth::check_single_credential(c.credential)?;
         with_state(|s| {
+            s.oauth = Some(oauth::Client::new(c.endpoint.clone(), c.credential));
             s.config = Some(c);
-            s.token = None;
-            s.secret.clear();
             Ok(())
         })
     }

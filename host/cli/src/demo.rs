@@ -29,7 +29,7 @@ pub async fn run(runtime: &Runtime, style: Style) -> Result<()> {
     let (s, symbee_server) = symbee::start(SymbeeSeed::demo()).await?;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("roster.toml");
-    sim::write_sample(&path, &nimbus_server, &symbee_server)?;
+    sim::write_sample(&path, &nimbus_server, &symbee_server, None)?;
     heading(style, "Roster demo: two vendor sandboxes on loopback, no credentials, no network");
     println!("Nimbus + Entra sandbox  {}", nimbus_server.url());
     println!("Symbee Connect sandbox  {}", symbee_server.url());

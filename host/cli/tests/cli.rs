@@ -673,3 +673,85 @@ async fn an_ungranted_capability_is_refused_until_granted() {
     let t = text(&w.run(&["plan"]).await);
     assert!(t.contains("no roster.lock beside roster.toml") && t.contains("`roster grant`"), "{t}");
 }
+
+#[tokio::test]
+async fn validate_refuses_two_credentials_naming_the_secret() {
+    let w = World::new(open_seed()).await;
+    w.write(fast(), "");
+    std::fs::write(w.path("nimbus.crt"), "CERT-CONTENT-7f3a").unwrap();
+    std::fs::write(w.path("nimbus.key"), "KEY-CONTENT-9b1c").unwrap();
+    let roster = std::fs::read_to_string(w.path("roster.toml")).unwrap().replace(
+        r#"secrets = { client_secret = "file:nimbus.secret" }"#,
+        r#"secrets = { client_secret = "file:nimbus.secret", client_certificate = "file:nimbus.crt", client_private_key = "file:nimbus.key" }"#,
+    );
+    std::fs::write(w.path("roster.toml"), roster).unwrap();
+    let o = w.run(&["validate"]).await;
+    assert_eq!(o.status.code(), Some(1));
+    let t = text(&o);
+    assert!(t.contains("roster.toml:4: provider.nimbus.secrets.client_certificate: secret `client_certificate` belongs to credential = \"certificate\""), "{t}");
+    assert!(!t.contains("CONTENT-"), "no secret value in the message: {t}");
+    assert_eq!(w.nimbus.stats().tokens_issued + w.nimbus.stats().token_errors, 0, "validate touched no network");
+}
+
+/// Runs `roster sim --write-roster` with `args` in `dir` on free ports, then `roster get` of the
+/// template user with the roster it wrote; returns the roster and the get's output.
+fn sim_then_get(dir: &Path, args: &[&str]) -> (String, Output) {
+    let roster = dir.join("roster.toml");
+    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (n, s) = (free_port(), free_port());
+    let mut sim = Command::new(ROSTER)
+        .current_dir(dir)
+        .args(["sim", "--nimbus", &format!("127.0.0.1:{n}"), "--symbee", &format!("127.0.0.1:{s}"), "--write-roster"])
+        .arg(&roster)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !roster.exists() {
+        assert!(Instant::now() < deadline, "roster sim wrote no roster within 120 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let written = std::fs::read_to_string(&roster).unwrap();
+    let get = Command::new(ROSTER).current_dir(dir).args(["get", "nimbus_user", nd::TEMPLATE_USER]).env("ROSTER_CACHE_DIR", cache_dir()).output().unwrap();
+    let _ = sim.kill();
+    let _ = sim.wait();
+    (written, get)
+}
+
+/// `roster sim` registers a certificate it generates and writes a roster that authenticates with
+/// it; the roster then reads a user through the sandbox.
+#[test]
+fn sim_writes_a_roster_that_authenticates_with_its_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (written, get) = sim_then_get(dir.path(), &[]);
+    assert!(written.contains("credential = \"certificate\"") && written.contains("client_private_key = \"file:nimbus-client-key.pem\""), "{written}");
+    assert!(get.status.success(), "{}", text(&get));
+    assert!(text(&get).contains("SkillBased"), "{}", text(&get));
+    let key = std::fs::read_to_string(dir.path().join("nimbus-client-key.pem")).unwrap();
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("nimbus-client-key.pem")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the key is readable by its owner only");
+    }
+}
+
+/// `roster sim --nimbus-certificate CERT --nimbus-private-key KEY` registers the given certificate
+/// and the roster it writes names the given key.
+#[test]
+fn sim_registers_a_given_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = roster_sandbox::credentials::TestCertificate::generate("given").unwrap();
+    std::fs::write(dir.path().join("mine.crt"), &cert.certificate_pem).unwrap();
+    std::fs::write(dir.path().join("mine.key"), cert.private_key_pkcs1_pem()).unwrap();
+    let (written, get) = sim_then_get(dir.path(), &["--nimbus-certificate", "mine.crt", "--nimbus-private-key", "mine.key"]);
+    let key_path = std::path::absolute(dir.path().join("mine.key")).unwrap();
+    assert!(written.contains(&format!("client_private_key = \"file:{}\"", key_path.display())), "{written}");
+    assert!(get.status.success(), "{}", text(&get));
+    assert!(!dir.path().join("nimbus-client-key.pem").exists(), "no key is generated");
+}

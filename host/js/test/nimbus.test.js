@@ -3,11 +3,20 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { envSecrets, loadProvider } from '../roster.js';
-import { assertTranspiledFromCurrentWasm, nimbusConfig, nimbusDemo as demo, providerError, sandboxUrl } from './support.js';
+import {
+  assertTranspiledFromCurrentWasm,
+  nimbusCertificate,
+  nimbusConfig,
+  nimbusDemo as demo,
+  providerError,
+  sandboxStats,
+  sandboxUrl,
+} from './support.js';
 
 const NEW_USER = '2b3c4d5e-6f70-4182-93a4-b5c6d7e8f901';
 const COPIED_USER = '3c4d5e6f-7081-4293-a4b5-c6d7e8f90a12';
 const REFRESHED_USER = '4d5e6f70-8192-43a4-b5c6-d7e8f90a1b23';
+const CERT_USER = '5e6f7081-92a3-44b5-86c7-e8f90a1b2c34';
 
 let url;
 before(() => {
@@ -29,7 +38,7 @@ test('metadata needs no config and no network', async () => {
   const p = await loadProvider('nimbus', { secrets: {} });
   const m = p.metadata();
   assert.equal(m.name, 'nimbus');
-  assert.deepEqual(m.secrets.map((s) => s.name), ['client_secret']);
+  assert.deepEqual(m.secrets.map((s) => s.name), ['client_secret', 'client_certificate', 'client_private_key', 'federated_token']);
   assert.deepEqual(m.resources.map((r) => r.typeName), ['nimbus_user']);
   assert.deepEqual(m.rateLimit, { operations: 60, perSeconds: 60 });
   assert.deepEqual(p.allowedHosts, [], 'nothing is allowed before configure');
@@ -83,7 +92,7 @@ test('a rejected secret is fetched again with secrets.refresh, once', async () =
   const secrets = {
     get(name) {
       calls.push(`get ${name}`);
-      return 'a-rotated-away-secret';
+      return name === 'client_secret' ? 'a-rotated-away-secret' : undefined; // undefined: not-found
     },
     refresh(name) {
       calls.push(`refresh ${name}`);
@@ -92,11 +101,37 @@ test('a rejected secret is fetched again with secrets.refresh, once', async () =
   };
   const p = await loadProvider('nimbus', { secrets });
   p.configure(nimbusConfig(url));
+  // configure asks for the other credentials' secrets, to refuse a second credential.
+  const probes = ['get client_certificate', 'get client_private_key', 'get federated_token'];
+  assert.deepEqual(calls, probes);
   const created = p.create('nimbus_user', { o365_id: REFRESHED_USER, organization_unit_id: demo.OU_SALES });
   assert.equal(created.o365_id, REFRESHED_USER);
-  assert.deepEqual(calls, ['get client_secret', 'refresh client_secret']);
+  assert.deepEqual(calls, [...probes, 'get client_secret', 'refresh client_secret']);
   p.delete('nimbus_user', REFRESHED_USER);
-  assert.deepEqual(calls, ['get client_secret', 'refresh client_secret'], 'the token is kept');
+  assert.deepEqual(calls, [...probes, 'get client_secret', 'refresh client_secret'], 'the token is kept');
+});
+
+test('a certificate credential: the assertion is signed inside the component', async () => {
+  const { certificate, privateKey } = nimbusCertificate();
+  const p = await loadProvider('nimbus', { secrets: { client_certificate: certificate, client_private_key: privateKey } });
+  p.configure({ ...nimbusConfig(url), credential: 'certificate' });
+  const before = await sandboxStats(url);
+  const created = p.create('nimbus_user', { o365_id: CERT_USER, organization_unit_id: demo.OU_SALES });
+  assert.equal(created.o365_id, CERT_USER);
+  p.delete('nimbus_user', CERT_USER);
+  const after = await sandboxStats(url);
+  const ps256 = (s) => s.client_assertions['certificate PS256'] ?? 0;
+  assert.equal(ps256(after), ps256(before) + 1, 'one PS256 assertion got the token');
+});
+
+test('a certificate and a client secret together are invalid-config naming the secret', async () => {
+  const { certificate, privateKey } = nimbusCertificate();
+  const secrets = { client_secret: demo.CLIENT_SECRET, client_certificate: certificate, client_private_key: privateKey };
+  const p = await loadProvider('nimbus', { secrets });
+  const err = providerError(() => p.configure({ ...nimbusConfig(url), credential: 'certificate' }));
+  assert.equal(err.tag, 'invalid-config');
+  assert.equal(err.field, 'client_secret');
+  assert.doesNotMatch(err.message, /PRIVATE KEY/);
 });
 
 test('a missing secret is invalid-config naming the variable to set', async () => {

@@ -36,6 +36,26 @@ export function nimbusConfig(url, loginUrl = url) {
   return { admin_url: url, login_url: loginUrl, tenant_id: nimbusDemo.TENANT_ID, client_id: nimbusDemo.CLIENT_ID };
 }
 
+/**
+ * The certificate registered on the sandbox's demo app and its PKCS#8 key, made at test time by
+ * tests/js.rs (files named by ROSTER_NIMBUS_CERTIFICATE_FILE and ROSTER_NIMBUS_PRIVATE_KEY_FILE).
+ */
+export function nimbusCertificate() {
+  const read = (name) => {
+    const path = process.env[name];
+    assert.ok(path, `${name} is not set: run these tests with \`cargo test -p roster-tests --test js\``);
+    return readFileSync(path, 'utf8');
+  };
+  return { certificate: read('ROSTER_NIMBUS_CERTIFICATE_FILE'), privateKey: read('ROSTER_NIMBUS_PRIVATE_KEY_FILE') };
+}
+
+/** The sandbox's counters (`GET /_sandbox/state`). */
+export async function sandboxStats(url) {
+  const reply = await fetch(`${url}/_sandbox/state`);
+  assert.equal(reply.status, 200);
+  return (await reply.json()).stats;
+}
+
 /** The Symbee config for the sandbox at `url` (as tests/support/lib.rs `symbee_provider`). */
 export function symbeeConfig(url) {
   return {

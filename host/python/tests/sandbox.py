@@ -118,6 +118,13 @@ def symbee_sandbox() -> Sandbox:
     return Sandbox(env("ROSTER_SYMBEE_URL"), _symbee_secrets)
 
 
+def nimbus_certificate() -> dict:
+    """The secrets of the certificate registered on the demo app, made at test time by
+    tests/python.rs (files named by ROSTER_NIMBUS_CERTIFICATE_FILE / ROSTER_NIMBUS_PRIVATE_KEY_FILE)."""
+    read = lambda name: Path(env(name)).read_text()
+    return {"client_certificate": read("ROSTER_NIMBUS_CERTIFICATE_FILE"), "client_private_key": read("ROSTER_NIMBUS_PRIVATE_KEY_FILE")}
+
+
 def nimbus_config(url: str) -> dict:
     return {"admin_url": url, "login_url": url, "tenant_id": NimbusDemo.TENANT_ID, "client_id": NimbusDemo.CLIENT_ID}
 

@@ -25,7 +25,9 @@ def test_a_callable_supplies_secrets_and_a_rotated_secret_is_picked_up(nimbus_wa
     current["value"] = "rotated"
     assert p.read("nimbus_user", NimbusDemo.TEMPLATE_USER)["o365_id"] == NimbusDemo.TEMPLATE_USER
     assert len(asked) > asked_before, "the component asked again (refresh)"
-    assert set(asked) == {"client_secret"}
+    # configure also asks for the other credentials' secrets (None here), to refuse a second one.
+    assert set(asked) == {"client_secret", "client_certificate", "client_private_key", "federated_token"}
+    assert asked[:3] == ["client_certificate", "client_private_key", "federated_token"]
 
 
 def test_a_missing_secret_is_named(nimbus_wasm, nimbus_box):

@@ -1,7 +1,10 @@
 """Both vendors end to end through wasmtime-py: configure → create → read → delete, checked
 against the sandboxes' own state."""
 
-from sandbox import NimbusDemo, SymbeeDemo
+import pytest
+
+from roster_provider import InvalidConfig, Provider
+from sandbox import NimbusDemo, SymbeeDemo, nimbus_certificate, nimbus_config
 
 NEW_USER = "2b3c4d5e-6f70-4182-93a4-b5c6d7e8f901"
 MARS = {
@@ -46,6 +49,26 @@ def test_nimbus_create_read_delete(nimbus, nimbus_box):
     assert nimbus.read("nimbus_user", NEW_USER) is None
     assert NEW_USER not in nimbus_users(nimbus_box)
     assert nimbus_box.stats()["tokens_issued"] == tokens + 1, "one token served every call of the instance"
+
+
+def test_nimbus_authenticates_with_a_certificate(nimbus_wasm, nimbus_box):
+    ps256 = lambda: nimbus_box.stats()["client_assertions"].get("certificate PS256", 0)
+    before = ps256()
+    p = Provider(nimbus_wasm, secrets=nimbus_certificate())
+    p.configure({**nimbus_config(nimbus_box.url), "credential": "certificate"})
+    created = p.create("nimbus_user", {"o365_id": NEW_USER, "organization_unit_id": NimbusDemo.OU_SALES})
+    assert created["o365_id"] == NEW_USER
+    assert NEW_USER in nimbus_users(nimbus_box)
+    p.delete("nimbus_user", NEW_USER)
+    assert ps256() == before + 1, "one PS256 client assertion, signed inside the component, got the token"
+
+
+def test_nimbus_refuses_two_credentials_at_configure(nimbus_wasm, nimbus_box):
+    p = Provider(nimbus_wasm, secrets={**nimbus_certificate(), "client_secret": NimbusDemo.CLIENT_SECRET})
+    with pytest.raises(InvalidConfig) as e:
+        p.configure({**nimbus_config(nimbus_box.url), "credential": "certificate"})
+    assert e.value.field == "client_secret"
+    assert "PRIVATE KEY" not in e.value.message
 
 
 def test_nimbus_copy_and_query(nimbus):

@@ -92,17 +92,19 @@ pub struct Provider {
     capabilities: Capabilities,
 }
 
-/// Replaces `{key}` in a default secret source with the config's string value of `key`.
-fn fill_template(template: &str, config: &serde_json::Value) -> String {
+/// Replaces `{key}` in a default secret source with the config's string value of `key`; `None`
+/// when a placeholder names a key the config does not set (then the default does not apply).
+fn fill_template(template: &str, config: &serde_json::Value) -> Option<String> {
     let mut out = template.to_string();
     if let Some(map) = config.as_object() {
         for (k, v) in map {
-            if let Some(s) = v.as_str() {
+            if let Some(s) = v.as_str().filter(|s| !s.trim().is_empty()) {
                 out = out.replace(&format!("{{{k}}}"), s);
             }
         }
     }
-    out
+    let unfilled = out.find('{').is_some_and(|i| out[i..].contains('}'));
+    (!unfilled).then_some(out)
 }
 
 impl Provider {
@@ -173,8 +175,7 @@ impl Provider {
             if sources.contains_key(&declared.name) {
                 continue;
             }
-            if let Some(template) = &declared.default_source {
-                let filled = fill_template(template, &spec.config);
+            if let Some(filled) = declared.default_source.as_ref().and_then(|t| fill_template(t, &spec.config)) {
                 let source = filled.parse().map_err(|e: String| {
                     CallError::Provider(ProviderError::InvalidConfig(FieldError { field: declared.name.clone(), message: e }))
                 })?;
@@ -345,5 +346,21 @@ fn empty_metadata() -> ProviderMetadata {
         resources: vec![],
         data_sources: vec![],
         rate_limit: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill_template;
+    use serde_json::json;
+
+    #[test]
+    fn default_sources_fill_from_config_or_do_not_apply() {
+        let config = json!({ "secrets_region": "eu-west-2", "token_file": "/run/t", "empty": " " });
+        assert_eq!(fill_template("aws-sm:K?region={secrets_region}", &config).as_deref(), Some("aws-sm:K?region=eu-west-2"));
+        assert_eq!(fill_template("file:{token_file}", &config).as_deref(), Some("file:/run/t"));
+        assert_eq!(fill_template("env:PLAIN", &config).as_deref(), Some("env:PLAIN"));
+        assert_eq!(fill_template("file:{missing}", &config), None, "an unset key leaves no source");
+        assert_eq!(fill_template("file:{empty}", &config), None, "a blank value counts as unset");
     }
 }

@@ -4,12 +4,16 @@
 //!
 //! - [`nimbus`]: the Luware Nimbus provisioning API with a Microsoft Entra ID token endpoint.
 //! - [`symbee`]: the Symbee Connect user provisioning API with its backing Amazon Connect users.
+//! - [`entra`]: Entra ID's checks of client assertions (certificates, federated tokens);
+//!   [`credentials`] makes keys, certificates and federated tokens for it at run time.
 //!
 //! Each sandbox has seedable state (from JSON), an inspection endpoint, per-route fault
 //! injection ([`faults`]) and the vendor's rate limit ([`rate`]). Control endpoints live under
 //! `/_sandbox/`.
 #![deny(missing_docs)]
 
+pub mod credentials;
+pub mod entra;
 pub mod faults;
 pub mod nimbus;
 pub mod rate;

@@ -15,11 +15,18 @@
 //! - a missing or unknown bearer token is a 401 with `WWW-Authenticate: Bearer`;
 //! - every API request counts against the rate limit, token requests do not.
 //!
+//! The token endpoint authenticates an app by its client secret (HTTP Basic or form fields), by
+//! a certificate client assertion, or by a federated token (`client_assertion`): [`entra`] holds
+//! those checks and their AADSTS texts. Apps list their `certificates` (PEM) and
+//! `federated_credentials`; the seed's `trusted_issuers` hold the external identity providers'
+//! keys.
+//!
 //! Control endpoints: `GET /_sandbox/state`, `PUT /_sandbox/state` (a [`NimbusSeed`]),
 //! `PUT /_sandbox/faults` (a [`Faults`]), `PUT /_sandbox/rate-limit` (a [`RateLimit`]),
 //! `POST /_sandbox/tokens/revoke`, `POST /_sandbox/tokens/mint` (a [`MintToken`]),
 //! `POST /_sandbox/entra/rotate-secret` (`{client_id, client_secret}`).
 
+use crate::entra::{self, AppCredentials, FederatedCredential, SeenJtis, TrustedIssuer};
 use crate::faults::Faults;
 use crate::rate::{RateLimit, RateMode, Window};
 use crate::server::{json, json_with, serve, with_faults, Handler, Outcome, Req, Running};
@@ -47,10 +54,17 @@ pub const CONTACT_CENTER: &str = "Contact Center";
 pub struct EntraApp {
     /// Application (client) id.
     pub client_id: String,
-    /// Its client secret.
+    /// Its client secret; empty for none.
+    #[serde(default)]
     pub client_secret: String,
     /// Application permissions granted (with admin consent) on "Luware Nimbus Login".
     pub roles: Vec<String>,
+    /// Certificate credentials: PEM certificates whose keys may sign client assertions.
+    #[serde(default)]
+    pub certificates: Vec<String>,
+    /// Federated identity credentials: external tokens accepted as client assertions.
+    #[serde(default)]
+    pub federated_credentials: Vec<FederatedCredential>,
 }
 
 /// An Entra tenant.
@@ -177,6 +191,9 @@ pub struct NimbusSeed {
     /// Fault injection.
     #[serde(default)]
     pub faults: Faults,
+    /// External identity providers whose tokens federated credentials may name.
+    #[serde(default)]
+    pub trusted_issuers: Vec<TrustedIssuer>,
 }
 
 fn default_lifetime() -> u64 {
@@ -233,6 +250,8 @@ impl NimbusSeed {
                     client_id: CLIENT_ID.into(),
                     client_secret: CLIENT_SECRET.into(),
                     roles: [ROLE_CREATE, ROLE_DELETE, ROLE_READ, ROLE_TENANT_READ].map(String::from).to_vec(),
+                    certificates: vec![],
+                    federated_credentials: vec![],
                 }],
             }],
             token_lifetime_secs: default_lifetime(),
@@ -257,6 +276,7 @@ impl NimbusSeed {
             }],
             rate_limit: default_rate(),
             faults: Faults::default(),
+            trusted_issuers: vec![],
         }
     }
 }
@@ -303,6 +323,9 @@ pub struct Stats {
     pub delayed: u64,
     /// Faults injected (errors and drops).
     pub faults_injected: u64,
+    /// Client assertions accepted, by kind (`certificate PS256`, `certificate RS256`,
+    /// `federated <subject>`).
+    pub client_assertions: std::collections::BTreeMap<String, u64>,
 }
 
 /// The sandbox's live state.
@@ -312,6 +335,7 @@ struct State {
     windows: HashMap<String, Window>,
     stats: Stats,
     issued: u64,
+    jtis: SeenJtis,
 }
 
 /// A Nimbus sandbox: its state, servable over HTTP, inspectable from Rust.
@@ -342,11 +366,21 @@ fn entra_error(status: u16, error: &str, description: &str) -> Outcome {
     json(status, json!({ "error": error, "error_description": description }))
 }
 
+fn refusal(r: entra::Refusal) -> Outcome {
+    entra_error(r.status, r.error, &r.description)
+}
+
+fn unknown_app(client_id: &str, tenant: &str) -> Outcome {
+    entra_error(400, "unauthorized_client", &format!("AADSTS700016: Application with identifier '{client_id}' was not found in the directory '{tenant}'."))
+}
+
+static EMPTY: String = String::new();
+
 impl NimbusSandbox {
     /// A sandbox holding `seed` (not yet serving).
     pub fn new(seed: NimbusSeed) -> NimbusSandbox {
         NimbusSandbox {
-            state: Arc::new(Mutex::new(State { seed, tokens: HashMap::new(), windows: HashMap::new(), stats: Stats::default(), issued: 0 })),
+            state: Arc::new(Mutex::new(State { seed, tokens: HashMap::new(), windows: HashMap::new(), stats: Stats::default(), issued: 0, jtis: SeenJtis::default() })),
             base_url: Arc::new(Mutex::new(String::new())),
         }
     }
@@ -441,23 +475,48 @@ impl NimbusSandbox {
         if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
             return entra_error(400, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type. This sandbox supports client_credentials only.");
         }
-        let (client_id, secret) = match basic_credentials(req) {
-            Some(pair) => pair,
-            None => match (form.get("client_id"), form.get("client_secret")) {
-                (Some(id), Some(secret)) => (id.clone(), secret.clone()),
-                (Some(_), None) => {
-                    return entra_error(401, "invalid_client", "AADSTS7000216: 'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.")
-                }
-                _ => return entra_error(400, "invalid_request", "AADSTS900144: The request body must contain the following parameter: 'client_id'."),
-            },
-        };
-        let Some(app) = entra.apps.iter().find(|a| a.client_id.eq_ignore_ascii_case(&client_id)) else {
-            return entra_error(400, "unauthorized_client", &format!("AADSTS700016: Application with identifier '{client_id}' was not found in the directory '{tenant}'."));
-        };
-        if app.client_secret != secret {
-            return entra_error(401, "invalid_client", &format!("AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."));
-        }
         let base = self.base_url.lock().unwrap().clone();
+        let assertion = form.get("client_assertion").or(form.get("client_assertion_type").map(|_| &EMPTY));
+        let app = match assertion {
+            Some(assertion) => {
+                let Some(jwt) = entra::parse_jwt(assertion) else {
+                    return entra_error(401, "invalid_client", "AADSTS50027: JWT token is invalid or malformed.");
+                };
+                let client_id = match entra::assertion_client_id(&jwt, form.get("client_id").map(String::as_str)) {
+                    Ok(id) => id,
+                    Err(r) => return refusal(r),
+                };
+                let Some(app) = entra.apps.iter().find(|a| a.client_id.eq_ignore_ascii_case(&client_id)) else {
+                    return unknown_app(&client_id, tenant);
+                };
+                let credentials = AppCredentials { client_id: &app.client_id, certificates: &app.certificates, federated: &app.federated_credentials };
+                let token_url = format!("{base}/{tenant}/oauth2/v2.0/token");
+                match entra::authenticate(&form, &jwt, &credentials, &s.seed.trusted_issuers, &token_url, crate::credentials::unix_now(), &mut s.jtis) {
+                    Ok(kind) => *s.stats.client_assertions.entry(kind).or_default() += 1,
+                    Err(r) => return refusal(r),
+                }
+                app
+            }
+            None => {
+                let (client_id, secret) = match basic_credentials(req) {
+                    Some(pair) => pair,
+                    None => match (form.get("client_id"), form.get("client_secret")) {
+                        (Some(id), Some(secret)) => (id.clone(), secret.clone()),
+                        (Some(_), None) => {
+                            return entra_error(401, "invalid_client", "AADSTS7000216: 'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.")
+                        }
+                        _ => return entra_error(400, "invalid_request", "AADSTS900144: The request body must contain the following parameter: 'client_id'."),
+                    },
+                };
+                let Some(app) = entra.apps.iter().find(|a| a.client_id.eq_ignore_ascii_case(&client_id)) else {
+                    return unknown_app(&client_id, tenant);
+                };
+                if app.client_secret.is_empty() || app.client_secret != secret {
+                    return entra_error(401, "invalid_client", &format!("AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."));
+                }
+                app
+            }
+        };
         let scope = form.get("scope").cloned().unwrap_or_default();
         let accepted = if s.seed.scopes.is_empty() { vec![format!("{base}/.default")] } else { s.seed.scopes.clone() };
         if !accepted.contains(&scope) {
