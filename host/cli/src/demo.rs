@@ -40,9 +40,7 @@ pub async fn run(runtime: &Runtime, style: Style) -> Result<()> {
 
     let file = RosterFile::load(&path)?;
     // First use: grant the built-in components what they ask for, and show it.
-    let lock = Workspace::wanted_grants(&file, runtime, &crate::builtins()).await?;
-    let lock_path = roster_engine::grants::path_for(&path);
-    std::fs::write(&lock_path, roster_engine::grants::render(&lock))?;
+    let lock = crate::grant_sample(runtime, &path).await?;
     heading(style, "roster grant (roster.lock: what each component may reach and read)");
     print!("{}", roster_engine::grants::render(&lock));
     let ws = Workspace::open(file, runtime, &crate::builtins(), &lock).await?;

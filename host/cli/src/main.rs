@@ -214,6 +214,16 @@ async fn workspace(cli: &Cli, runtime: &Runtime) -> Result<Workspace> {
     Ok(Workspace::open(file, runtime, &builtins(), &lock).await?)
 }
 
+/// Writes roster.lock granting what the providers of the roster file at `path` ask for: the
+/// first use of a sample roster that `roster demo` or `roster sim --write-roster` just wrote.
+pub(crate) async fn grant_sample(runtime: &Runtime, path: &Path) -> Result<roster_engine::grants::LockFile> {
+    let file = RosterFile::load(path)?;
+    let lock = Workspace::wanted_grants(&file, runtime, &builtins()).await?;
+    let lock_path = roster_engine::grants::path_for(path);
+    std::fs::write(&lock_path, roster_engine::grants::render(&lock)).with_context(|| format!("writing {}", lock_path.display()))?;
+    Ok(lock)
+}
+
 /// `roster grant`: shows what each provider asks for against roster.lock and writes it.
 async fn grant(cli: &Cli) -> Result<i32> {
     let runtime = engine(cli)?;
@@ -259,7 +269,7 @@ async fn run(cli: Cli) -> Result<i32> {
             clap_complete::generate(*shell, &mut Cli::command(), "roster", &mut std::io::stdout());
             Ok(0)
         }
-        Command::Sim(args) => sim::run(args).await.map(|_| 0),
+        Command::Sim(args) => sim::run(args, &engine(&cli)?).await.map(|_| 0),
         Command::Demo => demo::run(&engine(&cli)?, style(&cli)).await.map(|_| 0),
         Command::Grant => grant(&cli).await,
         Command::Providers { name, wasm, json } => schemas::providers(&engine(&cli)?, name.clone(), wasm.clone(), *json).await.map(|_| 0),

@@ -94,7 +94,7 @@ fn read_seed<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 }
 
 /// Runs both sandboxes until Ctrl-C.
-pub async fn run(args: &SimArgs) -> Result<()> {
+pub async fn run(args: &SimArgs, runtime: &roster_runtime::Runtime) -> Result<()> {
     let mut nimbus_seed = match &args.nimbus_seed {
         Some(p) => read_seed::<NimbusSeed>(p)?,
         None => NimbusSeed::demo(),
@@ -128,7 +128,8 @@ pub async fn run(args: &SimArgs) -> Result<()> {
     println!("Certificate registered on the demo Nimbus app: x5t#S256 {thumbprint}");
     if let Some(path) = &args.write_roster {
         write_sample(path, &nimbus_server, &symbee_server, Some(&certificate))?;
-        println!("Wrote {} (try: roster -f {} plan)", path.display(), path.display());
+        crate::grant_sample(runtime, path).await?;
+        println!("Wrote {} and its {} (try: roster -f {} plan)", path.display(), roster_engine::grants::path_for(path).display(), path.display());
     }
     println!("Press Ctrl-C to stop.");
     tokio::signal::ctrl_c().await?;
