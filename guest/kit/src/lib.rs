@@ -9,7 +9,9 @@
 //! - [`schema`]: attribute-schema builders and the generic checks every provider runs
 //!   (unknown keys, required and computed fields, value types).
 //! - [`errors`]: short constructors for [`ProviderError`].
-//! - [`secret`]: a cached secret with a maximum age and a one-shot refresh.
+//! - [`secret`]: a cached secret with a maximum age and a one-shot refresh, and the rule for a
+//!   rotating credential: when the vendor rejects it, fetch it fresh once and try again.
+//! - [`instance`]: per-instance state (what a vendor keeps between calls), one value per type.
 //! - [`oauth`]: an OAuth 2.0 client-credentials client (token cache, refresh after 401) that
 //!   authenticates with a client secret, a certificate (a client assertion signed in the
 //!   component) or a federated token.
@@ -39,6 +41,7 @@ pub mod bindings {
 pub mod errors;
 pub mod formats;
 pub mod http;
+pub mod instance;
 pub mod jwt;
 pub mod oauth;
 pub mod retry_after;
@@ -59,6 +62,15 @@ pub fn parse_object(text: &str, what: &str) -> Result<Object, ProviderError> {
         Ok(serde_json::Value::Object(map)) => Ok(map),
         Ok(_) => Err(errors::invalid_input("", &format!("{what} must be a JSON object"))),
         Err(e) => Err(errors::invalid_input("", &format!("{what} is not valid JSON: {e}"))),
+    }
+}
+
+/// Refuses a resource type or data source the provider does not have (`kind` names which).
+pub fn expect_type(kind: &str, name: &str, known: &str) -> Result<(), ProviderError> {
+    if name == known {
+        Ok(())
+    } else {
+        Err(errors::unknown_type(kind, name))
     }
 }
 

@@ -50,6 +50,16 @@ impl CachedSecret {
         Ok(value)
     }
 
+    /// Runs `attempt` with the value; when `rejected` says the vendor refused it (the secret
+    /// rotated), fetches it fresh from the host once and runs `attempt` again.
+    pub fn with_fresh_on_rejection<T>(&mut self, attempt: impl Fn(&str) -> Result<T, ProviderError>, rejected: impl Fn(&T) -> bool) -> Result<T, ProviderError> {
+        let first = attempt(&self.get()?)?;
+        if !rejected(&first) {
+            return Ok(first);
+        }
+        attempt(&self.refresh()?)
+    }
+
     /// Forgets the cached value.
     pub fn clear(&mut self) {
         self.value = None;

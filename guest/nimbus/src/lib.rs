@@ -10,10 +10,10 @@ use roster_guest_kit::bindings::exports::roster::provider::provider::Guest;
 use roster_guest_kit::http::{self, Reply};
 use roster_guest_kit::schema::{self, attr, Flags};
 use roster_guest_kit::oauth::{self, CredentialKind};
-use roster_guest_kit::{errors, formats, parse_object, to_json, FieldError, Object, Presence::*, ProviderError};
+use roster_guest_kit::{errors, expect_type, formats, instance, parse_object, to_json, FieldError, Object, Presence::*, ProviderError};
 use roster_guest_kit::{AttributeSchema, DataSourceSchema, ProviderMetadata, RateLimit, ResourceSchema, ValueType as V};
 use serde_json::{json, Value};
-use std::cell::RefCell;
+
 
 /// Nimbus clusters (`admin.<cluster>.luware.cloud`), from the doc's admin URL list.
 const CLUSTERS: &[&str] = &["ch-01", "ch-02", "dewe-01", "dewe-02", "ukso-01", "aue-01", "euwe-01", "use-01"];
@@ -150,17 +150,14 @@ fn error_for(op: Op, reply: &Reply) -> ProviderError {
 }
 
 /// The instance's state: its config and its OAuth client (credential and cached token).
+#[derive(Default)]
 struct Nimbus {
     config: Option<Config>,
     oauth: Option<oauth::Client>,
 }
 
-thread_local! {
-    static STATE: RefCell<Nimbus> = const { RefCell::new(Nimbus { config: None, oauth: None }) };
-}
-
 fn with_state<R>(f: impl FnOnce(&mut Nimbus) -> Result<R, ProviderError>) -> Result<R, ProviderError> {
-    STATE.with(|s| f(&mut s.borrow_mut()))
+    instance::with(f)
 }
 
 impl Nimbus {
@@ -341,17 +338,13 @@ impl Guest for NimbusProvider {
     }
 
     fn read(type_name: String, id: String) -> Result<Option<String>, ProviderError> {
-        if type_name != USER {
-            return Err(errors::unknown_type("resource type", &type_name));
-        }
+        expect_type("resource type", &type_name, USER)?;
         check_id(&id)?;
         with_state(|s| Ok(s.read_user(&id)?.map(|o| to_json(&o))))
     }
 
     fn create(type_name: String, desired: String) -> Result<String, ProviderError> {
-        if type_name != USER {
-            return Err(errors::unknown_type("resource type", &type_name));
-        }
+        expect_type("resource type", &type_name, USER)?;
         let d = parse_object(&desired, "desired")?;
         schema::first_problem(check_user(&d))?;
         let id = schema::string(&d, "o365_id").unwrap_or_default().to_string();
@@ -381,9 +374,7 @@ impl Guest for NimbusProvider {
     }
 
     fn delete(type_name: String, id: String) -> Result<(), ProviderError> {
-        if type_name != USER {
-            return Err(errors::unknown_type("resource type", &type_name));
-        }
+        expect_type("resource type", &type_name, USER)?;
         check_id(&id)?;
         with_state(|s| {
             let url = s.url(&format!("/user/{id}"))?;
@@ -397,9 +388,7 @@ impl Guest for NimbusProvider {
     }
 
     fn query(data_source: String, _arguments: String) -> Result<String, ProviderError> {
-        if data_source != LICENSE_USAGE {
-            return Err(errors::unknown_type("data source", &data_source));
-        }
+        expect_type("data source", &data_source, LICENSE_USAGE)?;
         with_state(|s| {
             let url = s.url("/user/license-usage")?;
             let reply = s.api(|t| http::get(&url).bearer(t))?;

@@ -9,10 +9,10 @@ use roster_guest_kit::bindings::exports::roster::provider::provider::Guest;
 use roster_guest_kit::http::{self, Reply};
 use roster_guest_kit::schema::{self, attr, Flags};
 use roster_guest_kit::secret::CachedSecret;
-use roster_guest_kit::{errors, formats, parse_object, to_json, FieldError, Object, Presence::*, ProviderError};
+use roster_guest_kit::{errors, expect_type, formats, instance, parse_object, to_json, FieldError, Object, Presence::*, ProviderError};
 use roster_guest_kit::{AttributeSchema, ProviderMetadata, ResourceSchema, SecretSchema, ValueType as V};
 use serde_json::{json, Value};
-use std::cell::RefCell;
+
 use std::time::Duration;
 
 /// Regions with their own host (`<region>.symbeeconnect.com`); none means us-east-1.
@@ -131,12 +131,14 @@ struct Symbee {
     key: CachedSecret,
 }
 
-thread_local! {
-    static STATE: RefCell<Symbee> = RefCell::new(Symbee { config: None, key: CachedSecret::new("api_key", Some(KEY_MAX_AGE)) });
+impl Default for Symbee {
+    fn default() -> Self {
+        Symbee { config: None, key: CachedSecret::new("api_key", Some(KEY_MAX_AGE)) }
+    }
 }
 
 fn with_state<R>(f: impl FnOnce(&mut Symbee) -> Result<R, ProviderError>) -> Result<R, ProviderError> {
-    STATE.with(|s| f(&mut s.borrow_mut()))
+    instance::with(f)
 }
 
 impl Symbee {
@@ -160,18 +162,13 @@ impl Symbee {
             }
             request.json(body.clone()).send()
         };
-        let parse = |reply: &Reply| if reply.status == 200 { reply.json() } else { Ok(Value::Null) };
-        let key = self.key.get()?;
-        let reply = send(&key)?;
-        let mut parsed = parse(&reply)?;
-        let unauthorized = |r: &Reply, b: &Value| r.status == 401 || b.get("result").and_then(Value::as_str) == Some("UNAUTHORIZED");
-        if !unauthorized(&reply, &parsed) {
-            return Ok((reply, parsed));
-        }
-        let key = self.key.refresh()?;
-        let reply = send(&key)?;
-        parsed = parse(&reply)?;
-        Ok((reply, parsed))
+        let attempt = |key: &str| {
+            let reply = send(key)?;
+            let parsed = if reply.status == 200 { reply.json()? } else { Value::Null };
+            Ok((reply, parsed))
+        };
+        let unauthorized = |(r, b): &(Reply, Value)| r.status == 401 || b.get("result").and_then(Value::as_str) == Some("UNAUTHORIZED");
+        self.key.with_fresh_on_rejection(attempt, unauthorized)
     }
 }
 
@@ -251,7 +248,7 @@ impl Guest for SymbeeProvider {
     }
 
     fn validate(type_name: String, desired: String) -> Vec<FieldError> {
-        let mode = STATE.with(|s| s.borrow().config.as_ref().map(|c| c.sso_mode));
+        let mode = instance::with(|s: &mut Symbee| s.config.as_ref().map(|c| c.sso_mode));
         match (type_name.as_str(), parse_object(&desired, "desired")) {
             (USER, Ok(d)) => check_user(&d, mode),
             (USER, Err(ProviderError::InvalidInput(e))) => vec![e],
@@ -260,9 +257,7 @@ impl Guest for SymbeeProvider {
     }
 
     fn read(type_name: String, id: String) -> Result<Option<String>, ProviderError> {
-        if type_name != USER {
-            return Err(errors::unknown_type("resource type", &type_name));
-        }
+        expect_type("resource type", &type_name, USER)?;
         check_login(&id).map_err(ProviderError::InvalidInput)?;
         with_state(|s| {
             let (reply, body) = s.call("query-existence", login_body(&id))?;
@@ -286,9 +281,7 @@ impl Guest for SymbeeProvider {
     }
 
     fn create(type_name: String, desired: String) -> Result<String, ProviderError> {
-        if type_name != USER {
-            return Err(errors::unknown_type("resource type", &type_name));
-        }
+        expect_type("resource type", &type_name, USER)?;
         let d = parse_object(&desired, "desired")?;
         with_state(|s| {
             let mode = s.config.as_ref().ok_or_else(errors::not_configured)?.sso_mode;
@@ -328,9 +321,7 @@ impl Guest for SymbeeProvider {
     }
 
     fn delete(type_name: String, id: String) -> Result<(), ProviderError> {
-        if type_name != USER {
-            return Err(errors::unknown_type("resource type", &type_name));
-        }
+        expect_type("resource type", &type_name, USER)?;
         check_login(&id).map_err(ProviderError::InvalidInput)?;
         with_state(|s| {
             let (reply, body) = s.call("delete-user", login_body(&id))?;

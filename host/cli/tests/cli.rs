@@ -78,8 +78,12 @@ secrets = {{ api_key = "file:symbee.key" }}
             sd::SECRETS_REGION
         );
         std::fs::write(self.path("roster.toml"), text).unwrap();
-        // Grant what the providers ask for (no network); an invalid file fails here and is
-        // reported by the command the test runs next.
+        self.regrant();
+    }
+
+    /// `roster grant` (no network: it only asks the components what they want). An invalid file
+    /// fails here and is reported by the command the test runs next.
+    fn regrant(&self) {
         let _ = self.command(&["grant"]).output().unwrap();
     }
 
@@ -685,6 +689,7 @@ async fn validate_refuses_two_credentials_naming_the_secret() {
         r#"secrets = { client_secret = "file:nimbus.secret", client_certificate = "file:nimbus.crt", client_private_key = "file:nimbus.key" }"#,
     );
     std::fs::write(w.path("roster.toml"), roster).unwrap();
+    w.regrant();
     let o = w.run(&["validate"]).await;
     assert_eq!(o.status.code(), Some(1));
     let t = text(&o);
@@ -710,8 +715,9 @@ fn sim_then_get(dir: &Path, args: &[&str]) -> (String, Output) {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !roster.exists() {
-        assert!(Instant::now() < deadline, "roster sim wrote no roster within 120 s");
+    // The lock is written after the roster.
+    while !dir.join("roster.lock").exists() {
+        assert!(Instant::now() < deadline, "roster sim wrote no roster and lock within 120 s");
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(200));
@@ -754,4 +760,22 @@ fn sim_registers_a_given_certificate() {
     assert!(written.contains(&format!("client_private_key = \"file:{}\"", key_path.display())), "{written}");
     assert!(get.status.success(), "{}", text(&get));
     assert!(!dir.path().join("nimbus-client-key.pem").exists(), "no key is generated");
+}
+
+/// Regression (issue 11): a provider with no declared rate limit (Symbee) hammered a vendor
+/// answering 429; now every Retry-After is waited out, paced or not.
+#[tokio::test]
+async fn an_unpaced_provider_waits_out_retry_after() {
+    let w = World::new(open_seed()).await;
+    w.symbee.update(|s| s.rate_limit = Some(RateLimit { operations: 1, window_ms: 1000, mode: RateMode::Reject }));
+    let users: String = (1..=3).map(|i| symbee_user(&format!("u{i}"), &format!("u{i}@abc-gadgets.com"), "")).collect();
+    w.write("", &users);
+    let started = Instant::now();
+    let o = w.run(&["apply", "--auto-approve"]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let stats = w.symbee.stats();
+    println!("3 unpaced creates against 1/s: {:?}, {} operations, {} answered 429", started.elapsed(), stats.operations, stats.rate_limited);
+    assert_eq!(stats.operations, 3);
+    assert!(stats.rate_limited <= 6, "at most a couple of 429s per create, not a storm: {}", stats.rate_limited);
+    assert!(text(&o).contains("rate limited: waiting the vendor's Retry-After"), "waits show on the progress lines: {}", text(&o));
 }
