@@ -17,6 +17,9 @@ pub struct Fault {
     pub latency_ms: u64,
     /// Share of requests whose connection is closed without an answer (0.0 – 1.0).
     pub drop_rate: f64,
+    /// Injected errors echo the request — method, path, every header (credentials included)
+    /// and the body — in a plain-text page, as a misconfigured gateway's debug page does.
+    pub echo: bool,
 }
 
 /// What to do with one request.
@@ -26,6 +29,8 @@ pub enum Action {
     Serve,
     /// Answer with this status.
     Error(u16),
+    /// Answer with this status and a page echoing the request.
+    Echo(u16),
     /// Close the connection.
     Drop,
 }
@@ -77,7 +82,8 @@ impl Faults {
         let action = if fault.drop_rate > 0.0 && self.next() < fault.drop_rate {
             Action::Drop
         } else if fault.error_rate > 0.0 && self.next() < fault.error_rate {
-            Action::Error(if fault.error_status == 0 { 503 } else { fault.error_status })
+            let status = if fault.error_status == 0 { 503 } else { fault.error_status };
+            if fault.echo { Action::Echo(status) } else { Action::Error(status) }
         } else {
             Action::Serve
         };
@@ -102,5 +108,7 @@ mod tests {
         let errors = ra.iter().filter(|x| **x == Action::Error(503)).count();
         assert!((250..350).contains(&errors), "{errors}");
         assert_eq!(a.decide("other"), (Duration::ZERO, Action::Serve));
+        a.routes.insert("*".into(), Fault { error_rate: 1.0, error_status: 502, echo: true, ..Fault::default() });
+        assert_eq!(a.decide("other"), (Duration::ZERO, Action::Echo(502)));
     }
 }

@@ -19,7 +19,7 @@
 
 use crate::faults::Faults;
 use crate::rate::{RateLimit, RateMode, Window};
-use crate::server::{inject, json, json_with, serve, Handler, Outcome, Req, Running};
+use crate::server::{inject, json, json_with, serve, Handler, Outcome, Req, Running, ServerLimits};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -224,7 +224,12 @@ impl SymbeeSandbox {
 
     /// Serves on `addr` (port 0 picks one).
     pub async fn serve(&self, addr: SocketAddr) -> std::io::Result<Running> {
-        serve(Arc::new(self.clone()), addr).await
+        self.serve_with(addr, ServerLimits::default()).await
+    }
+
+    /// Serves on `addr` under `limits`.
+    pub async fn serve_with(&self, addr: SocketAddr, limits: ServerLimits) -> std::io::Result<Running> {
+        serve(Arc::new(self.clone()), addr, limits).await
     }
 
     /// Changes the state in place.
@@ -452,7 +457,7 @@ impl Handler for SymbeeSandbox {
             ("POST", ["symbee-admin", "api", "users", op @ ("add-user" | "query-existence" | "delete-user")]) => op.to_string(),
             _ => return json(404, json!({ "message": format!("No route for {} {}", req.method, req.path) })),
         };
-        if let Some(fault) = inject(self.update(|s| s.faults.decide(&op)), |status| json(status, json!({ "message": "Injected fault" }))).await {
+        if let Some(fault) = inject(self.update(|s| s.faults.decide(&op)), &req, |status| json(status, json!({ "message": "Injected fault" }))).await {
             self.state.lock().unwrap().stats.faults_injected += 1;
             return fault;
         }
