@@ -49,6 +49,7 @@ impl Workspace {
             spec.limits = decl.limits;
             spec.secret_max_age = decl.secret_max_age;
             spec.aws = decl.aws.clone();
+            spec.allow_private_networks = decl.allow_private_networks;
             match Provider::start(runtime, &wasm, spec).await {
                 Ok(provider) => {
                     let rate = match (decl.rate_limit, &provider.metadata().rate_limit) {

@@ -1,6 +1,7 @@
 //! What a call into a provider can end in.
 
-use crate::bindings::roster::provider::types::ProviderError;
+use crate::bindings::roster::provider::types::{FieldError, ProviderError, RateLimitedError, VendorError};
+use crate::redact::Redactor;
 use std::fmt;
 use std::time::Duration;
 
@@ -23,6 +24,28 @@ impl CallError {
     /// True when the instance that made the call was discarded (it will be replaced).
     pub fn discarded_instance(&self) -> bool {
         !matches!(self, CallError::Provider(_))
+    }
+
+    /// The same error with every value `redactor` knows replaced by `[redacted]` in its text.
+    pub fn redacted(self, redactor: &Redactor) -> CallError {
+        let r = |m: String| redactor.redact(&m);
+        match self {
+            CallError::Provider(e) => CallError::Provider(match e {
+                ProviderError::InvalidConfig(f) => ProviderError::InvalidConfig(FieldError { field: f.field, message: r(f.message) }),
+                ProviderError::InvalidInput(f) => ProviderError::InvalidInput(FieldError { field: f.field, message: r(f.message) }),
+                ProviderError::Unauthorized(m) => ProviderError::Unauthorized(r(m)),
+                ProviderError::Forbidden(m) => ProviderError::Forbidden(r(m)),
+                ProviderError::NotFound(m) => ProviderError::NotFound(r(m)),
+                ProviderError::AlreadyExists(m) => ProviderError::AlreadyExists(r(m)),
+                ProviderError::RateLimited(e) => ProviderError::RateLimited(RateLimitedError { retry_after_ms: e.retry_after_ms, message: r(e.message) }),
+                ProviderError::Unavailable(m) => ProviderError::Unavailable(r(m)),
+                ProviderError::Denied(m) => ProviderError::Denied(r(m)),
+                ProviderError::Vendor(e) => ProviderError::Vendor(VendorError { status: e.status, message: r(e.message) }),
+            }),
+            CallError::Trap(m) => CallError::Trap(r(m)),
+            CallError::Host(e) => CallError::Host(anyhow::anyhow!(r(format!("{e:#}")))),
+            other @ (CallError::Deadline(_) | CallError::MemoryLimit(_)) => other,
+        }
     }
 }
 
