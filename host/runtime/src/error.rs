@@ -90,3 +90,37 @@ pub fn describe(error: &ProviderError) -> String {
         ProviderError::Vendor(e) => format!("vendor error (HTTP {}): {}", e.status, e.message),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The WIT `provider-error` a vector names.
+    fn from_vector(e: &serde_json::Value) -> ProviderError {
+        let val = &e["val"];
+        let text = |v: &serde_json::Value| v.as_str().unwrap().to_string();
+        let field = || FieldError { field: text(&val["field"]), message: text(&val["message"]) };
+        match e["tag"].as_str().unwrap() {
+            "invalid-config" => ProviderError::InvalidConfig(field()),
+            "invalid-input" => ProviderError::InvalidInput(field()),
+            "unauthorized" => ProviderError::Unauthorized(text(val)),
+            "forbidden" => ProviderError::Forbidden(text(val)),
+            "not-found" => ProviderError::NotFound(text(val)),
+            "already-exists" => ProviderError::AlreadyExists(text(val)),
+            "rate-limited" => ProviderError::RateLimited(RateLimitedError { retry_after_ms: val["retry-after-ms"].as_u64(), message: text(&val["message"]) }),
+            "unavailable" => ProviderError::Unavailable(text(val)),
+            "denied" => ProviderError::Denied(text(val)),
+            "vendor" => ProviderError::Vendor(VendorError { status: val["status"].as_u64().unwrap() as u16, message: text(&val["message"]) }),
+            other => panic!("no WIT case {other}"),
+        }
+    }
+
+    #[test]
+    fn errors_are_described_as_the_golden_vectors_say() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/errors.json");
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for case in v["cases"].as_array().unwrap() {
+            assert_eq!(describe(&from_vector(&case["error"])), case["describe"].as_str().unwrap(), "{case}");
+        }
+    }
+}

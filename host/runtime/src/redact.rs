@@ -219,6 +219,16 @@ mod tests {
     }
 
     #[test]
+    fn secrets_are_redacted_as_the_golden_vectors_say() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/redact.json");
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for case in v["cases"].as_array().unwrap() {
+            let got = redact_with(case["text"].as_str().unwrap(), &forms(case["secret"].as_str().unwrap()));
+            assert_eq!(got, case["redacted"].as_str().unwrap(), "{case}");
+        }
+    }
+
+    #[test]
     fn cut_off_secrets_lose_their_prefix_and_short_values_are_kept() {
         let f = forms("sandbox-api-key-1");
         assert_eq!(redact_with("key was sandbox-api-k…", &f), "key was [redacted]…");
