@@ -116,7 +116,7 @@ fn transport_error(host: &str, error: anyhow::Error) -> ProviderError {
     match error.downcast_ref::<ErrorCode>() {
         // The host decides why (not an allowed host, or a private address it was not granted)
         // and Roster's host adds its reason to this message.
-        Some(ErrorCode::HttpRequestDenied) => ProviderError::Denied(format!("request to {host} denied by the host")),
+        Some(ErrorCode::HttpRequestDenied) => ProviderError::Denied(format!("request to {host} denied")),
         Some(
             code @ (ErrorCode::ConnectionTimeout
             | ErrorCode::ConnectionReadTimeout
