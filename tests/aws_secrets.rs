@@ -1,7 +1,9 @@
-//! The AWS Secrets Manager backend against a real `moto_server` started by the test: fetching,
-//! the cache's maximum age, the fresh-value path, errors, and the credential chain (environment
-//! variables, shared credentials file, container credentials endpoint). One test function,
-//! because the credential chain reads process-wide environment variables.
+//! The AWS Secrets Manager backend (the AWS SDK for Rust) against a real `moto_server` started
+//! by the test: fetching, the cache's maximum age, the fresh-value path, errors, and the
+//! credential chain (environment variables, shared credentials file, container credentials
+//! endpoint, web identity and `AssumeRole` profiles through moto's STS). One test function,
+//! because the credential chain reads process-wide environment variables. Instance metadata is
+//! off throughout (`AWS_EC2_METADATA_DISABLED`): nothing leaves 127.0.0.1.
 
 use roster_runtime::secrets::{AwsOptions, SecretError, SecretSource, SecretStore, SecretsManagerClient};
 use roster_runtime::{Limits, Provider, ProviderSpec};
@@ -33,8 +35,12 @@ fn clear_aws_env() {
         "AWS_CONTAINER_CREDENTIALS_FULL_URI",
         "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
         "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_ROLE_SESSION_NAME",
     ] {
         std::env::remove_var(var);
     }
@@ -146,7 +152,50 @@ async fn secrets_manager_backend_against_moto() {
     assert_eq!(s.get("api_key").await.unwrap().expose(), "key-four");
     std::env::set_var("AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong");
     let s = store(&moto, &source, Duration::from_secs(60));
-    assert!(matches!(s.get("api_key").await, Err(SecretError::Denied(m)) if m.contains("HTTP 403")));
+    match s.get("api_key").await {
+        Err(SecretError::Denied(m)) => assert!(m.contains("no AWS credentials") && m.contains("403"), "{m}"),
+        other => panic!("expected denied, got {other:?}"),
+    }
+
+    // Credential chain: web identity (EKS, GitHub Actions OIDC): the token file and role are
+    // exchanged at STS (moto's, through AWS_ENDPOINT_URL) for temporary credentials.
+    clear_aws_env();
+    let token = dir.path().join("oidc-token");
+    std::fs::write(&token, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyb3N0ZXIifQ.c2lnbmF0dXJl").unwrap();
+    std::env::set_var("AWS_REGION", REGION);
+    std::env::set_var("AWS_ENDPOINT_URL", &moto.endpoint);
+    std::env::set_var("AWS_WEB_IDENTITY_TOKEN_FILE", &token);
+    std::env::set_var("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/roster-ci");
+    std::env::set_var("AWS_ROLE_SESSION_NAME", "roster-test");
+    let s = store(&moto, &source, Duration::from_secs(60));
+    assert_eq!(s.get("api_key").await.unwrap().expose(), "key-four", "through web identity");
+
+    // Credential chain: an AssumeRole profile (role_arn + source_profile) through moto's STS.
+    clear_aws_env();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        "[profile base]\naws_access_key_id = AKIABASE\naws_secret_access_key = base-secret\n\n\
+         [profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/roster-deploy\nsource_profile = base\n",
+    )
+    .unwrap();
+    std::env::set_var("AWS_CONFIG_FILE", &config);
+    std::env::set_var("AWS_REGION", REGION);
+    std::env::set_var("AWS_ENDPOINT_URL", &moto.endpoint);
+    let assumed = SecretStore::new(
+        HashMap::from([("api_key".to_string(), source.parse::<SecretSource>().unwrap())]),
+        Duration::from_secs(60),
+        SecretsManagerClient::new(AwsOptions { profile: Some("deploy".into()), ..AwsOptions::default() }),
+    );
+    assert_eq!(assumed.get("api_key").await.unwrap().expose(), "key-four", "through an AssumeRole profile");
+    // The same profile without its source is no credentials at all: the role was what worked.
+    std::fs::write(&config, "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/roster-deploy\n").unwrap();
+    let orphan = SecretStore::new(
+        HashMap::from([("api_key".to_string(), source.parse::<SecretSource>().unwrap())]),
+        Duration::from_secs(60),
+        SecretsManagerClient::new(AwsOptions { profile: Some("deploy".into()), ..AwsOptions::default() }),
+    );
+    assert!(matches!(orphan.get("api_key").await, Err(SecretError::Denied(_))));
     clear_aws_env();
 }
 

@@ -69,3 +69,40 @@ fn second_load_comes_from_the_cache() {
     assert_eq!(rt.load(&wasm).unwrap().outcome, CacheOutcome::Compiled);
     assert_eq!(rt.load(&wasm).unwrap().outcome, CacheOutcome::Hit);
 }
+
+#[test]
+fn the_cache_trusts_only_private_entries_of_this_user() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("cache/components");
+    let rt = roster_runtime::Runtime::new(roster_runtime::RuntimeOptions { cache_dir: Some(dir.clone()) }).unwrap();
+    let wasm = misbehave_wasm();
+    assert_eq!(rt.load(&wasm).unwrap().outcome, CacheOutcome::Compiled);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700, "the cache directory is private");
+    let entry = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(mode(&entry), 0o600, "entries are private");
+    assert_eq!(rt.load(&wasm).unwrap().outcome, CacheOutcome::Hit);
+
+    // An entry others could have written is compiled again (and replaced by a private one).
+    for loose in [0o666, 0o620, 0o602] {
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(loose)).unwrap();
+        assert_eq!(rt.load(&wasm).unwrap().outcome, CacheOutcome::Compiled, "mode {loose:o}");
+        assert_eq!(mode(&entry), 0o600);
+        assert_eq!(rt.load(&wasm).unwrap().outcome, CacheOutcome::Hit);
+    }
+    // A directory made writable by others is made private again before anything is loaded.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert_eq!(rt.load(&wasm).unwrap().outcome, CacheOutcome::Hit);
+    assert_eq!(mode(&dir), 0o700);
+    // An entry owned by another user is compiled again. Only root can hand a file to another
+    // user; anyone else gets EPERM here (and the rule itself is table-tested in cache.rs).
+    match std::os::unix::fs::chown(&entry, Some(54321), None) {
+        Ok(()) => {
+            assert_eq!(rt.load(&wasm).unwrap().outcome, CacheOutcome::Compiled, "an entry owned by user 54321");
+            assert_eq!(std::fs::metadata(&entry).unwrap().uid(), std::fs::metadata(&dir).unwrap().uid(), "replaced by our own");
+            assert_eq!(rt.load(&wasm).unwrap().outcome, CacheOutcome::Hit);
+        }
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}"),
+    }
+}

@@ -146,3 +146,90 @@ async fn a_bad_extra_allowed_host_is_an_invalid_config_error() {
         other => panic!("expected invalid-config naming the key, got {:?}", other.err()),
     }
 }
+
+/// The misbehaving provider allowed `hosts`, with `spec` adjusted by `tune`.
+async fn misbehave_with(rt: &roster_runtime::Runtime, hosts: &[String], tune: impl FnOnce(&mut roster_runtime::ProviderSpec)) -> roster_runtime::Provider {
+    let mut spec = roster_runtime::ProviderSpec::new("misbehave", json!({ "hosts": hosts }));
+    tune(&mut spec);
+    roster_runtime::Provider::start(rt, &roster_tests::misbehave_wasm(), spec).await.unwrap()
+}
+
+fn denial(r: Result<Value, CallError>) -> String {
+    match r {
+        Err(CallError::Provider(ProviderError::Denied(msg))) => msg,
+        other => panic!("expected a denial, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_component_asking_for_the_metadata_address_is_denied_before_any_connection() {
+    let (rt, _cache) = runtime();
+    // The component names the address itself in its own allowed-hosts: not a grant.
+    let hosts = ["http://169.254.169.254".to_string(), "http://[::ffff:169.254.169.254]".to_string(), "http://[fe80::1]:8080".to_string()];
+    let p = misbehave(&rt, &hosts, Limits::default()).await;
+    for (url, shown) in [
+        ("http://169.254.169.254/latest/meta-data/iam/security-credentials/", "169.254.169.254 is a cloud metadata address"),
+        ("http://[::ffff:169.254.169.254]/latest/api/token", "::ffff:169.254.169.254 is a cloud metadata address"),
+        ("http://[fe80::1]:8080/", "fe80::1 is a link-local address"),
+    ] {
+        let started = Instant::now();
+        let msg = denial(fetch(&p, url).await);
+        assert!(msg.contains(" denied: ") && msg.contains(shown), "{url}: {msg}");
+        assert!(msg.contains("a component cannot grant it to itself") && msg.contains("allow_private_networks = true"), "{msg}");
+        // Refused by the host, not a connection attempt that timed out.
+        assert!(started.elapsed() < Duration::from_secs(2), "{url} took {:?}", started.elapsed());
+    }
+    assert_eq!(p.discarded_instances(), 0);
+}
+
+#[tokio::test]
+async fn a_name_resolving_to_loopback_is_refused_unless_granted() {
+    let (rt, _cache) = runtime();
+    let server = answering_server("local").await;
+    let port = server.port();
+    // `127.1` is no IP literal to the URL parser, but the system resolver makes it 127.0.0.1.
+    let by_name = format!("http://127.1:{port}");
+    let p = misbehave(&rt, &[by_name.clone(), format!("http://localhost:{port}"), format!("http://127.0.0.1:{port}")], Limits::default()).await;
+    let msg = denial(fetch(&p, &format!("{by_name}/")).await);
+    assert!(msg.contains(&format!("request to 127.1:{port} denied: 127.1 resolves to 127.0.0.1, a loopback address")), "{msg}");
+    // Named literally, or as `localhost`: allowed (the `roster sim` roster names 127.0.0.1).
+    assert_eq!(fetch(&p, &format!("http://127.0.0.1:{port}/")).await.unwrap()["body"], "local");
+    assert_eq!(fetch(&p, &format!("http://localhost:{port}/")).await.unwrap()["body"], "local");
+
+    // Granting the name in the roster file is not enough: the rule wants the address itself.
+    let granted = misbehave_with(&rt, &[], |s| s.extra_hosts = vec![by_name.clone()]).await;
+    assert!(denial(fetch(&granted, &format!("{by_name}/")).await).contains("resolves to 127.0.0.1"));
+    // The provider's explicit opt-in opens private networks through any allowed host.
+    let opted = misbehave_with(&rt, &[by_name.clone()], |s| s.allow_private_networks = true).await;
+    assert_eq!(fetch(&opted, &format!("{by_name}/")).await.unwrap()["body"], "local");
+}
+
+#[tokio::test]
+async fn a_denial_names_the_allowed_hosts() {
+    let (rt, _cache) = runtime();
+    let ok = answering_server("hello").await;
+    let p = misbehave(&rt, &[format!("http://{ok}")], Limits::default()).await;
+    let msg = denial(fetch(&p, "http://evil.example:8080/steal").await);
+    assert_eq!(msg, format!("request to evil.example:8080 denied: evil.example:8080 is not among this provider's allowed hosts (http://{ok})"));
+}
+
+#[tokio::test]
+async fn a_trap_message_and_guest_stderr_never_carry_a_secret() {
+    let (rt, _cache) = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "hunter2-the-secret/+=";
+    std::fs::write(dir.path().join("token"), secret).unwrap();
+    let p = misbehave_with(&rt, &[], |s| {
+        s.secrets.insert("token".into(), format!("file:{}", dir.path().join("token").display()).parse().unwrap());
+    })
+    .await;
+    match p.create("panic", &json!({ "secret": "token" }).to_string()).await {
+        Err(e @ CallError::Trap(_)) => {
+            let text = format!("{e} {e:?}");
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains("asked to panic, holding [redacted]"), "{text}");
+            assert!(text.contains("about to leak [redacted]"), "the guest's stderr: {text}");
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}

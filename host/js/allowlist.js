@@ -2,8 +2,27 @@
 // an entry is `[scheme://]host[:port]`, where `host` may start with `*.` to allow every
 // subdomain. Without a port, an entry allows its scheme's default port (443 for https, 80 for
 // http; either, matching the request's scheme, when no scheme is given). Matching ignores case.
+// An IPv6 address goes in brackets and is compared in one form (the URL standard's).
+//
+// tests/vectors/allowlist.json holds the cases; the Rust, Node and Python hosts all run them.
 
 const DEFAULT_PORTS = { https: 443, http: 80 };
+
+/** `s` (no brackets) as the URL standard writes an IPv6 address, or undefined if it is none. */
+function canonicalIpv6(s) {
+  try {
+    return new URL(`http://[${s}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A host as compared: lower case; a bracketed IPv6 address in the URL standard's form. */
+export function canonicalHost(host) {
+  const lower = host.toLowerCase();
+  const v6 = lower.startsWith('[') && lower.endsWith(']') ? canonicalIpv6(lower.slice(1, -1)) : undefined;
+  return v6 === undefined ? lower : `[${v6}]`;
+}
 
 /** One allowed destination. */
 export class AllowedHost {
@@ -35,12 +54,17 @@ export class AllowedHost {
     if (wildcard) host = host.slice(2);
     if (host === '' || host.includes('*')) throw bad('a wildcard may only be a leading `*.`');
     if (!/^[A-Za-z0-9\-.[\]:_]+$/.test(host)) throw bad(`\`${host}\` is not a host name or IP address`);
-    return new AllowedHost({ scheme, host: host.toLowerCase(), wildcard, port: split.port });
+    const bracketed = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : undefined;
+    const v6 = bracketed === undefined ? undefined : canonicalIpv6(bracketed);
+    if ((/[:[\]]/.test(host) || bracketed !== undefined) && (v6 === undefined || wildcard)) {
+      throw bad('an IPv6 address goes in brackets, e.g. `[::1]:8080`');
+    }
+    return new AllowedHost({ scheme, host: canonicalHost(host), wildcard, port: split.port });
   }
 
   /** Whether a request to `scheme://host:port` is allowed by this entry. */
   allows(scheme, host, port) {
-    host = host.toLowerCase();
+    host = canonicalHost(host);
     const hostOk = this.wildcard
       ? host.endsWith(`.${this.host}`)
       : host === this.host;
@@ -55,7 +79,7 @@ export class AllowedHost {
 }
 
 /** Splits `host[:port]` (IPv6 literals in brackets); `undefined` for a bad port. */
-function splitHostPort(s) {
+export function splitHostPort(s) {
   const colon = s.startsWith('[') ? (s.indexOf(']:') >= 0 ? s.indexOf(']:') + 1 : -1) : s.lastIndexOf(':');
   if (colon < 0) return { host: s, port: undefined };
   const digits = s.slice(colon + 1);
@@ -90,6 +114,16 @@ export class AllowList {
     port ??= DEFAULT_PORTS[scheme];
     if (!host || port === undefined) return false;
     return this.#entries.some((e) => e.allows(scheme, host, port));
+  }
+
+  /**
+   * Whether a request with this scheme and authority (`host[:port]`, as wasi:http gives them;
+   * user info before `@` is not part of the destination) may be sent.
+   */
+  allowsAuthority(scheme, authority) {
+    const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
+    const split = splitHostPort(hostPort);
+    return split !== undefined && this.allows(scheme, split.host, split.port);
   }
 
   /** Whether a URL (string or URL) may be requested. */

@@ -6,6 +6,7 @@
 // (guest/kit/src/http.rs) turns that into provider-error `denied` naming the host.
 
 import { outgoingHandler, types } from '@bytecodealliance/preview2-shim/http';
+import { credentialsIn, isCredentialHeader } from './redact.js';
 
 /** The Rust host's defaults, in milliseconds. */
 export const DEFAULT_TIMEOUTS = Object.freeze({ connectMs: 10_000, firstByteMs: 30_000, betweenBytesMs: 30_000 });
@@ -19,14 +20,19 @@ const NS_PER_MS = 1_000_000n;
  *   provider can swap it when it is configured again
  * @param {object} [options]
  * @param {(target: string) => void} [options.onDenied] told `host:port` of each denied request
+ * @param {(value: string) => void} [options.onCredential] told every credential on a request
+ *   (Authorization, API-key and token headers), so that it is never printed
  * @param {{connectMs?: number, firstByteMs?: number, betweenBytesMs?: number}} [options.timeouts]
  */
-export function allowListedHandler(allowList, { onDenied = () => {}, timeouts = {} } = {}) {
+export function allowListedHandler(allowList, { onDenied = () => {}, onCredential = () => {}, timeouts = {} } = {}) {
   const limits = { ...DEFAULT_TIMEOUTS, ...timeouts };
   return {
     handle(request, options) {
-      const { scheme, host, port, target } = destination(request);
-      if (!host || !allowList().allows(scheme, host, port)) {
+      for (const [name, value] of request.headers().entries()) {
+        if (isCredentialHeader(name)) credentialsIn(new TextDecoder().decode(value)).forEach(onCredential);
+      }
+      const { scheme, authority, target } = destination(request);
+      if (!authority || !allowList().allowsAuthority(scheme, authority)) {
         onDenied(target);
         // A plain object (not an Error): jco lowers it as the `err` of handle's result.
         throw { tag: 'HTTP-request-denied' };
@@ -36,15 +42,12 @@ export function allowListedHandler(allowList, { onDenied = () => {}, timeouts = 
   };
 }
 
-/** scheme, host and port of an outgoing-request (no scheme counts as https, as in Rust). */
+/** scheme and authority of an outgoing-request (no scheme counts as https, as in Rust). */
 function destination(request) {
   const s = request.scheme();
   const scheme = !s ? 'https' : s.tag === 'HTTP' ? 'http' : s.tag === 'HTTPS' ? 'https' : String(s.val).toLowerCase();
   const authority = request.authority() ?? '';
-  const colon = authority.lastIndexOf(':');
-  const host = colon >= 0 ? authority.slice(0, colon) : authority;
-  const port = colon >= 0 ? Number(authority.slice(colon + 1)) : undefined;
-  return { scheme, host, port, target: authority || `${scheme}://(no authority)` };
+  return { scheme, authority, target: authority || `${scheme}://(no authority)` };
 }
 
 /** The guest's request options with each timeout no longer than the host's. */

@@ -19,9 +19,11 @@ import * as io from '@bytecodealliance/preview2-shim/io';
 import * as random from '@bytecodealliance/preview2-shim/random';
 import { AllowList } from './allowlist.js';
 import { allowListedHandler } from './http.js';
+import { Redactor } from './redact.js';
 import { secretsImport } from './secrets.js';
 
 export { AllowList, AllowedHost } from './allowlist.js';
+export { REDACTED } from './redact.js';
 export { SecretError, envSecrets, envVarFor, staticSecrets } from './secrets.js';
 export { DEFAULT_TIMEOUTS } from './http.js';
 
@@ -48,6 +50,12 @@ export class ProviderError extends Error {
     if (tag === 'rate-limited' && val.retryAfterMs !== undefined) this.retryAfterMs = Number(val.retryAfterMs);
     if (tag === 'vendor') this.status = val.status;
   }
+}
+
+/** A provider-error payload with every secret the redactor knows replaced by `[redacted]`. */
+function redactPayload({ tag, val }, redactor) {
+  if (typeof val === 'string') return { tag, val: redactor.redact(val) };
+  return { tag, val: { ...val, message: redactor.redact(val.message) } };
 }
 
 /** The wasi interfaces a provider may import, from preview2-shim, minus what Roster withholds. */
@@ -124,13 +132,16 @@ const toJson = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
  */
 export async function loadProvider(vendor, { secrets, allowedHosts = [], timeouts } = {}) {
   const { bindings, getCoreModule } = await loadGenerated(vendor);
-  const state = { allowList: new AllowList(), denied: [] };
+  // Every secret handed over and every credential on a request is kept out of errors.
+  const state = { allowList: new AllowList(), denied: [], redactor: new Redactor() };
+  const remember = (value) => state.redactor.add(value);
   const imports = {
     ...wasiImports(),
-    'roster:provider/secrets': secretsImport(secrets),
+    'roster:provider/secrets': secretsImport(secrets, { onValue: remember }),
     'wasi:http/outgoing-handler': allowListedHandler(() => state.allowList, {
       timeouts,
       onDenied: (target) => state.denied.push(target),
+      onCredential: remember,
     }),
   };
   // jco's `--instantiation sync` output: with the core modules compiled, an instance is made
@@ -178,7 +189,7 @@ export class Provider {
       }
       return fn(this.#instance);
     } catch (e) {
-      if (e && typeof e === 'object' && 'payload' in e && e.payload?.tag) throw new ProviderError(e.payload);
+      if (e && typeof e === 'object' && 'payload' in e && e.payload?.tag) throw new ProviderError(redactPayload(e.payload, this.#state.redactor));
       this.#instance = undefined;
       this.#replaced++;
       throw e;

@@ -42,8 +42,9 @@ export function staticSecrets(values) {
  * The `roster:provider/secrets` import for `source`: undefined (environment variables), an
  * object of fixed values, or `{ get(name), refresh?(name) }` returning strings synchronously
  * (`refresh` defaults to `get`; return undefined or throw a SecretError for a missing secret).
+ * `onValue` is told every value handed to the component.
  */
-export function secretsImport(source) {
+export function secretsImport(source, { onValue = () => {} } = {}) {
   const s =
     source === undefined ? envSecrets() : typeof source.get === 'function' ? source : staticSecrets(source);
   const call = (fn, name) => {
@@ -61,6 +62,7 @@ export function secretsImport(source) {
       value.catch?.(() => {});
       throw { tag: 'unavailable', val: `the source of secret \`${name}\` returned a Promise; secrets.get is synchronous, resolve it before the call` };
     }
+    onValue(String(value)); // never printed from now on (redact.js)
     return String(value);
   };
   return {

@@ -72,7 +72,10 @@ pub struct Moto {
 
 impl Moto {
     /// Starts `moto_server` (from PyPI `moto[server]`); panics with the fix when it is missing.
+    /// Turns EC2 instance metadata off for the test process: a test's AWS client never reaches
+    /// beyond 127.0.0.1.
     pub fn start() -> Moto {
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])

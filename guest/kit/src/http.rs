@@ -114,9 +114,9 @@ impl Request {
 /// Maps a waki failure to a typed error naming `host`.
 fn transport_error(host: &str, error: anyhow::Error) -> ProviderError {
     match error.downcast_ref::<ErrorCode>() {
-        Some(ErrorCode::HttpRequestDenied) => ProviderError::Denied(format!(
-            "request to {host} denied: {host} is not among this provider's allowed hosts"
-        )),
+        // The host decides why (not an allowed host, or a private address it was not granted)
+        // and Roster's host adds its reason to this message.
+        Some(ErrorCode::HttpRequestDenied) => ProviderError::Denied(format!("request to {host} denied")),
         Some(
             code @ (ErrorCode::ConnectionTimeout
             | ErrorCode::ConnectionReadTimeout

@@ -6,7 +6,7 @@
 //! | `echo`   | anything                  | returns `args` (a trivial call)                |
 //! | `spin`   | —                         | loops forever                                  |
 //! | `grow`   | —                         | allocates until memory runs out                |
-//! | `panic`  | —                         | panics (a trap)                                |
+//! | `panic`  | `{"secret": name}`?       | panics (a trap); with `secret`, the panic message and stderr carry that secret's value |
 //! | `fetch`  | `{"url": …}`              | GETs the URL; returns status and body          |
 //! | `secret` | `{"name": …, "fresh": b}` | returns the secret's length and value          |
 //!
@@ -90,7 +90,14 @@ impl Guest for Misbehave {
                     std::hint::black_box(&hoard);
                 }
             }
-            "panic" => panic!("asked to panic"),
+            "panic" => match args.get("secret").and_then(Value::as_str) {
+                Some(name) => {
+                    let value = secrets::get(name).unwrap_or_default();
+                    eprintln!("about to leak {value}");
+                    panic!("asked to panic, holding {value}")
+                }
+                None => panic!("asked to panic"),
+            },
             "fetch" => {
                 let url = args.get("url").and_then(Value::as_str).unwrap_or_default();
                 let reply = http::get(url).send()?;

@@ -779,3 +779,47 @@ async fn an_unpaced_provider_waits_out_retry_after() {
     assert!(stats.rate_limited <= 6, "at most a couple of 429s per create, not a storm: {}", stats.rate_limited);
     assert!(text(&o).contains("rate limited: waiting the vendor's Retry-After"), "waits show on the progress lines: {}", text(&o));
 }
+
+/// Both vendors behind a gateway whose 502 page echoes each request (headers, credentials
+/// included, and body): nothing `get`, `plan` or `apply` prints may hold a secret.
+#[tokio::test]
+async fn an_echoing_gateway_leaks_no_secret_through_get_plan_or_apply() {
+    use roster_sandbox::faults::{Fault, Faults};
+    let echo = |routes: &[&str]| {
+        let mut f = Faults::default();
+        for r in routes {
+            f.routes.insert(r.to_string(), Fault { error_rate: 1.0, error_status: 502, echo: true, ..Fault::default() });
+        }
+        f
+    };
+    let w = World::new(open_seed()).await;
+    w.write(fast(), &[nimbus_user("a", &guid(1), nd::OU_SALES), symbee_user("m", "mmars@abc-gadgets.com", "")].concat());
+    let o = w.run(&["apply", "--auto-approve"]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    // Now plan and apply read the managed objects, through the gateway. Every encoded form of the two secrets and of the Basic credentials, and every sandbox token.
+    let mut leaks = roster_runtime::redact::forms(nd::CLIENT_SECRET);
+    leaks.extend(roster_runtime::redact::forms(sd::API_KEY));
+    leaks.extend(roster_runtime::redact::forms(&format!("{}:{}", nd::CLIENT_ID, nd::CLIENT_SECRET)));
+    leaks.push("sbx-".into());
+    // First the token endpoint echoes (the client secret), then the API (the bearer token);
+    // Symbee echoes every request (the API key).
+    w.symbee.update(|s| s.faults = echo(&["*"]));
+    for nimbus_routes in [&["token"][..], &["get", "create"][..]] {
+        w.nimbus.update(|s| s.faults = echo(nimbus_routes));
+        for args in [
+            &["get", "nimbus_user", nd::TEMPLATE_USER][..],
+            &["get", "symbee_user", "vvenus@abc-gadgets.com"][..],
+            &["plan"][..],
+            &["apply", "--auto-approve"][..],
+        ] {
+            let o = w.run(args).await;
+            let out = text(&o);
+            assert_eq!(o.status.code(), Some(1), "{args:?} fails: {out}");
+            assert!(out.contains("sandbox fault: echo") && out.contains("[redacted]"), "{args:?} quoted the echo page: {out}");
+            for leak in &leaks {
+                assert!(!out.contains(leak.as_str()), "{args:?} leaked {leak:?}: {out}");
+            }
+        }
+    }
+    assert_eq!(w.nimbus_users(), vec![guid(1)], "nothing changed through the failing gateway");
+}

@@ -101,6 +101,9 @@ pub struct ProviderDecl {
     pub aws: AwsOptions,
     /// Overrides the component's declared rate limit (e.g. to go slower).
     pub rate_limit: Option<RateOverride>,
+    /// `allow_private_networks = true`: the provider may reach loopback, private and
+    /// link-local addresses through any allowed host.
+    pub allow_private_networks: bool,
 }
 
 /// One `[resource.TYPE.NAME]` table.
@@ -427,7 +430,7 @@ impl Parser {
     }
 
     fn provider(&mut self, name: &str, m: &Map<String, Value>, key: &str, base: &Path) -> Option<ProviderDecl> {
-        self.unknown_keys(m, key, &["component", "config", "secrets", "allowed_hosts", "limits", "secret_max_age_secs", "aws", "rate_limit"]);
+        self.unknown_keys(m, key, &["component", "config", "secrets", "allowed_hosts", "limits", "secret_max_age_secs", "aws", "rate_limit", "allow_private_networks"]);
         // A built-in name is checked when the workspace opens (the engine does not embed them).
         let component = match self.string(m, key, "component") {
             Some(c) if c.ends_with(".wasm") || c.contains('/') => ComponentRef::Path(base.join(c)),
@@ -529,7 +532,15 @@ impl Parser {
                 }
             }
         };
-        Some(ProviderDecl { name: name.to_string(), component, config, secrets, allowed_hosts, limits, secret_max_age, aws, rate_limit })
+        let allow_private_networks = match m.get("allow_private_networks") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                self.err(&join(key, "allow_private_networks"), "`allow_private_networks` must be true or false");
+                false
+            }
+        };
+        Some(ProviderDecl { name: name.to_string(), component, config, secrets, allowed_hosts, limits, secret_max_age, aws, rate_limit, allow_private_networks })
     }
 
     fn resource(&mut self, type_name: &str, name: &str, m: &Map<String, Value>, key: &str, providers: &BTreeMap<String, ProviderDecl>) -> Option<ResourceDecl> {
@@ -604,6 +615,9 @@ adopt = true
         assert_eq!(p.config["tenant_id"], "t-1");
         assert_eq!(p.config["price"], "${X}");
         assert_eq!(p.rate_limit.unwrap().per, Duration::from_secs(6));
+        assert!(!p.allow_private_networks);
+        let opted = parse("[provider.nimbus]\nallow_private_networks = true\n").unwrap();
+        assert!(opted.providers["nimbus"].allow_private_networks);
         let r = &f.resources[0];
         assert_eq!((r.address.as_str(), r.provider.as_str(), r.adopt), ("nimbus_user.alice", "nimbus", true));
         assert_eq!(Value::Object(r.attributes.clone()), serde_json::json!({ "o365_id": "a" }));
@@ -619,6 +633,8 @@ adopt = true
         assert!(text.contains("/x/roster.toml:3: provider.nimbus.secrets.s: secret source `vault:x`"), "{text}");
         assert!(text.contains("/x/roster.toml:4: provider.nimbus.colour: unknown key `colour`"), "{text}");
         assert!(text.contains("/x/roster.toml:6: resource.symbee_user.bob: no provider `symbee` is declared"), "{text}");
+        let private = parse("[provider.nimbus]\nallow_private_networks = \"yes\"\n").unwrap_err().to_string();
+        assert!(private.contains("/x/roster.toml:2: provider.nimbus.allow_private_networks: `allow_private_networks` must be true or false"), "{private}");
         let syntax = parse("[provider.nimbus\n").unwrap_err();
         assert_eq!(syntax.0[0].line, 1);
     }

@@ -209,6 +209,7 @@ async fn start_all(
         spec.limits = decl.limits;
         spec.secret_max_age = decl.secret_max_age;
         spec.aws = decl.aws.clone();
+        spec.allow_private_networks = decl.allow_private_networks;
         let ask = |c: &Capabilities| {
             let secrets = c.secrets.iter().map(|(k, v)| (k.clone(), source_label(&base, v))).collect();
             approve(name, Grant { component: label.clone(), sha256: digest.clone(), version: c.version.clone(), hosts: c.hosts.iter().cloned().collect(), secrets })

@@ -7,14 +7,17 @@ from Python with wasmtime-py.
 >>> nimbus.read("nimbus_user", "9fce70af-a632-49ca-bc0d-53db5a21c5b3")   # a dict, or None
 
 What this host does: it loads the component, supplies ``roster:provider/secrets`` from a dict
-or a callable, links wasi:http (every host reachable, or none: ``network="deny"``), and turns
-each ``provider-error`` into an exception of its own class (``NotFound``, ``RateLimited``, ...).
+or a callable, and turns each ``provider-error`` into an exception of its own class
+(``NotFound``, ``RateLimited``, ...), with every secret it handed over redacted from the text.
 
-What it cannot do: wasmtime-py gives Python no way to look inside an outgoing request, so it
-cannot enforce the per-provider host allow-list that Roster's own host enforces. The choice is
-all hosts (``network="allow"``, the default) or none (``network="deny"``: every request fails
-with ``Denied``, which suits validate-only use). It does not pace, retry or keep state either;
-see README.md.
+The network is denied unless you pass the provider's allow-list: with ``allowed_hosts=None``
+(the default) every outgoing request fails with ``Denied`` (validate-only use). With a list,
+``configure`` first checks that every host the component asks for under its config is in your
+list (else ``Denied`` names the ones missing), then links wasi:http. What it cannot do:
+wasmtime-py gives Python no way to look inside an outgoing request, so once the network is on,
+this host **cannot stop the component from reaching a host it did not ask for**, nor apply the
+private-network rule; Roster's own host does both. It does not pace, retry or keep state
+either; see README.md.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import wasmtime
 from wasmtime import component as wc
+
+from .allowlist import AllowedHost, AllowList
+from .redact import REDACTED, Redactor
 
 __all__ = [
     "Provider",
@@ -43,6 +49,9 @@ __all__ = [
     "Denied",
     "VendorError",
     "ComponentTrapped",
+    "AllowList",
+    "AllowedHost",
+    "REDACTED",
 ]
 
 PROVIDER = "roster:provider/provider@0.2.0"
@@ -130,7 +139,8 @@ class Unavailable(ProviderError):
 
 
 class Denied(ProviderError):
-    """The host refused a capability (here: any outgoing request when ``network="deny"``)."""
+    """The host refused a capability: an outgoing request without ``allowed_hosts``, or a host
+    the component asks for that ``allowed_hosts`` does not name."""
 
     kind = "denied"
 
@@ -150,20 +160,22 @@ class ComponentTrapped(RuntimeError):
     next call starts a new one and configures it again with the last config."""
 
 
-def _error(variant: wc.Variant) -> ProviderError:
+def _error(variant: wc.Variant, redactor: Optional[Redactor] = None) -> ProviderError:
+    """The exception for a WIT ``provider-error``, with the secrets ``redactor`` knows redacted."""
     tag, payload = variant.tag, variant.payload
+    r = redactor.redact if redactor is not None else (lambda text: text)
     if tag == "invalid-config":
-        return InvalidConfig(payload.field, payload.message)
+        return InvalidConfig(payload.field, r(payload.message))
     if tag == "invalid-input":
-        return InvalidInput(payload.field, payload.message)
+        return InvalidInput(payload.field, r(payload.message))
     if tag == "rate-limited":
-        return RateLimited(payload.message, getattr(payload, "retry-after-ms"))
+        return RateLimited(r(payload.message), getattr(payload, "retry-after-ms"))
     if tag == "vendor":
-        return VendorError(payload.message, payload.status)
+        return VendorError(r(payload.message), payload.status)
     classes = {c.kind: c for c in (Unauthorized, Forbidden, NotFound, AlreadyExists, Unavailable, Denied)}
     if tag in classes:
-        return classes[tag](payload)
-    return ProviderError(f"{tag}: {payload!r}")
+        return classes[tag](r(payload))
+    return ProviderError(r(f"{tag}: {payload!r}"))
 
 
 @dataclass(frozen=True)
@@ -225,9 +237,12 @@ class Provider:
     """One instance of a Roster provider component.
 
     ``wasm``: the component (a path or its bytes). ``secrets``: a mapping or a callable (see
-    :data:`Secrets`). ``network``: ``"allow"`` (every host; wasmtime-py cannot restrict by host)
-    or ``"deny"`` (no outgoing request at all). ``memory_limit``: bytes of linear memory the
-    instance may use (64 MiB, as in Roster's host).
+    :data:`Secrets`). ``allowed_hosts``: ``None`` (the default) denies every outgoing request;
+    a list of ``[scheme://]host[:port]`` entries (review what :meth:`allowed_hosts` asks for,
+    then pass it) turns the network on, and :meth:`configure` refuses a config under which the
+    component asks for a host not in it. wasmtime-py cannot filter requests one by one, so the
+    list is checked against what the component declares, not enforced per request.
+    ``memory_limit``: bytes of linear memory the instance may use (64 MiB, as in Roster's host).
 
     The component keeps its config per instance: call :meth:`configure` before ``read``,
     ``create``, ``delete`` and ``query``. Calls are serialized by a lock; a trapped instance is
@@ -239,16 +254,18 @@ class Provider:
         wasm: Union[str, os.PathLike, bytes],
         *,
         secrets: Optional[Secrets] = None,
-        network: str = "allow",
+        allowed_hosts: Optional[List[str]] = None,
         memory_limit: int = 64 << 20,
         engine: Optional[wasmtime.Engine] = None,
     ):
-        if network not in ("allow", "deny"):
-            raise ValueError('network must be "allow" or "deny"')
+        if isinstance(allowed_hosts, str):
+            raise TypeError("allowed_hosts is a list of entries, not one string")
+        self._grant = AllowList(allowed_hosts) if allowed_hosts is not None else None  # ValueError names a bad entry
         self._engine = engine or _default_engine()
         self._component = _compile(self._engine, wasm)
         self._secrets: Secrets = secrets if secrets is not None else {}
-        self._network = network
+        self._network = "deny" if self._grant is None else "allow"
+        self._redactor = Redactor()
         self._memory_limit = memory_limit
         self._config: Optional[str] = None
         self._lock = threading.RLock()
@@ -260,7 +277,7 @@ class Provider:
 
     @property
     def network(self) -> str:
-        """``"allow"`` or ``"deny"``."""
+        """``"deny"`` (no ``allowed_hosts`` given) or ``"allow"``."""
         return self._network
 
     # -- the provider interface --
@@ -277,8 +294,17 @@ class Provider:
 
     def configure(self, config: Json) -> None:
         """Validates and takes the provider config (a dict or JSON text); remembered, so a
-        replacement instance after a trap is configured again."""
+        replacement instance after a trap is configured again. With ``allowed_hosts`` given,
+        every host the component asks for under ``config`` must be in it (else ``Denied``)."""
         text = _json_text(config)
+        if self._grant is not None:
+            asked = [AllowedHost.parse(h) for h in self.allowed_hosts(text)]
+            missing = [str(h) for h in asked if str(h) not in self._grant.entries]
+            if missing:
+                raise Denied(
+                    f"the component asks for {', '.join(missing)}, not in allowed_hosts ({self._grant}); "
+                    "add them to allowed_hosts if you grant them"
+                )
         self._result(self._call("configure", text))
         self._config = text
 
@@ -306,19 +332,20 @@ class Provider:
 
     # -- plumbing --
 
-    @staticmethod
-    def _result(value: Any) -> Any:
+    def _result(self, value: Any) -> Any:
         # wasmtime-py returns a `result<T, provider-error>` as T's value or as the error's
         # Variant (the two cannot be confused: no T here is a Variant).
         if isinstance(value, wc.Variant):
-            raise _error(value)
+            raise _error(value, self._redactor)
         return value
 
     def _call(self, name: str, *args: Any) -> Any:
         with self._lock:
             if self._instance is None:
                 self._instantiate()
-                if self._config is not None and name in ("read", "create", "delete", "query"):
+                # As Roster's host: a new instance is configured before any call that may use
+                # its config (validate included), never left half-set-up after a trap.
+                if self._config is not None and name not in ("metadata", "allowed-hosts", "configure"):
                     self._result(self._guarded("configure", self._config))
             return self._guarded(name, *args)
 
@@ -327,14 +354,14 @@ class Provider:
             return self._funcs[name](self._store, *args)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
             self._instance = None
-            raise ComponentTrapped(f"the component trapped in `{name}`: {e}") from e
+            raise ComponentTrapped(self._redactor.redact(f"the component trapped in `{name}`: {e}")) from None
 
     def _instantiate(self) -> None:
         store = wasmtime.Store(self._engine)
         wasi = wasmtime.WasiConfig()
         wasi.inherit_stderr()  # panics are explained on stderr; no args, env, stdin or files
         store.set_wasi(wasi)
-        store.set_wasi_http()
+        store.set_wasi_http()  # linked; without allowed_hosts its `handle` is replaced by _deny
         store.set_limits(memory_size=self._memory_limit)
         instance = self._linker.instantiate(store, self._component)
         iface = instance.get_export_index(store, PROVIDER)
@@ -358,7 +385,7 @@ class Provider:
             with root.add_instance(SECRETS) as secrets:
                 secrets.add_func("get", lambda _store, name: self._secret(name))
                 secrets.add_func("refresh", lambda _store, name: self._secret(name))
-            if self._network == "deny":
+            if self._grant is None:
                 # Replace wasi:http's `handle` (same version as the component imports) with
                 # one that refuses every request: the component reports `denied`.
                 imports = self._component.type.imports(self._engine)
@@ -380,6 +407,7 @@ class Provider:
             return wc.Variant("unavailable", f"secret `{name}`: {type(e).__name__}: {e}")
         if value is None:
             return wc.Variant("not-found", f"no secret `{name}` was given to the Python host")
+        self._redactor.add(str(value))  # never printed from now on
         return str(value)
 
 

@@ -35,7 +35,7 @@ def test_invalid_config_names_the_key(nimbus_wasm, symbee_wasm, symbee_box):
     assert e.value.field == "cluster"
     assert e.value.kind == "invalid-config"
     # Through the sandbox: an environment on Amazon Connect's internal directory is NOT_SUPPORTED.
-    lab = Provider(symbee_wasm, secrets={"api_key": SymbeeDemo.API_KEY})
+    lab = Provider(symbee_wasm, secrets={"api_key": SymbeeDemo.API_KEY}, allowed_hosts=[symbee_box.url])
     lab.configure(symbee_config(symbee_box.url, SymbeeDemo.ENV_INTERNAL))
     with pytest.raises(InvalidConfig) as e:
         lab.read("symbee_user", "x@abc-gadgets.com")
@@ -126,9 +126,10 @@ def test_vendor_error_when_amazon_connect_fails(symbee, symbee_box):
     assert e.value.message.startswith("FAIL:")
 
 
-def test_denied_in_deny_all_mode(nimbus_wasm, nimbus_box):
+def test_the_network_is_denied_unless_allowed_hosts_are_given(nimbus_wasm, nimbus_box):
     before = nimbus_box.stats()
-    p = Provider(nimbus_wasm, secrets={"client_secret": NimbusDemo.CLIENT_SECRET}, network="deny")
+    p = Provider(nimbus_wasm, secrets={"client_secret": NimbusDemo.CLIENT_SECRET})
+    assert p.network == "deny"
     p.configure(nimbus_config(nimbus_box.url))
     assert p.validate("nimbus_user", {"o365_id": NEW_USER, "organization_unit_id": NimbusDemo.OU_SALES}) == []
     with pytest.raises(Denied, match="denied"):

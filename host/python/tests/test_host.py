@@ -1,10 +1,12 @@
 """What the Python host itself does: secrets from a callable (and a fresh value after the vendor
 rejected one), missing secrets, traps, the memory limit."""
 
+import base64
+
 import pytest
 
-from roster_provider import ComponentTrapped, InvalidConfig, Provider, ProviderError
-from sandbox import NimbusDemo, nimbus_config
+from roster_provider import ComponentTrapped, Denied, InvalidConfig, Provider, ProviderError
+from sandbox import NimbusDemo, SymbeeDemo, nimbus_config, symbee_config
 
 
 def test_a_callable_supplies_secrets_and_a_rotated_secret_is_picked_up(nimbus_wasm, nimbus_box):
@@ -15,7 +17,7 @@ def test_a_callable_supplies_secrets_and_a_rotated_secret_is_picked_up(nimbus_wa
         asked.append(name)
         return current["value"] if name == "client_secret" else None
 
-    p = Provider(nimbus_wasm, secrets=secrets)
+    p = Provider(nimbus_wasm, secrets=secrets, allowed_hosts=[nimbus_box.url])
     p.configure(nimbus_config(nimbus_box.url))
     p.read("nimbus_user", NimbusDemo.TEMPLATE_USER)
     asked_before = len(asked)
@@ -31,7 +33,7 @@ def test_a_callable_supplies_secrets_and_a_rotated_secret_is_picked_up(nimbus_wa
 
 
 def test_a_missing_secret_is_named(nimbus_wasm, nimbus_box):
-    p = Provider(nimbus_wasm, secrets={})
+    p = Provider(nimbus_wasm, secrets={}, allowed_hosts=[nimbus_box.url])
     p.configure(nimbus_config(nimbus_box.url))
     with pytest.raises(ProviderError) as e:
         p.read("nimbus_user", NimbusDemo.TEMPLATE_USER)
@@ -43,7 +45,7 @@ def test_a_failing_secret_source_is_a_typed_error_not_a_crash(nimbus_wasm, nimbu
     def broken(name):
         raise TimeoutError("vault did not answer")
 
-    p = Provider(nimbus_wasm, secrets=broken)
+    p = Provider(nimbus_wasm, secrets=broken, allowed_hosts=[nimbus_box.url])
     p.configure(nimbus_config(nimbus_box.url))
     with pytest.raises(ProviderError, match="vault did not answer"):
         p.read("nimbus_user", NimbusDemo.TEMPLATE_USER)
@@ -65,3 +67,47 @@ def test_the_memory_limit_stops_a_hoarding_component(misbehave_wasm):
     with pytest.raises(ComponentTrapped):
         p.create("grow", {})
     assert p.create("echo", {"ok": True}) == {"ok": True}
+
+
+def test_allowed_hosts_must_name_every_host_the_component_asks_for(nimbus_wasm, nimbus_box):
+    p = Provider(nimbus_wasm, secrets={"client_secret": NimbusDemo.CLIENT_SECRET}, allowed_hosts=["https://login.microsoftonline.com"])
+    assert p.network == "allow"
+    with pytest.raises(Denied) as e:
+        p.configure(nimbus_config(nimbus_box.url))
+    assert f"the component asks for {nimbus_box.url}, not in allowed_hosts (https://login.microsoftonline.com)" in str(e.value)
+    with pytest.raises(ValueError, match="allowed host `ftp://x`: scheme must be http or https"):
+        Provider(nimbus_wasm, allowed_hosts=["ftp://x"])
+
+
+def test_validate_after_a_trap_runs_on_a_configured_instance(misbehave_wasm):
+    p = Provider(misbehave_wasm)
+    p.configure({"hosts": []})
+    with pytest.raises(ComponentTrapped):
+        p.create("panic", {})
+    assert p.validate("anything", {}) == []
+    # The new instance was configured before validate: configure, validate, this read.
+    assert p.read("calls", "") == {"calls": 3}
+
+
+@pytest.mark.parametrize("vendor", ["nimbus-token", "nimbus-api", "symbee"])
+def test_an_echoing_gateway_leaks_no_secret(vendor, nimbus_wasm, symbee_wasm, nimbus_box, symbee_box):
+    echo = {"error_rate": 1.0, "error_status": 502, "echo": True}
+    if vendor == "symbee":
+        symbee_box.request("PUT", "/_sandbox/faults", {"routes": {"*": echo}})
+        p = Provider(symbee_wasm, secrets={"api_key": SymbeeDemo.API_KEY}, allowed_hosts=[symbee_box.url])
+        p.configure(symbee_config(symbee_box.url))
+        call, leaks = (lambda: p.read("symbee_user", "vvenus@abc-gadgets.com")), [SymbeeDemo.API_KEY]
+    else:
+        nimbus_box.request("PUT", "/_sandbox/faults", {"routes": {"token" if vendor == "nimbus-token" else "get": echo}})
+        p = Provider(nimbus_wasm, secrets={"client_secret": NimbusDemo.CLIENT_SECRET}, allowed_hosts=[nimbus_box.url])
+        p.configure(nimbus_config(nimbus_box.url))
+        pair = base64.b64encode(f"{NimbusDemo.CLIENT_ID}:{NimbusDemo.CLIENT_SECRET}".encode()).decode()
+        call, leaks = (lambda: p.read("nimbus_user", NimbusDemo.TEMPLATE_USER)), [NimbusDemo.CLIENT_SECRET, pair]
+    with pytest.raises(ProviderError) as e:
+        call()
+    text = f"{e.value} {e.value!r}"
+    assert "sandbox fault: echo" in text
+    for leak in leaks:
+        assert leak not in text
+    if vendor != "nimbus-api":
+        assert "[redacted]" in text

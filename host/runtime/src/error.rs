@@ -1,6 +1,7 @@
 //! What a call into a provider can end in.
 
-use crate::bindings::roster::provider::types::ProviderError;
+use crate::bindings::roster::provider::types::{FieldError, ProviderError, RateLimitedError, VendorError};
+use crate::redact::Redactor;
 use std::fmt;
 use std::time::Duration;
 
@@ -23,6 +24,28 @@ impl CallError {
     /// True when the instance that made the call was discarded (it will be replaced).
     pub fn discarded_instance(&self) -> bool {
         !matches!(self, CallError::Provider(_))
+    }
+
+    /// The same error with every value `redactor` knows replaced by `[redacted]` in its text.
+    pub fn redacted(self, redactor: &Redactor) -> CallError {
+        let r = |m: String| redactor.redact(&m);
+        match self {
+            CallError::Provider(e) => CallError::Provider(match e {
+                ProviderError::InvalidConfig(f) => ProviderError::InvalidConfig(FieldError { field: f.field, message: r(f.message) }),
+                ProviderError::InvalidInput(f) => ProviderError::InvalidInput(FieldError { field: f.field, message: r(f.message) }),
+                ProviderError::Unauthorized(m) => ProviderError::Unauthorized(r(m)),
+                ProviderError::Forbidden(m) => ProviderError::Forbidden(r(m)),
+                ProviderError::NotFound(m) => ProviderError::NotFound(r(m)),
+                ProviderError::AlreadyExists(m) => ProviderError::AlreadyExists(r(m)),
+                ProviderError::RateLimited(e) => ProviderError::RateLimited(RateLimitedError { retry_after_ms: e.retry_after_ms, message: r(e.message) }),
+                ProviderError::Unavailable(m) => ProviderError::Unavailable(r(m)),
+                ProviderError::Denied(m) => ProviderError::Denied(r(m)),
+                ProviderError::Vendor(e) => ProviderError::Vendor(VendorError { status: e.status, message: r(e.message) }),
+            }),
+            CallError::Trap(m) => CallError::Trap(r(m)),
+            CallError::Host(e) => CallError::Host(anyhow::anyhow!(r(format!("{e:#}")))),
+            other @ (CallError::Deadline(_) | CallError::MemoryLimit(_)) => other,
+        }
     }
 }
 
@@ -65,5 +88,39 @@ pub fn describe(error: &ProviderError) -> String {
         ProviderError::Denied(m) => format!("denied by the host: {m}"),
         ProviderError::Vendor(e) if e.status == 0 => format!("vendor error: {}", e.message),
         ProviderError::Vendor(e) => format!("vendor error (HTTP {}): {}", e.status, e.message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The WIT `provider-error` a vector names.
+    fn from_vector(e: &serde_json::Value) -> ProviderError {
+        let val = &e["val"];
+        let text = |v: &serde_json::Value| v.as_str().unwrap().to_string();
+        let field = || FieldError { field: text(&val["field"]), message: text(&val["message"]) };
+        match e["tag"].as_str().unwrap() {
+            "invalid-config" => ProviderError::InvalidConfig(field()),
+            "invalid-input" => ProviderError::InvalidInput(field()),
+            "unauthorized" => ProviderError::Unauthorized(text(val)),
+            "forbidden" => ProviderError::Forbidden(text(val)),
+            "not-found" => ProviderError::NotFound(text(val)),
+            "already-exists" => ProviderError::AlreadyExists(text(val)),
+            "rate-limited" => ProviderError::RateLimited(RateLimitedError { retry_after_ms: val["retry-after-ms"].as_u64(), message: text(&val["message"]) }),
+            "unavailable" => ProviderError::Unavailable(text(val)),
+            "denied" => ProviderError::Denied(text(val)),
+            "vendor" => ProviderError::Vendor(VendorError { status: val["status"].as_u64().unwrap() as u16, message: text(&val["message"]) }),
+            other => panic!("no WIT case {other}"),
+        }
+    }
+
+    #[test]
+    fn errors_are_described_as_the_golden_vectors_say() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/errors.json");
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for case in v["cases"].as_array().unwrap() {
+            assert_eq!(describe(&from_vector(&case["error"])), case["describe"].as_str().unwrap(), "{case}");
+        }
     }
 }

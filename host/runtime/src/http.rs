@@ -4,11 +4,18 @@
 //! The allow-list parser ([`AllowedHost::parse`]) is a pure function: an entry is
 //! `[scheme://]host[:port]`, where `host` may start with `*.` to allow every subdomain.
 //! Without a port, an entry allows its scheme's default port (443 for https, 80 for http;
-//! both when no scheme is given). Matching ignores case.
+//! both when no scheme is given). Matching ignores case. An IPv6 address goes in brackets.
+//!
+//! After the allow-list, the private-network rule ([`crate::address`]) checks the address a
+//! request would reach: an IP literal before anything is sent, a name after it resolved.
 
+use crate::address::{check_address, AddressRefused};
 use crate::limits::HttpTimeouts;
-use std::future::Future;
+use crate::redact::Redactor;
 use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 
 /// One allowed destination.
@@ -50,12 +57,17 @@ impl AllowedHost {
         if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.[]:_".contains(&b)) {
             return Err(format!("allowed host `{entry}`: `{host}` is not a host name or IP address"));
         }
-        Ok(AllowedHost { scheme, host: host.to_ascii_lowercase(), wildcard, port })
+        let bracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+        let valid_ipv6 = bracketed.is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok());
+        if (host.contains([':', '[', ']']) || bracketed.is_some()) && (!valid_ipv6 || wildcard) {
+            return Err(format!("allowed host `{entry}`: an IPv6 address goes in brackets, e.g. `[::1]:8080`"));
+        }
+        Ok(AllowedHost { scheme, host: canonical_host(host), wildcard, port })
     }
 
     /// Whether a request to `scheme://host:port` is allowed by this entry.
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
-        let host = host.to_ascii_lowercase();
+        let host = canonical_host(host);
         let host_ok = if self.wildcard {
             host.strip_suffix(&self.host).is_some_and(|prefix| prefix.ends_with('.'))
         } else {
@@ -89,6 +101,36 @@ impl fmt::Display for AllowedHost {
     }
 }
 
+/// A host as compared: lower case; a bracketed IPv6 address in the URL standard's form (RFC 5952:
+/// lower-case hex, the longest run of zero groups as `::`, no dotted quad), so
+/// `[::FFFF:169.254.169.254]` and `[::ffff:a9fe:a9fe]` are one host.
+pub fn canonical_host(host: &str) -> String {
+    let lower = host.to_ascii_lowercase();
+    match lower.strip_prefix('[').and_then(|h| h.strip_suffix(']')).and_then(|h| h.parse::<std::net::Ipv6Addr>().ok()) {
+        Some(ip) => format!("[{}]", rfc5952(ip)),
+        None => lower,
+    }
+}
+
+fn rfc5952(ip: std::net::Ipv6Addr) -> String {
+    let s = ip.segments();
+    // The longest run of at least two zero groups (the first, on a tie).
+    let (mut best, mut run) = ((0, 0), (0, 0));
+    for (i, &g) in s.iter().enumerate() {
+        if g == 0 {
+            run = if run.1 == 0 || run.0 + run.1 != i { (i, 1) } else { (run.0, run.1 + 1) };
+            if run.1 > best.1 {
+                best = run;
+            }
+        }
+    }
+    let hex = |r: &[u16]| r.iter().map(|g| format!("{g:x}")).collect::<Vec<_>>().join(":");
+    if best.1 < 2 {
+        return hex(&s);
+    }
+    format!("{}::{}", hex(&s[..best.0]), hex(&s[best.0 + best.1..]))
+}
+
 fn default_port(scheme: &str) -> Option<u16> {
     match scheme {
         "https" => Some(443),
@@ -101,6 +143,7 @@ fn default_port(scheme: &str) -> Option<u16> {
 fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
     let colon = if s.starts_with('[') { s.find("]:").map(|i| i + 1) } else { s.rfind(':') };
     match colon {
+        Some(i) if !s[i + 1..].bytes().all(|b| b.is_ascii_digit()) => None,
         Some(i) => match s[i + 1..].parse::<u16>() {
             Ok(p) if p > 0 => Some((&s[..i], Some(p))),
             _ => None,
@@ -149,19 +192,97 @@ impl fmt::Display for AllowedHosts {
     }
 }
 
-type PoolClient = hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, WasiBody>;
+/// What a provider may reach: its allow-list, the part of it the user granted (not only the
+/// component asked for), and whether private networks are open to it ([`crate::address`]).
+#[derive(Clone, Debug, Default)]
+pub struct NetworkPolicy {
+    /// Every allowed host: the component's and the user's.
+    pub allowed: AllowedHosts,
+    /// The hosts the user listed.
+    pub granted: AllowedHosts,
+    /// The provider is opted in to private networks.
+    pub allow_private_networks: bool,
+}
+
+impl NetworkPolicy {
+    /// Why a request to `uri` is refused before anything is sent, or `None` to send it: the
+    /// allow-list, then, for an IP literal, the private-network rule. (A name is checked after
+    /// it resolves.)
+    pub fn refusal(&self, uri: &http::Uri) -> Option<String> {
+        let host = uri.host().unwrap_or_default();
+        if !self.allowed.allows_uri(uri) {
+            let target = match (uri.host(), uri.port_u16()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_string(),
+                _ => uri.to_string(),
+            };
+            return Some(format!("{target} is not among this provider's allowed hosts ({})", self.allowed));
+        }
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let ip = bare.parse::<IpAddr>().ok()?;
+        let granted = self.granted.allows_uri(uri);
+        check_address(bare, ip, granted, self.allow_private_networks).err().map(|e| e.to_string())
+    }
+}
+
+/// Resolves names with the system resolver and keeps only the addresses the private-network
+/// rule allows; none left is an [`AddressRefused`] error. (IP literals never get here: the
+/// connector uses them as they are, and [`NetworkPolicy::refusal`] checked them.)
+#[derive(Clone)]
+struct GuardedResolver {
+    allow_private_networks: bool,
+}
+
+type ResolveFuture = std::pin::Pin<Box<dyn Future<Output = Result<std::vec::IntoIter<SocketAddr>, BoxError>> + Send>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = BoxError;
+    type Future = ResolveFuture;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), BoxError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: hyper_util::client::legacy::connect::dns::Name) -> ResolveFuture {
+        let allow_private = self.allow_private_networks;
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refused = None;
+            let kept: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|a| match check_address(&host, a.ip(), false, allow_private) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        refused.get_or_insert(e);
+                        false
+                    }
+                })
+                .collect();
+            match (kept.is_empty(), refused) {
+                (true, Some(e)) => Err(Box::new(e) as BoxError),
+                _ => Ok(kept.into_iter()),
+            }
+        })
+    }
+}
+
+type PoolClient = hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector<GuardedResolver>>, WasiBody>;
 
 /// Outgoing connections kept alive and reused across requests, calls and instances (one pool
-/// per runtime; a provider's instances share its connections).
+/// per provider; a provider's instances share its connections).
 #[derive(Clone)]
 pub(crate) struct ConnectionPool {
     client: PoolClient,
 }
 
 impl ConnectionPool {
-    /// A pool whose connections open within `connect` and idle at most 30 s.
-    pub(crate) fn new(connect: std::time::Duration) -> ConnectionPool {
-        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    /// A pool whose connections open within `connect` and idle at most 30 s, resolving names
+    /// under the private-network rule.
+    pub(crate) fn new(connect: std::time::Duration, allow_private_networks: bool) -> ConnectionPool {
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new_with_resolver(GuardedResolver { allow_private_networks });
         http.enforce_http(false);
         http.set_connect_timeout(Some(connect));
         http.set_nodelay(true);
@@ -172,6 +293,18 @@ impl ConnectionPool {
             .build(https);
         ConnectionPool { client }
     }
+}
+
+/// The private-network refusal somewhere in an error's sources.
+fn address_refusal<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a AddressRefused> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<AddressRefused>() {
+            return Some(r);
+        }
+        cur = err.source();
+    }
+    None
 }
 
 /// A response body that fails when the gap between two chunks exceeds a limit.
@@ -208,11 +341,14 @@ impl http_body::Body for BetweenBytes {
     }
 }
 
-/// The wasi:http hooks of one instance: allow-list, connection pool, timeouts.
+/// The wasi:http hooks of one instance: network policy, connection pool, timeouts, the
+/// redactor that learns each request's credentials, and why the last request was denied.
 pub(crate) struct HttpHooks {
-    pub(crate) allowed: AllowedHosts,
+    pub(crate) policy: Arc<NetworkPolicy>,
     pub(crate) pool: ConnectionPool,
     pub(crate) timeouts: HttpTimeouts,
+    pub(crate) redactor: Redactor,
+    pub(crate) denial: Arc<Mutex<Option<String>>>,
 }
 
 type SendResult = wasmtime_wasi_http::Result<(
@@ -232,14 +368,12 @@ impl WasiHttpHooks for HttpHooks {
         _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         use http_body_util::BodyExt;
-        if !self.allowed.allows_uri(request.uri()) {
-            let uri = request.uri();
-            let target = match (uri.host(), uri.port_u16()) {
-                (Some(h), Some(p)) => format!("{h}:{p}"),
-                (Some(h), None) => h.to_string(),
-                _ => uri.to_string(),
-            };
-            tracing::warn!(host = %target, "outgoing request denied: not in the allow-list");
+        // Whatever happens next, the credentials on this request are never printed.
+        self.redactor.add_request_headers(request.headers());
+        let denial = self.denial.clone();
+        if let Some(reason) = self.policy.refusal(request.uri()) {
+            tracing::warn!("outgoing request denied: {reason}");
+            *denial.lock().unwrap() = Some(reason);
             return Box::new(async move {
                 // Drain the body the guest is still writing, or it sees a closed stream
                 // instead of the denial.
@@ -263,6 +397,11 @@ impl WasiHttpHooks for HttpHooks {
             let response = match tokio::time::timeout(first_byte, client.request(request)).await {
                 Err(_) => return Err(wasmtime_wasi_http::Error::ConnectionReadTimeout),
                 Ok(Err(e)) if e.is_connect() => {
+                    if let Some(refused) = address_refusal(&e) {
+                        tracing::warn!("outgoing request denied: {refused}");
+                        *denial.lock().unwrap() = Some(refused.to_string());
+                        return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
+                    }
                     let timed_out = e.source().and_then(|s| s.source()).is_some_and(|s| s.to_string().contains("timed out"));
                     return Err(if timed_out { wasmtime_wasi_http::Error::ConnectionTimeout } else { wasmtime_wasi_http::Error::ConnectionRefused });
                 }
@@ -282,49 +421,59 @@ impl WasiHttpHooks for HttpHooks {
 mod tests {
     use super::*;
 
-    fn allows(entries: &[&str], uri: &str) -> bool {
-        AllowedHosts::parse(entries).unwrap().allows_uri(&uri.parse().unwrap())
+    /// tests/vectors/allowlist.json, which the Node and Python hosts run too.
+    fn vectors() -> serde_json::Value {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/allowlist.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
     #[test]
-    fn exact_hosts_and_default_ports() {
-        assert!(allows(&["login.microsoftonline.com"], "https://login.microsoftonline.com/t/oauth2"));
-        assert!(allows(&["LOGIN.microsoftonline.com"], "https://login.MicrosoftOnline.com/"));
-        assert!(!allows(&["login.microsoftonline.com"], "https://login.microsoftonline.com:8443/"));
-        assert!(!allows(&["login.microsoftonline.com"], "https://evil.com/login.microsoftonline.com"));
-        assert!(!allows(&["login.microsoftonline.com"], "https://login.microsoftonline.com.evil.com/"));
-        assert!(allows(&["symbeeconnect.com:9443"], "https://symbeeconnect.com:9443/symbee-admin"));
-        assert!(!allows(&["symbeeconnect.com:9443"], "https://symbeeconnect.com/"));
-    }
-
-    #[test]
-    fn schemes() {
-        assert!(allows(&["http://127.0.0.1:8080"], "http://127.0.0.1:8080/x"));
-        assert!(!allows(&["http://127.0.0.1:8080"], "https://127.0.0.1:8080/x"));
-        assert!(!allows(&["https://a.example"], "http://a.example/"));
-        assert!(allows(&["a.example"], "http://a.example/"));
-        assert!(allows(&["[::1]:9000"], "http://[::1]:9000/"));
-    }
-
-    #[test]
-    fn wildcards() {
-        assert!(allows(&["*.luware.cloud"], "https://admin.ch-01.luware.cloud/api"));
-        assert!(!allows(&["*.luware.cloud"], "https://luware.cloud/"));
-        assert!(!allows(&["*.luware.cloud"], "https://evilluware.cloud/"));
-    }
-
-    #[test]
-    fn bad_entries_are_named() {
-        for bad in ["", "ftp://x.com", "x.com/path", "x.com:0", "x.com:99999", "a.*.com", "*", "user@x.com", "x y.com"] {
-            let err = AllowedHost::parse(bad).unwrap_err();
-            assert!(err.contains(&format!("`{}`", bad.trim())), "{bad}: {err}");
+    fn entries_parse_as_the_golden_vectors_say() {
+        let v = vectors();
+        for case in v["entries"].as_array().unwrap() {
+            let entry = case["entry"].as_str().unwrap();
+            match (AllowedHost::parse(entry), case["display"].as_str(), case["error"].as_str()) {
+                (Ok(parsed), Some(display), None) => assert_eq!(parsed.to_string(), display, "{entry:?}"),
+                (Err(e), None, Some(error)) => assert_eq!(e, error, "{entry:?}"),
+                (got, ..) => panic!("{entry:?}: got {got:?}, expected {case}"),
+            }
         }
     }
 
     #[test]
-    fn displays_as_parsed() {
-        for e in ["https://*.luware.cloud", "symbeeconnect.com:9443", "http://127.0.0.1:80"] {
-            assert_eq!(AllowedHost::parse(e).unwrap().to_string(), e);
+    fn requests_are_allowed_as_the_golden_vectors_say() {
+        let v = vectors();
+        for case in v["requests"].as_array().unwrap() {
+            let hosts: Vec<&str> = case["hosts"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
+            let uri: http::Uri = format!("{}://{}/", case["scheme"].as_str().unwrap(), case["authority"].as_str().unwrap()).parse().unwrap();
+            let allowed = AllowedHosts::parse(&hosts).unwrap().allows_uri(&uri);
+            assert_eq!(allowed, case["allowed"].as_bool().unwrap(), "{case}");
+        }
+    }
+
+    #[test]
+    fn refusals_come_before_any_connection() {
+        let policy = |hosts: &[&str], granted: &[&str], opt_in| NetworkPolicy {
+            allowed: AllowedHosts::parse(hosts).unwrap(),
+            granted: AllowedHosts::parse(granted).unwrap(),
+            allow_private_networks: opt_in,
+        };
+        let uri = |u: &str| u.parse::<http::Uri>().unwrap();
+        let metadata = uri("http://169.254.169.254/latest/api/token");
+        let asked = policy(&["http://169.254.169.254"], &[], false);
+        assert!(asked.refusal(&metadata).unwrap().starts_with("169.254.169.254 is a cloud metadata address"));
+        assert_eq!(policy(&["http://169.254.169.254"], &["http://169.254.169.254"], false).refusal(&metadata), None);
+        assert_eq!(policy(&["http://169.254.169.254"], &[], true).refusal(&metadata), None);
+        assert_eq!(asked.refusal(&uri("http://[::1]/")).unwrap(), "[::1] is not among this provider's allowed hosts (http://169.254.169.254)");
+        assert_eq!(policy(&["http://127.0.0.1:8781"], &[], false).refusal(&uri("http://127.0.0.1:8781/api")), None);
+        // A name is checked after it resolves, by the connector.
+        assert_eq!(policy(&["http://127.1:8781"], &[], false).refusal(&uri("http://127.1:8781/")), None);
+    }
+
+    #[test]
+    fn ipv6_hosts_compare_in_one_form() {
+        for (host, canonical) in [("[::1]", "[::1]"), ("[0:0:0:0:0:0:0:1]", "[::1]"), ("[::FFFF:169.254.169.254]", "[::ffff:a9fe:a9fe]"), ("[2001:db8:0:0:1:0:0:1]", "[2001:db8::1:0:0:1]"), ("[1:0:0:2:0:0:0:3]", "[1:0:0:2::3]"), ("[1:2:3:4:5:6:7:8]", "[1:2:3:4:5:6:7:8]"), ("[1:0:2:3:4:5:6:7]", "[1:0:2:3:4:5:6:7]"), ("[::]", "[::]"), ("Example.COM", "example.com")] {
+            assert_eq!(canonical_host(host), canonical, "{host}");
         }
     }
 }

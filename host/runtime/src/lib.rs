@@ -21,12 +21,14 @@
 //! provider) and the private per-instance store state.
 #![deny(missing_docs)]
 
+pub mod address;
 mod bindings;
 mod cache;
 mod error;
 pub mod http;
 mod limits;
 mod provider;
+pub mod redact;
 mod runtime;
 pub mod secrets;
 mod state;

@@ -5,7 +5,7 @@
 use crate::bindings::roster::provider::types::{FieldError, ProviderError, ProviderMetadata};
 use crate::bindings::ProviderCore;
 use crate::error::CallError;
-use crate::http::{AllowedHosts, ConnectionPool};
+use crate::http::{AllowedHosts, ConnectionPool, NetworkPolicy};
 use crate::limits::Limits;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::secrets::{AwsOptions, SecretSource, SecretStore, SecretsManagerClient};
@@ -33,8 +33,12 @@ pub struct ProviderSpec {
     pub secret_max_age: Duration,
     /// AWS settings for `aws-sm:` sources.
     pub aws: AwsOptions,
-    /// Hosts allowed in addition to those the component asks for.
+    /// Hosts allowed in addition to those the component asks for (the user's grant: an IP
+    /// literal here may be a link-local or metadata address, see [`crate::address`]).
     pub extra_hosts: Vec<String>,
+    /// Lets the provider reach loopback, private, link-local and metadata addresses through
+    /// any allowed host (`allow_private_networks = true` in the roster file).
+    pub allow_private_networks: bool,
     /// Sandbox limits.
     pub limits: Limits,
 }
@@ -49,6 +53,7 @@ impl ProviderSpec {
             secret_max_age: Duration::from_secs(300),
             aws: AwsOptions::default(),
             extra_hosts: Vec::new(),
+            allow_private_networks: false,
             limits: Limits::default(),
         }
     }
@@ -81,7 +86,7 @@ pub struct Provider {
     runtime: Runtime,
     config: String,
     metadata: ProviderMetadata,
-    allowed: AllowedHosts,
+    policy: Arc<NetworkPolicy>,
     limits: Limits,
     secrets: Arc<SecretStore>,
     pool: ConnectionPool,
@@ -137,10 +142,10 @@ impl Provider {
             runtime: runtime.clone(),
             config: spec.config.to_string(),
             metadata: empty_metadata(),
-            allowed: AllowedHosts::default(),
+            policy: Arc::new(NetworkPolicy { allow_private_networks: spec.allow_private_networks, ..NetworkPolicy::default() }),
             limits: spec.limits,
             secrets: SecretStore::new(HashMap::new(), spec.secret_max_age, SecretsManagerClient::new(AwsOptions::default())),
-            pool: ConnectionPool::new(spec.limits.http.connect),
+            pool: ConnectionPool::new(spec.limits.http.connect, spec.allow_private_networks),
             idle: Mutex::new(Vec::new()),
             slots: Arc::new(Semaphore::new(spec.limits.max_instances.max(1))),
             discarded: 0.into(),
@@ -167,9 +172,10 @@ impl Provider {
         let mut allowed = AllowedHosts::parse(&hosts).map_err(|e| {
             CallError::Host(anyhow::anyhow!("provider {} asked for a host that does not parse: {e}", spec.name))
         })?;
-        allowed.extend(AllowedHosts::parse(&spec.extra_hosts).map_err(|e| {
+        let granted = AllowedHosts::parse(&spec.extra_hosts).map_err(|e| {
             CallError::Provider(ProviderError::InvalidConfig(FieldError { field: "allowed_hosts".into(), message: e }))
-        })?);
+        })?;
+        allowed.extend(granted.clone());
         let mut sources = spec.secrets.clone();
         for declared in &metadata.secrets {
             if sources.contains_key(&declared.name) {
@@ -191,7 +197,7 @@ impl Provider {
         provider.capabilities = capabilities;
         provider.secrets = SecretStore::new(sources, spec.secret_max_age, aws);
         provider.metadata = metadata;
-        provider.allowed = allowed;
+        provider.policy = Arc::new(NetworkPolicy { allowed, granted, allow_private_networks: spec.allow_private_networks });
         // The first instance saw an empty allow-list and no secrets: it is not kept.
         drop(first);
         let ready = provider.checkout().await?;
@@ -216,7 +222,7 @@ impl Provider {
 
     /// The hosts this provider may reach.
     pub fn allowed_hosts(&self) -> &AllowedHosts {
-        &self.allowed
+        &self.policy.allowed
     }
 
     /// The secrets store (for metrics and tests: how often sources were asked).
@@ -294,24 +300,40 @@ impl Provider {
     }
 
     async fn instantiate(&self) -> Result<Instance, CallError> {
-        let state = HostState::new(self.allowed.clone(), self.pool.clone(), &self.limits, self.secrets.clone());
+        let redactor = self.runtime.redactor().clone();
+        let state = HostState::new(self.policy.clone(), self.pool.clone(), &self.limits, self.secrets.clone(), redactor.clone());
         let mut store = Store::new(self.runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(self.limits.deadline_ticks());
-        let guest = self.component.pre.instantiate_async(&mut store).await.map_err(|e| CallError::Host(anyhow::anyhow!("{e:?}")))?;
+        let guest = self
+            .component
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| CallError::Host(anyhow::anyhow!("{e:?}")).redacted(&redactor))?;
         self.instantiated.fetch_add(1, Ordering::Relaxed);
         Ok(Instance { store, guest })
     }
 
-    /// Runs one guest call under the deadline; classifies a trap. The caller drops an
-    /// instance whose error says so ([`CallError::discarded_instance`]).
+    /// Runs one guest call under the deadline; classifies a trap; redacts secrets from the
+    /// error and adds the host's reason to a denial. The caller drops an instance whose error
+    /// says so ([`CallError::discarded_instance`]).
     async fn run<R>(&self, instance: &mut Instance, f: impl for<'a> FnOnce(&'a mut Instance) -> Call<'a, R>) -> Result<R, CallError> {
+        instance.store.data().take_denial();
+        let redactor = self.runtime.redactor();
         instance.store.set_epoch_deadline(self.limits.deadline_ticks());
         let outcome = tokio::time::timeout(self.limits.wall_bound(), f(instance)).await;
         let error = match outcome {
             Ok(Ok(Ok(value))) => return Ok(value),
-            Ok(Ok(Err(provider_error))) => return Err(CallError::Provider(provider_error)),
+            Ok(Ok(Err(ProviderError::Denied(message)))) => {
+                let message = match instance.store.data().take_denial() {
+                    Some(reason) if !message.contains(&reason) => format!("{message}: {reason}"),
+                    _ => message,
+                };
+                return Err(CallError::Provider(ProviderError::Denied(message)).redacted(redactor));
+            }
+            Ok(Ok(Err(provider_error))) => return Err(CallError::Provider(provider_error).redacted(redactor)),
             Err(_) => CallError::Deadline(self.limits.wall_bound()),
             Ok(Err(trap)) => {
                 let state = instance.store.data();
@@ -326,6 +348,7 @@ impl Provider {
                 }
             }
         };
+        let error = error.redacted(redactor);
         self.discarded.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(provider = %self.name, "discarding instance: {error}");
         Err(error)

@@ -35,6 +35,7 @@ struct Inner {
     engine: Engine,
     linker: Linker<HostState>,
     cache: ComponentCache,
+    redactor: crate::redact::Redactor,
     ticking: Arc<AtomicBool>,
 }
 
@@ -76,7 +77,7 @@ impl Runtime {
             }
         })?;
         let cache = ComponentCache::new(options.cache_dir, &engine);
-        Ok(Runtime { inner: Arc::new(Inner { engine, linker, cache, ticking }) })
+        Ok(Runtime { inner: Arc::new(Inner { engine, linker, cache, redactor: Default::default(), ticking }) })
     }
 
     /// Compiles (or loads from the cache) a component and pre-links it.
@@ -99,6 +100,12 @@ impl Runtime {
         let component = wasmtime::component::Component::new(&self.inner.engine, wasm)?;
         let ty = component.component_type();
         Ok(ty.imports(&self.inner.engine).map(|(name, _)| name.to_string()).collect())
+    }
+
+    /// What this runtime keeps out of errors and logs: every secret it handed to any of its
+    /// providers and every credential it saw on their requests ([`crate::redact`]).
+    pub fn redactor(&self) -> &crate::redact::Redactor {
+        &self.inner.redactor
     }
 
     pub(crate) fn engine(&self) -> &Engine {

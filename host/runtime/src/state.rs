@@ -1,10 +1,11 @@
 //! Per-instance store state: WASI context, wasi:http hooks, memory limiter, secrets.
 
 use crate::bindings::roster::provider::{secrets as wit_secrets, types as wit_types};
-use crate::http::{AllowedHosts, ConnectionPool, HttpHooks};
+use crate::http::{ConnectionPool, HttpHooks, NetworkPolicy};
 use crate::limits::{Limits, MemoryLimiter};
+use crate::redact::Redactor;
 use crate::secrets::{SecretError, SecretStore};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -27,7 +28,7 @@ pub(crate) struct HostState {
 impl HostState {
     /// Fresh state: empty environment, no arguments, no stdin, no files, no sockets;
     /// stderr captured in memory.
-    pub(crate) fn new(allowed: AllowedHosts, pool: ConnectionPool, limits: &Limits, secrets: Arc<SecretStore>) -> Self {
+    pub(crate) fn new(policy: Arc<NetworkPolicy>, pool: ConnectionPool, limits: &Limits, secrets: Arc<SecretStore>, redactor: Redactor) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())
@@ -39,11 +40,17 @@ impl HostState {
             wasi,
             table: ResourceTable::new(),
             http_ctx: WasiHttpCtx::new(),
-            hooks: HttpHooks { allowed, pool, timeouts: limits.http },
+            hooks: HttpHooks { policy, pool, timeouts: limits.http, redactor, denial: Arc::new(Mutex::new(None)) },
             limiter: MemoryLimiter { max_bytes: limits.memory_bytes, exceeded: false },
             secrets,
             stderr,
         }
+    }
+
+    /// Why the host denied a request during the current call, if it did (taken: the next call
+    /// starts clean).
+    pub(crate) fn take_denial(&self) -> Option<String> {
+        self.hooks.denial.lock().unwrap().take()
     }
 
     /// The last part of what the guest wrote to stderr.
@@ -78,14 +85,25 @@ fn to_wit(e: SecretError) -> wit_secrets::SecretError {
     }
 }
 
+impl HostState {
+    /// Hands a secret to the component, remembering it so that it is never printed.
+    fn hand_over(&self, value: Result<crate::secrets::SecretValue, SecretError>) -> Result<String, wit_secrets::SecretError> {
+        let value = value.map_err(to_wit)?;
+        self.hooks.redactor.add(value.expose());
+        Ok(value.expose().to_string())
+    }
+}
+
 impl wit_secrets::Host for HostState {
     async fn get(&mut self, name: String) -> Result<String, wit_secrets::SecretError> {
         let store = self.secrets.clone();
-        store.get(&name).await.map(|v| v.expose().to_string()).map_err(to_wit)
+        let value = store.get(&name).await;
+        self.hand_over(value)
     }
 
     async fn refresh(&mut self, name: String) -> Result<String, wit_secrets::SecretError> {
         let store = self.secrets.clone();
-        store.refresh(&name).await.map(|v| v.expose().to_string()).map_err(to_wit)
+        let value = store.refresh(&name).await;
+        self.hand_over(value)
     }
 }

@@ -20,6 +20,9 @@ pub struct Fault {
     /// Apply the latency and the error or drop *after* serving the request: the vendor did the
     /// work and the answer is late or lost (a timeout after commit).
     pub after_serve: bool,
+    /// Injected errors echo the request — method, path, every header (credentials included)
+    /// and the body — in a plain-text page, as a misconfigured gateway's debug page does.
+    pub echo: bool,
 }
 
 /// What to do with one request.
@@ -29,6 +32,8 @@ pub enum Action {
     Serve,
     /// Answer with this status.
     Error(u16),
+    /// Answer with this status and a page echoing the request.
+    Echo(u16),
     /// Close the connection.
     Drop,
 }
@@ -85,7 +90,8 @@ impl Faults {
         let action = if fault.drop_rate > 0.0 && self.next() < fault.drop_rate {
             Action::Drop
         } else if fault.error_rate > 0.0 && self.next() < fault.error_rate {
-            Action::Error(if fault.error_status == 0 { 503 } else { fault.error_status })
+            let status = if fault.error_status == 0 { 503 } else { fault.error_status };
+            if fault.echo { Action::Echo(status) } else { Action::Error(status) }
         } else {
             Action::Serve
         };
@@ -110,5 +116,7 @@ mod tests {
         let errors = ra.iter().filter(|x| **x == Action::Error(503)).count();
         assert!((250..350).contains(&errors), "{errors}");
         assert_eq!(a.decide("other"), (Duration::ZERO, Action::Serve));
+        a.routes.insert("*".into(), Fault { error_rate: 1.0, error_status: 502, echo: true, ..Fault::default() });
+        assert_eq!(a.decide("other"), (Duration::ZERO, Action::Echo(502)));
     }
 }

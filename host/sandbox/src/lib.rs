@@ -20,4 +20,4 @@ pub mod rate;
 mod server;
 pub mod symbee;
 
-pub use server::Running;
+pub use server::{Running, ServerLimits, MAX_LIFETIME_SECS};

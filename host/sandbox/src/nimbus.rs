@@ -29,13 +29,13 @@
 use crate::entra::{self, AppCredentials, FederatedCredential, SeenJtis, TrustedIssuer};
 use crate::faults::Faults;
 use crate::rate::{RateLimit, RateMode, Window};
-use crate::server::{json, json_with, serve, with_faults, Handler, Outcome, Req, Running};
+use crate::server::{expiry, json, json_with, serve, with_faults, Handler, Outcome, Req, Running, ServerLimits, MAX_LIFETIME_SECS};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The application roles the doc asks for, and what each allows.
 pub const ROLE_CREATE: &str = "Provisioning.User.Create";
@@ -387,7 +387,12 @@ impl NimbusSandbox {
 
     /// Serves on `addr` (port 0 picks one).
     pub async fn serve(&self, addr: SocketAddr) -> std::io::Result<Running> {
-        let running = serve(Arc::new(self.clone()), addr).await?;
+        self.serve_with(addr, ServerLimits::default()).await
+    }
+
+    /// Serves on `addr` under `limits`.
+    pub async fn serve_with(&self, addr: SocketAddr, limits: ServerLimits) -> std::io::Result<Running> {
+        let running = serve(Arc::new(self.clone()), addr, limits).await?;
         *self.base_url.lock().unwrap() = running.url();
         Ok(running)
     }
@@ -449,7 +454,7 @@ impl NimbusSandbox {
             app_id: m.app_id,
             roles: m.roles,
             authenticated: !m.unauthenticated,
-            expires: Instant::now() + Duration::from_secs(m.expires_in.unwrap_or(3599)),
+            expires: expiry(m.expires_in.unwrap_or(3599)),
         };
         s.issued += 1;
         let value = format!("sbx-minted-{}-{:x}", s.issued, rand_u64(s.issued));
@@ -528,7 +533,7 @@ impl NimbusSandbox {
             app_id: Some(app.client_id.clone()),
             roles: app.roles.clone(),
             authenticated: true,
-            expires: Instant::now() + Duration::from_secs(lifetime),
+            expires: expiry(lifetime),
         };
         s.issued += 1;
         let value = format!("sbx-{}-{:x}", s.issued, rand_u64(s.issued));
@@ -732,6 +737,9 @@ impl NimbusSandbox {
         match (req.method.as_str(), what) {
             ("GET", ["state"]) => json(200, self.snapshot()),
             ("PUT", ["state"]) => match serde_json::from_value::<NimbusSeed>(body) {
+                Ok(seed) if seed.token_lifetime_secs > MAX_LIFETIME_SECS => {
+                    problem(400, &format!("bad body: token_lifetime_secs must be at most {MAX_LIFETIME_SECS}"))
+                }
                 Ok(seed) => {
                     self.reseed(seed);
                     json(200, json!({ "ok": true }))
@@ -758,6 +766,9 @@ impl NimbusSandbox {
                 json(200, json!({ "ok": true }))
             }
             ("POST", ["tokens", "mint"]) => match serde_json::from_value::<MintToken>(body) {
+                Ok(m) if m.expires_in.is_some_and(|s| s > MAX_LIFETIME_SECS) => {
+                    problem(400, &format!("bad body: expires_in must be at most {MAX_LIFETIME_SECS}"))
+                }
                 Ok(m) => json(200, json!({ "access_token": self.mint(m) })),
                 Err(e) => bad(e),
             },
@@ -837,6 +848,7 @@ impl Handler for NimbusSandbox {
         with_faults(
             after,
             || self.update(|s| s.faults.decide(route.0)),
+            &req,
             |status| problem(status, "Injected fault"),
             || self.state.lock().unwrap().stats.faults_injected += 1,
             || async {

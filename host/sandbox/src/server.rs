@@ -1,5 +1,11 @@
 //! The HTTP plumbing shared by the sandboxes: hyper HTTP/1.1 (chunked requests accepted), whole
 //! bodies in, JSON out, and the ability to drop a connection without answering.
+//!
+//! It is exposed to whoever can reach the port, so it defends itself ([`ServerLimits`]): a
+//! request body over the limit is answered 413, headers that do not arrive in time close the
+//! connection, a body that stalls is answered 408, a handler that panics is answered 500 (and
+//! the sandbox keeps serving), and an accept loop that fails (out of file descriptors, say)
+//! backs off instead of spinning.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -7,6 +13,7 @@ use hyper::{HeaderMap, Method, Response, StatusCode};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// A request, read whole.
@@ -58,9 +65,31 @@ pub(crate) fn json_with(status: u16, body: serde_json::Value, headers: &[(&str, 
     Outcome::Reply(response.body(Full::new(Bytes::from(body.to_string()))).expect("valid response"))
 }
 
+/// A plain-text answer.
+fn text(status: u16, body: String) -> Outcome {
+    let response = Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", "text/plain; charset=utf-8");
+    Outcome::Reply(response.body(Full::new(Bytes::from(body))).expect("valid response"))
+}
+
+/// The page a misconfigured gateway shows: the status, then the request as received (method,
+/// path, every header, the body).
+pub(crate) fn echo_page(status: u16, req: &Req) -> Outcome {
+    let reason = StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error");
+    let mut page = format!("{status} {reason} (sandbox fault: echo)\n{} {}\n", req.method, req.path);
+    for (name, value) in &req.headers {
+        page.push_str(&format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())));
+    }
+    page.push('\n');
+    page.push_str(&String::from_utf8_lossy(&req.body));
+    text(status, page)
+}
+
 /// Applies an injected fault: sleeps its latency, then gives the outcome to answer instead of
-/// serving (`error` builds the body of an injected error), or `None` to serve normally.
-pub(crate) async fn inject(decision: (std::time::Duration, crate::faults::Action), error: impl FnOnce(u16) -> Outcome) -> Option<Outcome> {
+/// serving (`error` builds the body of an injected error; an echo fault answers
+/// [`echo_page`]), or `None` to serve normally.
+pub(crate) async fn inject(decision: (Duration, crate::faults::Action), req: &Req, error: impl FnOnce(u16) -> Outcome) -> Option<Outcome> {
     let (latency, action) = decision;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -69,16 +98,17 @@ pub(crate) async fn inject(decision: (std::time::Duration, crate::faults::Action
         crate::faults::Action::Serve => None,
         crate::faults::Action::Drop => Some(Outcome::Drop),
         crate::faults::Action::Error(status) => Some(error(status)),
+        crate::faults::Action::Echo(status) => Some(echo_page(status, req)),
     }
 }
 
 /// Serves a request under its route's injected faults: before serving (the request never
 /// reaches the vendor's logic), or after it when the route says `after_serve` (the work is done
 /// and the answer is late, fails or is dropped).
-pub(crate) async fn with_faults<F: Future<Output = Outcome>>(after_serve: bool, decide: impl FnOnce() -> (std::time::Duration, crate::faults::Action), error: impl FnOnce(u16) -> Outcome, injected: impl FnOnce(), serve: impl FnOnce() -> F) -> Outcome {
+pub(crate) async fn with_faults<F: Future<Output = Outcome>>(after_serve: bool, decide: impl FnOnce() -> (Duration, crate::faults::Action), req: &Req, error: impl FnOnce(u16) -> Outcome, injected: impl FnOnce(), serve: impl FnOnce() -> F) -> Outcome {
     if after_serve {
         let served = serve().await;
-        return match inject(decide(), error).await {
+        return match inject(decide(), req, error).await {
             Some(fault) => {
                 injected();
                 fault
@@ -86,7 +116,7 @@ pub(crate) async fn with_faults<F: Future<Output = Outcome>>(after_serve: bool, 
             None => served,
         };
     }
-    match inject(decide(), error).await {
+    match inject(decide(), req, error).await {
         Some(fault) => {
             injected();
             fault
@@ -95,10 +125,36 @@ pub(crate) async fn with_faults<F: Future<Output = Outcome>>(after_serve: bool, 
     }
 }
 
+/// The longest a token or other sandbox lifetime may be (ten years): `Instant` arithmetic
+/// beyond it could overflow.
+pub const MAX_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
+
+/// `now + secs`, with `secs` capped at [`MAX_LIFETIME_SECS`] (never panics).
+pub(crate) fn expiry(secs: u64) -> std::time::Instant {
+    std::time::Instant::now() + Duration::from_secs(secs.min(MAX_LIFETIME_SECS))
+}
+
 /// A sandbox's request handler.
 pub(crate) trait Handler: Send + Sync + 'static {
     /// Handles one request.
     fn handle(self: Arc<Self>, req: Req) -> impl Future<Output = Outcome> + Send;
+}
+
+/// How a sandbox server protects itself from its clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// The largest request body, in bytes; larger ones are answered 413.
+    pub max_body_bytes: usize,
+    /// How long a client may take to send a request's headers before the connection is closed.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's body before it is answered 408.
+    pub body_read_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits { max_body_bytes: 1 << 20, header_read_timeout: Duration::from_secs(10), body_read_timeout: Duration::from_secs(30) }
+    }
 }
 
 /// A sandbox server running on a loopback port; stops when dropped.
@@ -132,31 +188,141 @@ impl std::fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
+/// The pause after `failures` accept errors in a row: 5 ms, doubling, at most 1 s.
+pub(crate) fn accept_backoff(failures: u32) -> Duration {
+    Duration::from_millis(5u64.saturating_mul(1 << failures.saturating_sub(1).min(8))).min(Duration::from_secs(1))
+}
+
+/// Something connections come from (a listener; a fake one in tests).
+pub(crate) trait Acceptor: Send + 'static {
+    /// A connection.
+    type Stream: Send + 'static;
+    /// The next connection.
+    fn accept(&mut self) -> impl Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+impl Acceptor for TcpListener {
+    type Stream = tokio::net::TcpStream;
+
+    async fn accept(&mut self) -> std::io::Result<tokio::net::TcpStream> {
+        TcpListener::accept(self).await.map(|(s, _)| s)
+    }
+}
+
+/// Accepts connections for ever, handing each to `serve`; after a failed accept (out of file
+/// descriptors, say) it waits [`accept_backoff`] before trying again, so it never spins.
+pub(crate) async fn accept_loop<A: Acceptor>(mut acceptor: A, mut serve: impl FnMut(A::Stream) + Send) {
+    let mut failures = 0u32;
+    loop {
+        match acceptor.accept().await {
+            Ok(stream) => {
+                failures = 0;
+                serve(stream);
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let pause = accept_backoff(failures);
+                if failures == 1 {
+                    eprintln!("sandbox: accepting a connection failed ({e}); backing off");
+                }
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
+
+/// Reads a whole request body under the limits; `Err` is the answer to give instead.
+async fn read_body(parts: &hyper::http::request::Parts, body: hyper::body::Incoming, limits: ServerLimits) -> Result<Bytes, Outcome> {
+    let too_large = || json(413, serde_json::json!({ "message": format!("request body larger than {} bytes", limits.max_body_bytes) }));
+    let declared = parts.headers.get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
+        return Err(too_large());
+    }
+    let limited = http_body_util::Limited::new(body, limits.max_body_bytes);
+    match tokio::time::timeout(limits.body_read_timeout, limited.collect()).await {
+        Err(_) => Err(json(408, serde_json::json!({ "message": "the request body did not arrive in time" }))),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(_)) => Err(Outcome::Drop),
+    }
+}
+
 /// Serves `handler` on `addr` (port 0 picks a free one) until the returned value is dropped.
-pub(crate) async fn serve<H: Handler>(handler: Arc<H>, addr: SocketAddr) -> std::io::Result<Running> {
+pub(crate) async fn serve<H: Handler>(handler: Arc<H>, addr: SocketAddr, limits: ServerLimits) -> std::io::Result<Running> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
-            let handler = handler.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let handler = handler.clone();
-                    async move {
-                        let (parts, body) = request.into_parts();
-                        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        let req = Req { method: parts.method, path: parts.uri.path().to_string(), headers: parts.headers, body };
-                        match handler.handle(req).await {
-                            Outcome::Reply(r) => Ok(r),
-                            Outcome::Drop => Err(Dropped),
+    let task = tokio::spawn(accept_loop(listener, move |stream| {
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let handler = handler.clone();
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let outcome = match read_body(&parts, body, limits).await {
+                        Err(outcome) => outcome,
+                        Ok(body) => {
+                            let req = Req { method: parts.method, path: parts.uri.path().to_string(), headers: parts.headers, body };
+                            // A panicking handler costs its request a 500, not the sandbox.
+                            match tokio::spawn(handler.handle(req)).await {
+                                Ok(outcome) => outcome,
+                                Err(_) => json(500, serde_json::json!({ "message": "the sandbox failed on this request (a bug: please report it)" })),
+                            }
                         }
+                    };
+                    match outcome {
+                        Outcome::Reply(r) => Ok(r),
+                        Outcome::Drop => Err(Dropped),
                     }
-                });
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                }
             });
-        }
-    });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .serve_connection(io, service)
+                .await;
+        });
+    }));
     Ok(Running { addr, task })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_backoff_doubles_to_a_second() {
+        let table = [(1, 5), (2, 10), (3, 20), (4, 40), (8, 640), (9, 1000), (10, 1000), (u32::MAX, 1000)];
+        for (failures, ms) in table {
+            assert_eq!(accept_backoff(failures), Duration::from_millis(ms), "{failures}");
+        }
+    }
+
+    /// Fails every accept, counting them.
+    struct Failing(Arc<std::sync::atomic::AtomicU32>);
+
+    impl Acceptor for Failing {
+        type Stream = ();
+
+        async fn accept(&mut self) -> std::io::Result<()> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(std::io::Error::from_raw_os_error(24)) // EMFILE: too many open files
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_accept_loop_backs_off_instead_of_spinning() {
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let run = tokio::time::timeout(Duration::from_millis(300), accept_loop(Failing(calls.clone()), |_| {}));
+        assert!(run.await.is_err(), "the loop runs until stopped");
+        // 5 + 10 + 20 + 40 + 80 + 160 ms: at most 7 attempts in 300 ms (a spinning loop makes millions).
+        let n = calls.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((4..=7).contains(&n), "{n} accepts in 300 ms");
+    }
+
+    #[test]
+    fn expiry_never_overflows() {
+        let far = expiry(u64::MAX);
+        assert!(far > std::time::Instant::now() + Duration::from_secs(MAX_LIFETIME_SECS - 60));
+    }
 }

@@ -19,7 +19,7 @@
 
 use crate::faults::Faults;
 use crate::rate::{RateLimit, RateMode, Window};
-use crate::server::{json, json_with, serve, with_faults, Handler, Outcome, Req, Running};
+use crate::server::{json, json_with, serve, with_faults, Handler, Outcome, Req, Running, ServerLimits};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -224,7 +224,12 @@ impl SymbeeSandbox {
 
     /// Serves on `addr` (port 0 picks one).
     pub async fn serve(&self, addr: SocketAddr) -> std::io::Result<Running> {
-        serve(Arc::new(self.clone()), addr).await
+        self.serve_with(addr, ServerLimits::default()).await
+    }
+
+    /// Serves on `addr` under `limits`.
+    pub async fn serve_with(&self, addr: SocketAddr, limits: ServerLimits) -> std::io::Result<Running> {
+        serve(Arc::new(self.clone()), addr, limits).await
     }
 
     /// Changes the state in place.
@@ -456,6 +461,7 @@ impl Handler for SymbeeSandbox {
         with_faults(
             after,
             || self.update(|s| s.faults.decide(&op)),
+            &req,
             |status| json(status, json!({ "message": "Injected fault" })),
             || self.state.lock().unwrap().stats.faults_injected += 1,
             || async { self.operation(&op, &req) },

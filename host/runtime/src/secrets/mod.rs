@@ -192,16 +192,7 @@ async fn fetch(source: &SecretSource, aws: &SecretsManagerClient) -> Result<Secr
         SecretSource::Env(name) => std::env::var(name)
             .map(SecretValue)
             .map_err(|_| SecretError::NotFound(format!("environment variable {name} is not set"))),
-        SecretSource::File(path) => match tokio::fs::read_to_string(path).await {
-            Ok(text) => {
-                let text = text.strip_suffix('\n').unwrap_or(&text);
-                Ok(SecretValue::new(text.strip_suffix('\r').unwrap_or(text)))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(SecretError::NotFound(format!("file {} does not exist", path.display())))
-            }
-            Err(e) => Err(SecretError::Denied(format!("cannot read {}: {}", path.display(), e.kind()))),
-        },
+        SecretSource::File(path) => read_secret_file(path).await,
         SecretSource::AwsSecretsManager { secret_id, region, json_key } => {
             let value = aws.get_secret_value(secret_id, region.as_deref()).await?;
             match json_key {
@@ -218,6 +209,38 @@ async fn fetch(source: &SecretSource, aws: &SecretsManagerClient) -> Result<Secr
             }
         }
     }
+}
+
+/// The largest secret file read, in bytes.
+pub const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// A secret file's contents, without one trailing newline: only a regular file (a symlink to
+/// one is fine, as Kubernetes mounts them), not under `/proc`, `/sys` or `/dev`, of at most
+/// [`MAX_SECRET_FILE`] bytes of UTF-8.
+async fn read_secret_file(path: &std::path::Path) -> Result<SecretValue, SecretError> {
+    use tokio::io::AsyncReadExt;
+    let shown = path.display();
+    let io_error = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => SecretError::NotFound(format!("file {shown} does not exist")),
+        kind => SecretError::Denied(format!("cannot read {shown}: {kind}")),
+    };
+    let real = tokio::fs::canonicalize(path).await.map_err(io_error)?;
+    if ["/proc", "/sys", "/dev"].iter().any(|p| real.starts_with(p)) {
+        return Err(SecretError::Denied(format!("{shown} is a kernel pseudo-file ({}), not a secret file", real.display())));
+    }
+    let file = tokio::fs::File::open(&real).await.map_err(io_error)?;
+    let meta = file.metadata().await.map_err(io_error)?;
+    if !meta.is_file() {
+        return Err(SecretError::Denied(format!("{shown} is not a regular file")));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_FILE + 1).read_to_end(&mut bytes).await.map_err(io_error)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return Err(SecretError::Denied(format!("{shown} is larger than {} KiB; a secret file holds one value", MAX_SECRET_FILE / 1024)));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| SecretError::Denied(format!("{shown} is not UTF-8 text")))?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    Ok(SecretValue::new(text.strip_suffix('\r').unwrap_or(text)))
 }
 
 #[cfg(test)]
@@ -271,5 +294,44 @@ mod tests {
             SecretsManagerClient::new(AwsOptions::default()),
         );
         assert!(matches!(missing.get("e").await, Err(SecretError::NotFound(m)) if m.contains("ROSTER_TEST_SURELY_UNSET")));
+    }
+
+    #[tokio::test]
+    async fn file_sources_read_only_small_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("ok");
+        std::fs::write(&ok, "value\r\n").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&ok, &link).unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; MAX_SECRET_FILE as usize + 1]).unwrap();
+        let exact = dir.path().join("exact");
+        std::fs::write(&exact, vec![b'y'; MAX_SECRET_FILE as usize]).unwrap();
+        let binary = dir.path().join("binary");
+        std::fs::write(&binary, [0xff, 0xfe]).unwrap();
+        let proc_link = dir.path().join("env");
+        std::os::unix::fs::symlink("/proc/self/environ", &proc_link).unwrap();
+        let p = |p: &std::path::Path| p.to_path_buf();
+        // (path, Ok(value) or Err(part of the message))
+        let table: Vec<(std::path::PathBuf, Result<String, &str>)> = vec![
+            (p(&ok), Ok("value".into())),
+            (p(&link), Ok("value".into())),
+            (p(&exact), Ok("y".repeat(MAX_SECRET_FILE as usize))),
+            (p(&big), Err("is larger than 64 KiB")),
+            (p(&binary), Err("is not UTF-8 text")),
+            (p(dir.path()), Err("is not a regular file")),
+            (p(&dir.path().join("missing")), Err("does not exist")),
+            ("/proc/self/environ".into(), Err("is a kernel pseudo-file")),
+            (p(&proc_link), Err("is a kernel pseudo-file")),
+            ("/dev/zero".into(), Err("is a kernel pseudo-file")),
+        ];
+        for (path, want) in table {
+            let got = read_secret_file(&path).await;
+            match (&got, &want) {
+                (Ok(v), Ok(w)) => assert_eq!(v.expose(), w, "{}", path.display()),
+                (Err(e), Err(w)) => assert!(e.to_string().contains(w) && e.to_string().contains(&path.display().to_string()), "{}: {e}", path.display()),
+                _ => panic!("{}: got {got:?}, want {want:?}", path.display()),
+            }
+        }
     }
 }

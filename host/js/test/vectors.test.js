@@ -1,0 +1,56 @@
+// The golden vectors in tests/vectors/, which the Rust and Python hosts run too: the allow-list
+// rule, the error mapping, and redaction.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { AllowedHost, AllowList } from '../allowlist.js';
+import { forms, redactWith } from '../redact.js';
+import { ProviderError } from '../roster.js';
+
+const vectors = (name) => JSON.parse(readFileSync(new URL(`../../../tests/vectors/${name}`, import.meta.url), 'utf8'));
+
+test('allow-list entries parse as the vectors say', () => {
+  for (const c of vectors('allowlist.json').entries) {
+    if (c.error !== undefined) {
+      assert.throws(() => AllowedHost.parse(c.entry), (e) => e.message === c.error, JSON.stringify(c));
+    } else {
+      assert.equal(AllowedHost.parse(c.entry).toString(), c.display, JSON.stringify(c));
+    }
+  }
+});
+
+test('requests are allowed as the vectors say', () => {
+  for (const c of vectors('allowlist.json').requests) {
+    assert.equal(AllowList.parse(c.hosts).allowsAuthority(c.scheme, c.authority), c.allowed, JSON.stringify(c));
+  }
+});
+
+/** A WIT value in jco's shape: records with camelCase keys, `none` as undefined. */
+function jco(val) {
+  if (typeof val !== 'object' || val === null) return val;
+  return Object.fromEntries(
+    Object.entries(val)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => [k.replace(/-([a-z])/g, (_, c) => c.toUpperCase()), v]),
+  );
+}
+
+test('provider errors map as the vectors say', () => {
+  for (const c of vectors('errors.json').cases) {
+    const e = new ProviderError({ tag: c.error.tag, val: jco(c.error.val) });
+    const what = JSON.stringify(c);
+    assert.equal(e.tag, c.kind, what);
+    const text = typeof e.payload === 'string' ? e.payload : e.payload.message;
+    assert.equal(text, c.message, what);
+    if ('field' in c) assert.equal(e.field, c.field, what);
+    if ('retry_after_ms' in c) assert.equal(e.retryAfterMs, c.retry_after_ms ?? undefined, what);
+    if ('status' in c) assert.equal(e.status, c.status, what);
+  }
+});
+
+test('secrets are redacted as the vectors say', () => {
+  for (const c of vectors('redact.json').cases) {
+    assert.equal(redactWith(c.text, forms(c.secret)), c.redacted, JSON.stringify(c));
+  }
+});
