@@ -1,6 +1,12 @@
 //! Builds the guest components (guest/*) for wasm32-wasip2 with a nested `cargo build`, the
 //! way wasmtime's `crates/test-programs` does, and generates constants naming them.
 //!
+//! The built-in vendors are the one list: every workspace member under `guest/` whose manifest
+//! says `[package.metadata.roster] vendor = "NAME"`. Adding a vendor is one new `guest/<vendor>`
+//! crate and its line in the workspace's `members`; the embedded `BUILTINS`, the portable
+//! compositions (host/portable) and the JS transpilation (host/js, through
+//! `target/guests/vendors.json`) all follow from it.
+//!
 //! The nested build uses its own target directory (`target/guests`), so it never waits on the
 //! lock of the build that runs this script. A missing wasm32-wasip2 target is installed with
 //! rustup when possible; otherwise the build stops with the one-line fix.
@@ -8,14 +14,40 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Guest packages: (package name, artifact stem, constant prefix, embedded in the binary?).
-const GUESTS: &[(&str, &str, &str, bool)] = &[
-    ("roster-nimbus", "roster_nimbus", "NIMBUS", true),
-    ("roster-symbee", "roster_symbee", "SYMBEE", true),
-    ("roster-test-programs", "roster_test_programs", "MISBEHAVE", false),
-    ("roster-config-secrets", "roster_config_secrets", "CONFIG_SECRETS", false),
-    ("roster-config-wrapper", "roster_config_wrapper", "CONFIG_WRAPPER", false),
+/// Guest packages that are not vendors: (package name, constant prefix).
+const OTHER_GUESTS: &[(&str, &str)] = &[
+    ("roster-test-programs", "MISBEHAVE"),
+    ("roster-config-secrets", "CONFIG_SECRETS"),
+    ("roster-config-wrapper", "CONFIG_WRAPPER"),
 ];
+
+/// A built-in vendor found in the workspace.
+struct Vendor {
+    name: String,
+    package: String,
+}
+
+/// The workspace members under `guest/` that declare `[package.metadata.roster] vendor`.
+fn vendors(root: &Path) -> Vec<Vendor> {
+    let manifest = |path: &Path| -> toml_edit::DocumentMut {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        text.parse().unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let workspace = manifest(&root.join("Cargo.toml"));
+    let members = workspace["workspace"]["members"].as_array().expect("workspace.members is a list");
+    let mut out = Vec::new();
+    for member in members.iter().filter_map(|m| m.as_str()).filter(|m| m.starts_with("guest/")) {
+        let path = root.join(member).join("Cargo.toml");
+        println!("cargo:rerun-if-changed={}", path.display());
+        let doc = manifest(&path);
+        if let Some(name) = doc.get("package").and_then(|p| p.get("metadata")).and_then(|m| m.get("roster")).and_then(|r| r.get("vendor")).and_then(|v| v.as_str()) {
+            let package = doc["package"]["name"].as_str().expect("package.name").to_string();
+            out.push(Vendor { name: name.to_string(), package });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
 
 const TARGET: &str = "wasm32-wasip2";
 
@@ -42,7 +74,8 @@ fn main() {
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTC_WORKSPACE_WRAPPER");
-    for (package, ..) in GUESTS {
+    let vendors = vendors(&root);
+    for package in vendors.iter().map(|v| v.package.as_str()).chain(OTHER_GUESTS.iter().map(|(p, _)| *p)) {
         cmd.args(["-p", package]);
     }
     let status = cmd.status().expect("running cargo for the guest components");
@@ -50,16 +83,27 @@ fn main() {
         panic!("building the guest components for {TARGET} failed (see the errors above)");
     }
 
-    let mut generated = String::new();
-    for (_, stem, constant, embedded) in GUESTS {
-        let path = target_dir.join(TARGET).join(&profile).join(format!("{stem}.wasm"));
+    let built = |package: &str| {
+        let path = target_dir.join(TARGET).join(&profile).join(format!("{}.wasm", package.replace('-', "_")));
         assert!(path.exists(), "expected the guest build to produce {}", path.display());
-        let path = path.display().to_string();
-        generated.push_str(&format!("/// Path of the built `{stem}.wasm`.\npub const {constant}_PATH: &str = {path:?};\n"));
-        if *embedded {
-            generated.push_str(&format!("/// The built `{stem}.wasm`, embedded.\npub const {constant}_WASM: &[u8] = include_bytes!({path:?});\n"));
-        }
+        path.display().to_string()
+    };
+    let mut generated = String::new();
+    let mut builtins = String::new();
+    let mut listed = Vec::new();
+    for v in &vendors {
+        let (path, constant) = (built(&v.package), v.name.to_ascii_uppercase());
+        generated.push_str(&format!("/// Path of the built `{}` component.\npub const {constant}_PATH: &str = {path:?};\n", v.name));
+        generated.push_str(&format!("/// The built `{}` component, embedded.\npub const {constant}_WASM: &[u8] = include_bytes!({path:?});\n", v.name));
+        builtins.push_str(&format!("    Builtin {{ name: {:?}, path: {constant}_PATH, wasm: {constant}_WASM }},\n", v.name));
+        listed.push(format!("{{\"name\":{:?},\"wasm\":{path:?}}}", v.name));
     }
+    for (package, constant) in OTHER_GUESTS {
+        generated.push_str(&format!("/// Path of the built `{package}` component.\npub const {constant}_PATH: &str = {:?};\n", built(package)));
+    }
+    generated.push_str(&format!("/// The built-in provider components (every guest crate marked as a vendor).\npub const BUILTINS: &[Builtin] = &[\n{builtins}];\n"));
+    // For host/js/build.js, which transpiles every vendor.
+    std::fs::write(target_dir.join("vendors.json"), format!("[{}]\n", listed.join(","))).unwrap();
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("components.rs");
     std::fs::write(out, generated).unwrap();
 }

@@ -22,7 +22,15 @@ import { fileURLToPath } from 'node:url';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const guests = here('../../target/guests/wasm32-wasip2/guest/');
-const VENDORS = ['nimbus', 'symbee', ...(process.env.ROSTER_MISBEHAVE_WASM ? ['misbehave'] : [])];
+// The built-in vendors, as host/components/build.rs found them (guest crates marked
+// `[package.metadata.roster] vendor`): the one list, written beside the built components.
+const listing = here('../../target/guests/vendors.json');
+if (!existsSync(listing)) {
+  console.error(`${listing} does not exist; fix: cargo build -p roster-components (from the repository root)`);
+  process.exit(1);
+}
+const BUILT = Object.fromEntries(JSON.parse(readFileSync(listing, 'utf8')).map((v) => [v.name, v.wasm]));
+const VENDORS = [...Object.keys(BUILT), ...(process.env.ROSTER_MISBEHAVE_WASM ? ['misbehave'] : [])];
 
 const jcoManifest = here('./node_modules/@bytecodealliance/jco/package.json');
 if (!existsSync(jcoManifest)) {
@@ -33,7 +41,7 @@ const { version: jcoVersion, bin } = JSON.parse(readFileSync(jcoManifest, 'utf8'
 const jco = here(`./node_modules/@bytecodealliance/jco/${typeof bin === 'string' ? bin : bin.jco}`);
 
 for (const vendor of VENDORS) {
-  const wasm = process.env[`ROSTER_${vendor.toUpperCase()}_WASM`] || `${guests}roster_${vendor}.wasm`;
+  const wasm = process.env[`ROSTER_${vendor.toUpperCase()}_WASM`] || BUILT[vendor] || `${guests}roster_${vendor}.wasm`;
   if (!existsSync(wasm)) {
     console.error(`${wasm} does not exist; fix: cargo build -p roster-components (from the repository root)`);
     process.exit(1);

@@ -16,11 +16,6 @@ use wac_graph::{types::Package, CompositionGraph, EncodeOptions};
 const SECRETS: &str = "roster:provider/secrets@0.2.0";
 const PROVIDER: &str = "roster:provider/provider@0.2.0";
 
-/// (vendor name, its built component, the constant naming the composed file).
-const VENDORS: &[(&str, &str, &str)] = &[
-    ("nimbus", roster_components::NIMBUS_PATH, "NIMBUS_PORTABLE_PATH"),
-    ("symbee", roster_components::SYMBEE_PATH, "SYMBEE_PORTABLE_PATH"),
-];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -30,7 +25,10 @@ fn main() {
 
     let adapters = [roster_components::CONFIG_SECRETS_PATH, roster_components::CONFIG_WRAPPER_PATH];
     let mut generated = String::new();
-    for (vendor, vendor_path, constant) in VENDORS {
+    let mut table = String::new();
+    for b in roster_components::BUILTINS {
+        let (vendor, vendor_path) = (b.name, &b.path);
+        let constant = format!("{}_PORTABLE_PATH", vendor.to_ascii_uppercase());
         for input in adapters.iter().chain([vendor_path]) {
             println!("cargo:rerun-if-changed={input}");
         }
@@ -45,7 +43,9 @@ fn main() {
         generated.push_str(&format!(
             "/// Path of `{vendor}-portable.wasm`: the {vendor} component with secrets and config from wasi:config.\npub const {constant}: &str = {path:?};\n"
         ));
+        table.push_str(&format!("    ({vendor:?}, {constant}),\n"));
     }
+    generated.push_str(&format!("/// Every built-in vendor's portable component: (name, path).\npub const PORTABLE: &[(&str, &str)] = &[\n{table}];\n"));
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("portable.rs");
     std::fs::write(out, generated).unwrap();
 }

@@ -5,6 +5,8 @@
 //! This file holds Nimbus facts only: clusters and URLs, payloads, the documented error table.
 //! The spec is `shared/vendor-docs/nimbus-provisioning-api.txt`; where it is silent, the
 //! assumption is written next to the code.
+// A component: it builds for wasm32 only (on the host, `cargo build --workspace` sees an empty crate).
+#![cfg(target_arch = "wasm32")]
 
 use roster_guest_kit::bindings::exports::roster::provider::provider::Guest;
 use roster_guest_kit::http::{self, Reply};

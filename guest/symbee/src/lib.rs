@@ -4,6 +4,8 @@
 //! This file holds Symbee facts only: endpoints, headers, payloads, result codes. The spec is
 //! `shared/vendor-docs/symbee-connect-user-provisioning-api.txt`; where it is silent, the
 //! assumption is written next to the code.
+// A component: it builds for wasm32 only (on the host, `cargo build --workspace` sees an empty crate).
+#![cfg(target_arch = "wasm32")]
 
 use roster_guest_kit::bindings::exports::roster::provider::provider::Guest;
 use roster_guest_kit::http::{self, Reply};

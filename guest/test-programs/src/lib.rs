@@ -12,6 +12,8 @@
 //!
 //! `read("calls", _)` returns how many calls this instance has served, so tests can tell a
 //! reused instance from a new one. `allowed-hosts(config)` returns `config.hosts`.
+// A component: it builds for wasm32 only (on the host, `cargo build --workspace` sees an empty crate).
+#![cfg(target_arch = "wasm32")]
 use roster_guest_kit::bindings::exports::roster::provider::provider::Guest;
 use roster_guest_kit::bindings::roster::provider::secrets;
 use roster_guest_kit::{errors, http, parse_object, FieldError, ProviderError, ProviderMetadata};

@@ -5,7 +5,7 @@ use crate::sim;
 use anyhow::Result;
 use roster_engine::apply::{self, ApplyOptions};
 use roster_engine::plan::{self, PlanOptions};
-use roster_engine::render::{self, Style};
+use crate::render::{self, Style};
 use roster_engine::rosterfile::RosterFile;
 use roster_engine::state::StateFile;
 use roster_engine::workspace::Workspace;

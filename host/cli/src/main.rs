@@ -2,6 +2,7 @@
 
 mod demo;
 mod progress;
+mod render;
 mod schemas;
 mod sim;
 
@@ -10,7 +11,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use roster_engine::apply::{self, ApplyOptions};
 use roster_engine::lock::StateLock;
 use roster_engine::plan::{self, Plan, PlanOptions};
-use roster_engine::render::{self, Style};
+use crate::render::Style;
 use roster_engine::rosterfile::RosterFile;
 use roster_engine::state::StateFile;
 use roster_engine::workspace::Workspace;
@@ -186,7 +187,8 @@ fn style(cli: &Cli) -> Style {
     Style { color: !cli.no_color && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() }
 }
 
-fn engine(cli: &Cli) -> Result<Runtime> {
+/// The per-process wasmtime runtime (engine, linker, compiled-code cache).
+fn runtime(cli: &Cli) -> Result<Runtime> {
     let cache_dir = if cli.no_cache { None } else { cli.cache_dir.clone().or_else(roster_runtime::ComponentCache::default_dir) };
     Runtime::new(RuntimeOptions { cache_dir })
 }
@@ -226,7 +228,7 @@ pub(crate) async fn grant_sample(runtime: &Runtime, path: &Path) -> Result<roste
 
 /// `roster grant`: shows what each provider asks for against roster.lock and writes it.
 async fn grant(cli: &Cli) -> Result<i32> {
-    let runtime = engine(cli)?;
+    let runtime = runtime(cli)?;
     let file = RosterFile::load(&cli.file)?;
     let wanted = Workspace::wanted_grants(&file, &runtime, &builtins()).await?;
     let path = roster_engine::grants::path_for(&cli.file);
@@ -255,8 +257,14 @@ async fn grant(cli: &Cli) -> Result<i32> {
     Ok(0)
 }
 
+/// The state file: `--state`, else the roster file's `settings.state` (by default
+/// roster.state.json beside it). The one place this is decided.
+fn state_path(cli: &Cli, file: Option<&RosterFile>) -> PathBuf {
+    cli.state.clone().or_else(|| file.map(|f| f.settings.state.clone())).unwrap_or_else(|| cli.file.with_file_name("roster.state.json"))
+}
+
 fn state_file(cli: &Cli, ws: &Workspace) -> StateFile {
-    StateFile::new(cli.state.clone().unwrap_or_else(|| ws.file.settings.state.clone()))
+    StateFile::new(state_path(cli, Some(&ws.file)))
 }
 
 fn lock(cli: &Cli, state: &StateFile, operation: &str) -> Result<StateLock> {
@@ -269,12 +277,12 @@ async fn run(cli: Cli) -> Result<i32> {
             clap_complete::generate(*shell, &mut Cli::command(), "roster", &mut std::io::stdout());
             Ok(0)
         }
-        Command::Sim(args) => sim::run(args, &engine(&cli)?).await.map(|_| 0),
-        Command::Demo => demo::run(&engine(&cli)?, style(&cli)).await.map(|_| 0),
+        Command::Sim(args) => sim::run(args, &runtime(&cli)?).await.map(|_| 0),
+        Command::Demo => demo::run(&runtime(&cli)?, style(&cli)).await.map(|_| 0),
         Command::Grant => grant(&cli).await,
-        Command::Providers { name, wasm, json } => schemas::providers(&engine(&cli)?, name.clone(), wasm.clone(), *json).await.map(|_| 0),
+        Command::Providers { name, wasm, json } => schemas::providers(&runtime(&cli)?, name.clone(), wasm.clone(), *json).await.map(|_| 0),
         Command::Validate { json } => {
-            let runtime = engine(&cli)?;
+            let runtime = runtime(&cli)?;
             let errors = match RosterFile::load(&cli.file) {
                 Err(e) => e.0,
                 Ok(file) => {
@@ -298,7 +306,7 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(if errors.is_empty() { 0 } else { 1 })
         }
         Command::Plan { out, detailed_exitcode, refresh_only, target, destroy, json } => {
-            let runtime = engine(&cli)?;
+            let runtime = runtime(&cli)?;
             let ws = checked_workspace(&cli, &runtime).await?;
             let sf = state_file(&cli, &ws);
             let _lock = lock(&cli, &sf, "plan")?;
@@ -326,7 +334,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Apply(args) => apply_command(&cli, args, false).await,
         Command::Destroy(args) => apply_command(&cli, args, true).await,
         Command::Import { type_name, id } => {
-            let runtime = engine(&cli)?;
+            let runtime = runtime(&cli)?;
             let ws = workspace(&cli, &runtime).await?;
             let sf = state_file(&cli, &ws);
             let _lock = lock(&cli, &sf, "import")?;
@@ -336,8 +344,7 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         Command::State { command } => {
             let file = RosterFile::load(&cli.file).ok();
-            let path = cli.state.clone().or(file.map(|f| f.settings.state)).unwrap_or_else(|| PathBuf::from("roster.state.json"));
-            let sf = StateFile::new(path);
+            let sf = StateFile::new(state_path(&cli, file.as_ref()));
             match command {
                 StateCommand::List => {
                     for r in sf.load()?.resources {
@@ -363,10 +370,9 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Get { type_name, id, json } => {
-            let runtime = engine(&cli)?;
+            let runtime = runtime(&cli)?;
             let ws = workspace(&cli, &runtime).await?;
-            let (name, _) = ws.provider_for_type(type_name).ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
-            match plan::read(&ws, name, type_name, id, &roster_engine::pacing::no_wait_report).await? {
+            match roster_engine::lookup::get(&ws, type_name, id).await? {
                 None => bail!("{type_name} {id} does not exist"),
                 Some(obj) if *json => println!("{}", serde_json::to_string_pretty(&obj)?),
                 Some(obj) => {
@@ -379,20 +385,14 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Query { data_source, args } => {
-            let runtime = engine(&cli)?;
+            let runtime = runtime(&cli)?;
             let ws = workspace(&cli, &runtime).await?;
-            let handle = ws
-                .providers
-                .values()
-                .find(|h| h.provider.metadata().data_sources.iter().any(|d| &d.name == data_source))
-                .ok_or_else(|| anyhow!("no declared provider offers data source `{data_source}`"))?;
             let mut map = serde_json::Map::new();
             for a in args {
                 let (k, v) = a.split_once('=').ok_or_else(|| anyhow!("--arg {a}: expected KEY=VALUE"))?;
                 map.insert(k.to_string(), serde_json::Value::String(v.to_string()));
             }
-            let (result, _) = roster_engine::pacing::with_retry(&handle.pacer, &ws.retry, &roster_engine::pacing::no_wait_report, || handle.provider.query(data_source, &map), || async { Ok(None) }).await;
-            let value = result.map_err(|e| anyhow!("{data_source}: {e}"))?;
+            let value = roster_engine::lookup::query(&ws, data_source, &map).await?;
             println!("{}", serde_json::to_string_pretty(&value)?);
             Ok(0)
         }
@@ -415,7 +415,7 @@ fn write_plan(path: &Path, p: &Plan) -> Result<()> {
 }
 
 async fn apply_command(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<i32> {
-    let runtime = engine(cli)?;
+    let runtime = runtime(cli)?;
     let ws = checked_workspace(cli, &runtime).await?;
     let sf = state_file(cli, &ws);
     let _lock = lock(cli, &sf, if destroy { "destroy" } else { "apply" })?;

@@ -8,12 +8,11 @@ include!(concat!(env!("OUT_DIR"), "/components.rs"));
 pub struct Builtin {
     /// The name a roster file uses for it (`nimbus`, `symbee`).
     pub name: &'static str,
+    /// Where the build left it.
+    pub path: &'static str,
     /// The component.
     pub wasm: &'static [u8],
 }
-
-/// The built-in provider components.
-pub const BUILTINS: &[Builtin] = &[Builtin { name: "nimbus", wasm: NIMBUS_WASM }, Builtin { name: "symbee", wasm: SYMBEE_WASM }];
 
 /// The built-in component called `name`.
 pub fn builtin(name: &str) -> Option<&'static [u8]> {

@@ -179,7 +179,9 @@ async fn start_all(
 ) -> Result<BTreeMap<String, (Arc<dyn Provider>, String)>, FileErrors> {
     let mut providers: BTreeMap<String, (Arc<dyn Provider>, String)> = BTreeMap::new();
     let mut errors = Vec::new();
-    let base = file.path.parent().map(Path::to_path_buf).unwrap_or_default();
+    // Absolute, so that a path the file names relatively and the same path named absolutely
+    // read the same in the lock, wherever roster runs from.
+    let base = std::path::absolute(&file.path).ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
     for (name, decl) in &file.providers {
         let key = format!("provider.{name}");
         let (wasm, label): (Vec<u8>, String) = match &decl.component {
@@ -240,10 +242,12 @@ async fn start_all(
     }
 }
 
-/// A path as the roster file would give it: relative to its directory when under it.
+/// A path as the roster file would give it: relative to its (absolute) directory `base` when
+/// under it.
 fn relative(base: &Path, path: &str) -> String {
+    let absolute = std::path::absolute(path).map(|p| p.display().to_string()).unwrap_or_else(|_| path.to_string());
     let prefix = format!("{}/", base.display());
-    match path.strip_prefix(&prefix) {
+    match absolute.strip_prefix(&prefix) {
         Some(rest) if !base.as_os_str().is_empty() => rest.to_string(),
         _ => path.to_string(),
     }

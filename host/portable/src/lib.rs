@@ -25,9 +25,5 @@ include!(concat!(env!("OUT_DIR"), "/portable.rs"));
 
 /// The portable component of a built-in vendor (`nimbus`, `symbee`), by path.
 pub fn portable_path(vendor: &str) -> Option<&'static str> {
-    match vendor {
-        "nimbus" => Some(NIMBUS_PORTABLE_PATH),
-        "symbee" => Some(SYMBEE_PORTABLE_PATH),
-        _ => None,
-    }
+    PORTABLE.iter().find(|(name, _)| *name == vendor).map(|(_, path)| *path)
 }

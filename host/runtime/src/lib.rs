@@ -31,7 +31,7 @@ mod provider;
 pub mod redact;
 mod runtime;
 pub mod secrets;
-mod state;
+mod instance;
 
 pub use cache::{CacheOutcome, ComponentCache};
 pub use error::{describe, CallError};

@@ -9,7 +9,7 @@ use crate::http::{AllowedHosts, ConnectionPool, NetworkPolicy};
 use crate::limits::Limits;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::secrets::{AwsOptions, SecretSource, SecretStore, SecretsManagerClient};
-use crate::state::HostState;
+use crate::instance::HostState;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;

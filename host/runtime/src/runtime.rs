@@ -4,7 +4,7 @@
 use crate::bindings::ProviderCorePre;
 use crate::cache::{CacheOutcome, ComponentCache};
 use crate::limits::EPOCH_TICK;
-use crate::state::HostState;
+use crate::instance::HostState;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,6 +3,8 @@
 //! A secret named `client_secret` is the config value under the key `client_secret`; with the
 //! wasmtime CLI that is `-S config -S config-var=client_secret=…`. `refresh` reads the store again
 //! (it has no cache to bypass). A missing key is `not-found`, a store failure `unavailable`.
+// A component: it builds for wasm32 only (on the host, `cargo build --workspace` sees an empty crate).
+#![cfg(target_arch = "wasm32")]
 
 mod bindings {
     wit_bindgen::generate!({

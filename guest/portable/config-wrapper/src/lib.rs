@@ -11,6 +11,8 @@
 //!
 //! An explicit `configure` call takes precedence; `metadata`, `allowed-hosts` and `validate`
 //! need no config and pass straight through.
+// A component: it builds for wasm32 only (on the host, `cargo build --workspace` sees an empty crate).
+#![cfg(target_arch = "wasm32")]
 
 mod bindings {
     wit_bindgen::generate!({

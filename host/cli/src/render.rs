@@ -1,7 +1,7 @@
 //! Plans and results as text, in Terraform's shape.
 
-use crate::apply::Summary;
-use crate::plan::{ActionKind, Plan};
+use roster_engine::apply::Summary;
+use roster_engine::plan::{ActionKind, Plan};
 use serde_json::Value;
 
 /// ANSI colours, or none.
