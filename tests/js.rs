@@ -6,8 +6,8 @@
 //!
 //! Needs Node.js 20+ and, once per checkout: `npm ci --prefix host/js`.
 
-use roster_sandbox::nimbus::{self, NimbusSeed};
-use roster_sandbox::symbee::{self, SymbeeSeed};
+use roster_sim::nimbus::{self, NimbusSeed};
+use roster_sim::symbee::{self, SymbeeSeed};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};

@@ -3,10 +3,10 @@
 
 use roster_runtime::types::ProviderError;
 use roster_runtime::{CallError, Provider};
-use roster_sandbox::faults::{Fault, Faults};
-use roster_sandbox::nimbus::{self, demo, EntraTenant, MintToken, NimbusSandbox, NimbusSeed, ROLE_DELETE};
-use roster_sandbox::rate::{RateLimit, RateMode};
-use roster_sandbox::Running;
+use roster_sim::faults::{Fault, Faults};
+use roster_sim::nimbus::{self, demo, EntraTenant, MintToken, NimbusSim, NimbusSeed, ROLE_DELETE};
+use roster_sim::rate::{RateLimit, RateMode};
+use roster_sim::Running;
 use roster_tests::{provider_error, nimbus_provider, runtime};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -15,7 +15,7 @@ const NEW_USER: &str = "2b3c4d5e-6f70-4182-93a4-b5c6d7e8f901";
 const OTHER_USER: &str = "3c4d5e6f-7081-4293-a4b5-c6d7e8f90a12";
 
 struct Env {
-    sandbox: NimbusSandbox,
+    sandbox: NimbusSim,
     _server: Running,
     provider: Provider,
     _secret_dir: tempfile::TempDir,

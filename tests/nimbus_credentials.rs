@@ -6,10 +6,10 @@
 
 use roster_runtime::types::ProviderError;
 use roster_runtime::{CallError, Provider};
-use roster_sandbox::credentials::{TestCertificate, TestIssuer};
-use roster_sandbox::entra::FederatedCredential;
-use roster_sandbox::nimbus::{self, demo, NimbusSandbox, NimbusSeed};
-use roster_sandbox::Running;
+use roster_sim::credentials::{TestCertificate, TestIssuer};
+use roster_sim::entra::FederatedCredential;
+use roster_sim::nimbus::{self, demo, NimbusSim, NimbusSeed};
+use roster_sim::Running;
 use roster_tests::{nimbus_provider_with, provider_error, runtime};
 use serde_json::{json, Value};
 use std::sync::LazyLock;
@@ -38,7 +38,7 @@ fn seed() -> NimbusSeed {
 }
 
 struct Env {
-    sandbox: NimbusSandbox,
+    sandbox: NimbusSim,
     server: Running,
     dir: tempfile::TempDir,
     rt: roster_runtime::Runtime,

@@ -5,8 +5,8 @@
 //!
 //! Needs, once per machine: `pip install -r host/python/requirements-test.txt`.
 
-use roster_sandbox::nimbus::{self, NimbusSeed};
-use roster_sandbox::symbee::{self, SymbeeSeed};
+use roster_sim::nimbus::{self, NimbusSeed};
+use roster_sim::symbee::{self, SymbeeSeed};
 use std::path::PathBuf;
 use std::process::Stdio;
 use tokio::process::Command;

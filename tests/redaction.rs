@@ -4,9 +4,9 @@
 //! leaves the runtime (the error's `Display` and `Debug`) must hold none of the credentials.
 
 use roster_runtime::CallError;
-use roster_sandbox::faults::{Fault, Faults};
-use roster_sandbox::nimbus::{self, demo as nd, NimbusSeed};
-use roster_sandbox::symbee::{self, demo as sd, SymbeeSeed};
+use roster_sim::faults::{Fault, Faults};
+use roster_sim::nimbus::{self, demo as nd, NimbusSeed};
+use roster_sim::symbee::{self, demo as sd, SymbeeSeed};
 use roster_tests::{nimbus_provider, runtime, symbee_provider};
 
 /// Faults that answer every request on `routes` with a 502 page echoing it.

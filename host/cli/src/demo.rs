@@ -10,8 +10,8 @@ use roster_engine::rosterfile::RosterFile;
 use roster_engine::state::StateFile;
 use roster_engine::workspace::Workspace;
 use roster_runtime::Runtime;
-use roster_sandbox::nimbus::{self, NimbusSeed};
-use roster_sandbox::symbee::{self, SymbeeSeed};
+use roster_sim::nimbus::{self, NimbusSeed};
+use roster_sim::symbee::{self, SymbeeSeed};
 use std::time::Instant;
 
 fn heading(style: Style, text: &str) {

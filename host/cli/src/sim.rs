@@ -2,10 +2,10 @@
 //! sample roster file that points at them.
 
 use anyhow::{anyhow, Context, Result};
-use roster_sandbox::nimbus::{self, NimbusSandbox, NimbusSeed};
-use roster_sandbox::rate::RateMode;
-use roster_sandbox::symbee::{self, SymbeeSandbox, SymbeeSeed};
-use roster_sandbox::Running;
+use roster_sim::nimbus::{self, NimbusSim, NimbusSeed};
+use roster_sim::rate::RateMode;
+use roster_sim::symbee::{self, SymbeeSim, SymbeeSeed};
+use roster_sim::Running;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -61,14 +61,14 @@ enum SimKey {
 impl SimCertificate {
     /// A new key and certificate.
     pub fn generate() -> Result<SimCertificate> {
-        let cert = roster_sandbox::credentials::TestCertificate::generate("roster-sim")?;
+        let cert = roster_sim::credentials::TestCertificate::generate("roster-sim")?;
         Ok(SimCertificate { certificate_pem: cert.certificate_pem.clone(), key: SimKey::Generated(cert.private_key_pkcs8_pem()) })
     }
 
     /// The certificate at `path` (and its key at `key`, if given).
     pub fn given(path: &Path, key: Option<&Path>) -> Result<SimCertificate> {
         let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        if roster_sandbox::entra::certificate_thumbprint(&pem).is_none() {
+        if roster_sim::entra::certificate_thumbprint(&pem).is_none() {
             return Err(anyhow!("{} is not a PEM X.509 certificate with an RSA key", path.display()));
         }
         let key = match key {
@@ -84,7 +84,7 @@ impl SimCertificate {
         for app in &mut tenant.apps {
             app.certificates.push(self.certificate_pem.clone());
         }
-        Ok(roster_sandbox::entra::certificate_thumbprint(&self.certificate_pem).unwrap_or_default())
+        Ok(roster_sim::entra::certificate_thumbprint(&self.certificate_pem).unwrap_or_default())
     }
 }
 
@@ -119,9 +119,9 @@ pub async fn run(args: &SimArgs, runtime: &roster_runtime::Runtime) -> Result<()
         None => SimCertificate::generate()?,
     };
     let thumbprint = certificate.register(&mut nimbus_seed)?;
-    let n = NimbusSandbox::new(nimbus_seed);
+    let n = NimbusSim::new(nimbus_seed);
     let nimbus_server = n.serve(args.nimbus).await.with_context(|| format!("listening on {}", args.nimbus))?;
-    let s = SymbeeSandbox::new(symbee_seed);
+    let s = SymbeeSim::new(symbee_seed);
     let symbee_server = s.serve(args.symbee).await.with_context(|| format!("listening on {}", args.symbee))?;
     println!("Nimbus + Entra sandbox: {}   (state: GET {}/_sandbox/state)", nimbus_server.url(), nimbus_server.url());
     println!("Symbee Connect sandbox: {}   (state: GET {}/_sandbox/state)", symbee_server.url(), symbee_server.url());

@@ -3,10 +3,10 @@
 //! contention between two processes, the plan-file round trip and its staleness check, exit
 //! codes, a rate-limited apply of 100 Nimbus users, and a SIGKILL mid-apply.
 
-use roster_sandbox::nimbus::{self, demo as nd, NimbusSandbox, NimbusSeed};
-use roster_sandbox::rate::{RateLimit, RateMode};
-use roster_sandbox::symbee::{self, demo as sd, SymbeeSandbox, SymbeeSeed};
-use roster_sandbox::Running;
+use roster_sim::nimbus::{self, demo as nd, NimbusSim, NimbusSeed};
+use roster_sim::rate::{RateLimit, RateMode};
+use roster_sim::symbee::{self, demo as sd, SymbeeSim, SymbeeSeed};
+use roster_sim::Running;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -21,8 +21,8 @@ fn cache_dir() -> &'static Path {
 }
 
 struct World {
-    nimbus: NimbusSandbox,
-    symbee: SymbeeSandbox,
+    nimbus: NimbusSim,
+    symbee: SymbeeSim,
     nimbus_server: Running,
     symbee_server: Running,
     dir: tempfile::TempDir,
@@ -424,24 +424,20 @@ async fn the_readme_example_validates() {
     let example = &readme[start..start + readme[start..].find("```").unwrap()];
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("roster.toml"), example).unwrap();
-    let o = Command::new(ROSTER)
-        .current_dir(dir.path())
-        .args(["grant"])
-        .env("ROSTER_CACHE_DIR", cache_dir())
-        .env("NIMBUS_TENANT_ID", nd::TENANT_ID)
-        .env("NIMBUS_CLIENT_ID", nd::CLIENT_ID)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    let o = Command::new(ROSTER)
-        .current_dir(dir.path())
-        .args(["validate"])
-        .env("ROSTER_CACHE_DIR", cache_dir())
-        .env("NIMBUS_TENANT_ID", nd::TENANT_ID)
-        .env("NIMBUS_CLIENT_ID", nd::CLIENT_ID)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    let with_env = |command: &str| {
+        Command::new(ROSTER)
+            .current_dir(dir.path())
+            .args([command])
+            .env("ROSTER_CACHE_DIR", cache_dir())
+            .env("NIMBUS_TENANT_ID", nd::TENANT_ID)
+            .env("NIMBUS_CLIENT_ID", nd::CLIENT_ID)
+            .output()
+            .unwrap()
+    };
+    for command in ["grant", "validate"] {
+        let o = with_env(command);
+        assert!(o.status.success(), "roster {command}: {}", text(&o));
+    }
     let o = Command::new(ROSTER).current_dir(dir.path()).args(["validate"]).env("ROSTER_CACHE_DIR", cache_dir()).env_remove("NIMBUS_TENANT_ID").output().unwrap();
     assert!(text(&o).contains("roster.toml:10: provider.nimbus.config.tenant_id: environment variable NIMBUS_TENANT_ID is not set"), "{}", text(&o));
 }
@@ -503,7 +499,7 @@ async fn upper_case_guids_never_plan_a_replacement() {
 /// re-sent blind, never dropped) and is adopted by the next plan.
 #[tokio::test]
 async fn a_create_whose_confirming_read_fails_stays_pending_then_is_adopted() {
-    use roster_sandbox::faults::Fault;
+    use roster_sim::faults::Fault;
     let w = World::new(open_seed()).await;
     w.write(fast(), &nimbus_user("a", &guid(1), nd::OU_SALES));
     w.nimbus.update(|s| {
@@ -533,7 +529,7 @@ async fn a_create_whose_confirming_read_fails_stays_pending_then_is_adopted() {
 /// cannot read names back), not replaced.
 #[tokio::test]
 async fn a_killed_symbee_create_is_adopted_not_replaced() {
-    use roster_sandbox::faults::Fault;
+    use roster_sim::faults::Fault;
     let w = World::new(open_seed()).await;
     w.write(fast(), &symbee_user("mike", "mmars@abc-gadgets.com", ""));
     // The vendor does the work, then its answer takes long enough to kill the process.
@@ -752,7 +748,7 @@ fn sim_writes_a_roster_that_authenticates_with_its_certificate() {
 #[test]
 fn sim_registers_a_given_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let cert = roster_sandbox::credentials::TestCertificate::generate("given").unwrap();
+    let cert = roster_sim::credentials::TestCertificate::generate("given").unwrap();
     std::fs::write(dir.path().join("mine.crt"), &cert.certificate_pem).unwrap();
     std::fs::write(dir.path().join("mine.key"), cert.private_key_pkcs1_pem()).unwrap();
     let (written, get) = sim_then_get(dir.path(), &["--nimbus-certificate", "mine.crt", "--nimbus-private-key", "mine.key"]);
@@ -784,7 +780,7 @@ async fn an_unpaced_provider_waits_out_retry_after() {
 /// included, and body): nothing `get`, `plan` or `apply` prints may hold a secret.
 #[tokio::test]
 async fn an_echoing_gateway_leaks_no_secret_through_get_plan_or_apply() {
-    use roster_sandbox::faults::{Fault, Faults};
+    use roster_sim::faults::{Fault, Faults};
     let echo = |routes: &[&str]| {
         let mut f = Faults::default();
         for r in routes {

@@ -1,11 +1,11 @@
-// Shared by the tests: the sandboxes' URLs and demo seeds (host/sandbox/src/{nimbus,symbee}.rs),
+// Shared by the tests: the sandboxes' URLs and demo seeds (host/sim/src/{nimbus,symbee}.rs),
 // and a check that gen/ was transpiled from the component the Rust host runs.
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-/** `roster_sandbox::nimbus::demo`. */
+/** `roster_sim::nimbus::demo`. */
 export const nimbusDemo = Object.freeze({
   TENANT_ID: '9fce70af-a632-49ca-bc0d-53db5a21c5b3',
   CLIENT_ID: '3b0c7e1e-7a9f-4f3e-9d55-2f1c8a6b4e01',
@@ -14,7 +14,7 @@ export const nimbusDemo = Object.freeze({
   TEMPLATE_USER: '0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0',
 });
 
-/** `roster_sandbox::symbee::demo`. */
+/** `roster_sim::symbee::demo`. */
 export const symbeeDemo = Object.freeze({
   COMPANY: 'abc-gadgets',
   ENV_SAML: 'prod',

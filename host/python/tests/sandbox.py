@@ -1,5 +1,5 @@
-"""The vendor sandboxes (host/sandbox) as the Python tests see them: their URLs, demo ids, and
-their HTTP control endpoints (`/_sandbox/...`, documented at the top of host/sandbox/src/nimbus.rs
+"""The vendor sandboxes (host/sim) as the Python tests see them: their URLs, demo ids, and
+their HTTP control endpoints (`/_sandbox/...`, documented at the top of host/sim/src/nimbus.rs
 and symbee.rs)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ GUESTS = REPO / "target" / "guests" / "wasm32-wasip2" / "guest"
 
 
 class NimbusDemo:
-    """Ids of the Nimbus sandbox's demo seed (host/sandbox/src/nimbus.rs, `pub mod demo`)."""
+    """Ids of the Nimbus sandbox's demo seed (host/sim/src/nimbus.rs, `pub mod demo`)."""
 
     TENANT_ID = "9fce70af-a632-49ca-bc0d-53db5a21c5b3"
     CLIENT_ID = "3b0c7e1e-7a9f-4f3e-9d55-2f1c8a6b4e01"
@@ -29,7 +29,7 @@ class NimbusDemo:
 
 
 class SymbeeDemo:
-    """Names of the Symbee sandbox's demo seed (host/sandbox/src/symbee.rs, `pub mod demo`)."""
+    """Names of the Symbee sandbox's demo seed (host/sim/src/symbee.rs, `pub mod demo`)."""
 
     COMPANY = "abc-gadgets"
     ENV_SAML = "prod"

@@ -1,4 +1,5 @@
-//! Vendor sandboxes: HTTP servers that follow the vendors' documentation (not Roster's client),
+//! Vendor simulators (`roster sim`): HTTP servers that follow the vendors' documentation (not
+//! Roster's client),
 //! for users to run their automation against before touching a real tenant, and for Roster's
 //! own tests and demo.
 //!
@@ -7,9 +8,10 @@
 //! - [`entra`]: Entra ID's checks of client assertions (certificates, federated tokens);
 //!   [`credentials`] makes keys, certificates and federated tokens for it at run time.
 //!
-//! Each sandbox has seedable state (from JSON), an inspection endpoint, per-route fault
+//! Each simulator has seedable state (from JSON), an inspection endpoint, per-route fault
 //! injection ([`faults`]) and the vendor's rate limit ([`rate`]). Control endpoints live under
-//! `/_sandbox/`.
+//! `/_sandbox/` (the path is part of the simulators' HTTP interface and keeps its name). In this
+//! project "sandbox" means isolation (the wasmtime host's limits); these are simulators.
 #![deny(missing_docs)]
 
 pub mod credentials;

@@ -201,7 +201,7 @@ struct State {
 
 /// A Symbee Connect sandbox.
 #[derive(Clone)]
-pub struct SymbeeSandbox {
+pub struct SymbeeSim {
     state: Arc<Mutex<State>>,
 }
 
@@ -216,10 +216,10 @@ fn unauthorized(s: &mut State, why: &str) -> Outcome {
     json(401, json!({ "message": format!("Unauthorized: {why}") }))
 }
 
-impl SymbeeSandbox {
+impl SymbeeSim {
     /// A sandbox holding `seed`.
-    pub fn new(seed: SymbeeSeed) -> SymbeeSandbox {
-        SymbeeSandbox { state: Arc::new(Mutex::new(State { seed, window: Window::default(), stats: Stats::default(), next_id: 1 })) }
+    pub fn new(seed: SymbeeSeed) -> SymbeeSim {
+        SymbeeSim { state: Arc::new(Mutex::new(State { seed, window: Window::default(), stats: Stats::default(), next_id: 1 })) }
     }
 
     /// Serves on `addr` (port 0 picks one).
@@ -448,7 +448,7 @@ fn connect_uuid(n: u64) -> String {
     format!("a5953a27-{:04x}-45b3-{:04x}-{:012x}", (x >> 48) & 0xffff, (x >> 32) & 0xffff, x & 0xffff_ffff_ffff)
 }
 
-impl Handler for SymbeeSandbox {
+impl Handler for SymbeeSim {
     async fn handle(self: Arc<Self>, req: Req) -> Outcome {
         let segments: Vec<String> = req.segments().into_iter().map(String::from).collect();
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
@@ -471,8 +471,8 @@ impl Handler for SymbeeSandbox {
 }
 
 /// Serves a Symbee sandbox with `seed` on a free loopback port.
-pub async fn start(seed: SymbeeSeed) -> std::io::Result<(SymbeeSandbox, Running)> {
-    let sandbox = SymbeeSandbox::new(seed);
+pub async fn start(seed: SymbeeSeed) -> std::io::Result<(SymbeeSim, Running)> {
+    let sandbox = SymbeeSim::new(seed);
     let running = sandbox.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     Ok((sandbox, running))
 }

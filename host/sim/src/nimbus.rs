@@ -340,7 +340,7 @@ struct State {
 
 /// A Nimbus sandbox: its state, servable over HTTP, inspectable from Rust.
 #[derive(Clone)]
-pub struct NimbusSandbox {
+pub struct NimbusSim {
     state: Arc<Mutex<State>>,
     base_url: Arc<Mutex<String>>,
 }
@@ -376,10 +376,10 @@ fn unknown_app(client_id: &str, tenant: &str) -> Outcome {
 
 static EMPTY: String = String::new();
 
-impl NimbusSandbox {
+impl NimbusSim {
     /// A sandbox holding `seed` (not yet serving).
-    pub fn new(seed: NimbusSeed) -> NimbusSandbox {
-        NimbusSandbox {
+    pub fn new(seed: NimbusSeed) -> NimbusSim {
+        NimbusSim {
             state: Arc::new(Mutex::new(State { seed, tokens: HashMap::new(), windows: HashMap::new(), stats: Stats::default(), issued: 0, jtis: SeenJtis::default() })),
             base_url: Arc::new(Mutex::new(String::new())),
         }
@@ -830,7 +830,7 @@ fn route_of(method: &str, segments: &[&str]) -> Option<(&'static str, Option<Str
     }
 }
 
-impl Handler for NimbusSandbox {
+impl Handler for NimbusSim {
     async fn handle(self: Arc<Self>, req: Req) -> Outcome {
         let segments: Vec<String> = req.segments().into_iter().map(String::from).collect();
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
@@ -866,15 +866,15 @@ impl Handler for NimbusSandbox {
 }
 
 /// Serves a Nimbus sandbox with `seed` on a free loopback port.
-pub async fn start(seed: NimbusSeed) -> std::io::Result<(NimbusSandbox, Running)> {
-    let sandbox = NimbusSandbox::new(seed);
+pub async fn start(seed: NimbusSeed) -> std::io::Result<(NimbusSim, Running)> {
+    let sandbox = NimbusSim::new(seed);
     let running = sandbox.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     Ok((sandbox, running))
 }
 
-impl std::fmt::Debug for NimbusSandbox {
+impl std::fmt::Debug for NimbusSim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NimbusSandbox")
+        f.write_str("NimbusSim")
     }
 }
 
