@@ -22,10 +22,7 @@ fn js_dir() -> PathBuf {
 
 /// Panics with the fix unless `node` runs and is version 20 or later.
 fn check_node() -> String {
-    let out = Command::new("node")
-        .arg("--version")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `node` ({e}); fix: install Node.js 20 or later, then run `{FIX}`"));
+    let out = Command::new("node").arg("--version").output().unwrap_or_else(|e| panic!("cannot run `node` ({e}); fix: install Node.js 20 or later, then run `{FIX}`"));
     let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let major: u32 = version.trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
     assert!(out.status.success() && major >= 20, "`node --version` says {version:?}; host/js needs Node.js 20 or later");
@@ -53,12 +50,8 @@ fn check_node_modules(dir: &Path) {
 /// Runs `cmd`, echoing its output line by line as it comes; returns its status and output.
 fn run(label: &str, cmd: &mut Command) -> (ExitStatus, String) {
     let started = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {label} ({e}); fix: install Node.js 20 or later, then run `{FIX}`"));
+    let mut child =
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("cannot run {label} ({e}); fix: install Node.js 20 or later, then run `{FIX}`"));
     let seen = Arc::new(Mutex::new(String::new()));
     // std threads inherit the test's output capture, so the echo shows with --nocapture or on failure.
     let echo = |stream: Box<dyn Read + Send>, to_stderr: bool| {
@@ -127,14 +120,7 @@ fn js_embedding_against_both_sandboxes() {
     tests.sort();
     assert!(!tests.is_empty(), "no host/js/test/*.test.js");
 
-    let (status, output) = run(
-        "node --test",
-        Command::new("node")
-            .args(["--test", "--test-reporter=spec", "--test-timeout=120000"])
-            .args(&tests)
-            .current_dir(&dir)
-            .envs(env),
-    );
+    let (status, output) = run("node --test", Command::new("node").args(["--test", "--test-reporter=spec", "--test-timeout=120000"]).args(&tests).current_dir(&dir).envs(env));
     assert!(status.success(), "node --test failed ({status}); its output is above");
     let passed = summary(&output, "pass").expect("the spec reporter's summary (ℹ pass N) is in the output");
     assert!(passed > 0, "no JavaScript test passed");

@@ -4,10 +4,10 @@
 use roster_runtime::types::ProviderError;
 use roster_runtime::{CallError, Provider};
 use roster_sim::faults::{Fault, Faults};
-use roster_sim::nimbus::{self, demo, EntraTenant, MintToken, NimbusSim, NimbusSeed, ROLE_DELETE};
+use roster_sim::nimbus::{self, demo, EntraTenant, MintToken, NimbusSeed, NimbusSim, ROLE_DELETE};
 use roster_sim::rate::{RateLimit, RateMode};
 use roster_sim::Running;
-use roster_tests::{provider_error, nimbus_provider, runtime};
+use roster_tests::{nimbus_provider, provider_error, runtime};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -47,7 +47,6 @@ async fn licences_used(p: &Provider) -> u64 {
     assert_eq!(cc["total"].as_u64().unwrap(), cc["used"].as_u64().unwrap() + cc["available"].as_u64().unwrap());
     cc["used"].as_u64().unwrap()
 }
-
 
 #[tokio::test]
 async fn create_read_query_delete() {
@@ -340,7 +339,11 @@ async fn raw_sandbox_errors() {
         (MintToken { app_id: Some(demo::CLIENT_ID.into()), roles: all_roles.clone(), ..MintToken::default() }, 401, "No tenant id"),
         (MintToken { tenant_id: Some(demo::TENANT_ID.into()), roles: all_roles.clone(), ..MintToken::default() }, 401, "No app id"),
         (MintToken { tenant_id: Some(demo::TENANT_ID.into()), app_id: Some("00000000-0000-4000-8000-000000000000".into()), roles: all_roles.clone(), ..MintToken::default() }, 401, "Invalid app id"),
-        (MintToken { tenant_id: Some(demo::TENANT_ID.into()), app_id: Some(demo::CLIENT_ID.into()), roles: all_roles.clone(), unauthenticated: true, ..MintToken::default() }, 403, "No authenticated user"),
+        (
+            MintToken { tenant_id: Some(demo::TENANT_ID.into()), app_id: Some(demo::CLIENT_ID.into()), roles: all_roles.clone(), unauthenticated: true, ..MintToken::default() },
+            403,
+            "No authenticated user",
+        ),
     ];
     for (mint, status, text) in cases {
         let token = sandbox.mint(mint);

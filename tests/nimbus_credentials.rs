@@ -8,7 +8,7 @@ use roster_runtime::types::ProviderError;
 use roster_runtime::{CallError, Provider};
 use roster_sim::credentials::{TestCertificate, TestIssuer};
 use roster_sim::entra::FederatedCredential;
-use roster_sim::nimbus::{self, demo, NimbusSim, NimbusSeed};
+use roster_sim::nimbus::{self, demo, NimbusSeed, NimbusSim};
 use roster_sim::Running;
 use roster_tests::{nimbus_provider_with, provider_error, runtime};
 use serde_json::{json, Value};

@@ -20,11 +20,7 @@ fn python_dir() -> PathBuf {
 /// Panics with the one-line fix unless python3 has wasmtime-py 50 and pytest.
 async fn check_python() {
     let probe = "import wasmtime, pytest, importlib.metadata as m; print(m.version('wasmtime'))";
-    let out = Command::new("python3")
-        .args(["-c", probe])
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("cannot run python3 ({e}); install Python 3.9+, then: {FIX}"));
+    let out = Command::new("python3").args(["-c", probe]).output().await.unwrap_or_else(|e| panic!("cannot run python3 ({e}); install Python 3.9+, then: {FIX}"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "python3 lacks wasmtime-py or pytest:\n{stderr}\nfix: {FIX}");
     let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -57,10 +53,7 @@ async fn python_embedding_against_both_sandboxes() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
     eprintln!("{stderr}");
-    assert!(
-        !stdout.contains("No module named") && !stderr.contains("No module named pytest"),
-        "a Python module is missing; fix: {FIX}"
-    );
+    assert!(!stdout.contains("No module named") && !stderr.contains("No module named pytest"), "a Python module is missing; fix: {FIX}");
     assert!(out.status.success(), "pytest failed ({}); its output is above", out.status);
     assert!(!stdout.contains(" skipped"), "no Python test may be skipped");
 }

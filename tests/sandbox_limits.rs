@@ -200,7 +200,7 @@ async fn a_name_resolving_to_loopback_is_refused_unless_granted() {
     let granted = misbehave_with(&rt, &[], |s| s.extra_hosts = vec![by_name.clone()]).await;
     assert!(denial(fetch(&granted, &format!("{by_name}/")).await).contains("resolves to 127.0.0.1"));
     // The provider's explicit opt-in opens private networks through any allowed host.
-    let opted = misbehave_with(&rt, &[by_name.clone()], |s| s.allow_private_networks = true).await;
+    let opted = misbehave_with(&rt, std::slice::from_ref(&by_name), |s| s.allow_private_networks = true).await;
     assert_eq!(fetch(&opted, &format!("{by_name}/")).await.unwrap()["body"], "local");
 }
 

@@ -3,8 +3,8 @@
 //! input is a 400 and never breaks the sandbox for the requests after it. (The accept loop's
 //! back-off is tested in host/sim/src/server.rs with a listener that always fails.)
 
-use roster_sim::nimbus::{demo as nd, MintToken, NimbusSim, NimbusSeed};
-use roster_sim::symbee::{SymbeeSim, SymbeeSeed};
+use roster_sim::nimbus::{demo as nd, MintToken, NimbusSeed, NimbusSim};
+use roster_sim::symbee::{SymbeeSeed, SymbeeSim};
 use roster_sim::{Running, ServerLimits, MAX_LIFETIME_SECS};
 use serde_json::{json, Value};
 use std::net::SocketAddr;

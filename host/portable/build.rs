@@ -16,7 +16,6 @@ use wac_graph::{types::Package, CompositionGraph, EncodeOptions};
 const SECRETS: &str = "roster:provider/secrets@0.2.0";
 const PROVIDER: &str = "roster:provider/provider@0.2.0";
 
-
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().and_then(Path::parent).expect("workspace root").to_path_buf();
@@ -32,17 +31,14 @@ fn main() {
         for input in adapters.iter().chain([vendor_path]) {
             println!("cargo:rerun-if-changed={input}");
         }
-        let bytes = compose(vendor_path, adapters[0], adapters[1])
-            .unwrap_or_else(|e| panic!("composing {vendor}-portable.wasm: {e:#}"));
+        let bytes = compose(vendor_path, adapters[0], adapters[1]).unwrap_or_else(|e| panic!("composing {vendor}-portable.wasm: {e:#}"));
         let path = out_dir.join(format!("{vendor}-portable.wasm"));
         // Write then rename, so a concurrent reader never sees half a file.
         let partial = out_dir.join(format!(".{vendor}-portable.wasm.{}", std::process::id()));
         std::fs::write(&partial, &bytes).unwrap();
         std::fs::rename(&partial, &path).unwrap();
         let path = path.display().to_string();
-        generated.push_str(&format!(
-            "/// Path of `{vendor}-portable.wasm`: the {vendor} component with secrets and config from wasi:config.\npub const {constant}: &str = {path:?};\n"
-        ));
+        generated.push_str(&format!("/// Path of `{vendor}-portable.wasm`: the {vendor} component with secrets and config from wasi:config.\npub const {constant}: &str = {path:?};\n"));
         table.push_str(&format!("    ({vendor:?}, {constant}),\n"));
     }
     generated.push_str(&format!("/// Every built-in vendor's portable component: (name, path).\npub const PORTABLE: &[(&str, &str)] = &[\n{table}];\n"));

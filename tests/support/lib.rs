@@ -99,10 +99,7 @@ impl Moto {
             .post(format!("{}/", self.endpoint))
             .header("x-amz-target", format!("secretsmanager.{action}"))
             .header("content-type", "application/x-amz-json-1.1")
-            .header(
-                "authorization",
-                format!("AWS4-HMAC-SHA256 Credential=testing/20250101/{region}/secretsmanager/aws4_request, SignedHeaders=host, Signature=0"),
-            )
+            .header("authorization", format!("AWS4-HMAC-SHA256 Credential=testing/20250101/{region}/secretsmanager/aws4_request, SignedHeaders=host, Signature=0"))
             .body(body.to_string())
             .send()
             .await
@@ -200,9 +197,6 @@ pub fn register_certificate(seed: &mut roster_sim::nimbus::NimbusSeed) -> (tempf
     let (cert_file, key_file) = (dir.path().join("client_certificate.pem"), dir.path().join("client_private_key.pem"));
     std::fs::write(&cert_file, &cert.certificate_pem).unwrap();
     std::fs::write(&key_file, cert.private_key_pkcs8_pem()).unwrap();
-    let env = [
-        ("ROSTER_NIMBUS_CERTIFICATE_FILE", cert_file.display().to_string()),
-        ("ROSTER_NIMBUS_PRIVATE_KEY_FILE", key_file.display().to_string()),
-    ];
+    let env = [("ROSTER_NIMBUS_CERTIFICATE_FILE", cert_file.display().to_string()), ("ROSTER_NIMBUS_PRIVATE_KEY_FILE", key_file.display().to_string())];
     (dir, env)
 }

@@ -84,15 +84,10 @@ impl Request {
     /// Sends the request and reads the whole answer.
     pub fn send(self) -> Result<Reply, ProviderError> {
         let host = self.host();
-        let mut builder = Client::new()
-            .request(self.method.clone(), &self.url)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .header("accept", "application/json");
+        let mut builder = Client::new().request(self.method.clone(), &self.url).connect_timeout(CONNECT_TIMEOUT).header("accept", "application/json");
         for (name, value) in &self.headers {
-            let name = waki::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| errors::invalid_input("", &format!("bad header name `{name}`")))?;
-            let value = waki::header::HeaderValue::from_str(value)
-                .map_err(|_| errors::invalid_input("", &format!("bad value for header `{name}`")))?;
+            let name = waki::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| errors::invalid_input("", &format!("bad header name `{name}`")))?;
+            let value = waki::header::HeaderValue::from_str(value).map_err(|_| errors::invalid_input("", &format!("bad value for header `{name}`")))?;
             builder = builder.header(name, value);
         }
         builder = match &self.body {
@@ -102,10 +97,7 @@ impl Request {
         };
         let response = builder.send().map_err(|e| transport_error(&host, e))?;
         let status = response.status_code();
-        let retry_after = response
-            .header("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let retry_after = response.header("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
         let body = response.body().map_err(|e| transport_error(&host, e))?;
         Ok(Reply { status, retry_after, body })
     }
@@ -117,11 +109,9 @@ fn transport_error(host: &str, error: anyhow::Error) -> ProviderError {
         // The host decides why (not an allowed host, or a private address it was not granted)
         // and Roster's host adds its reason to this message.
         Some(ErrorCode::HttpRequestDenied) => ProviderError::Denied(format!("request to {host} denied")),
-        Some(
-            code @ (ErrorCode::ConnectionTimeout
-            | ErrorCode::ConnectionReadTimeout
-            | ErrorCode::HttpResponseTimeout),
-        ) => ProviderError::Unavailable(format!("{host} did not answer in time ({code:?})")),
+        Some(code @ (ErrorCode::ConnectionTimeout | ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout)) => {
+            ProviderError::Unavailable(format!("{host} did not answer in time ({code:?})"))
+        }
         Some(code) => ProviderError::Unavailable(format!("{host}: {code:?}")),
         None => ProviderError::Unavailable(format!("{host}: {error:#}")),
     }
@@ -150,21 +140,12 @@ impl Reply {
 
     /// The body parsed as JSON; a body that is not JSON is an `unavailable` error quoting it.
     pub fn json(&self) -> Result<serde_json::Value, ProviderError> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            ProviderError::Unavailable(format!(
-                "expected JSON from the vendor (HTTP {}), got: {} ({e})",
-                self.status,
-                self.text()
-            ))
-        })
+        serde_json::from_slice(&self.body).map_err(|e| ProviderError::Unavailable(format!("expected JSON from the vendor (HTTP {}), got: {} ({e})", self.status, self.text())))
     }
 
     /// `Retry-After` in milliseconds, if the server sent one.
     pub fn retry_after_ms(&self) -> Option<u64> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         self.retry_after.as_deref().and_then(|v| retry_after::parse(v, now))
     }
 

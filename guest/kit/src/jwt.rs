@@ -103,10 +103,7 @@ impl CertificateKey {
     pub fn from_pem(certificate: &str, private_key: &str) -> Result<CertificateKey, CredentialError> {
         let cert_error = |message: &str| CredentialError { which: KeyPart::Certificate, message: message.into() };
         let key_error = |message: &str| CredentialError { which: KeyPart::PrivateKey, message: message.into() };
-        let der = pem_blocks(certificate, "CERTIFICATE")
-            .into_iter()
-            .next()
-            .ok_or_else(|| cert_error("is not a PEM certificate (expected a `-----BEGIN CERTIFICATE-----` block)"))?;
+        let der = pem_blocks(certificate, "CERTIFICATE").into_iter().next().ok_or_else(|| cert_error("is not a PEM certificate (expected a `-----BEGIN CERTIFICATE-----` block)"))?;
         let key = if let Some(der) = pem_blocks(private_key, "PRIVATE KEY").into_iter().next() {
             RsaPrivateKey::from_pkcs8_der(&der).map_err(|_| key_error("holds a PKCS#8 `PRIVATE KEY` that is not an RSA key"))?
         } else if let Some(der) = pem_blocks(private_key, "RSA PRIVATE KEY").into_iter().next() {
@@ -114,15 +111,9 @@ impl CertificateKey {
         } else if private_key.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
             return Err(key_error("is an encrypted PKCS#8 key; give the key unencrypted (the secret source protects it)"));
         } else {
-            return Err(key_error(
-                "is not a PEM RSA private key (expected `-----BEGIN PRIVATE KEY-----` (PKCS#8) or `-----BEGIN RSA PRIVATE KEY-----` (PKCS#1))",
-            ));
+            return Err(key_error("is not a PEM RSA private key (expected `-----BEGIN PRIVATE KEY-----` (PKCS#8) or `-----BEGIN RSA PRIVATE KEY-----` (PKCS#1))"));
         };
-        Ok(CertificateKey {
-            key,
-            sha256_thumbprint: b64url(&Sha256::digest(&der)),
-            sha1_thumbprint: b64url(&sha1::Sha1::digest(&der)),
-        })
+        Ok(CertificateKey { key, sha256_thumbprint: b64url(&Sha256::digest(&der)), sha1_thumbprint: b64url(&sha1::Sha1::digest(&der)) })
     }
 
     /// The certificate's `x5t#S256`: base64url SHA-256 of its DER.
@@ -268,12 +259,8 @@ mod tests {
             assert!(header[thumbprint].is_string(), "{header}");
             let public = rsa::RsaPublicKey::from(&signer.key);
             let verified = match alg {
-                Algorithm::Ps256 => rsa::pss::VerifyingKey::<Sha256>::new(public)
-                    .verify(input.as_bytes(), &rsa::pss::Signature::try_from(signature.as_slice()).unwrap())
-                    .is_ok(),
-                Algorithm::Rs256 => rsa::pkcs1v15::VerifyingKey::<Sha256>::new(public)
-                    .verify(input.as_bytes(), &rsa::pkcs1v15::Signature::try_from(signature.as_slice()).unwrap())
-                    .is_ok(),
+                Algorithm::Ps256 => rsa::pss::VerifyingKey::<Sha256>::new(public).verify(input.as_bytes(), &rsa::pss::Signature::try_from(signature.as_slice()).unwrap()).is_ok(),
+                Algorithm::Rs256 => rsa::pkcs1v15::VerifyingKey::<Sha256>::new(public).verify(input.as_bytes(), &rsa::pkcs1v15::Signature::try_from(signature.as_slice()).unwrap()).is_ok(),
             };
             assert!(verified, "{alg:?}");
             assert_eq!(unverified_claims(&jwt).unwrap(), claims);

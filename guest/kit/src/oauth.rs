@@ -109,25 +109,15 @@ pub fn parse_credential(config: &Object) -> Result<CredentialKind, ProviderError
         None | Some("client_secret") => CredentialKind::ClientSecret,
         Some("certificate") => {
             let alg = get(ASSERTION_ALGORITHM).unwrap_or("PS256");
-            CredentialKind::Certificate(Algorithm::parse(alg).ok_or_else(|| {
-                errors::invalid_config(ASSERTION_ALGORITHM, &format!("`{ASSERTION_ALGORITHM}` must be PS256 or RS256, got `{alg}`"))
-            })?)
+            CredentialKind::Certificate(Algorithm::parse(alg).ok_or_else(|| errors::invalid_config(ASSERTION_ALGORITHM, &format!("`{ASSERTION_ALGORITHM}` must be PS256 or RS256, got `{alg}`")))?)
         }
         Some("federated_token") => CredentialKind::FederatedToken,
-        Some(other) => {
-            return Err(errors::invalid_config(
-                CREDENTIAL,
-                &format!("`{CREDENTIAL}` must be client_secret, certificate or federated_token, got `{other}`"),
-            ))
-        }
+        Some(other) => return Err(errors::invalid_config(CREDENTIAL, &format!("`{CREDENTIAL}` must be client_secret, certificate or federated_token, got `{other}`"))),
     };
     let misplaced = [(ASSERTION_ALGORITHM, "certificate"), (FEDERATED_TOKEN_FILE, "federated_token")];
     for (key, wants) in misplaced {
         if get(key).is_some() && kind.name() != wants {
-            return Err(errors::invalid_config(
-                key,
-                &format!("`{key}` belongs to credential = \"{wants}\", but this config authenticates with {}: name one credential only", kind.name()),
-            ));
+            return Err(errors::invalid_config(key, &format!("`{key}` belongs to credential = \"{wants}\", but this config authenticates with {}: name one credential only", kind.name())));
         }
     }
     Ok(kind)
@@ -315,10 +305,7 @@ pub fn token_answer(reply: &Reply) -> Result<(String, Duration), ProviderError> 
         });
     }
     let body = reply.json()?;
-    let token = body
-        .get("access_token")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ProviderError::Unauthorized("the token endpoint answered without an access_token".into()))?;
+    let token = body.get("access_token").and_then(Value::as_str).ok_or_else(|| ProviderError::Unauthorized("the token endpoint answered without an access_token".into()))?;
     let secs = body.get("expires_in").and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())).unwrap_or(3599);
     Ok((token.to_string(), Duration::from_secs(secs)))
 }
@@ -336,10 +323,7 @@ mod tests {
         let kind = |v: Value| parse_credential(&config(v));
         assert_eq!(kind(serde_json::json!({})).unwrap(), CredentialKind::ClientSecret);
         assert_eq!(kind(serde_json::json!({ "credential": "certificate" })).unwrap(), CredentialKind::Certificate(Algorithm::Ps256));
-        assert_eq!(
-            kind(serde_json::json!({ "credential": "certificate", "assertion_algorithm": "RS256" })).unwrap(),
-            CredentialKind::Certificate(Algorithm::Rs256)
-        );
+        assert_eq!(kind(serde_json::json!({ "credential": "certificate", "assertion_algorithm": "RS256" })).unwrap(), CredentialKind::Certificate(Algorithm::Rs256));
         assert_eq!(kind(serde_json::json!({ "credential": "federated_token", "federated_token_file": "/t" })).unwrap(), CredentialKind::FederatedToken);
         let field = |v: Value| match kind(v) {
             Err(ProviderError::InvalidConfig(f)) => f.field,

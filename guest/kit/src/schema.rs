@@ -5,16 +5,7 @@ use serde_json::Value;
 
 /// An attribute with no flags set; chain [`AttributeSchema`]'s builder methods from [`Flags`].
 pub fn attr(name: &str, value_type: ValueType, presence: Presence, description: &str) -> AttributeSchema {
-    AttributeSchema {
-        name: name.into(),
-        description: description.into(),
-        value_type,
-        presence,
-        sensitive: false,
-        replace_on_change: false,
-        create_only: false,
-        case_insensitive: false,
-    }
+    AttributeSchema { name: name.into(), description: description.into(), value_type, presence, sensitive: false, replace_on_change: false, create_only: false, case_insensitive: false }
 }
 
 /// Builder-style flag setters for [`AttributeSchema`].
@@ -74,16 +65,10 @@ fn type_name(value_type: ValueType) -> &'static str {
 /// set on computed attributes, and wrong value types. Null counts as unset.
 pub fn check(input: &Object, schema: &[AttributeSchema]) -> Vec<FieldError> {
     let mut problems = Vec::new();
-    let mut problem = |field: &str, message: String| {
-        problems.push(FieldError { field: field.into(), message })
-    };
+    let mut problem = |field: &str, message: String| problems.push(FieldError { field: field.into(), message });
     for key in input.keys() {
         if !schema.iter().any(|a| &a.name == key) {
-            let known: Vec<&str> = schema
-                .iter()
-                .filter(|a| a.presence != Presence::Computed)
-                .map(|a| a.name.as_str())
-                .collect();
+            let known: Vec<&str> = schema.iter().filter(|a| a.presence != Presence::Computed).map(|a| a.name.as_str()).collect();
             problem(key, format!("unknown key `{key}`; expected one of: {}", known.join(", ")));
         }
     }
@@ -91,16 +76,9 @@ pub fn check(input: &Object, schema: &[AttributeSchema]) -> Vec<FieldError> {
         let value = input.get(&a.name).filter(|v| !v.is_null());
         match (value, a.presence) {
             (None, Presence::Required) => problem(&a.name, format!("`{}` is required", a.name)),
-            (Some(Value::String(s)), Presence::Required) if s.trim().is_empty() => {
-                problem(&a.name, format!("`{}` is required and must not be empty", a.name))
-            }
-            (Some(_), Presence::Computed) => {
-                problem(&a.name, format!("`{}` is computed by the provider and cannot be set", a.name))
-            }
-            (Some(v), _) if !type_matches(v, a.value_type) => problem(
-                &a.name,
-                format!("`{}` must be {}, got {v}", a.name, type_name(a.value_type)),
-            ),
+            (Some(Value::String(s)), Presence::Required) if s.trim().is_empty() => problem(&a.name, format!("`{}` is required and must not be empty", a.name)),
+            (Some(_), Presence::Computed) => problem(&a.name, format!("`{}` is computed by the provider and cannot be set", a.name)),
+            (Some(v), _) if !type_matches(v, a.value_type) => problem(&a.name, format!("`{}` must be {}, got {v}", a.name, type_name(a.value_type))),
             _ => {}
         }
     }
@@ -156,11 +134,7 @@ mod tests {
     use super::*;
 
     fn schema() -> Vec<AttributeSchema> {
-        vec![
-            attr("id", ValueType::String, Presence::Required, "id"),
-            attr("flag", ValueType::Boolean, Presence::Optional, "flag"),
-            attr("made", ValueType::String, Presence::Computed, "made"),
-        ]
+        vec![attr("id", ValueType::String, Presence::Required, "id"), attr("flag", ValueType::Boolean, Presence::Optional, "flag"), attr("made", ValueType::String, Presence::Computed, "made")]
     }
 
     #[test]

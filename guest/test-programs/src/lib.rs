@@ -45,11 +45,7 @@ impl Guest for Misbehave {
 
     fn allowed_hosts(config: String) -> Result<Vec<String>, ProviderError> {
         let config = parse_object(&config, "config")?;
-        Ok(config
-            .get("hosts")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|h| h.as_str().map(String::from)).collect())
-            .unwrap_or_default())
+        Ok(config.get("hosts").and_then(Value::as_array).map(|a| a.iter().filter_map(|h| h.as_str().map(String::from)).collect()).unwrap_or_default())
     }
 
     fn configure(config: String) -> Result<(), ProviderError> {

@@ -13,17 +13,9 @@ const SIZE_TARGET: u64 = 400_000;
 
 pub fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     let reps = if opts.quick { 2 } else { 3 };
-    for (name, path, wasm) in [
-        ("nimbus", roster_components::NIMBUS_PATH, roster_components::NIMBUS_WASM),
-        ("symbee", roster_components::SYMBEE_PATH, roster_components::SYMBEE_WASM),
-    ] {
+    for (name, path, wasm) in [("nimbus", roster_components::NIMBUS_PATH, roster_components::NIMBUS_WASM), ("symbee", roster_components::SYMBEE_PATH, roster_components::SYMBEE_WASM)] {
         let size = std::fs::metadata(path).with_context(|| format!("reading {path}"))?.len();
-        table.add(
-            5,
-            format!("{name} component (.wasm, guest profile)"),
-            util::bytes(size),
-            format!("target ≤ 400 KB: {}", util::verdict(size <= SIZE_TARGET)),
-        );
+        table.add(5, format!("{name} component (.wasm, guest profile)"), util::bytes(size), format!("target ≤ 400 KB: {}", util::verdict(size <= SIZE_TARGET)));
         // Compile into empty caches (a few times: the median), then load from the last one.
         let mut compile = Vec::new();
         let mut precompiled = 0;
@@ -47,24 +39,9 @@ pub fn run(opts: &Opts, table: &mut Table) -> Result<()> {
             anyhow::ensure!(loaded.outcome == CacheOutcome::Hit, "expected a cache hit, got {:?}", loaded.outcome);
         }
         drop(dir);
-        table.add(
-            5,
-            format!("{name} precompiled (cache .cwasm)"),
-            util::bytes(precompiled),
-            format!("{:.1}× the .wasm", precompiled as f64 / size as f64),
-        );
-        table.add(
-            1,
-            format!("breakdown: compile {name} (Runtime::load, empty cache)"),
-            util::secs(median(&compile)),
-            format!("in-process, median of {reps}"),
-        );
-        table.add(
-            1,
-            format!("breakdown: load {name} from the cache (Runtime::load)"),
-            util::secs(median(&load)),
-            format!("in-process, median of {}", load.len()),
-        );
+        table.add(5, format!("{name} precompiled (cache .cwasm)"), util::bytes(precompiled), format!("{:.1}× the .wasm", precompiled as f64 / size as f64));
+        table.add(1, format!("breakdown: compile {name} (Runtime::load, empty cache)"), util::secs(median(&compile)), format!("in-process, median of {reps}"));
+        table.add(1, format!("breakdown: load {name} from the cache (Runtime::load)"), util::secs(median(&load)), format!("in-process, median of {}", load.len()));
     }
     Ok(())
 }

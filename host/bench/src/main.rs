@@ -23,8 +23,8 @@
 //! own; figure 1 times `roster` through a small launcher (`__measure`). The method and the
 //! figures measured are in docs/benchmarks.md.
 
-mod components;
 mod calls;
+mod components;
 mod pacing;
 mod startup;
 mod throughput;

@@ -157,13 +157,7 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     table.add(
         4,
         "spacing of completions: pacer interval / min / median / max",
-        format!(
-            "{} / {} / {} / {}",
-            util::secs(interval),
-            util::secs(util::quantile(&gaps, 0.0)),
-            util::secs(util::median(&gaps)),
-            util::secs(util::quantile(&gaps, 1.0))
-        ),
+        format!("{} / {} / {} / {}", util::secs(interval), util::secs(util::quantile(&gaps, 0.0)), util::secs(util::median(&gaps)), util::secs(util::quantile(&gaps, 1.0))),
         format!("{late} gap(s) over 1.5× the interval (a delay, or a Retry-After wait); busiest window held {} completions", runs.iter().map(|r| r.busiest).max().unwrap_or(0)),
     );
     table.add(

@@ -25,13 +25,7 @@ pub fn roster_binary(opts: &Opts) -> Result<PathBuf> {
     let profile = if cfg!(debug_assertions) { None } else { Some("--release") };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("   building roster-cli ({cargo} build {} -p roster-cli)", profile.unwrap_or(""));
-    let status = Command::new(&cargo)
-        .current_dir(util::workspace_root())
-        .arg("build")
-        .args(profile)
-        .args(["-p", "roster-cli", "--quiet"])
-        .status()
-        .with_context(|| format!("running {cargo}"))?;
+    let status = Command::new(&cargo).current_dir(util::workspace_root()).arg("build").args(profile).args(["-p", "roster-cli", "--quiet"]).status().with_context(|| format!("running {cargo}"))?;
     if !status.success() {
         bail!("cargo build -p roster-cli failed");
     }
@@ -66,10 +60,7 @@ secrets = {{ api_key = "file:symbee.key" }}
         text.push_str(&format!("\n[resource.nimbus_user.n{i}]\no365_id = \"{}\"\norganization_unit_id = \"{}\"\n", guid(0xb00 + i), nd::OU_SALES));
     }
     for i in 1..=2 {
-        text.push_str(&format!(
-            "\n[resource.symbee_user.s{i}]\nlogin_user_id = \"s{i}@bench.example\"\nfirst_name = \"F\"\nlast_name = \"L\"\nuser_template_name = \"{}\"\n",
-            sd::TEMPLATE
-        ));
+        text.push_str(&format!("\n[resource.symbee_user.s{i}]\nlogin_user_id = \"s{i}@bench.example\"\nfirst_name = \"F\"\nlast_name = \"L\"\nuser_template_name = \"{}\"\n", sd::TEMPLATE));
     }
     text
 }
@@ -139,12 +130,7 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     table.add(1, "no-op `roster plan`, first run (empty cache: compiles)", util::secs(f), format!("whole process, median of {}", first.len()));
     table.add(1, "no-op `roster plan`, later runs (cached)", util::secs(c), format!("whole process, median of {}", cached.len()));
     table.add(1, "start-up ratio first / cached", util::ratio(ratio), format!("target ≥ {TARGET:.0}×: {}", util::verdict(ratio >= TARGET)));
-    table.add(
-        5,
-        "peak RSS of `roster plan` first / cached",
-        format!("{} / {}", util::rss(median(&rss_first) as u64), util::rss(median(&rss_cached) as u64)),
-        "ru_maxrss of the child",
-    );
+    table.add(5, "peak RSS of `roster plan` first / cached", format!("{} / {}", util::rss(median(&rss_first) as u64), util::rss(median(&rss_cached) as u64)), "ru_maxrss of the child");
     if !noop {
         table.add(1, "note", "plan was not a no-op", "see stderr");
     }

@@ -151,11 +151,7 @@ fn roster_text(url: &str, n: usize, concurrency: usize) -> String {
     );
     text.reserve(n * 140);
     for i in 0..n {
-        text.push_str(&format!(
-            "\n[resource.symbee_user.u{i:05}]\nlogin_user_id = \"{}\"\nfirst_name = \"First{i}\"\nlast_name = \"Last{i}\"\nuser_template_name = \"{}\"\n",
-            login(i),
-            sd::TEMPLATE
-        ));
+        text.push_str(&format!("\n[resource.symbee_user.u{i:05}]\nlogin_user_id = \"{}\"\nfirst_name = \"First{i}\"\nlast_name = \"Last{i}\"\nuser_template_name = \"{}\"\n", login(i), sd::TEMPLATE));
     }
     text
 }
@@ -320,8 +316,8 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
             let file = RosterFile::parse(&path, &text).map_err(|e| anyhow!("{e}"))?;
             r.phases.push(("parse roster file (untimed)".into(), t.elapsed().as_secs_f64()));
             let builtins: Vec<_> = roster_components::BUILTINS.iter().map(|b| (b.name, b.wasm)).collect();
-    let lock = Workspace::wanted_grants(&file, &runtime, &builtins).await.map_err(|e| anyhow!("{e}"))?;
-    let ws = Workspace::open(file, &runtime, &builtins, &lock).await.map_err(|e| anyhow!("{e}"))?;
+            let lock = Workspace::wanted_grants(&file, &runtime, &builtins).await.map_err(|e| anyhow!("{e}"))?;
+            let ws = Workspace::open(file, &runtime, &builtins, &lock).await.map_err(|e| anyhow!("{e}"))?;
             match spec.op {
                 Op::Read => {
                     // A state that manages every user, as after an apply.
@@ -396,18 +392,14 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
             match spec.op {
                 Op::Read => {
                     let provider = &provider;
-                    let results: Vec<_> =
-                        futures::stream::iter(0..spec.n).map(|i| async move { provider.read("symbee_user", &login(i)).await }).buffer_unordered(c).collect().await;
+                    let results: Vec<_> = futures::stream::iter(0..spec.n).map(|i| async move { provider.read("symbee_user", &login(i)).await }).buffer_unordered(c).collect().await;
                     r.elapsed_s = t.elapsed().as_secs_f64();
                     tally(results, |v: &Option<String>| v.is_some(), &mut r);
                 }
                 Op::Create => {
                     let provider = &provider;
-                    let results: Vec<_> = futures::stream::iter(0..spec.n)
-                        .map(|i| async move { provider.create("symbee_user", &Value::Object(desired(i)).to_string()).await })
-                        .buffer_unordered(c)
-                        .collect()
-                        .await;
+                    let results: Vec<_> =
+                        futures::stream::iter(0..spec.n).map(|i| async move { provider.create("symbee_user", &Value::Object(desired(i)).to_string()).await }).buffer_unordered(c).collect().await;
                     r.elapsed_s = t.elapsed().as_secs_f64();
                     tally(results, |_: &String| true, &mut r);
                 }
@@ -484,13 +476,7 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
             };
             let (cpu, t) = (util::cpu_self(), Instant::now());
             let results: Vec<_> = match spec.op {
-                Op::Read => {
-                    futures::stream::iter(0..spec.n)
-                        .map(|i| send("query-existence", json!({ "tenant": tenant(), "loginUserId": login(i) })))
-                        .buffer_unordered(c)
-                        .collect()
-                        .await
-                }
+                Op::Read => futures::stream::iter(0..spec.n).map(|i| send("query-existence", json!({ "tenant": tenant(), "loginUserId": login(i) }))).buffer_unordered(c).collect().await,
                 Op::Create => {
                     futures::stream::iter(0..spec.n)
                         .map(|i| {
@@ -559,13 +545,7 @@ pub fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     // (operation, users, concurrency, vendor latency): the last group adds a few milliseconds of
     // latency to every answer, as a real vendor API has, to show what the per-request costs
     // weigh there.
-    let groups = [
-        (Op::Read, n_read, 1usize, 0u64),
-        (Op::Read, n_read, 32, 0),
-        (Op::Create, n_create, 1, 0),
-        (Op::Create, n_create, 32, 0),
-        (Op::Read, n_read, 32, VENDOR_LATENCY_MS),
-    ];
+    let groups = [(Op::Read, n_read, 1usize, 0u64), (Op::Read, n_read, 32, 0), (Op::Create, n_create, 1, 0), (Op::Create, n_create, 32, 0), (Op::Read, n_read, 32, VENDOR_LATENCY_MS)];
     for (op, n, c, latency) in groups {
         if op == Op::Read {
             sandbox.reset(n, latency)?;
@@ -645,12 +625,7 @@ fn report(table: &mut Table, op: Op, n: usize, c: usize, latency: u64, cells: &[
         let t = median(&cell.elapsed);
         let per_op_cpu = median(&cell.cpu) / n as f64;
         let sandbox_cpu = median(&cell.sandbox_cpu) / n as f64;
-        let mut note = format!(
-            "{:.0} ops/s; CPU/op {} client + {} sandbox",
-            n as f64 / t,
-            util::micros(per_op_cpu),
-            util::micros(sandbox_cpu)
-        );
+        let mut note = format!("{:.0} ops/s; CPU/op {} client + {} sandbox", n as f64 / t, util::micros(per_op_cpu), util::micros(sandbox_cpu));
         if *side != Side::Baseline {
             let r = t / base;
             note = format!("{} of baseline; {note}", util::ratio(r));

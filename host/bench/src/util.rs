@@ -52,7 +52,11 @@ pub fn rss(kib: u64) -> String {
 
 /// A ratio like `1.07×`.
 pub fn ratio(r: f64) -> String {
-    if r.is_finite() { format!("{r:.2}×") } else { "n/a".into() }
+    if r.is_finite() {
+        format!("{r:.2}×")
+    } else {
+        "n/a".into()
+    }
 }
 
 /// Available CPUs.
@@ -83,10 +87,7 @@ pub fn cpu_of(pid: u32) -> f64 {
 
 /// This process's peak resident set (VmHWM), in KiB.
 pub fn vmhwm_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
+    std::fs::read_to_string("/proc/self/status").ok().and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())).unwrap_or(0)
 }
 
 /// How a child process ended, with its wall time and peak RSS.
@@ -121,11 +122,7 @@ pub fn run_measured(cmd: Command, log_dir: &Path, name: &str) -> Result<(Finishe
     let output = launcher.stdin(std::process::Stdio::null()).output().with_context(|| format!("starting {cmd:?}"))?;
     let report = String::from_utf8_lossy(&output.stdout);
     let v: serde_json::Value = serde_json::from_str(report.trim()).with_context(|| format!("launcher said {report:?} {}", String::from_utf8_lossy(&output.stderr)))?;
-    let finished = Finished {
-        code: v["code"].as_i64().map(|c| c as i32),
-        wall: Duration::from_secs_f64(v["wall_s"].as_f64().unwrap_or(f64::NAN)),
-        maxrss_kib: v["maxrss_kib"].as_u64().unwrap_or(0),
-    };
+    let finished = Finished { code: v["code"].as_i64().map(|c| c as i32), wall: Duration::from_secs_f64(v["wall_s"].as_f64().unwrap_or(f64::NAN)), maxrss_kib: v["maxrss_kib"].as_u64().unwrap_or(0) };
     let text = std::fs::read_to_string(&out_path).unwrap_or_default();
     Ok((finished, text))
 }
@@ -185,5 +182,9 @@ pub fn new_cache_file(dir: &Path, known: &[PathBuf]) -> Option<(PathBuf, u64)> {
 
 /// `met` / `missed` against a target.
 pub fn verdict(ok: bool) -> &'static str {
-    if ok { "met" } else { "MISSED" }
+    if ok {
+        "met"
+    } else {
+        "MISSED"
+    }
 }

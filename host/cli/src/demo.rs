@@ -1,11 +1,11 @@
 //! `roster demo`: both sandboxes in-process, a sample roster in a temporary directory, then
 //! plan, apply, plan again (no changes), and what the sandboxes now hold.
 
+use crate::render::{self, Style};
 use crate::sim;
 use anyhow::Result;
 use roster_engine::apply::{self, ApplyOptions};
 use roster_engine::plan::{self, PlanOptions};
-use crate::render::{self, Style};
 use roster_engine::rosterfile::RosterFile;
 use roster_engine::state::StateFile;
 use roster_engine::workspace::Workspace;
@@ -64,14 +64,10 @@ pub async fn run(runtime: &Runtime, style: Style) -> Result<()> {
 
     heading(style, "What the sandboxes hold now");
     let nimbus_state = n.snapshot();
-    let ous: std::collections::HashMap<String, String> = nimbus_state["tenants"][0]["organization_units"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|o| (o["id"].as_str().unwrap_or("").to_string(), o["name"].as_str().unwrap_or("").to_string()))
-        .collect();
+    let ous: std::collections::HashMap<String, String> =
+        nimbus_state["tenants"][0]["organization_units"].as_array().into_iter().flatten().map(|o| (o["id"].as_str().unwrap_or("").to_string(), o["name"].as_str().unwrap_or("").to_string())).collect();
     println!("Nimbus users:");
-    println!("  {:<38} {:<8} {:<14} {}", "o365Id", "OU", "assignment", "roles / skills");
+    println!("  {:<38} {:<8} {:<14} roles / skills", "o365Id", "OU", "assignment");
     for u in nimbus_state["tenants"][0]["users"].as_array().into_iter().flatten() {
         let list = |k: &str| u[k].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default();
         let ou = ous.get(u["organizationUnitId"].as_str().unwrap_or("")).cloned().unwrap_or_default();
@@ -84,7 +80,7 @@ pub async fn run(runtime: &Runtime, style: Style) -> Result<()> {
     let symbee_state = s.snapshot();
     let env = &symbee_state["companies"][0]["environments"][0];
     println!("\nSymbee Connect users ({}/{}):", symbee_state["companies"][0]["company_code"].as_str().unwrap_or(""), env["name"].as_str().unwrap_or(""));
-    println!("  {:<26} {:<14} {:<14} {}", "loginUserId", "name", "template", "Amazon Connect id");
+    println!("  {:<26} {:<14} {:<14} Amazon Connect id", "loginUserId", "name", "template");
     for u in env["users"].as_array().into_iter().flatten() {
         let login = u["login_user_id"].as_str().unwrap_or("");
         let connect = env["connect_users"].as_array().into_iter().flatten().find(|c| c["username"] == login).and_then(|c| c["id"].as_str()).unwrap_or("(not in Connect)");
@@ -92,13 +88,7 @@ pub async fn run(runtime: &Runtime, style: Style) -> Result<()> {
         println!("  {:<26} {:<14} {:<14} {}", login, name, u["user_template_name"].as_str().unwrap_or(""), connect);
     }
     let stats = n.stats();
-    println!(
-        "\nNimbus API operations: {} (tokens issued: {}, rate-limited: {}).  Done in {:.1} s.",
-        stats.operations,
-        stats.tokens_issued,
-        stats.rate_limited,
-        started.elapsed().as_secs_f64()
-    );
+    println!("\nNimbus API operations: {} (tokens issued: {}, rate-limited: {}).  Done in {:.1} s.", stats.operations, stats.tokens_issued, stats.rate_limited, started.elapsed().as_secs_f64());
     println!("Next: `roster sim --write-roster roster.toml` runs these sandboxes for your own roster files.");
     Ok(())
 }

@@ -6,12 +6,12 @@ mod render;
 mod schemas;
 mod sim;
 
+use crate::render::Style;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use roster_engine::apply::{self, ApplyOptions};
 use roster_engine::lock::StateLock;
 use roster_engine::plan::{self, Plan, PlanOptions};
-use crate::render::Style;
 use roster_engine::rosterfile::RosterFile;
 use roster_engine::state::StateFile;
 use roster_engine::workspace::Workspace;

@@ -21,7 +21,7 @@ impl Progress for Bar {
         t.0 += 1;
         let (done, total) = *t;
         let width = 30;
-        let filled = if total == 0 { width } else { done * width / total };
+        let filled = (done * width).checked_div(total).unwrap_or(width);
         let mut err = std::io::stderr().lock();
         if let Err(e) = &o.result {
             let _ = writeln!(err, "\r\x1b[2K{}: failed: {e}", o.address);

@@ -44,7 +44,11 @@ pub async fn providers(runtime: &Runtime, name: Option<String>, wasm: Option<Pat
 
 fn builtin_names() -> String {
     let names: Vec<&str> = roster_components::BUILTINS.iter().map(|b| b.name).collect();
-    if names.is_empty() { "none".into() } else { names.join(", ") }
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
 }
 
 fn value_type(t: ValueType) -> &'static str {

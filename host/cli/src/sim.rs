@@ -2,9 +2,9 @@
 //! sample roster file that points at them.
 
 use anyhow::{anyhow, Context, Result};
-use roster_sim::nimbus::{self, NimbusSim, NimbusSeed};
+use roster_sim::nimbus::{self, NimbusSeed, NimbusSim};
 use roster_sim::rate::RateMode;
-use roster_sim::symbee::{self, SymbeeSim, SymbeeSeed};
+use roster_sim::symbee::{self, SymbeeSeed, SymbeeSim};
 use roster_sim::Running;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

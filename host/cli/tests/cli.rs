@@ -3,9 +3,9 @@
 //! contention between two processes, the plan-file round trip and its staleness check, exit
 //! codes, a rate-limited apply of 100 Nimbus users, and a SIGKILL mid-apply.
 
-use roster_sim::nimbus::{self, demo as nd, NimbusSim, NimbusSeed};
+use roster_sim::nimbus::{self, demo as nd, NimbusSeed, NimbusSim};
 use roster_sim::rate::{RateLimit, RateMode};
-use roster_sim::symbee::{self, demo as sd, SymbeeSim, SymbeeSeed};
+use roster_sim::symbee::{self, demo as sd, SymbeeSeed, SymbeeSim};
 use roster_sim::Running;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -473,7 +473,13 @@ async fn renaming_a_resource_moves_it_without_touching_the_vendor() {
     let o = w.run(&["validate"]).await;
     assert_eq!(o.status.code(), Some(1));
     let t = text(&o);
-    assert!(t.contains("resource.nimbus_user.grace_hopper.o365_id") && t.contains("is declared twice: here and as nimbus_user.amazing_grace at") && t.contains("roster.toml:12") && t.contains("roster.toml:15"), "{t}");
+    assert!(
+        t.contains("resource.nimbus_user.grace_hopper.o365_id")
+            && t.contains("is declared twice: here and as nimbus_user.amazing_grace at")
+            && t.contains("roster.toml:12")
+            && t.contains("roster.toml:15"),
+        "{t}"
+    );
     let o = w.run(&["apply", "--auto-approve"]).await;
     assert_eq!(o.status.code(), Some(1), "apply refuses it too");
     assert_eq!(w.nimbus_users(), vec![guid(1)]);
@@ -572,7 +578,8 @@ async fn refresh_only_keeps_declared_records_and_shows_every_forget() {
     w.nimbus.update(|s| s.tenants[0].users.retain(|u| u.o365_id != guid(1)));
     let t = text(&w.run(&["plan", "--refresh-only"]).await);
     assert!(t.contains("# nimbus_user.a will be removed from the state (already gone at the vendor)"), "{t}");
-    std::fs::write(w.path("roster.toml"), std::fs::read_to_string(w.path("roster.toml")).unwrap().replacen("[provider.nimbus]", "[settings]\nmass_delete_threshold = 0\n\n[provider.nimbus]", 1)).unwrap();
+    std::fs::write(w.path("roster.toml"), std::fs::read_to_string(w.path("roster.toml")).unwrap().replacen("[provider.nimbus]", "[settings]\nmass_delete_threshold = 0\n\n[provider.nimbus]", 1))
+        .unwrap();
     let o = w.run(&["apply", "--refresh-only", "--auto-approve"]).await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("deletes or forgets 1 objects"), "{}", text(&o));
@@ -802,12 +809,7 @@ async fn an_echoing_gateway_leaks_no_secret_through_get_plan_or_apply() {
     w.symbee.update(|s| s.faults = echo(&["*"]));
     for nimbus_routes in [&["token"][..], &["get", "create"][..]] {
         w.nimbus.update(|s| s.faults = echo(nimbus_routes));
-        for args in [
-            &["get", "nimbus_user", nd::TEMPLATE_USER][..],
-            &["get", "symbee_user", "vvenus@abc-gadgets.com"][..],
-            &["plan"][..],
-            &["apply", "--auto-approve"][..],
-        ] {
+        for args in [&["get", "nimbus_user", nd::TEMPLATE_USER][..], &["get", "symbee_user", "vvenus@abc-gadgets.com"][..], &["plan"][..], &["apply", "--auto-approve"][..]] {
             let o = w.run(args).await;
             let out = text(&o);
             assert_eq!(o.status.code(), Some(1), "{args:?} fails: {out}");

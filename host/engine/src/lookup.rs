@@ -14,11 +14,8 @@ pub async fn get(ws: &Workspace, type_name: &str, id: &str) -> Result<Option<Map
 
 /// What the data source `data_source` answers for `arguments`.
 pub async fn query(ws: &Workspace, data_source: &str, arguments: &Map<String, Value>) -> Result<Value> {
-    let handle = ws
-        .providers
-        .values()
-        .find(|h| h.provider.metadata().data_sources.iter().any(|d| d.name == data_source))
-        .ok_or_else(|| anyhow!("no declared provider offers data source `{data_source}`"))?;
+    let handle =
+        ws.providers.values().find(|h| h.provider.metadata().data_sources.iter().any(|d| d.name == data_source)).ok_or_else(|| anyhow!("no declared provider offers data source `{data_source}`"))?;
     let (result, _) = with_retry(&handle.pacer, &ws.retry, &no_wait_report, || handle.provider.query(data_source, arguments), || async { Ok(None) }).await;
     result.map_err(|e| anyhow!("{data_source}: {e}"))
 }

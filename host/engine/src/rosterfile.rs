@@ -558,7 +558,7 @@ impl Parser {
         if !providers.contains_key(&provider) {
             let known: Vec<&str> = providers.keys().map(String::as_str).collect();
             self.err(
-                &join(key, if m.contains_key("provider") { "provider" } else { "" }).trim_end_matches('.').to_string(),
+                join(key, if m.contains_key("provider") { "provider" } else { "" }).trim_end_matches('.'),
                 format!("no provider `{provider}` is declared (declared: {}); add [provider.{provider}] or set `provider = \"…\"`", if known.is_empty() { "none".into() } else { known.join(", ") }),
             );
         }

@@ -249,7 +249,7 @@ fn check_plan_shape(p: &Plan, state: &State, declared: &BTreeSet<(String, String
         if a.kind == ActionKind::Delete && declared.contains(&k) {
             return Err(format!("invariant 6: the plan deletes declared {k:?}: {a:?}"));
         }
-        if a.kind == ActionKind::Create && held.get(&k).is_some() && objects.contains_key(&k) {
+        if a.kind == ActionKind::Create && held.contains_key(&k) && objects.contains_key(&k) {
             return Err(format!("invariant 6: the plan creates {k:?}, which the state holds and the vendor has"));
         }
     }
@@ -454,8 +454,10 @@ async fn run_step(w: &mut World, step: &Step) -> Result<Done, String> {
                     if r.is_ok() && (!exists || held) {
                         return Err(format!("imported {d:?}: exists {exists}, already held {held}"));
                     }
-                    if r.is_err() && exists && !held && !w.armed {
-                        return Err(format!("could not import {d:?}: {}", r.unwrap_err()));
+                    if let Err(e) = r {
+                        if exists && !held && !w.armed {
+                            return Err(format!("could not import {d:?}: {e}"));
+                        }
                     }
                 }
             }

@@ -59,12 +59,7 @@ impl AddressClass {
     }
 }
 
-const METADATA_V4: [Ipv4Addr; 4] = [
-    Ipv4Addr::new(169, 254, 169, 254),
-    Ipv4Addr::new(169, 254, 170, 2),
-    Ipv4Addr::new(169, 254, 170, 23),
-    Ipv4Addr::new(100, 100, 100, 200),
-];
+const METADATA_V4: [Ipv4Addr; 4] = [Ipv4Addr::new(169, 254, 169, 254), Ipv4Addr::new(169, 254, 170, 2), Ipv4Addr::new(169, 254, 170, 23), Ipv4Addr::new(100, 100, 100, 200)];
 const METADATA_V6: [Ipv6Addr; 1] = [Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)];
 
 fn classify_v4(ip: Ipv4Addr) -> AddressClass {
@@ -165,9 +160,7 @@ pub fn check_address(host: &str, ip: IpAddr, user_granted: bool, allow_private: 
             AddressClass::Public => true,
             AddressClass::Loopback => literal || host == "localhost",
             AddressClass::Private => literal,
-            AddressClass::LinkLocal | AddressClass::CloudMetadata | AddressClass::Unspecified | AddressClass::Reserved => {
-                literal && user_granted
-            }
+            AddressClass::LinkLocal | AddressClass::CloudMetadata | AddressClass::Unspecified | AddressClass::Reserved => literal && user_granted,
         };
     if allowed {
         Ok(())

@@ -46,9 +46,7 @@ impl ComponentCache {
     /// else `$HOME/.cache/roster/components`.
     pub fn default_dir() -> Option<PathBuf> {
         let var = |n: &str| std::env::var_os(n).filter(|v| !v.is_empty()).map(PathBuf::from);
-        var("ROSTER_CACHE_DIR")
-            .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("roster/components")))
-            .or_else(|| var("HOME").map(|d| d.join(".cache/roster/components")))
+        var("ROSTER_CACHE_DIR").or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("roster/components"))).or_else(|| var("HOME").map(|d| d.join(".cache/roster/components")))
     }
 
     fn path_for(&self, dir: &Path, wasm: &[u8]) -> PathBuf {
@@ -170,8 +168,7 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let meta = std::fs::symlink_metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
         if meta.is_dir() && meta.uid() == current_uid() && meta.mode() & 0o077 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("making the cache directory {} private", dir.display()))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(|| format!("making the cache directory {} private", dir.display()))?;
         }
     }
     Ok(())

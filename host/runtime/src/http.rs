@@ -45,8 +45,7 @@ impl AllowedHost {
         if rest.contains('/') || rest.contains('?') || rest.contains('@') {
             return Err(format!("allowed host `{entry}`: give only [scheme://]host[:port], no path or user"));
         }
-        let (host, port) = split_host_port(rest)
-            .ok_or_else(|| format!("allowed host `{entry}`: the port must be a number from 1 to 65535"))?;
+        let (host, port) = split_host_port(rest).ok_or_else(|| format!("allowed host `{entry}`: the port must be a number from 1 to 65535"))?;
         let (wildcard, host) = match host.strip_prefix("*.") {
             Some(h) => (true, h),
             None => (false, host),
@@ -68,11 +67,7 @@ impl AllowedHost {
     /// Whether a request to `scheme://host:port` is allowed by this entry.
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
         let host = canonical_host(host);
-        let host_ok = if self.wildcard {
-            host.strip_suffix(&self.host).is_some_and(|prefix| prefix.ends_with('.'))
-        } else {
-            host == self.host
-        };
+        let host_ok = if self.wildcard { host.strip_suffix(&self.host).is_some_and(|prefix| prefix.ends_with('.')) } else { host == self.host };
         let scheme_ok = self.scheme.as_deref().is_none_or(|s| s == scheme);
         let port_ok = match self.port {
             Some(p) => p == port,
@@ -287,10 +282,7 @@ impl ConnectionPool {
         http.set_connect_timeout(Some(connect));
         http.set_nodelay(true);
         let https = hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().wrap_connector(http);
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_idle_timeout(std::time::Duration::from_secs(30))
-            .pool_max_idle_per_host(64)
-            .build(https);
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).pool_idle_timeout(std::time::Duration::from_secs(30)).pool_max_idle_per_host(64).build(https);
         ConnectionPool { client }
     }
 }
@@ -318,10 +310,7 @@ impl http_body::Body for BetweenBytes {
     type Data = bytes::Bytes;
     type Error = wasmtime_wasi_http::Error;
 
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+    fn poll_frame(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
         use std::task::Poll;
         match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
@@ -351,10 +340,7 @@ pub(crate) struct HttpHooks {
     pub(crate) denial: Arc<Mutex<Option<String>>>,
 }
 
-type SendResult = wasmtime_wasi_http::Result<(
-    http::Response<WasiBody>,
-    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-)>;
+type SendResult = wasmtime_wasi_http::Result<(http::Response<WasiBody>, Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>)>;
 
 fn tighter(guest: Option<std::time::Duration>, host: std::time::Duration) -> Option<std::time::Duration> {
     Some(guest.map_or(host, |g| g.min(host)))
@@ -408,9 +394,7 @@ impl WasiHttpHooks for HttpHooks {
                 Ok(Err(e)) => return Err(wasmtime_wasi_http::Error::InternalError(Some(e.to_string()))),
                 Ok(Ok(r)) => r,
             };
-            let response = response.map(|inner| {
-                BetweenBytes { inner, limit: between, sleep: Box::pin(tokio::time::sleep(between)) }.boxed_unsync()
-            });
+            let response = response.map(|inner| BetweenBytes { inner, limit: between, sleep: Box::pin(tokio::time::sleep(between)) }.boxed_unsync());
             // Pooled connections are driven by the pool, not by this request.
             Ok((response, Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>))
         })
@@ -453,11 +437,8 @@ mod tests {
 
     #[test]
     fn refusals_come_before_any_connection() {
-        let policy = |hosts: &[&str], granted: &[&str], opt_in| NetworkPolicy {
-            allowed: AllowedHosts::parse(hosts).unwrap(),
-            granted: AllowedHosts::parse(granted).unwrap(),
-            allow_private_networks: opt_in,
-        };
+        let policy =
+            |hosts: &[&str], granted: &[&str], opt_in| NetworkPolicy { allowed: AllowedHosts::parse(hosts).unwrap(), granted: AllowedHosts::parse(granted).unwrap(), allow_private_networks: opt_in };
         let uri = |u: &str| u.parse::<http::Uri>().unwrap();
         let metadata = uri("http://169.254.169.254/latest/api/token");
         let asked = policy(&["http://169.254.169.254"], &[], false);
@@ -472,7 +453,17 @@ mod tests {
 
     #[test]
     fn ipv6_hosts_compare_in_one_form() {
-        for (host, canonical) in [("[::1]", "[::1]"), ("[0:0:0:0:0:0:0:1]", "[::1]"), ("[::FFFF:169.254.169.254]", "[::ffff:a9fe:a9fe]"), ("[2001:db8:0:0:1:0:0:1]", "[2001:db8::1:0:0:1]"), ("[1:0:0:2:0:0:0:3]", "[1:0:0:2::3]"), ("[1:2:3:4:5:6:7:8]", "[1:2:3:4:5:6:7:8]"), ("[1:0:2:3:4:5:6:7]", "[1:0:2:3:4:5:6:7]"), ("[::]", "[::]"), ("Example.COM", "example.com")] {
+        for (host, canonical) in [
+            ("[::1]", "[::1]"),
+            ("[0:0:0:0:0:0:0:1]", "[::1]"),
+            ("[::FFFF:169.254.169.254]", "[::ffff:a9fe:a9fe]"),
+            ("[2001:db8:0:0:1:0:0:1]", "[2001:db8::1:0:0:1]"),
+            ("[1:0:0:2:0:0:0:3]", "[1:0:0:2::3]"),
+            ("[1:2:3:4:5:6:7:8]", "[1:2:3:4:5:6:7:8]"),
+            ("[1:0:2:3:4:5:6:7]", "[1:0:2:3:4:5:6:7]"),
+            ("[::]", "[::]"),
+            ("Example.COM", "example.com"),
+        ] {
             assert_eq!(canonical_host(host), canonical, "{host}");
         }
     }

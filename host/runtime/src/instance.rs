@@ -30,12 +30,7 @@ impl HostState {
     /// stderr captured in memory.
     pub(crate) fn new(policy: Arc<NetworkPolicy>, pool: ConnectionPool, limits: &Limits, secrets: Arc<SecretStore>, redactor: Redactor) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
-        let wasi = WasiCtx::builder()
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+        let wasi = WasiCtx::builder().stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
         HostState {
             wasi,
             table: ResourceTable::new(),

@@ -26,12 +26,12 @@ mod bindings;
 mod cache;
 mod error;
 pub mod http;
+mod instance;
 mod limits;
 mod provider;
 pub mod redact;
 mod runtime;
 pub mod secrets;
-mod instance;
 
 pub use cache::{CacheOutcome, ComponentCache};
 pub use error::{describe, CallError};
@@ -42,7 +42,6 @@ pub use runtime::{LoadedComponent, Runtime, RuntimeOptions};
 /// The contract's types, as the host sees them.
 pub mod types {
     pub use crate::bindings::roster::provider::types::{
-        AttributeSchema, DataSourceSchema, FieldError, Presence, ProviderError, ProviderMetadata, RateLimit,
-        RateLimitedError, ResourceSchema, SecretSchema, ValueType, VendorError,
+        AttributeSchema, DataSourceSchema, FieldError, Presence, ProviderError, ProviderMetadata, RateLimit, RateLimitedError, ResourceSchema, SecretSchema, ValueType, VendorError,
     };
 }

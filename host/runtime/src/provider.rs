@@ -6,16 +6,16 @@ use crate::bindings::roster::provider::types::{FieldError, ProviderError, Provid
 use crate::bindings::ProviderCore;
 use crate::error::CallError;
 use crate::http::{AllowedHosts, ConnectionPool, NetworkPolicy};
+use crate::instance::HostState;
 use crate::limits::Limits;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::secrets::{AwsOptions, SecretSource, SecretStore, SecretsManagerClient};
-use crate::instance::HostState;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use wasmtime::Store;
@@ -166,15 +166,9 @@ impl Provider {
         let mut first = provider.instantiate().await?;
         let metadata = provider.run(&mut first, metadata_call).await?;
         let cfg = provider.config.clone();
-        let hosts = provider
-            .run(&mut first, move |i| Box::pin(async move { i.guest.roster_provider_provider().call_allowed_hosts(&mut i.store, &cfg).await }))
-            .await?;
-        let mut allowed = AllowedHosts::parse(&hosts).map_err(|e| {
-            CallError::Host(anyhow::anyhow!("provider {} asked for a host that does not parse: {e}", spec.name))
-        })?;
-        let granted = AllowedHosts::parse(&spec.extra_hosts).map_err(|e| {
-            CallError::Provider(ProviderError::InvalidConfig(FieldError { field: "allowed_hosts".into(), message: e }))
-        })?;
+        let hosts = provider.run(&mut first, move |i| Box::pin(async move { i.guest.roster_provider_provider().call_allowed_hosts(&mut i.store, &cfg).await })).await?;
+        let mut allowed = AllowedHosts::parse(&hosts).map_err(|e| CallError::Host(anyhow::anyhow!("provider {} asked for a host that does not parse: {e}", spec.name)))?;
+        let granted = AllowedHosts::parse(&spec.extra_hosts).map_err(|e| CallError::Provider(ProviderError::InvalidConfig(FieldError { field: "allowed_hosts".into(), message: e })))?;
         allowed.extend(granted.clone());
         let mut sources = spec.secrets.clone();
         for declared in &metadata.secrets {
@@ -182,9 +176,7 @@ impl Provider {
                 continue;
             }
             if let Some(filled) = declared.default_source.as_ref().and_then(|t| fill_template(t, &spec.config)) {
-                let source = filled.parse().map_err(|e: String| {
-                    CallError::Provider(ProviderError::InvalidConfig(FieldError { field: declared.name.clone(), message: e }))
-                })?;
+                let source = filled.parse().map_err(|e: String| CallError::Provider(ProviderError::InvalidConfig(FieldError { field: declared.name.clone(), message: e })))?;
                 sources.insert(declared.name.clone(), source);
             }
         }
@@ -243,36 +235,31 @@ impl Provider {
     /// Field-level checks of `desired` for `type_name`; no network.
     pub async fn validate(&self, type_name: &str, desired: &str) -> Result<Vec<FieldError>, CallError> {
         let (t, d) = (type_name.to_string(), desired.to_string());
-        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_validate(&mut i.store, &t, &d).await.map(Ok) }))
-            .await
+        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_validate(&mut i.store, &t, &d).await.map(Ok) })).await
     }
 
     /// The object's current attributes (JSON), or `None` when it is gone.
     pub async fn read(&self, type_name: &str, id: &str) -> Result<Option<String>, CallError> {
         let (t, id) = (type_name.to_string(), id.to_string());
-        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_read(&mut i.store, &t, &id).await }))
-            .await
+        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_read(&mut i.store, &t, &id).await })).await
     }
 
     /// Creates an object; returns its attributes (JSON).
     pub async fn create(&self, type_name: &str, desired: &str) -> Result<String, CallError> {
         let (t, d) = (type_name.to_string(), desired.to_string());
-        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_create(&mut i.store, &t, &d).await }))
-            .await
+        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_create(&mut i.store, &t, &d).await })).await
     }
 
     /// Deletes an object.
     pub async fn delete(&self, type_name: &str, id: &str) -> Result<(), CallError> {
         let (t, id) = (type_name.to_string(), id.to_string());
-        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_delete(&mut i.store, &t, &id).await }))
-            .await
+        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_delete(&mut i.store, &t, &id).await })).await
     }
 
     /// Queries a data source; returns its attributes (JSON).
     pub async fn query(&self, data_source: &str, arguments: &str) -> Result<String, CallError> {
         let (s, a) = (data_source.to_string(), arguments.to_string());
-        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_query(&mut i.store, &s, &a).await }))
-            .await
+        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_query(&mut i.store, &s, &a).await })).await
     }
 
     /// Runs `f` on a pooled instance (creating and configuring one if none is idle).
@@ -294,8 +281,7 @@ impl Provider {
     async fn checkout(&self) -> Result<Instance, CallError> {
         let mut instance = self.instantiate().await?;
         let config = self.config.clone();
-        self.run(&mut instance, move |i| Box::pin(async move { i.guest.roster_provider_provider().call_configure(&mut i.store, &config).await }))
-            .await?;
+        self.run(&mut instance, move |i| Box::pin(async move { i.guest.roster_provider_provider().call_configure(&mut i.store, &config).await })).await?;
         Ok(instance)
     }
 
@@ -306,12 +292,7 @@ impl Provider {
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(self.limits.deadline_ticks());
-        let guest = self
-            .component
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| CallError::Host(anyhow::anyhow!("{e:?}")).redacted(&redactor))?;
+        let guest = self.component.pre.instantiate_async(&mut store).await.map_err(|e| CallError::Host(anyhow::anyhow!("{e:?}")).redacted(&redactor))?;
         self.instantiated.fetch_add(1, Ordering::Relaxed);
         Ok(Instance { store, guest })
     }
@@ -360,16 +341,7 @@ fn metadata_call(i: &mut Instance) -> Call<'_, ProviderMetadata> {
 }
 
 fn empty_metadata() -> ProviderMetadata {
-    ProviderMetadata {
-        name: String::new(),
-        version: String::new(),
-        description: String::new(),
-        config_schema: vec![],
-        secrets: vec![],
-        resources: vec![],
-        data_sources: vec![],
-        rate_limit: None,
-    }
+    ProviderMetadata { name: String::new(), version: String::new(), description: String::new(), config_schema: vec![], secrets: vec![], resources: vec![], data_sources: vec![], rate_limit: None }
 }
 
 #[cfg(test)]

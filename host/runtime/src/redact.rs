@@ -46,18 +46,8 @@ pub fn forms(value: &str) -> Vec<String> {
     let json = json[1..json.len() - 1].to_string();
     out.push(json.replace('/', "\\/"));
     out.push(json);
-    out.push(
-        value
-            .chars()
-            .map(|c| if c.is_ascii_punctuation() { format!("\\u{:04x}", c as u32) } else { c.to_string() })
-            .collect(),
-    );
-    out.push(
-        value
-            .chars()
-            .map(|c| if c.is_ascii_punctuation() { format!("\\u{:04X}", c as u32) } else { c.to_string() })
-            .collect(),
-    );
+    out.push(value.chars().map(|c| if c.is_ascii_punctuation() { format!("\\u{:04x}", c as u32) } else { c.to_string() }).collect());
+    out.push(value.chars().map(|c| if c.is_ascii_punctuation() { format!("\\u{:04X}", c as u32) } else { c.to_string() }).collect());
     out.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
     out.dedup();
     out
@@ -93,15 +83,7 @@ pub fn redact_with(text: &str, forms: &[String]) -> String {
     cuts.push(out.len());
     for &cut in cuts.iter().rev() {
         let head = &out[..cut];
-        let longest = forms
-            .iter()
-            .filter_map(|form| {
-                (MIN_PREFIX..form.len())
-                    .rev()
-                    .filter(|&k| form.is_char_boundary(k))
-                    .find(|&k| head.ends_with(&form[..k]))
-            })
-            .max();
+        let longest = forms.iter().filter_map(|form| (MIN_PREFIX..form.len()).rev().filter(|&k| form.is_char_boundary(k)).find(|&k| head.ends_with(&form[..k]))).max();
         if let Some(k) = longest {
             out.replace_range(cut - k..cut, REDACTED);
         }

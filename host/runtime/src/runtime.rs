@@ -3,8 +3,8 @@
 
 use crate::bindings::ProviderCorePre;
 use crate::cache::{CacheOutcome, ComponentCache};
-use crate::limits::EPOCH_TICK;
 use crate::instance::HostState;
+use crate::limits::EPOCH_TICK;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,15 +83,8 @@ impl Runtime {
     /// Compiles (or loads from the cache) a component and pre-links it.
     pub fn load(&self, wasm: &[u8]) -> Result<LoadedComponent> {
         let (component, outcome) = self.inner.cache.load(&self.inner.engine, wasm).context("compiling the component")?;
-        let instance_pre = self
-            .inner
-            .linker
-            .instantiate_pre(&component)
-            .map_err(anyhow::Error::from)
-            .context("the component needs an import this host does not provide")?;
-        let pre = ProviderCorePre::new(instance_pre)
-            .map_err(anyhow::Error::from)
-            .context("the component does not export roster:provider/provider@0.2.0")?;
+        let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(anyhow::Error::from).context("the component needs an import this host does not provide")?;
+        let pre = ProviderCorePre::new(instance_pre).map_err(anyhow::Error::from).context("the component does not export roster:provider/provider@0.2.0")?;
         Ok(LoadedComponent { pre, outcome })
     }
 

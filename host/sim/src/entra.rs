@@ -136,10 +136,8 @@ pub fn certificate_thumbprint(pem: &str) -> Option<String> {
 pub(crate) fn signature_verifies(jwt: &Jwt, key: &RsaPublicKey) -> bool {
     let input = jwt.signing_input.as_bytes();
     match jwt.header["alg"].as_str() {
-        Some("PS256") => rsa::pss::Signature::try_from(jwt.signature.as_slice())
-            .is_ok_and(|sig| rsa::pss::VerifyingKey::<Sha256>::new(key.clone()).verify(input, &sig).is_ok()),
-        Some("RS256") => rsa::pkcs1v15::Signature::try_from(jwt.signature.as_slice())
-            .is_ok_and(|sig| rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone()).verify(input, &sig).is_ok()),
+        Some("PS256") => rsa::pss::Signature::try_from(jwt.signature.as_slice()).is_ok_and(|sig| rsa::pss::VerifyingKey::<Sha256>::new(key.clone()).verify(input, &sig).is_ok()),
+        Some("RS256") => rsa::pkcs1v15::Signature::try_from(jwt.signature.as_slice()).is_ok_and(|sig| rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone()).verify(input, &sig).is_ok()),
         _ => false,
     }
 }
@@ -151,9 +149,7 @@ fn within_time(claims: &Value, now: u64) -> Result<(), Refusal> {
     };
     let nbf = claims["nbf"].as_u64().unwrap_or(0);
     if exp.saturating_add(CLOCK_SKEW_SECS) <= now || nbf > now.saturating_add(CLOCK_SKEW_SECS) {
-        return Err(invalid_client(format!(
-            "AADSTS700024: Client assertion is not within its valid time range. Current time: {now}, assertion valid from {nbf}, expiry time of assertion {exp}."
-        )));
+        return Err(invalid_client(format!("AADSTS700024: Client assertion is not within its valid time range. Current time: {now}, assertion valid from {nbf}, expiry time of assertion {exp}.")));
     }
     Ok(())
 }
@@ -191,17 +187,15 @@ pub(crate) fn assertion_client_id(jwt: &Jwt, client_id_param: Option<&str>) -> R
 /// Checks the assertion form fields of a token request for `app`; `token_url` is the endpoint
 /// the request reached (the certificate assertion's required `aud`). Answers what was accepted:
 /// `certificate PS256`, `certificate RS256` or `federated <subject>`.
-pub(crate) fn authenticate(
-    form: &HashMap<String, String>,
-    jwt: &Jwt,
-    app: &AppCredentials<'_>,
-    issuers: &[TrustedIssuer],
-    token_url: &str,
-    now: u64,
-    seen: &mut SeenJtis,
-) -> Result<String, Refusal> {
+pub(crate) fn authenticate(form: &HashMap<String, String>, jwt: &Jwt, app: &AppCredentials<'_>, issuers: &[TrustedIssuer], token_url: &str, now: u64, seen: &mut SeenJtis) -> Result<String, Refusal> {
     match form.get("client_assertion_type").map(String::as_str) {
-        None => return Err(refuse(400, "invalid_request", "AADSTS90014: The required field 'client_assertion_type' is missing from the credential. Ensure that you have all the necessary parameters for the login request.")),
+        None => {
+            return Err(refuse(
+                400,
+                "invalid_request",
+                "AADSTS90014: The required field 'client_assertion_type' is missing from the credential. Ensure that you have all the necessary parameters for the login request.",
+            ))
+        }
         Some(JWT_BEARER) => {}
         Some(other) => return Err(refuse(400, "invalid_request", format!("AADSTS90014: Unsupported client_assertion_type '{other}'; expected '{JWT_BEARER}'."))),
     }
@@ -226,9 +220,7 @@ fn certificate_assertion(jwt: &Jwt, app: &AppCredentials<'_>, token_url: &str, n
         let wanted = if alg == "PS256" { "'x5t#S256'" } else { "'x5t#S256' or 'x5t'" };
         return Err(invalid_client(format!("AADSTS700027: The client assertion header has no {wanted} naming the certificate that signed it (alg {alg}).")));
     };
-    let registered = app.certificates.iter().filter_map(|pem| certificate_key(pem)).find(|(t256, t1, _)| {
-        s256.is_some_and(|t| t == t256) || (s256.is_none() && sha1.is_some_and(|t| t == t1))
-    });
+    let registered = app.certificates.iter().filter_map(|pem| certificate_key(pem)).find(|(t256, t1, _)| s256.is_some_and(|t| t == t256) || (s256.is_none() && sha1.is_some_and(|t| t == t1)));
     let Some((_, _, key)) = registered else {
         return Err(invalid_client(format!(
             "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '{shown}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{}'.]",
@@ -270,11 +262,7 @@ fn federated_token(jwt: &Jwt, app: &AppCredentials<'_>, issuers: &[TrustedIssuer
     if !by_audience.iter().any(|f| f.subject == sub) {
         return Err(invalid_client(format!("AADSTS700213: No matching federated identity record found for presented assertion subject '{sub}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.")));
     }
-    let verified = issuers
-        .iter()
-        .filter(|i| i.issuer == iss)
-        .filter_map(|i| RsaPublicKey::from_public_key_pem(&i.public_key_pem).ok())
-        .any(|key| signature_verifies(jwt, &key));
+    let verified = issuers.iter().filter(|i| i.issuer == iss).filter_map(|i| RsaPublicKey::from_public_key_pem(&i.public_key_pem).ok()).any(|key| signature_verifies(jwt, &key));
     if !verified {
         return Err(invalid_client(format!("AADSTS50013: Assertion failed signature validation. [Reason - No key of issuer '{iss}' verifies the token's signature.]")));
     }

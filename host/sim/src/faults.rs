@@ -91,7 +91,11 @@ impl Faults {
             Action::Drop
         } else if fault.error_rate > 0.0 && self.next() < fault.error_rate {
             let status = if fault.error_status == 0 { 503 } else { fault.error_status };
-            if fault.echo { Action::Echo(status) } else { Action::Error(status) }
+            if fault.echo {
+                Action::Echo(status)
+            } else {
+                Action::Error(status)
+            }
         } else {
             Action::Serve
         };

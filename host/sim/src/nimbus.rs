@@ -259,10 +259,7 @@ impl NimbusSeed {
             tenants: vec![ProvisioningTenant {
                 tenant_id: TENANT_ID.into(),
                 api_enabled: true,
-                app_permissions: vec![AppPermission {
-                    app_id: CLIENT_ID.into(),
-                    organization_units: vec![OU_SALES.into(), OU_SUPPORT.into()],
-                }],
+                app_permissions: vec![AppPermission { app_id: CLIENT_ID.into(), organization_units: vec![OU_SALES.into(), OU_SUPPORT.into()] }],
                 organization_units: vec![
                     OrganizationUnit { id: OU_SALES.into(), name: "Sales".into() },
                     OrganizationUnit { id: OU_SUPPORT.into(), name: "Support".into() },
@@ -357,8 +354,7 @@ fn problem(status: u16, detail: &str) -> Outcome {
         503 => "Service Unavailable",
         _ => "Error",
     };
-    let headers: Vec<(&str, String)> =
-        if status == 401 { vec![("www-authenticate", "Bearer".into())] } else { vec![] };
+    let headers: Vec<(&str, String)> = if status == 401 { vec![("www-authenticate", "Bearer".into())] } else { vec![] };
     json_with(status, json!({ "type": "about:blank", "title": title, "status": status, "detail": detail }), &headers)
 }
 
@@ -449,13 +445,7 @@ impl NimbusSim {
     /// Mints a token with the given claims.
     pub fn mint(&self, m: MintToken) -> String {
         let mut s = self.state.lock().unwrap();
-        let token = Token {
-            tenant_id: m.tenant_id,
-            app_id: m.app_id,
-            roles: m.roles,
-            authenticated: !m.unauthenticated,
-            expires: expiry(m.expires_in.unwrap_or(3599)),
-        };
+        let token = Token { tenant_id: m.tenant_id, app_id: m.app_id, roles: m.roles, authenticated: !m.unauthenticated, expires: expiry(m.expires_in.unwrap_or(3599)) };
         s.issued += 1;
         let value = format!("sbx-minted-{}-{:x}", s.issued, rand_u64(s.issued));
         s.tokens.insert(value.clone(), token);
@@ -475,7 +465,11 @@ impl NimbusSim {
     fn issue_token(&self, s: &mut State, tenant: &str, req: &Req) -> Outcome {
         let form: HashMap<String, String> = form_urlencoded::parse(&req.body).into_owned().collect();
         let Some(entra) = s.seed.entra.iter().find(|t| t.id.eq_ignore_ascii_case(tenant)) else {
-            return entra_error(400, "invalid_request", &format!("AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."));
+            return entra_error(
+                400,
+                "invalid_request",
+                &format!("AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+            );
         };
         if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
             return entra_error(400, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type. This sandbox supports client_credentials only.");
@@ -528,13 +522,7 @@ impl NimbusSim {
             return entra_error(400, "invalid_scope", &format!("AADSTS1002012: The provided value for scope '{scope}' is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI). Accepted here: {}", accepted.join(" ")));
         }
         let lifetime = s.seed.token_lifetime_secs;
-        let token = Token {
-            tenant_id: Some(entra.id.clone()),
-            app_id: Some(app.client_id.clone()),
-            roles: app.roles.clone(),
-            authenticated: true,
-            expires: expiry(lifetime),
-        };
+        let token = Token { tenant_id: Some(entra.id.clone()), app_id: Some(app.client_id.clone()), roles: app.roles.clone(), authenticated: true, expires: expiry(lifetime) };
         s.issued += 1;
         let value = format!("sbx-{}-{:x}", s.issued, rand_u64(s.issued));
         s.tokens.insert(value.clone(), token);
@@ -542,6 +530,8 @@ impl NimbusSim {
     }
 
     /// Checks the bearer token against the provisioning tenant; returns the tenant index and app id.
+    /// (The error is the HTTP answer itself, built once per refused request.)
+    #[allow(clippy::result_large_err)]
     fn authorize(&self, s: &State, req: &Req, role: &str) -> Result<(usize, String), Outcome> {
         let bearer = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")));
         let Some(bearer) = bearer else { return Err(problem(401, "No bearer token")) };
@@ -737,9 +727,7 @@ impl NimbusSim {
         match (req.method.as_str(), what) {
             ("GET", ["state"]) => json(200, self.snapshot()),
             ("PUT", ["state"]) => match serde_json::from_value::<NimbusSeed>(body) {
-                Ok(seed) if seed.token_lifetime_secs > MAX_LIFETIME_SECS => {
-                    problem(400, &format!("bad body: token_lifetime_secs must be at most {MAX_LIFETIME_SECS}"))
-                }
+                Ok(seed) if seed.token_lifetime_secs > MAX_LIFETIME_SECS => problem(400, &format!("bad body: token_lifetime_secs must be at most {MAX_LIFETIME_SECS}")),
                 Ok(seed) => {
                     self.reseed(seed);
                     json(200, json!({ "ok": true }))
@@ -766,9 +754,7 @@ impl NimbusSim {
                 json(200, json!({ "ok": true }))
             }
             ("POST", ["tokens", "mint"]) => match serde_json::from_value::<MintToken>(body) {
-                Ok(m) if m.expires_in.is_some_and(|s| s > MAX_LIFETIME_SECS) => {
-                    problem(400, &format!("bad body: expires_in must be at most {MAX_LIFETIME_SECS}"))
-                }
+                Ok(m) if m.expires_in.is_some_and(|s| s > MAX_LIFETIME_SECS) => problem(400, &format!("bad body: expires_in must be at most {MAX_LIFETIME_SECS}")),
                 Ok(m) => json(200, json!({ "access_token": self.mint(m) })),
                 Err(e) => bad(e),
             },
@@ -776,7 +762,11 @@ impl NimbusSim {
                 let (Some(id), Some(secret)) = (body["client_id"].as_str(), body["client_secret"].as_str()) else {
                     return problem(400, "client_id and client_secret are required");
                 };
-                if self.rotate_secret(id, secret) { json(200, json!({ "ok": true })) } else { problem(404, "no such app") }
+                if self.rotate_secret(id, secret) {
+                    json(200, json!({ "ok": true }))
+                } else {
+                    problem(404, "no such app")
+                }
             }
             _ => problem(404, "unknown sandbox control endpoint"),
         }
@@ -877,4 +867,3 @@ impl std::fmt::Debug for NimbusSim {
         f.write_str("NimbusSim")
     }
 }
-

@@ -56,9 +56,7 @@ pub(crate) fn json(status: u16, body: serde_json::Value) -> Outcome {
 
 /// A JSON answer with extra headers.
 pub(crate) fn json_with(status: u16, body: serde_json::Value, headers: &[(&str, String)]) -> Outcome {
-    let mut response = Response::builder()
-        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header("content-type", "application/json");
+    let mut response = Response::builder().status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)).header("content-type", "application/json");
     for (name, value) in headers {
         response = response.header(*name, value.as_str());
     }
@@ -67,9 +65,7 @@ pub(crate) fn json_with(status: u16, body: serde_json::Value, headers: &[(&str, 
 
 /// A plain-text answer.
 fn text(status: u16, body: String) -> Outcome {
-    let response = Response::builder()
-        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header("content-type", "text/plain; charset=utf-8");
+    let response = Response::builder().status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)).header("content-type", "text/plain; charset=utf-8");
     Outcome::Reply(response.body(Full::new(Bytes::from(body))).expect("valid response"))
 }
 
@@ -105,7 +101,14 @@ pub(crate) async fn inject(decision: (Duration, crate::faults::Action), req: &Re
 /// Serves a request under its route's injected faults: before serving (the request never
 /// reaches the vendor's logic), or after it when the route says `after_serve` (the work is done
 /// and the answer is late, fails or is dropped).
-pub(crate) async fn with_faults<F: Future<Output = Outcome>>(after_serve: bool, decide: impl FnOnce() -> (Duration, crate::faults::Action), req: &Req, error: impl FnOnce(u16) -> Outcome, injected: impl FnOnce(), serve: impl FnOnce() -> F) -> Outcome {
+pub(crate) async fn with_faults<F: Future<Output = Outcome>>(
+    after_serve: bool,
+    decide: impl FnOnce() -> (Duration, crate::faults::Action),
+    req: &Req,
+    error: impl FnOnce(u16) -> Outcome,
+    injected: impl FnOnce(),
+    serve: impl FnOnce() -> F,
+) -> Outcome {
     if after_serve {
         let served = serve().await;
         return match inject(decide(), req, error).await {
@@ -276,11 +279,7 @@ pub(crate) async fn serve<H: Handler>(handler: Arc<H>, addr: SocketAddr, limits:
                 }
             });
             let io = hyper_util::rt::TokioIo::new(stream);
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .serve_connection(io, service)
-                .await;
+            let _ = hyper::server::conn::http1::Builder::new().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_read_timeout).serve_connection(io, service).await;
         });
     }));
     Ok(Running { addr, task })

@@ -169,10 +169,7 @@ impl SymbeeSeed {
             secondary_email: None,
         });
         SymbeeSeed {
-            companies: vec![Company {
-                company_code: COMPANY.into(),
-                environments: vec![prod, env(ENV_DIRECTORY, AuthMode::Directory), env(ENV_INTERNAL, AuthMode::ConnectInternal)],
-            }],
+            companies: vec![Company { company_code: COMPANY.into(), environments: vec![prod, env(ENV_DIRECTORY, AuthMode::Directory), env(ENV_INTERNAL, AuthMode::ConnectInternal)] }],
             rate_limit: None,
             faults: Faults::default(),
         }

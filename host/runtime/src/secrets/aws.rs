@@ -46,15 +46,9 @@ impl SecretsManagerClient {
     async fn config(&self) -> &aws_config::SdkConfig {
         self.config
             .get_or_init(|| async {
-                let http = aws_smithy_http_client::Builder::new()
-                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                    ))
-                    .build_https();
-                let timeouts = aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_timeout(Duration::from_secs(30))
-                    .build();
+                let http =
+                    aws_smithy_http_client::Builder::new().tls_provider(aws_smithy_http_client::tls::Provider::Rustls(aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring)).build_https();
+                let timeouts = aws_config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_secs(5)).operation_timeout(Duration::from_secs(30)).build();
                 let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).timeout_config(timeouts);
                 if let Some(profile) = &self.options.profile {
                     loader = loader.profile_name(profile);
@@ -77,9 +71,7 @@ impl SecretsManagerClient {
         match region {
             Some(r) => builder = builder.region(aws_config::Region::new(r.to_string())),
             None if config.region().is_none() => {
-                return Err(SecretError::NotFound(format!(
-                    "no AWS region for secret {secret_id}: add ?region=… to the source, or set AWS_REGION or the profile's region"
-                )))
+                return Err(SecretError::NotFound(format!("no AWS region for secret {secret_id}: add ?region=… to the source, or set AWS_REGION or the profile's region")))
             }
             None => {}
         }
@@ -92,10 +84,7 @@ impl SecretsManagerClient {
     }
 }
 
-type GetError = SdkError<
-    aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError,
-    aws_sdk_secretsmanager::config::http::HttpResponse,
->;
+type GetError = SdkError<aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError, aws_sdk_secretsmanager::config::http::HttpResponse>;
 
 /// A typed secret error for a failed `GetSecretValue` (the SDK's messages never hold a value).
 fn classify(secret_id: &str, error: GetError) -> SecretError {

@@ -64,9 +64,7 @@ impl FromStr for SecretSource {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (kind, rest) = s
-            .split_once(':')
-            .ok_or_else(|| format!("secret source `{s}`: expected env:NAME, file:PATH or aws-sm:SECRET_ID"))?;
+        let (kind, rest) = s.split_once(':').ok_or_else(|| format!("secret source `{s}`: expected env:NAME, file:PATH or aws-sm:SECRET_ID"))?;
         if rest.is_empty() {
             return Err(format!("secret source `{s}`: nothing after `{kind}:`"));
         }
@@ -103,10 +101,7 @@ impl fmt::Display for SecretSource {
             SecretSource::File(p) => write!(f, "file:{}", p.display()),
             SecretSource::AwsSecretsManager { secret_id, region, json_key } => {
                 write!(f, "aws-sm:{secret_id}")?;
-                let opts: Vec<String> = [region.as_ref().map(|r| format!("region={r}")), json_key.as_ref().map(|k| format!("key={k}"))]
-                    .into_iter()
-                    .flatten()
-                    .collect();
+                let opts: Vec<String> = [region.as_ref().map(|r| format!("region={r}")), json_key.as_ref().map(|k| format!("key={k}"))].into_iter().flatten().collect();
                 if !opts.is_empty() {
                     write!(f, "?{}", opts.join("&"))?;
                 }
@@ -172,9 +167,7 @@ impl SecretStore {
 
     /// A fresh value of `name`, bypassing the cache (and refilling it).
     pub async fn refresh(&self, name: &str) -> Result<SecretValue, SecretError> {
-        let source = self.sources.get(name).ok_or_else(|| {
-            SecretError::NotFound(format!("no source is configured for secret `{name}`"))
-        })?;
+        let source = self.sources.get(name).ok_or_else(|| SecretError::NotFound(format!("no source is configured for secret `{name}`")))?;
         self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let value = fetch(source, &self.aws).await?;
         self.cache.lock().unwrap().insert(name.to_string(), (value.clone(), Instant::now()));
@@ -189,18 +182,15 @@ impl SecretStore {
 
 async fn fetch(source: &SecretSource, aws: &SecretsManagerClient) -> Result<SecretValue, SecretError> {
     match source {
-        SecretSource::Env(name) => std::env::var(name)
-            .map(SecretValue)
-            .map_err(|_| SecretError::NotFound(format!("environment variable {name} is not set"))),
+        SecretSource::Env(name) => std::env::var(name).map(SecretValue).map_err(|_| SecretError::NotFound(format!("environment variable {name} is not set"))),
         SecretSource::File(path) => read_secret_file(path).await,
         SecretSource::AwsSecretsManager { secret_id, region, json_key } => {
             let value = aws.get_secret_value(secret_id, region.as_deref()).await?;
             match json_key {
                 None => Ok(value),
                 Some(key) => {
-                    let parsed: serde_json::Value = serde_json::from_str(value.expose()).map_err(|_| {
-                        SecretError::NotFound(format!("secret {secret_id} is not a JSON object, so it has no key `{key}`"))
-                    })?;
+                    let parsed: serde_json::Value =
+                        serde_json::from_str(value.expose()).map_err(|_| SecretError::NotFound(format!("secret {secret_id} is not a JSON object, so it has no key `{key}`")))?;
                     match parsed.get(key) {
                         Some(serde_json::Value::String(s)) => Ok(SecretValue::new(s.clone())),
                         _ => Err(SecretError::NotFound(format!("secret {secret_id} has no string field `{key}`"))),
@@ -253,11 +243,7 @@ mod tests {
         assert_eq!("file:/a/b".parse::<SecretSource>().unwrap(), SecretSource::File("/a/b".into()));
         assert_eq!(
             "aws-sm:SYMBEE_CONNECT_API_KEY?region=eu-west-2&key=k".parse::<SecretSource>().unwrap(),
-            SecretSource::AwsSecretsManager {
-                secret_id: "SYMBEE_CONNECT_API_KEY".into(),
-                region: Some("eu-west-2".into()),
-                json_key: Some("k".into())
-            }
+            SecretSource::AwsSecretsManager { secret_id: "SYMBEE_CONNECT_API_KEY".into(), region: Some("eu-west-2".into()), json_key: Some("k".into()) }
         );
         for bad in ["X", "env:", "vault:x", "aws-sm:x?zone=1", "aws-sm:?region=a"] {
             assert!(bad.parse::<SecretSource>().is_err(), "{bad}");
@@ -288,11 +274,8 @@ mod tests {
         assert_eq!(store.get("f").await.unwrap().expose(), "three", "an old value is fetched again");
         assert_eq!(store.fetch_count(), 3);
         assert!(matches!(store.get("nope").await, Err(SecretError::NotFound(_))));
-        let missing = SecretStore::new(
-            HashMap::from([("e".to_string(), SecretSource::Env("ROSTER_TEST_SURELY_UNSET".into()))]),
-            Duration::from_secs(1),
-            SecretsManagerClient::new(AwsOptions::default()),
-        );
+        let missing =
+            SecretStore::new(HashMap::from([("e".to_string(), SecretSource::Env("ROSTER_TEST_SURELY_UNSET".into()))]), Duration::from_secs(1), SecretsManagerClient::new(AwsOptions::default()));
         assert!(matches!(missing.get("e").await, Err(SecretError::NotFound(m)) if m.contains("ROSTER_TEST_SURELY_UNSET")));
     }
 
