@@ -49,8 +49,7 @@ pub mod schema;
 pub mod secret;
 
 pub use bindings::roster::provider::types::{
-    AttributeSchema, DataSourceSchema, FieldError, Presence, ProviderError, ProviderMetadata,
-    RateLimit, RateLimitedError, ResourceSchema, SecretSchema, ValueType, VendorError,
+    AttributeSchema, DataSourceSchema, FieldError, Presence, ProviderError, ProviderMetadata, RateLimit, RateLimitedError, ResourceSchema, SecretSchema, ValueType, VendorError,
 };
 
 /// A JSON object: the attribute maps and configs that travel as `json` in the contract.
@@ -71,6 +70,19 @@ pub fn expect_type(kind: &str, name: &str, known: &str) -> Result<(), ProviderEr
         Ok(())
     } else {
         Err(errors::unknown_type(kind, name))
+    }
+}
+
+/// `validate` for a provider with one resource type `known`: the desired attributes parsed as a
+/// JSON object and given to `check`; an unknown type or bad JSON is the one problem reported.
+pub fn validate_one(type_name: &str, known: &str, desired: &str, check: impl FnOnce(&Object) -> Vec<FieldError>) -> Vec<FieldError> {
+    if let Err(ProviderError::InvalidInput(e)) = expect_type("resource type", type_name, known) {
+        return vec![e];
+    }
+    match parse_object(desired, "desired") {
+        Ok(d) => check(&d),
+        Err(ProviderError::InvalidInput(e)) => vec![e],
+        Err(other) => vec![FieldError { field: String::new(), message: format!("{other:?}") }],
     }
 }
 

@@ -10,12 +10,11 @@
 
 use roster_guest_kit::bindings::exports::roster::provider::provider::Guest;
 use roster_guest_kit::http::{self, Reply};
-use roster_guest_kit::schema::{self, attr, Flags};
 use roster_guest_kit::oauth::{self, CredentialKind};
-use roster_guest_kit::{errors, expect_type, formats, instance, parse_object, to_json, FieldError, Object, Presence::*, ProviderError};
+use roster_guest_kit::schema::{self, attr, Flags};
+use roster_guest_kit::{errors, expect_type, formats, instance, parse_object, to_json, validate_one, FieldError, Object, Presence::*, ProviderError};
 use roster_guest_kit::{AttributeSchema, DataSourceSchema, ProviderMetadata, RateLimit, ResourceSchema, ValueType as V};
 use serde_json::{json, Value};
-
 
 /// Nimbus clusters (`admin.<cluster>.luware.cloud`), from the doc's admin URL list.
 const CLUSTERS: &[&str] = &["ch-01", "ch-02", "dewe-01", "dewe-02", "ukso-01", "aue-01", "euwe-01", "use-01"];
@@ -98,11 +97,7 @@ fn parse_config(text: &str) -> Result<Config, ProviderError> {
         (None, None) => format!("{admin_url}/.default"),
     };
     Ok(Config {
-        endpoint: oauth::Endpoint {
-            token_url: format!("{login_url}/{}/oauth2/v2.0/token", get("tenant_id").unwrap()),
-            client_id: get("client_id").unwrap().to_string(),
-            scope,
-        },
+        endpoint: oauth::Endpoint { token_url: format!("{login_url}/{}/oauth2/v2.0/token", get("tenant_id").unwrap()), client_id: get("client_id").unwrap().to_string(), scope },
         credential: oauth::parse_credential(&c)?,
         login_host: login_url,
         admin_url,
@@ -130,9 +125,7 @@ fn error_for(op: Op, reply: &Reply) -> ProviderError {
     let detail = reply.detail();
     let with = |meaning: &str| errors::with_detail(meaning, &detail);
     match reply.status {
-        400 if detail.to_ascii_lowercase().contains("exist") || detail.to_ascii_lowercase().contains("duplicat") => {
-            ProviderError::AlreadyExists(with("the user would be duplicated (HTTP 400)"))
-        }
+        400 if detail.to_ascii_lowercase().contains("exist") || detail.to_ascii_lowercase().contains("duplicat") => ProviderError::AlreadyExists(with("the user would be duplicated (HTTP 400)")),
         400 => errors::invalid_input(
             if op == Op::Copy { "copy_from" } else { "" },
             &with("bad request: SourceO365Id/NewO365Id (or O365Id/OrganizationUnitId) are required, or the source is an MS-Teams synced user"),
@@ -193,13 +186,7 @@ fn user_state(details: &Value, id: &str) -> Object {
     let text = |k: &str| details.get(k).and_then(Value::as_str).map(|s| Value::String(s.into())).unwrap_or(Value::Null);
     let names = |k: &str| {
         let items = details.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
-        Value::Array(
-            items
-                .iter()
-                .filter_map(|i| i.as_str().or_else(|| i.get("name").and_then(Value::as_str)))
-                .map(|s| Value::String(s.into()))
-                .collect(),
-        )
+        Value::Array(items.iter().filter_map(|i| i.as_str().or_else(|| i.get("name").and_then(Value::as_str))).map(|s| Value::String(s.into())).collect())
     };
     let mut state = Object::new();
     let o365 = details.get("o365Id").and_then(Value::as_str).unwrap_or(id);
@@ -233,18 +220,11 @@ fn check_user(desired: &Object) -> Vec<FieldError> {
     guid("copy_from");
     let ou = schema::string(desired, "organization_unit_id");
     match (schema::string(desired, "copy_from"), ou) {
-        (None, None) => problems.push(FieldError {
-            field: "organization_unit_id".into(),
-            message: "`organization_unit_id` is required unless `copy_from` is set".into(),
-        }),
-        (Some(_), Some(_)) => problems.push(FieldError {
-            field: "organization_unit_id".into(),
-            message: "set either `organization_unit_id` or `copy_from`: a copy takes the source user's organization unit".into(),
-        }),
-        (Some(src), None) if Some(src) == schema::string(desired, "o365_id") => problems.push(FieldError {
-            field: "copy_from".into(),
-            message: "a user cannot be copied from itself".into(),
-        }),
+        (None, None) => problems.push(FieldError { field: "organization_unit_id".into(), message: "`organization_unit_id` is required unless `copy_from` is set".into() }),
+        (Some(_), Some(_)) => {
+            problems.push(FieldError { field: "organization_unit_id".into(), message: "set either `organization_unit_id` or `copy_from`: a copy takes the source user's organization unit".into() })
+        }
+        (Some(src), None) if Some(src) == schema::string(desired, "o365_id") => problems.push(FieldError { field: "copy_from".into(), message: "a user cannot be copied from itself".into() }),
         _ => {}
     }
     problems
@@ -297,9 +277,7 @@ impl Guest for NimbusProvider {
                 description: "A Nimbus user (created empty in an organization unit, or copied from a template user).".into(),
                 id_attribute: "o365_id".into(),
                 attributes: user_schema(),
-                replace_warning: Some(
-                    "Nimbus keeps the user's reporting data but loses its configuration (roles, skills, profiles…); restore it by hand or with copy_from".into(),
-                ),
+                replace_warning: Some("Nimbus keeps the user's reporting data but loses its configuration (roles, skills, profiles…); restore it by hand or with copy_from".into()),
             }],
             data_sources: vec![DataSourceSchema {
                 name: LICENSE_USAGE.into(),
@@ -332,11 +310,7 @@ impl Guest for NimbusProvider {
     }
 
     fn validate(type_name: String, desired: String) -> Vec<FieldError> {
-        match (type_name.as_str(), parse_object(&desired, "desired")) {
-            (USER, Ok(d)) => check_user(&d),
-            (USER, Err(ProviderError::InvalidInput(e))) => vec![e],
-            _ => vec![FieldError { field: "".into(), message: format!("unknown resource type `{type_name}`") }],
-        }
+        validate_one(&type_name, USER, &desired, check_user)
     }
 
     fn read(type_name: String, id: String) -> Result<Option<String>, ProviderError> {
@@ -353,11 +327,7 @@ impl Guest for NimbusProvider {
         with_state(|s| {
             let (op, url, body) = match schema::string(&d, "copy_from") {
                 Some(src) => (Op::Copy, s.url("/user/copy")?, json!({ "sourceO365Id": src, "newO365Id": id })),
-                None => (
-                    Op::Create,
-                    s.url("/user")?,
-                    json!({ "o365Id": id, "organizationUnitId": schema::string(&d, "organization_unit_id") }),
-                ),
+                None => (Op::Create, s.url("/user")?, json!({ "o365Id": id, "organizationUnitId": schema::string(&d, "organization_unit_id") })),
             };
             let reply = s.api(|t| http::post(&url).bearer(t).json(body.clone()))?;
             if reply.status != 200 && reply.status != 201 {
@@ -367,9 +337,7 @@ impl Guest for NimbusProvider {
             // otherwise read the user back.
             let state = match reply.json() {
                 Ok(v) if v.get("o365Id").is_some() => user_state(&v, &id),
-                _ => s.read_user(&id)?.ok_or_else(|| {
-                    ProviderError::Unavailable(format!("Nimbus accepted user {id} but does not return it yet"))
-                })?,
+                _ => s.read_user(&id)?.ok_or_else(|| ProviderError::Unavailable(format!("Nimbus accepted user {id} but does not return it yet")))?,
             };
             Ok(to_json(&state))
         })

@@ -11,17 +11,14 @@ use roster_guest_kit::bindings::exports::roster::provider::provider::Guest;
 use roster_guest_kit::http::{self, Reply};
 use roster_guest_kit::schema::{self, attr, Flags};
 use roster_guest_kit::secret::CachedSecret;
-use roster_guest_kit::{errors, expect_type, formats, instance, parse_object, to_json, FieldError, Object, Presence::*, ProviderError};
+use roster_guest_kit::{errors, expect_type, formats, instance, parse_object, to_json, validate_one, FieldError, Object, Presence::*, ProviderError};
 use roster_guest_kit::{AttributeSchema, ProviderMetadata, ResourceSchema, SecretSchema, ValueType as V};
 use serde_json::{json, Value};
 
 use std::time::Duration;
 
 /// Regions with their own host (`<region>.symbeeconnect.com`); none means us-east-1.
-const REGIONS: &[&str] = &[
-    "us-west-2", "ca-central-1", "eu-west-2", "eu-central-1", "ap-southeast-1", "ap-southeast-2", "ap-northeast-1",
-    "ap-northeast-2", "af-south-1",
-];
+const REGIONS: &[&str] = &["us-west-2", "ca-central-1", "eu-west-2", "eu-central-1", "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "ap-northeast-2", "af-south-1"];
 const PORT: u16 = 9443;
 const BASE_PATH: &str = "/symbee-admin/api/users/";
 const PLATFORM: &str = "AWS Connect";
@@ -117,10 +114,7 @@ fn error_for(reply: &Reply, body: &Value) -> ProviderError {
         "INVALID_TENANT" => errors::invalid_config("company_code", &text),
         "INVALID_ARGUMENTS" => errors::invalid_input("", &text),
         "ALREADY_EXISTS" => ProviderError::AlreadyExists(text),
-        "NOT_SUPPORTED" => errors::invalid_config(
-            "environment",
-            &errors::with_detail(&text, "the API supports only environments with SAML or directory SSO, not Connect's internal user directory"),
-        ),
+        "NOT_SUPPORTED" => errors::invalid_config("environment", &errors::with_detail(&text, "the API supports only environments with SAML or directory SSO, not Connect's internal user directory")),
         "NOT_FOUND" => ProviderError::NotFound(text),
         "FAIL" => errors::vendor(0, &text),
         "" => ProviderError::Unavailable(format!("Symbee Connect answered 200 without a result: {}", reply.text())),
@@ -196,10 +190,7 @@ fn check_user(desired: &Object, mode: Option<SsoMode>) -> Vec<FieldError> {
 /// A login id: non-empty, at most 128 characters, no white space (case is kept: ids are case-sensitive).
 fn check_login(login: &str) -> Result<(), FieldError> {
     if login.is_empty() || login.len() > 128 || login.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(FieldError {
-            field: "login_user_id".into(),
-            message: format!("`login_user_id` must be 1 to 128 characters with no spaces, got `{login}`"),
-        });
+        return Err(FieldError { field: "login_user_id".into(), message: format!("`login_user_id` must be 1 to 128 characters with no spaces, got `{login}`") });
     }
     Ok(())
 }
@@ -251,11 +242,7 @@ impl Guest for SymbeeProvider {
 
     fn validate(type_name: String, desired: String) -> Vec<FieldError> {
         let mode = instance::with(|s: &mut Symbee| s.config.as_ref().map(|c| c.sso_mode));
-        match (type_name.as_str(), parse_object(&desired, "desired")) {
-            (USER, Ok(d)) => check_user(&d, mode),
-            (USER, Err(ProviderError::InvalidInput(e))) => vec![e],
-            _ => vec![FieldError { field: "".into(), message: format!("unknown resource type `{type_name}`") }],
-        }
+        validate_one(&type_name, USER, &desired, |d| check_user(d, mode))
     }
 
     fn read(type_name: String, id: String) -> Result<Option<String>, ProviderError> {
