@@ -86,7 +86,13 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     std::fs::write(d.join("roster.toml"), roster_text(&nimbus_server.url(), &symbee_server.url()))?;
     let warm = d.join("cache-warm");
 
-    // Apply once (this also fills the warm cache), so that plans are no-ops.
+    // Grant what the providers ask for (roster.lock), then apply once (this also fills the
+    // warm cache), so that plans are no-ops.
+    let (r, d2, w2) = (roster.clone(), d.clone(), warm.clone());
+    let granted = tokio::task::spawn_blocking(move || roster_cmd(&r, &d2, &w2, &["grant"]).output()).await??;
+    if !granted.status.success() {
+        bail!("roster grant failed:\n{}", String::from_utf8_lossy(&granted.stderr));
+    }
     let (r, d2, w2) = (roster.clone(), d.clone(), warm.clone());
     let (fin, out) = tokio::task::spawn_blocking(move || util::run_measured(roster_cmd(&r, &d2, &w2, &["apply", "--auto-approve"]), &d2, "apply")).await??;
     if fin.code != Some(0) || !out.contains("5 added") {
