@@ -2,7 +2,7 @@
 //! action with per-provider pacing, bounded concurrency and retries, recording each operation
 //! in state as pending before it starts and as done when it ends.
 
-use crate::decide::{normalize_id, plan_mismatches};
+use crate::decide::plan_mismatches;
 use crate::pacing::{is_transient, with_retry, Retries};
 use crate::plan::{created_record, read, without_sensitive, Action, ActionKind, Plan};
 use crate::state::{now, Record, State, StateStore, Status};
@@ -173,8 +173,13 @@ impl Shared<'_> {
 /// Picks the record of the object `action` names: same provider, type and id (compared the
 /// vendor's way), whatever its address.
 fn same_object<'a>(ws: &'a Workspace, action: &'a Action) -> impl Fn(&Record) -> bool + 'a {
-    let id = ws.schema(&action.provider, &action.type_name).map(|s| normalize_id(s, &action.id)).unwrap_or_else(|| action.id.clone());
-    move |r: &Record| r.provider == action.provider && r.type_name == action.type_name && ws.schema(&r.provider, &r.type_name).map(|s| normalize_id(s, &r.id)).unwrap_or_else(|| r.id.clone()) == id
+    object_is(ws, &action.provider, &action.type_name, &action.id)
+}
+
+/// Picks the record of object `id` of `type_name` under `provider` (by [`Schemas::key`](crate::decide::Schemas::key)).
+fn object_is<'a>(ws: &'a Workspace, provider: &str, type_name: &str, id: &str) -> impl Fn(&Record) -> bool + 'a {
+    let key = ws.schemas.key(provider, type_name, id);
+    move |r: &Record| key.is_some() && ws.schemas.key(&r.provider, &r.type_name, &r.id) == key
 }
 
 /// Applies `plan` to the state in `store` (whose lock the caller holds).
@@ -189,20 +194,7 @@ pub async fn apply(ws: &Workspace, plan: &Plan, store: &dyn StateStore, options:
     check_guards(ws, plan, options)?;
     if !plan.refreshed.is_empty() {
         for refresh in &plan.refreshed {
-            let probe = Action {
-                address: refresh.address.clone(),
-                kind: ActionKind::Move,
-                type_name: refresh.type_name.clone(),
-                provider: refresh.provider.clone(),
-                id: refresh.id.clone(),
-                desired: Map::new(),
-                actual: None,
-                reason: None,
-                changes: vec![],
-                warning: None,
-                moved_from: None,
-            };
-            if let Some(i) = state.position(same_object(ws, &probe)) {
+            if let Some(i) = state.position(object_is(ws, &refresh.provider, &refresh.type_name, &refresh.id)) {
                 state.resources[i].attributes = refresh.attributes.clone();
                 state.resources[i].updated_at = now();
             }

@@ -277,12 +277,11 @@ fn decide_one(e: &Entry, read: Option<&Read>, schema: &ResourceSchema, options: 
                     let why = if options.destroy { None } else { Some("not in the roster file".to_string()) };
                     out.actions.push(action(ActionKind::Delete, &r.address, &empty, Some(actual.clone()), why, vec![]));
                 }
-                Some(d) if options.refresh_only => {
+                Some(_) if options.refresh_only => {
                     if let Some(why) = resolve_why {
                         // Resolved where it is recorded; a rename waits for a normal plan.
                         out.actions.push(action(ActionKind::Adopt, &r.address, &r.desired, Some(known), Some(why.into()), vec![]));
                     }
-                    let _ = d;
                 }
                 Some(d) => {
                     let changes = diff(schema, &d.attributes, &r.desired, &known);

@@ -366,6 +366,18 @@ impl Parser {
         }
     }
 
+    /// An optional `true`/`false` (unset is false).
+    fn boolean(&mut self, m: &Map<String, Value>, key: &str, field: &str) -> bool {
+        match m.get(field) {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                self.err(&join(key, field), format!("`{field}` must be true or false"));
+                false
+            }
+        }
+    }
+
     fn string(&mut self, m: &Map<String, Value>, key: &str, field: &str) -> Option<String> {
         let v = m.get(field)?;
         match v.as_str() {
@@ -532,14 +544,7 @@ impl Parser {
                 }
             }
         };
-        let allow_private_networks = match m.get("allow_private_networks") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                self.err(&join(key, "allow_private_networks"), "`allow_private_networks` must be true or false");
-                false
-            }
-        };
+        let allow_private_networks = self.boolean(m, key, "allow_private_networks");
         Some(ProviderDecl { name: name.to_string(), component, config, secrets, allowed_hosts, limits, secret_max_age, aws, rate_limit, allow_private_networks })
     }
 
@@ -562,14 +567,7 @@ impl Parser {
                 format!("no provider `{provider}` is declared (declared: {}); add [provider.{provider}] or set `provider = \"…\"`", if known.is_empty() { "none".into() } else { known.join(", ") }),
             );
         }
-        let adopt = match m.get("adopt") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                self.err(&join(key, "adopt"), "`adopt` must be true or false");
-                false
-            }
-        };
+        let adopt = self.boolean(m, key, "adopt");
         let mut attributes = Map::new();
         for (k, v) in m {
             if META_KEYS.contains(&k.as_str()) {

@@ -260,8 +260,3 @@ fn source_label(base: &Path, source: &str) -> String {
         None => source.to_string(),
     }
 }
-
-/// The id of an object from its attributes, by the schema's id attribute.
-pub fn id_of(schema: &ResourceSchema, attributes: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
-    attributes.get(&schema.id_attribute).and_then(|v| v.as_str()).map(str::to_string)
-}
