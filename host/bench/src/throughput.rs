@@ -338,6 +338,7 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
                                 desired: d,
                                 attributes,
                                 updated_at: now(),
+                                read_at: None,
                             }
                         })
                         .collect();
@@ -421,7 +422,17 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
                     attributes.insert("amazon_connect_status".into(), Value::String("NOT_FOUND".into()));
                     attributes.insert("connect_user_id".into(), Value::Null);
                 }
-                Record { address: format!("symbee_user.u{i:05}"), type_name: "symbee_user".into(), provider: "symbee".into(), id: login(i), status, desired: d, attributes, updated_at: now() }
+                Record {
+                    address: format!("symbee_user.u{i:05}"),
+                    type_name: "symbee_user".into(),
+                    provider: "symbee".into(),
+                    id: login(i),
+                    status,
+                    desired: d,
+                    attributes,
+                    updated_at: now(),
+                    read_at: None,
+                }
             };
             let mut state = sf.load()?;
             let (cpu, t) = (util::cpu_self(), Instant::now());

@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use roster_engine::apply::{self, ApplyOptions};
 use roster_engine::lock::StateLock;
-use roster_engine::plan::{self, Plan, PlanOptions};
+use roster_engine::plan::{self, Plan, PlanOptions, ReadPolicy};
 use roster_engine::rosterfile::RosterFile;
 use roster_engine::state::StateFile;
 use roster_engine::workspace::Workspace;
@@ -72,6 +72,8 @@ enum Command {
         /// Plan deleting everything managed.
         #[arg(long)]
         destroy: bool,
+        #[command(flatten)]
+        reads: ReadArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -151,6 +153,60 @@ struct ApplyArgs {
     /// Only record what the vendors have now; change nothing there.
     #[arg(long)]
     refresh_only: bool,
+    #[command(flatten)]
+    reads: ReadArgs,
+}
+
+/// Which managed users a plan reads at the vendor (each read is one operation of its budget).
+#[derive(clap::Args)]
+struct ReadArgs {
+    /// `--refresh=false`: read no managed user; plan from the state alone (users changed or
+    /// deleted outside Roster go unnoticed). Pending records and adopt candidates are still read.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    refresh: bool,
+    /// Read only records last read longer ago than AGE (e.g. 90s, 30m, 12h, 7d), plus those the
+    /// roster file changes or removes and every pending one.
+    #[arg(long, value_name = "AGE", conflicts_with = "refresh")]
+    refresh_stale: Option<String>,
+}
+
+impl ReadArgs {
+    /// The engine's read policy; `refresh_only` (which exists to read) refuses reading less.
+    fn policy(&self, refresh_only: bool) -> Result<ReadPolicy> {
+        let policy = match (&self.refresh_stale, self.refresh) {
+            (Some(age), _) => ReadPolicy::Stale { before: time::OffsetDateTime::now_utc() - parse_age(age)? },
+            (None, false) => ReadPolicy::None,
+            (None, true) => ReadPolicy::All,
+        };
+        if refresh_only && policy != ReadPolicy::All {
+            bail!("--refresh-only reads every managed user; it does not go with --refresh=false or --refresh-stale");
+        }
+        Ok(policy)
+    }
+}
+
+/// `90s`, `30m`, `12h`, `7d` (a bare number is seconds).
+fn parse_age(text: &str) -> Result<Duration> {
+    let t = text.trim();
+    let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = number.parse().map_err(|_| anyhow!("--refresh-stale {text}: expected a whole number with s, m, h or d, e.g. 12h"))?;
+    let secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => bail!("--refresh-stale {text}: unknown unit `{other}`; use s, m, h or d"),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(secs)))
+}
+
+/// What the plan output adds when it did not read everything.
+fn read_note(policy: &ReadPolicy, p: &Plan) -> Option<String> {
+    match policy {
+        ReadPolicy::All => None,
+        ReadPolicy::None => Some(format!("Note: planned from the state alone (--refresh=false; {} read): users changed or deleted outside Roster are not seen.", p.reads.len())),
+        ReadPolicy::Stale { .. } => Some(format!("Note: read only {} stale, changed or pending record(s) (--refresh-stale); the rest are trusted as last read.", p.reads.len())),
+    }
 }
 
 #[derive(Subcommand)]
@@ -305,18 +361,22 @@ async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(if errors.is_empty() { 0 } else { 1 })
         }
-        Command::Plan { out, detailed_exitcode, refresh_only, target, destroy, json } => {
+        Command::Plan { out, detailed_exitcode, refresh_only, target, destroy, reads, json } => {
+            let policy = reads.policy(*refresh_only)?;
             let runtime = runtime(&cli)?;
             let ws = checked_workspace(&cli, &runtime).await?;
             let sf = state_file(&cli, &ws);
             let _lock = lock(&cli, &sf, "plan")?;
             let state = sf.load()?;
-            let options = PlanOptions { refresh_only: *refresh_only, destroy: *destroy, targets: target.clone() };
-            let p = plan::plan(&ws, &state, &options).await?;
+            let options = PlanOptions { refresh_only: *refresh_only, destroy: *destroy, targets: target.clone(), reads: policy.clone() };
+            let p = plan::plan_with(&ws, &state, &options, progress::reads().as_ref()).await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&p)?);
             } else {
                 print!("{}", render::plan(&p, style(&cli)));
+                if let Some(note) = read_note(&policy, &p) {
+                    println!("\n{note}");
+                }
                 let n = apply::deletions(&p);
                 if n > ws.file.settings.mass_delete_threshold {
                     println!("\nWarning: this plan deletes or forgets {n} objects (threshold {}); apply will need --allow-mass-delete.", ws.file.settings.mass_delete_threshold);
@@ -415,14 +475,15 @@ fn write_plan(path: &Path, p: &Plan) -> Result<()> {
 }
 
 async fn apply_command(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<i32> {
+    let policy = args.reads.policy(args.refresh_only)?;
     let runtime = runtime(cli)?;
     let ws = checked_workspace(cli, &runtime).await?;
     let sf = state_file(cli, &ws);
     let _lock = lock(cli, &sf, if destroy { "destroy" } else { "apply" })?;
     let style = style(cli);
     let (p, from_file) = match &args.plan_file {
-        Some(_) if destroy || args.refresh_only || !args.target.is_empty() => {
-            bail!("a saved plan is applied exactly as it was made: --target, --refresh-only and destroy do not go with a plan file")
+        Some(_) if destroy || args.refresh_only || !args.target.is_empty() || policy != ReadPolicy::All => {
+            bail!("a saved plan is applied exactly as it was made, without reading again: --target, --refresh-only, --refresh and --refresh-stale (give them to `roster plan`) and destroy do not go with a plan file")
         }
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading plan {}", path.display()))?;
@@ -434,14 +495,17 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<i32
         }
         None => {
             let state = sf.load()?;
-            let options = PlanOptions { refresh_only: args.refresh_only, destroy, targets: args.target.clone() };
-            (plan::plan(&ws, &state, &options).await?, false)
+            let options = PlanOptions { refresh_only: args.refresh_only, destroy, targets: args.target.clone(), reads: policy.clone() };
+            (plan::plan_with(&ws, &state, &options, progress::reads().as_ref()).await?, false)
         }
     };
     if !from_file {
         print!("{}", render::plan(&p, style));
+        if let Some(note) = read_note(&policy, &p) {
+            println!("\n{note}");
+        }
     }
-    if p.is_empty() && p.refreshed.is_empty() {
+    if p.is_empty() && p.refreshed.is_empty() && p.reads.is_empty() {
         return Ok(0);
     }
     if from_file {
@@ -449,6 +513,11 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<i32
         apply::check_plan(&ws, &p, &sf.load()?, !sf.path().exists())?;
     }
     apply::check_guards(&ws, &p, &ApplyOptions { allow_mass_delete: args.allow_mass_delete, allow_replace: args.allow_replace })?;
+    if p.is_empty() && p.refreshed.is_empty() {
+        // Nothing to do but record when each user was read (what --refresh-stale goes by).
+        apply::apply(&ws, &p, &sf, &ApplyOptions::default(), &apply::Silent).await?;
+        return Ok(0);
+    }
     if !args.auto_approve && !from_file && !p.is_empty() {
         if !std::io::stdin().is_terminal() {
             bail!("refusing to apply without confirmation: run on a terminal, or pass --auto-approve");

@@ -192,11 +192,16 @@ pub async fn apply(ws: &Workspace, plan: &Plan, store: &dyn StateStore, options:
         state.lineage = plan.lineage.clone();
     }
     check_guards(ws, plan, options)?;
-    if !plan.refreshed.is_empty() {
+    if !plan.refreshed.is_empty() || !plan.reads.is_empty() {
         for refresh in &plan.refreshed {
             if let Some(i) = state.position(object_is(ws, &refresh.provider, &refresh.type_name, &refresh.id)) {
                 state.resources[i].attributes = refresh.attributes.clone();
                 state.resources[i].updated_at = now();
+            }
+        }
+        for mark in &plan.reads {
+            if let Some(i) = state.position(object_is(ws, &mark.provider, &mark.type_name, &mark.id)) {
+                state.resources[i].read_at = Some(mark.at.clone());
             }
         }
         store.save(&mut state)?;
@@ -320,6 +325,7 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &ResourceSchema, handle
         desired: without_sensitive(schema, &desired),
         attributes: Map::new(),
         updated_at: now(),
+        read_at: None,
     };
     s.write(|st| st.put_object(pending, &is_it)).await?;
     let may_have_landed = std::sync::atomic::AtomicBool::new(ours_before);

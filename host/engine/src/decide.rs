@@ -21,10 +21,13 @@
 //! | pending *         | absent  | no       | forget                                              |
 //! | any               | failed  | any      | the plan fails, naming every object it could not read |
 //!
+//! Which objects are read is [`must_read`]'s rule ([`ReadPolicy`]): a created record that is not
+//! read stands in for the read (as recorded: no drift, no refresh).
+//!
 //! `--refresh-only` keeps only state changes (refreshed attributes, pending records resolved,
 //! forgets of undeclared objects that are gone) and never drops a declared record.
 
-use crate::plan::{Action, ActionKind, Change, Drift, PlanOptions};
+use crate::plan::{Action, ActionKind, Change, Drift, PlanOptions, ReadPolicy};
 use crate::rosterfile::ResourceDecl;
 use crate::state::{Record, Status};
 use roster_runtime::types::{AttributeSchema, Presence, ResourceSchema};
@@ -113,18 +116,44 @@ pub struct Entry<'a> {
     pub record: Option<&'a Record>,
     /// The declaration, if the roster file declares it (never in a destroy plan).
     pub declared: Option<&'a ResourceDecl>,
+    /// Whether plan reads it ([`must_read`]).
+    pub read: bool,
 }
 
 impl Entry<'_> {
-    /// Whether plan must read the object: everything managed, and adopt candidates. A declared
-    /// object with no record is simply created (the vendor refuses a duplicate, and apply says
-    /// how to import it).
+    /// Whether plan must read the object (see [`must_read`]).
     pub fn needs_read(&self) -> bool {
-        self.record.is_some() || self.declared.is_some_and(|d| d.adopt)
+        self.read
     }
 
     fn address(&self) -> &str {
         self.declared.map(|d| d.address.as_str()).or(self.record.map(|r| r.address.as_str())).unwrap_or_default()
+    }
+}
+
+/// Whether a plan reads an object, under `policy`:
+///
+/// - a pending record, always: whether its operation happened is unknown, and never guessed;
+/// - an adopt candidate (declared, `adopt = true`, no record), always: adopt or create depends on it;
+/// - a declared object with no record, never: it is created (the vendor refuses a duplicate,
+///   and apply says how to import it);
+/// - a created record: [`ReadPolicy::All`] always; [`ReadPolicy::None`] never (the record
+///   stands in for the read); [`ReadPolicy::Stale`] when it was last read before the cutoff
+///   (or never), or when the roster file changes it or no longer declares it.
+pub fn must_read(record: Option<&Record>, declared: Option<&ResourceDecl>, schema: &ResourceSchema, policy: &ReadPolicy) -> bool {
+    match (record, declared) {
+        (None, d) => d.is_some_and(|d| d.adopt),
+        (Some(r), _) if r.status != Status::Created => true,
+        (Some(r), d) => match policy {
+            ReadPolicy::All => true,
+            ReadPolicy::None => false,
+            ReadPolicy::Stale { before } => {
+                let read_at = r.read_at.as_deref().and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok());
+                let stale = read_at.is_none_or(|t| t < *before);
+                let changed = d.is_none_or(|d| !diff(schema, &d.attributes, &r.desired, &r.attributes).is_empty());
+                stale || changed
+            }
+        },
     }
 }
 
@@ -147,7 +176,7 @@ pub fn entries<'a>(records: &'a [Record], declared: &'a [ResourceDecl], schemas:
             problems.push(format!("the state holds two records for {} {}: {} and {}; remove one with `roster state rm`", r.type_name, r.id, other.address(), r.address));
             continue;
         }
-        by_key.insert(key.clone(), Entry { key, id: r.id.clone(), record: Some(r), declared: None });
+        by_key.insert(key.clone(), Entry { key, id: r.id.clone(), record: Some(r), declared: None, read: false });
     }
     if !options.destroy {
         let mut declared_at: HashMap<Key, &str> = HashMap::new();
@@ -165,7 +194,7 @@ pub fn entries<'a>(records: &'a [Record], declared: &'a [ResourceDecl], schemas:
                 problems.push(format!("{} and {} declare the same {} {id}; an object can be declared once", first, d.address, d.type_name));
                 continue;
             }
-            by_key.entry(key.clone()).or_insert_with(|| Entry { key, id: id.to_string(), record: None, declared: None }).declared = Some(d);
+            by_key.entry(key.clone()).or_insert_with(|| Entry { key, id: id.to_string(), record: None, declared: None, read: false }).declared = Some(d);
         }
     }
     if !problems.is_empty() {
@@ -177,7 +206,12 @@ pub fn entries<'a>(records: &'a [Record], declared: &'a [ResourceDecl], schemas:
             return Err(format!("--target {t}: no such resource in the roster file or the state"));
         }
     }
-    Ok(by_key.into_values().filter(|e| e.record.is_some_and(|r| targeted(&r.address)) || e.declared.is_some_and(|d| targeted(&d.address))).collect())
+    let mut out: Vec<Entry<'a>> = by_key.into_values().filter(|e| e.record.is_some_and(|r| targeted(&r.address)) || e.declared.is_some_and(|d| targeted(&d.address))).collect();
+    for e in &mut out {
+        let schema = schemas.get(&e.key.provider, &e.key.type_name).expect("every entry's type was checked above");
+        e.read = must_read(e.record, e.declared, schema, &options.reads);
+    }
+    Ok(out)
 }
 
 /// What the decision adds to a plan.
@@ -210,7 +244,12 @@ pub fn decide(entries: &[Entry], reads: &HashMap<Key, Read>, schemas: &Schemas, 
         if e.needs_read() && !reads.contains_key(&e.key) {
             return Err(format!("{}: not read", e.address()));
         }
-        decide_one(e, reads.get(&e.key), schema, options, &mut out);
+        // A created record not read stands in for the read: as recorded, so no drift and no refresh.
+        let stand_in = match e.record {
+            Some(r) if !e.needs_read() && r.status == Status::Created => Some(Read::Found(r.attributes.clone())),
+            _ => None,
+        };
+        decide_one(e, reads.get(&e.key).or(stand_in.as_ref()), schema, options, &mut out);
     }
     out.actions.sort_by(|a, b| (a.address.as_str(), a.kind as u8).cmp(&(b.address.as_str(), b.kind as u8)));
     Ok(out)
@@ -448,7 +487,17 @@ mod tests {
 
     fn record(address: &str, id: &str, status: Status, desired: serde_json::Value, attributes: serde_json::Value) -> Record {
         let type_name = address.split('.').next().unwrap().to_string();
-        Record { address: address.into(), provider: type_name[..1].into(), type_name, id: id.into(), status, desired: obj(desired), attributes: obj(attributes), updated_at: String::new() }
+        Record {
+            address: address.into(),
+            provider: type_name[..1].into(),
+            type_name,
+            id: id.into(),
+            status,
+            desired: obj(desired),
+            attributes: obj(attributes),
+            updated_at: String::new(),
+            read_at: None,
+        }
     }
 
     /// Runs the whole decision with `read` answering every read.
@@ -472,6 +521,42 @@ mod tests {
 
     fn found() -> Read {
         Read::Found(obj(json!({"uid": ID, "ou": OU, "made": "x"})))
+    }
+
+    #[test]
+    fn what_each_read_policy_reads() {
+        let now = time::OffsetDateTime::now_utc();
+        let hour_ago = (now - std::time::Duration::from_secs(3600)).format(&time::format_description::well_known::Rfc3339).unwrap();
+        let fresh = Record { read_at: Some(now.format(&time::format_description::well_known::Rfc3339).unwrap()), ..grace() };
+        let old = Record { read_at: Some(hour_ago), ..grace() };
+        let pending = Record { status: Status::PendingCreate, ..fresh.clone() };
+        let same = decl("n_user.grace", json!({"uid": ID, "ou": OU}));
+        let moved_ou = decl("n_user.grace", json!({"uid": ID, "ou": "7b1f5d6e-0c4b-4d8e-9a51-3c2e7b8f9d10"}));
+        let adopt = ResourceDecl { adopt: true, ..same.clone() };
+        let s = schemas();
+        let schema = s.get("n", "n_user").unwrap();
+        let stale = ReadPolicy::Stale { before: now - std::time::Duration::from_secs(60) };
+        // (record, declared, All, None, Stale 1 min)
+        let table: [(Option<&Record>, Option<&ResourceDecl>, [bool; 3]); 9] = [
+            (Some(&fresh), Some(&same), [true, false, false]),
+            (Some(&old), Some(&same), [true, false, true]),
+            (Some(&grace()), Some(&same), [true, false, true]),
+            (Some(&fresh), Some(&moved_ou), [true, false, true]),
+            (Some(&fresh), None, [true, false, true]),
+            (Some(&pending), Some(&same), [true, true, true]),
+            (Some(&pending), None, [true, true, true]),
+            (None, Some(&same), [false, false, false]),
+            (None, Some(&adopt), [true, true, true]),
+        ];
+        for (i, (record, declared, want)) in table.iter().enumerate() {
+            let got = [ReadPolicy::All, ReadPolicy::None, stale.clone()].map(|p| must_read(*record, *declared, schema, &p));
+            assert_eq!(&got, want, "row {i}");
+        }
+        // A record not read stands in for its read: a change is planned from it, nothing else.
+        let d = run(&[fresh.clone()], &[moved_ou], &PlanOptions { reads: ReadPolicy::None, ..PlanOptions::default() }, |_| panic!("nothing is read")).unwrap();
+        assert_eq!(kinds(&d), vec![("n_user.grace".into(), ActionKind::Replace)]);
+        let d = run(&[fresh], &[same], &PlanOptions { reads: ReadPolicy::None, ..PlanOptions::default() }, |_| panic!("nothing is read")).unwrap();
+        assert!(d.actions.is_empty() && d.drift.is_empty() && d.refreshed.is_empty(), "{d:?}");
     }
 
     #[test]

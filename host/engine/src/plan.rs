@@ -1,7 +1,7 @@
 //! Plans: read every managed and declared object, compare desired with actual, and list the
 //! actions that would make them agree — Terraform's `plan`, with drift noted.
 
-use crate::decide::{self, Read};
+use crate::decide::{self, Key, Read};
 use crate::pacing::{with_retry, OnWait};
 use crate::state::{Record, State, Status};
 use crate::workspace::Workspace;
@@ -10,7 +10,8 @@ use futures::StreamExt;
 use roster_runtime::types::ResourceSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 pub use crate::decide::without_sensitive;
 
@@ -134,10 +135,27 @@ pub struct Plan {
     pub drift: Vec<Drift>,
     /// Attributes read for managed objects that changed at the vendor (written by apply).
     pub refreshed: Vec<Refresh>,
+    /// The managed objects this plan read, and when (apply records it as each record's
+    /// `read_at`, what `--refresh-stale` goes by).
+    #[serde(default)]
+    pub reads: Vec<ReadMark>,
+}
+
+/// A managed object a plan read at the vendor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReadMark {
+    /// Provider instance.
+    pub provider: String,
+    /// Resource type.
+    pub type_name: String,
+    /// The object's id.
+    pub id: String,
+    /// When (RFC 3339).
+    pub at: String,
 }
 
 impl Plan {
-    /// True when nothing would change (refreshes aside).
+    /// True when nothing would change (refreshes and read times aside).
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
     }
@@ -159,6 +177,25 @@ impl Plan {
     }
 }
 
+/// Which managed objects a plan reads at the vendor before deciding ([`decide::must_read`]).
+/// Pending records and adopt candidates are read under every policy: their existence is unknown.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ReadPolicy {
+    /// Every managed object (the default): notices every change made outside Roster.
+    #[default]
+    All,
+    /// Only records last read before `before`, and those the roster file changes or no longer
+    /// declares (`--refresh-stale AGE`): changes made outside Roster to the others go unnoticed
+    /// until they are read again.
+    Stale {
+        /// The cutoff: records read at or after it are trusted.
+        before: time::OffsetDateTime,
+    },
+    /// None: decide from the state alone (`--refresh=false`). A user deleted or changed outside
+    /// Roster goes unnoticed.
+    None,
+}
+
 /// How to plan.
 #[derive(Clone, Debug, Default)]
 pub struct PlanOptions {
@@ -168,6 +205,54 @@ pub struct PlanOptions {
     pub destroy: bool,
     /// Only these addresses (empty: all).
     pub targets: Vec<String>,
+    /// Which managed objects to read.
+    pub reads: ReadPolicy,
+}
+
+/// What a plan's reads cost at one provider, said before they start.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReadCost {
+    /// Provider instance.
+    pub provider: String,
+    /// Reads it will send.
+    pub reads: usize,
+    /// Its pace: operations per window (`None`: unpaced).
+    pub rate: Option<(u32, Duration)>,
+    /// How long they take at least, at that pace (the vendor's latency may add to it).
+    pub estimate: Duration,
+}
+
+/// Told how reading goes (a progress line with an ETA on a terminal).
+pub trait ReadProgress: Send + Sync {
+    /// Before the first read: the cost per provider (only providers with reads).
+    fn reading(&self, _costs: &[ReadCost]) {}
+    /// After each read: how many of all are done.
+    fn read(&self, _done: usize, _total: usize) {}
+    /// Before a wait a vendor asked for (Retry-After) or a back-off.
+    fn waiting(&self, _delay: Duration, _why: &str) {}
+}
+
+/// Reports nothing.
+pub struct Quiet;
+
+impl ReadProgress for Quiet {}
+
+/// What reading `items` (provider, type, id) will cost, per provider, at their pace.
+pub fn costs<'a>(ws: &Workspace, items: impl IntoIterator<Item = &'a str>) -> Vec<ReadCost> {
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for provider in items {
+        *count.entry(provider).or_default() += 1;
+    }
+    count
+        .into_iter()
+        .map(|(provider, reads)| {
+            let handle = ws.provider(provider);
+            let rate = handle.and_then(|h| h.rate);
+            // The first goes at once; the rest one interval apart.
+            let estimate = handle.map(|h| h.pacer.interval() * reads.saturating_sub(1) as u32).unwrap_or_default();
+            ReadCost { provider: provider.to_string(), reads, rate, estimate }
+        })
+        .collect()
 }
 
 /// Reads an object through its provider's pacer, retrying transient errors.
@@ -177,25 +262,48 @@ pub async fn read(ws: &Workspace, provider: &str, type_name: &str, id: &str, on_
     result.map_err(|e| anyhow!("reading {type_name} {id}: {e}"))
 }
 
-/// Plans `ws` against `state`: reads what needs reading (managed objects and adopt candidates,
-/// at most `settings.concurrency` at a time, each provider paced), then decides
-/// ([`decide::decide`]).
-pub async fn plan(ws: &Workspace, state: &State, options: &PlanOptions) -> Result<Plan> {
-    plan_with(ws, state, options, &crate::pacing::no_wait_report).await
-}
-
-/// [`plan`], telling `on_wait` about every wait a vendor asks for.
-pub async fn plan_with(ws: &Workspace, state: &State, options: &PlanOptions, on_wait: OnWait<'_>) -> Result<Plan> {
-    let entries = decide::entries(&state.resources, &ws.file.resources, &ws.schemas, options).map_err(|e| anyhow!(e))?;
-    let reads = entries.iter().filter(|e| e.needs_read()).map(|e| async move {
-        let read = match read(ws, &e.key.provider, &e.key.type_name, &e.id, on_wait).await {
+/// Reads `objects` (key, id to send), at most `settings.concurrency` at a time, each provider
+/// paced; says the cost first and reports each read. Every object gets a [`Read`].
+pub async fn read_many(ws: &Workspace, objects: &[(Key, String)], progress: &dyn ReadProgress) -> HashMap<Key, Read> {
+    if objects.is_empty() {
+        return HashMap::new();
+    }
+    progress.reading(&costs(ws, objects.iter().map(|(k, _)| k.provider.as_str())));
+    let total = objects.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let on_wait = |delay: Duration, why: &str| progress.waiting(delay, why);
+    let (done, on_wait) = (&done, &on_wait);
+    let reads = objects.iter().map(|(key, id)| async move {
+        let read = match read(ws, &key.provider, &key.type_name, id, on_wait).await {
             Ok(Some(found)) => Read::Found(found),
             Ok(None) => Read::Absent,
             Err(err) => Read::Failed(format!("{err:#}")),
         };
-        (e.key.clone(), read)
+        progress.read(done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1, total);
+        (key.clone(), read)
     });
-    let reads: HashMap<_, _> = futures::stream::iter(reads).buffer_unordered(ws.file.settings.concurrency.max(1)).collect().await;
+    futures::stream::iter(reads).buffer_unordered(ws.file.settings.concurrency.max(1)).collect().await
+}
+
+/// Plans `ws` against `state`: reads what needs reading ([`decide::must_read`] under
+/// `options.reads`), then decides ([`decide::decide`]).
+pub async fn plan(ws: &Workspace, state: &State, options: &PlanOptions) -> Result<Plan> {
+    plan_with(ws, state, options, &Quiet).await
+}
+
+/// [`plan`], telling `progress` what the reads cost and how they go.
+pub async fn plan_with(ws: &Workspace, state: &State, options: &PlanOptions, progress: &dyn ReadProgress) -> Result<Plan> {
+    let entries = decide::entries(&state.resources, &ws.file.resources, &ws.schemas, options).map_err(|e| anyhow!(e))?;
+    let wanted: Vec<(Key, String)> = entries.iter().filter(|e| e.needs_read()).map(|e| (e.key.clone(), e.id.clone())).collect();
+    let reads = read_many(ws, &wanted, progress).await;
+    let at = crate::state::now();
+    let marks = entries
+        .iter()
+        .filter_map(|e| match (e.record, reads.get(&e.key)) {
+            (Some(r), Some(Read::Found(_))) => Some(ReadMark { provider: r.provider.clone(), type_name: r.type_name.clone(), id: r.id.clone(), at: at.clone() }),
+            _ => None,
+        })
+        .collect();
     let decision = decide::decide(&entries, &reads, &ws.schemas, options).map_err(|e| anyhow!(e))?;
     Ok(Plan {
         format_version: PLAN_FORMAT,
@@ -206,6 +314,7 @@ pub async fn plan_with(ws: &Workspace, state: &State, options: &PlanOptions, on_
         actions: decision.actions,
         drift: decision.drift,
         refreshed: decision.refreshed,
+        reads: marks,
     })
 }
 
@@ -223,5 +332,7 @@ pub fn created_record(action: &Action, schema: &ResourceSchema, desired: &Map<St
         desired: without_sensitive(schema, desired),
         attributes: without_sensitive(schema, &attributes),
         updated_at: crate::state::now(),
+        // What the vendor reported (a create's answer, or a read) is as good as a read.
+        read_at: Some(crate::state::now()),
     }
 }

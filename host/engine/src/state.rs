@@ -47,6 +47,10 @@ pub struct Record {
     pub attributes: Map<String, Value>,
     /// When the record last changed (RFC 3339).
     pub updated_at: String,
+    /// When Roster last read the object at the vendor, or learnt it from the vendor's answer to a
+    /// create (RFC 3339); `roster plan --refresh-stale AGE` reads only records older than that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<String>,
 }
 
 /// The whole state.
@@ -241,6 +245,7 @@ mod tests {
             desired: Map::new(),
             attributes: Map::new(),
             updated_at: now(),
+            read_at: None,
         });
         file.save(&mut s).unwrap();
         file.save(&mut s).unwrap();

@@ -21,6 +21,8 @@ pub struct ProviderHandle {
     pub pacer: Pacer,
     /// What identifies the code behind it (a component's SHA-256), for saved plans.
     pub code_digest: String,
+    /// Its pace: operations per window, declared or overridden (`None`: unpaced).
+    pub rate: Option<(u32, Duration)>,
 }
 
 /// A component built into the binary that opens the workspace: (name, wasm).
@@ -81,7 +83,7 @@ impl Workspace {
             for r in &provider.metadata().resources {
                 schemas.insert(&name, r.clone());
             }
-            providers.insert(name, Arc::new(ProviderHandle { provider, pacer: Pacer::new(rate), code_digest }));
+            providers.insert(name, Arc::new(ProviderHandle { provider, pacer: Pacer::new(rate), code_digest, rate }));
         }
         let retry = RetryPolicy { max_wait: file.settings.max_retry_wait, ..RetryPolicy::default() };
         Workspace { file, providers, retry, schemas }

@@ -21,9 +21,9 @@ mod common;
 use common::{Event, Fault, MemProvider, MemStore, Vendor};
 use proptest::prelude::*;
 use roster_engine::apply::{self, ApplyOptions, Silent};
-use roster_engine::plan::{self, ActionKind, Plan, PlanOptions};
+use roster_engine::plan::{self, ActionKind, Plan, PlanOptions, ReadPolicy};
 use roster_engine::rosterfile::RosterFile;
-use roster_engine::state::{State, StateStore};
+use roster_engine::state::{State, StateStore, Status};
 use roster_engine::workspace::Workspace;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -99,10 +99,36 @@ enum Step {
     Fault { faults: Vec<(Option<&'static str>, Fault)> },
     Kill { at: u8, after_commit: bool },
     Plan,
-    Apply { allow_replace: bool },
+    Apply { allow_replace: bool, reads: Reads },
     RefreshOnly,
     SavedPlan { between: u8 },
     Import { which: u8 },
+}
+
+/// Which managed objects an apply's plan reads (issue 13: plans within the vendor's budget).
+#[derive(Clone, Copy, Debug)]
+enum Reads {
+    /// Every one (the default).
+    All,
+    /// None (`--refresh=false`).
+    None,
+    /// Those read more than an hour ago (`--refresh-stale 1h`): only changed and pending ones,
+    /// in a case that lasts seconds.
+    StaleHour,
+}
+
+impl Reads {
+    fn policy(self) -> ReadPolicy {
+        match self {
+            Reads::All => ReadPolicy::All,
+            Reads::None => ReadPolicy::None,
+            Reads::StaleHour => ReadPolicy::Stale { before: time::OffsetDateTime::now_utc() - std::time::Duration::from_secs(3600) },
+        }
+    }
+}
+
+fn reads() -> impl Strategy<Value = Reads> {
+    prop_oneof![3 => Just(Reads::All), 1 => Just(Reads::None), 1 => Just(Reads::StaleHour)]
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -127,7 +153,7 @@ fn step() -> impl Strategy<Value = Step> {
         4 => proptest::collection::vec((verb, fault), 1..4).prop_map(|faults| Step::Fault { faults }),
         4 => (1u8..12, any::<bool>()).prop_map(|(at, after_commit)| Step::Kill { at, after_commit }),
         1 => Just(Step::Plan),
-        6 => any::<bool>().prop_map(|allow_replace| Step::Apply { allow_replace }),
+        6 => (any::<bool>(), reads()).prop_map(|(allow_replace, reads)| Step::Apply { allow_replace, reads }),
         1 => Just(Step::RefreshOnly),
         2 => (0u8..3).prop_map(|between| Step::SavedPlan { between }),
         1 => any::<u8>().prop_map(|which| Step::Import { which }),
@@ -196,6 +222,8 @@ struct Done {
     plans: Vec<Plan>,
     /// An apply ran to its end with no fault armed, no failure and no guard refusal.
     clean_apply: bool,
+    /// What that apply's plan read.
+    reads: Option<Reads>,
 }
 
 /// Runs `f` until it ends or the armed kill fires (then `None`: the process is gone).
@@ -374,11 +402,19 @@ async fn run_step(w: &mut World, step: &Step) -> Result<Done, String> {
                 check_plan_shape(&p, &w.store.load().unwrap(), &w.declared_keys(), &w.vendor)?;
             }
         }
-        Step::Apply { allow_replace } => {
+        Step::Apply { allow_replace, reads } => {
             let ws = w.workspace();
             let state = w.store.load().unwrap();
-            if let Some(p) = plan_in(w, &ws, &PlanOptions::default()).await {
+            if let Some(p) = plan_in(w, &ws, &PlanOptions { reads: reads.policy(), ..PlanOptions::default() }).await {
                 check_plan_shape(&p, &state, &w.declared_keys(), &w.vendor)?;
+                if let Reads::None = reads {
+                    // --refresh=false reads a record only when its operation's outcome is unknown.
+                    let pending = |m: &roster_engine::plan::ReadMark| state.resources.iter().any(|r| r.id == m.id && r.type_name == m.type_name && r.status != Status::Created);
+                    if let Some(m) = p.reads.iter().find(|m| !pending(m)) {
+                        return Err(format!("a --refresh=false plan read {} {}, which the state holds as created", m.type_name, m.id));
+                    }
+                }
+                done.reads = Some(*reads);
                 let outcome = apply_now(w, &ws, &p, *allow_replace).await;
                 let guarded = apply::check_guards(&ws, &p, &ApplyOptions { allow_mass_delete: true, allow_replace: *allow_replace }).is_err();
                 if let Some(Err(e)) = &outcome {
@@ -511,7 +547,9 @@ async fn check(w: &World, before: &State, done: &Done, events: &[Event]) -> Resu
         }
     }
     if done.clean_apply {
-        let p = plan_now(w, &PlanOptions::default()).await.ok_or("the plan after a clean apply failed")?;
+        // Under the policy the apply planned with: what it does not read, it cannot see changed.
+        let policy = done.reads.unwrap_or(Reads::All).policy();
+        let p = plan_now(w, &PlanOptions { reads: policy, ..PlanOptions::default() }).await.ok_or("the plan after a clean apply failed")?;
         if !p.actions.is_empty() {
             return Err(format!("invariant 5: the plan after a fault-free apply is not empty: {:?}", p.actions.iter().map(|a| (a.kind, &a.address, &a.reason, &a.changes)).collect::<Vec<_>>()));
         }
@@ -610,7 +648,7 @@ fn user(id: u8) -> Step {
 }
 
 fn apply_step() -> Step {
-    Step::Apply { allow_replace: false }
+    Step::Apply { allow_replace: false, reads: Reads::All }
 }
 
 /// Found by the model (with the old retry rule put back): a create whose answer was lost and
@@ -631,14 +669,30 @@ fn regression_recreating_a_user_deleted_outside_fits_its_plan() {
 /// Found by the model: a kill at the apply's first state write is the kill, not a refusal.
 #[test]
 fn regression_a_kill_at_the_first_state_write() {
-    run_case(1, &[user(0), user(1), apply_step(), Step::OutsideModify { which: 0, other: 1 }, Step::Kill { at: 1, after_commit: false }, Step::Apply { allow_replace: true }, apply_step()]).unwrap();
+    run_case(
+        1,
+        &[user(0), user(1), apply_step(), Step::OutsideModify { which: 0, other: 1 }, Step::Kill { at: 1, after_commit: false }, Step::Apply { allow_replace: true, reads: Reads::All }, apply_step()],
+    )
+    .unwrap();
 }
 
 /// Issue 11: renaming is a move (a delete of the declared id would break invariant 1).
 #[test]
 fn scenario_rename_is_a_move() {
-    run_case(2, &[user(0), user(1), apply_step(), Step::Rename { which: 0 }, apply_step(), Step::Rename { which: 1 }, Step::Change { which: 1, other: 1 }, Step::Apply { allow_replace: true }])
-        .unwrap();
+    run_case(
+        2,
+        &[
+            user(0),
+            user(1),
+            apply_step(),
+            Step::Rename { which: 0 },
+            apply_step(),
+            Step::Rename { which: 1 },
+            Step::Change { which: 1, other: 1 },
+            Step::Apply { allow_replace: true, reads: Reads::All },
+        ],
+    )
+    .unwrap();
 }
 
 /// Issue 11: two addresses with one id are refused; upper-case GUIDs change nothing.
@@ -665,4 +719,29 @@ fn scenario_killed_create_of_an_agent() {
 #[test]
 fn scenario_saved_plans() {
     run_case(1, &[user(0), Step::SavedPlan { between: 1 }, Step::SavedPlan { between: 2 }, Step::SavedPlan { between: 0 }, Step::Remove { which: 0 }, Step::SavedPlan { between: 0 }]).unwrap();
+}
+
+/// Issue 13: plans that read less (`--refresh=false`, `--refresh-stale`) keep every invariant:
+/// a user deleted outside Roster goes unseen until a full read, then is created again; a
+/// changed declaration is read before it is replaced.
+#[test]
+fn scenario_reads_within_the_budget() {
+    let apply = |reads| Step::Apply { allow_replace: true, reads };
+    run_case(
+        1,
+        &[
+            user(0),
+            user(1),
+            apply_step(),
+            Step::OutsideDelete { which: 0 },
+            apply(Reads::None),
+            apply(Reads::StaleHour),
+            Step::Change { which: 1, other: 1 },
+            apply(Reads::StaleHour),
+            Step::Remove { which: 1 },
+            apply(Reads::None),
+            apply(Reads::All),
+        ],
+    )
+    .unwrap();
 }
