@@ -7,7 +7,7 @@ use crate::pacing::{is_transient, with_retry, Retries};
 use crate::plan::{created_record, read, without_sensitive, Action, ActionKind, Plan};
 use crate::state::{now, Record, State, StateStore, Status};
 use crate::workspace::{ProviderHandle, Workspace};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use futures::StreamExt;
 use roster_runtime::types::{ProviderError, ResourceSchema};
 use roster_runtime::CallError;
@@ -373,44 +373,4 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &ResourceSchema, handle
     };
     let record = created_record(action, schema, &desired, &attributes);
     s.write(|st| st.put_object(record, &is_it)).await
-}
-
-/// `roster import`: takes the existing object `id` of `type_name` into the state, for the
-/// resource that declares it. Reads it first (paced); refuses an object that does not exist, one
-/// the roster file does not declare, and one the state already holds.
-pub async fn import(ws: &Workspace, store: &dyn StateStore, type_name: &str, id: &str) -> Result<Record> {
-    let (provider, schema) = ws.provider_for_type(type_name).ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
-    let key = ws.schemas.key(provider, type_name, id).expect("the type is the provider's");
-    let decl = ws
-        .file
-        .resources
-        .iter()
-        .find(|r| {
-            r.type_name == type_name
-                && r.provider == provider
-                && r.attributes.get(&schema.id_attribute).and_then(Value::as_str).and_then(|i| ws.schemas.key(provider, type_name, i)) == Some(key.clone())
-        })
-        .ok_or_else(|| anyhow!("declare it first: no [resource.{type_name}.NAME] in {} has {} = \"{id}\"", ws.file.path.display(), schema.id_attribute))?;
-    let mut state = store.load()?;
-    let action = Action {
-        address: decl.address.clone(),
-        kind: ActionKind::Adopt,
-        type_name: type_name.to_string(),
-        provider: provider.to_string(),
-        id: id.to_string(),
-        desired: without_sensitive(schema, &decl.attributes),
-        actual: None,
-        reason: None,
-        changes: vec![],
-        warning: None,
-        moved_from: None,
-    };
-    if let Some(r) = state.resources.iter().find(|r| same_object(ws, &action)(r)) {
-        bail!("{type_name} {id} is already managed as {}; `roster state rm {}` first to import it again", r.address, r.address);
-    }
-    let actual = read(ws, provider, type_name, id, &crate::pacing::no_wait_report).await?.ok_or_else(|| anyhow!("{type_name} {id} does not exist at the vendor"))?;
-    let record = created_record(&action, schema, &decl.attributes, &actual);
-    state.put_object(record.clone(), same_object(ws, &action));
-    store.save(&mut state)?;
-    Ok(record)
 }

@@ -482,7 +482,7 @@ mod tests {
 
     fn decl(address: &str, attributes: serde_json::Value) -> ResourceDecl {
         let type_name = address.split('.').next().unwrap().to_string();
-        ResourceDecl { address: address.into(), provider: type_name[..1].into(), type_name, adopt: false, attributes: obj(attributes) }
+        ResourceDecl { address: address.into(), provider: type_name[..1].into(), type_name, adopt: false, attributes: obj(attributes), origin: None }
     }
 
     fn record(address: &str, id: &str, status: Status, desired: serde_json::Value, attributes: serde_json::Value) -> Record {

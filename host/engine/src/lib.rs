@@ -5,11 +5,13 @@
 pub mod apply;
 pub mod decide;
 pub mod grants;
+pub mod import;
 pub mod lock;
 pub mod lookup;
 pub mod pacing;
 pub mod plan;
 pub mod provider;
 pub mod rosterfile;
+pub mod rows;
 pub mod state;
 pub mod workspace;

@@ -15,7 +15,21 @@
 //! [resource.nimbus_user.alice]     # address nimbus_user.alice
 //! o365_id = "…"
 //! organization_unit_id = "…"
+//!
+//! [rows.agents]                    # one resource per row of a CSV file
+//! csv = "agents.csv"               # UTF-8, header row, RFC 4180 quoting; relative to this file
+//! resource = "nimbus_user"         # each row declares a nimbus_user…
+//! key = "alias"                    # …named by this column: nimbus_user.<alias>
+//! # provider = "nimbus"; adopt = true   (as for resource blocks)
+//!
+//! [rows.agents.attributes]         # attribute = constant, or { column, default, map }
+//! o365_id = { column = "o365_id" }
+//! organization_unit_id = { column = "ou", default = "…" }
+//! copy_from = { column = "team", map = { sales = "…", support = "…" } }
 //! ```
+//!
+//! Rows become ordinary resources ([`ResourceDecl`] with a [`RowOrigin`]): plan, apply, state
+//! and import treat them like blocks, and their errors name the CSV file, line and column.
 //!
 //! Strings may use `${NAME}` for an environment variable (`$${` for a literal `${`). Relative
 //! paths (state, components, `file:` secrets) are relative to the roster file. Every error
@@ -119,6 +133,48 @@ pub struct ResourceDecl {
     pub adopt: bool,
     /// Desired attributes.
     pub attributes: Map<String, Value>,
+    /// The row it was made from, when a `[rows.NAME]` source declared it.
+    pub origin: Option<RowOrigin>,
+}
+
+/// Where a resource made from a row comes from, for errors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowOrigin {
+    /// The `[rows.NAME]` source.
+    pub rows: String,
+    /// The CSV file.
+    pub file: PathBuf,
+    /// The line its row starts on.
+    pub line: usize,
+    /// Attribute → the column it came from.
+    pub columns: BTreeMap<String, String>,
+}
+
+/// Where a `[rows.NAME]` source reads its rows. (A provider data source, such as an Entra ID
+/// group's members, is the next kind: rows come from a query instead of a file.)
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RowSource {
+    /// A CSV file.
+    Csv(PathBuf),
+}
+
+/// One `[rows.NAME]` table: a source of rows and the template that makes each a resource.
+#[derive(Clone, Debug)]
+pub struct RowsDecl {
+    /// Its name.
+    pub name: String,
+    /// Where the rows come from.
+    pub source: RowSource,
+    /// The resource type each row declares.
+    pub type_name: String,
+    /// The provider instance managing them.
+    pub provider: String,
+    /// `adopt = true` for every row.
+    pub adopt: bool,
+    /// Key column and attribute cells.
+    pub template: crate::rows::Template,
+    /// The source's columns (its header), in order.
+    pub columns: Vec<String>,
 }
 
 /// Engine settings.
@@ -143,8 +199,10 @@ pub struct RosterFile {
     pub settings: Settings,
     /// Providers by name.
     pub providers: BTreeMap<String, ProviderDecl>,
-    /// Resources in file order.
+    /// Resources in file order, then the rows of each `[rows.NAME]` in name and row order.
     pub resources: Vec<ResourceDecl>,
+    /// `[rows.NAME]` sources by name.
+    pub rows: BTreeMap<String, RowsDecl>,
     /// SHA-256 of the file's text (hex): a saved plan records it.
     pub digest: String,
     lines: HashMap<String, usize>,
@@ -169,12 +227,21 @@ impl RosterFile {
         })?;
         let mut lines = HashMap::new();
         let root = table_to_json(doc.as_table(), "", &LineIndex::new(text), &mut lines);
-        let mut p = Parser { file: path.to_path_buf(), lines, errors: Vec::new() };
+        let mut p = Parser { file: path.to_path_buf(), lines, errors: Vec::new(), sources: Vec::new() };
         let file = p.build(&root);
         if p.errors.is_empty() {
             let by_address = file.resources.iter().enumerate().map(|(i, r)| (r.address.clone(), i)).collect();
             use sha2::Digest;
-            let digest = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+            // The rows' files are inputs as much as the roster file's text.
+            let mut h = sha2::Sha256::new();
+            h.update(text.as_bytes());
+            for (name, bytes) in &p.sources {
+                h.update([0]);
+                h.update(name.as_bytes());
+                h.update([0]);
+                h.update(sha2::Sha256::digest(bytes));
+            }
+            let digest = hex::encode(h.finalize());
             Ok(RosterFile { lines: p.lines, by_address, digest, ..file })
         } else {
             p.errors.sort_by_key(|e| e.line);
@@ -184,26 +251,60 @@ impl RosterFile {
 
     /// The line of a dotted key (or of its closest parent).
     pub fn line_of(&self, key: &str) -> usize {
-        let mut k = key;
-        loop {
-            if let Some(l) = self.lines.get(k) {
-                return *l;
-            }
-            match k.rfind('.') {
-                Some(i) => k = &k[..i],
-                None => return 0,
-            }
-        }
+        line_in(&self.lines, key)
     }
 
-    /// A located error at `key`.
+    /// A located error at `key`. A key inside a resource made from a row
+    /// (`resource.TYPE.NAME[.ATTRIBUTE]`) is located at its row: the CSV file, the line, and the
+    /// attribute's column.
     pub fn error(&self, key: &str, message: impl Into<String>) -> FileError {
+        if let Some((r, attribute)) = self.row_resource(key) {
+            let o = r.origin.as_ref().expect("row_resource finds rows only");
+            let key = match attribute.and_then(|a| o.columns.get(a).map(|c| (a, c))) {
+                Some((a, column)) => format!("{}.{a} (column {column})", r.address),
+                None => attribute.map(|a| format!("{}.{a}", r.address)).unwrap_or_else(|| r.address.clone()),
+            };
+            return FileError { file: o.file.clone(), line: o.line, key, message: message.into() };
+        }
         FileError { file: self.path.clone(), line: self.line_of(key), key: key.to_string(), message: message.into() }
+    }
+
+    /// The row-made resource a `resource.TYPE.NAME[.ATTRIBUTE]` key is in, and the attribute.
+    fn row_resource<'a>(&'a self, key: &'a str) -> Option<(&'a ResourceDecl, Option<&'a str>)> {
+        let rest = key.strip_prefix("resource.")?;
+        let (type_name, rest) = rest.split_once('.')?;
+        let (name, attribute) = match rest.split_once('.') {
+            Some((n, a)) => (n, Some(a)),
+            None => (rest, None),
+        };
+        let r = self.resource(&format!("{type_name}.{name}"))?;
+        r.origin.is_some().then_some((r, attribute))
     }
 
     /// The resource at `address`.
     pub fn resource(&self, address: &str) -> Option<&ResourceDecl> {
         self.by_address.get(address).map(|&i| &self.resources[i])
+    }
+}
+
+/// The line of a dotted key (or of its closest parent) in `lines`; 0 when unknown.
+fn line_in(lines: &HashMap<String, usize>, key: &str) -> usize {
+    let mut k = key;
+    loop {
+        if let Some(l) = lines.get(k) {
+            return *l;
+        }
+        match k.rfind('.') {
+            Some(i) => k = &k[..i],
+            None => return 0,
+        }
+    }
+}
+
+/// The file a rows source reads.
+fn decl_file(decl: &RowsDecl) -> &Path {
+    match &decl.source {
+        RowSource::Csv(p) => p,
     }
 }
 
@@ -304,20 +405,13 @@ struct Parser {
     file: PathBuf,
     lines: HashMap<String, usize>,
     errors: Vec<FileError>,
+    /// Each rows source read: (name, its bytes), for the digest.
+    sources: Vec<(String, Vec<u8>)>,
 }
 
 impl Parser {
     fn err(&mut self, key: &str, message: impl Into<String>) {
-        let mut k = key;
-        let line = loop {
-            if let Some(l) = self.lines.get(k) {
-                break *l;
-            }
-            match k.rfind('.') {
-                Some(i) => k = &k[..i],
-                None => break 0,
-            }
-        };
+        let line = self.line(key);
         self.errors.push(FileError { file: self.file.clone(), line, key: key.to_string(), message: message.into() });
     }
 
@@ -398,7 +492,7 @@ impl Parser {
     fn build(&mut self, root: &Value) -> RosterFile {
         let empty = Map::new();
         let root = root.as_object().unwrap_or(&empty).clone();
-        self.unknown_keys(&root, "", &["settings", "provider", "resource"]);
+        self.unknown_keys(&root, "", &["settings", "provider", "resource", "rows"]);
         let base = self.file.parent().map(Path::to_path_buf).unwrap_or_default();
         let settings_map = root.get("settings").and_then(|v| self.table(v, "settings")).cloned().unwrap_or_default();
         self.unknown_keys(&settings_map, "settings", &["state", "concurrency", "mass_delete_threshold", "max_retry_wait_secs"]);
@@ -438,7 +532,149 @@ impl Parser {
                 }
             }
         }
-        RosterFile { path: self.file.clone(), settings, providers, resources, digest: String::new(), lines: HashMap::new(), by_address: HashMap::new() }
+
+        let mut rows = BTreeMap::new();
+        let sources = root.get("rows").and_then(|v| self.table(v, "rows")).cloned().unwrap_or_default();
+        let mut addresses: HashMap<String, String> = resources.iter().map(|r| (r.address.clone(), format!("{}:{}", self.file.display(), self.line(&format!("resource.{}", r.address))))).collect();
+        for (name, v) in &sources {
+            let key = format!("rows.{name}");
+            let Some(m) = self.table(v, &key).cloned() else {
+                continue;
+            };
+            let Some((decl, made)) = self.rows(name, &m, &key, &base, &providers) else {
+                continue;
+            };
+            for r in made {
+                let here = format!("{}:{}", decl_file(&decl).display(), r.origin.as_ref().map_or(0, |o| o.line));
+                match addresses.get(&r.address) {
+                    Some(first) => self.errors.push(FileError {
+                        file: decl_file(&decl).to_path_buf(),
+                        line: r.origin.as_ref().map_or(0, |o| o.line),
+                        key: format!("column {}", decl.template.key),
+                        message: format!("{} is declared twice: here and at {first}; each resource needs its own name", r.address),
+                    }),
+                    None => {
+                        addresses.insert(r.address.clone(), here);
+                        resources.push(r);
+                    }
+                }
+            }
+            rows.insert(name.clone(), decl);
+        }
+        RosterFile { path: self.file.clone(), settings, providers, resources, rows, digest: String::new(), lines: HashMap::new(), by_address: HashMap::new() }
+    }
+
+    fn line(&self, key: &str) -> usize {
+        line_in(&self.lines, key)
+    }
+
+    /// One `[rows.NAME]`: its source read and every row made a resource.
+    fn rows(&mut self, name: &str, m: &Map<String, Value>, key: &str, base: &Path, providers: &BTreeMap<String, ProviderDecl>) -> Option<(RowsDecl, Vec<ResourceDecl>)> {
+        use crate::rows::{Cell, Template};
+        self.unknown_keys(m, key, &["csv", "resource", "key", "provider", "adopt", "attributes"]);
+        let required = |p: &mut Parser, field: &str, what: &str| {
+            let v = p.string(m, key, field);
+            if v.is_none() && !m.contains_key(field) {
+                p.err(key, format!("`{field}` is required: {what}"));
+            }
+            v
+        };
+        let csv = required(self, "csv", "the CSV file the rows come from, relative to the roster file");
+        let type_name = required(self, "resource", "the resource type each row declares, e.g. \"nimbus_user\"");
+        let key_column = required(self, "key", "the column whose value names each resource (TYPE.VALUE)");
+        let adopt = self.boolean(m, key, "adopt");
+        let mut attributes = Vec::new();
+        match m.get("attributes") {
+            None => self.err(key, "`attributes` is required: a table of attribute = constant or { column = \"…\", default = \"…\", map = { … } }"),
+            Some(Value::Object(a)) => {
+                for (attribute, v) in a {
+                    let k = format!("{key}.attributes.{attribute}");
+                    if META_KEYS.contains(&attribute.as_str()) {
+                        self.err(&k, format!("`{attribute}` is set on [rows.{name}] itself, not per attribute"));
+                        continue;
+                    }
+                    match v {
+                        Value::Object(spec) => {
+                            self.unknown_keys(spec, &k, &["column", "default", "map"]);
+                            let Some(column) = self.string(spec, &k, "column") else {
+                                if !spec.contains_key("column") {
+                                    self.err(&k, "`column` is required (or give a constant value instead of a table)");
+                                }
+                                continue;
+                            };
+                            let default = self.string(spec, &k, "default");
+                            let map = match spec.get("map") {
+                                None => None,
+                                Some(Value::Object(entries)) if entries.values().all(Value::is_string) => {
+                                    Some(entries.iter().map(|(from, to)| (from.clone(), to.as_str().unwrap_or_default().to_string())).collect())
+                                }
+                                Some(_) => {
+                                    self.err(&join(&k, "map"), "`map` must be a table of column value = attribute value (strings)");
+                                    None
+                                }
+                            };
+                            attributes.push((attribute.clone(), Cell::Column { column, default, map }));
+                        }
+                        constant => attributes.push((attribute.clone(), Cell::Constant(self.expand(constant, &k)))),
+                    }
+                }
+            }
+            Some(_) => self.err(&join(key, "attributes"), "must be a table"),
+        }
+        let provider = match m.get("provider") {
+            Some(Value::String(p)) => p.clone(),
+            Some(_) => {
+                self.err(&join(key, "provider"), "must be a provider name");
+                return None;
+            }
+            None => type_name.as_deref().and_then(|t| t.split('_').next()).unwrap_or("").to_string(),
+        };
+        let (csv, type_name, key_column) = (csv?, type_name?, key_column?);
+        if !providers.contains_key(&provider) {
+            let known: Vec<&str> = providers.keys().map(String::as_str).collect();
+            self.err(
+                if m.contains_key("provider") { join(key, "provider") } else { join(key, "resource") }.as_str(),
+                format!("no provider `{provider}` is declared (declared: {}); add [provider.{provider}] or set `provider = \"…\"`", if known.is_empty() { "none".into() } else { known.join(", ") }),
+            );
+        }
+        let path = base.join(&csv);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                self.err(&join(key, "csv"), format!("cannot read {}: {e}", path.display()));
+                return None;
+            }
+        };
+        let template = Template { key: key_column, attributes };
+        let located =
+            |e: crate::rows::RowError| FileError { file: path.clone(), line: e.line, key: e.column.map(|c| format!("column {c}")).unwrap_or_else(|| format!("rows.{name}")), message: e.message };
+        let table = match crate::rows::parse_csv(&bytes) {
+            Ok(t) => t,
+            Err(errors) => {
+                self.errors.extend(errors.into_iter().map(located));
+                return None;
+            }
+        };
+        self.sources.push((name.to_string(), bytes));
+        let expanded = match crate::rows::expand(&template, &table) {
+            Ok(x) => x,
+            Err(errors) => {
+                self.errors.extend(errors.into_iter().map(located));
+                return None;
+            }
+        };
+        let made = expanded
+            .into_iter()
+            .map(|x| ResourceDecl {
+                address: format!("{type_name}.{}", x.key),
+                type_name: type_name.clone(),
+                provider: provider.clone(),
+                adopt,
+                attributes: x.attributes,
+                origin: Some(RowOrigin { rows: name.to_string(), file: path.clone(), line: x.line, columns: x.columns }),
+            })
+            .collect();
+        Some((RowsDecl { name: name.to_string(), source: RowSource::Csv(path), type_name, provider, adopt, template, columns: table.columns }, made))
     }
 
     fn provider(&mut self, name: &str, m: &Map<String, Value>, key: &str, base: &Path) -> Option<ProviderDecl> {
@@ -575,7 +811,7 @@ impl Parser {
             }
             attributes.insert(k.clone(), self.expand(v, &join(key, k)));
         }
-        Some(ResourceDecl { address: format!("{type_name}.{name}"), type_name: type_name.to_string(), provider, adopt, attributes })
+        Some(ResourceDecl { address: format!("{type_name}.{name}"), type_name: type_name.to_string(), provider, adopt, attributes, origin: None })
     }
 }
 
@@ -635,5 +871,48 @@ adopt = true
         assert!(private.contains("/x/roster.toml:2: provider.nimbus.allow_private_networks: `allow_private_networks` must be true or false"), "{private}");
         let syntax = parse("[provider.nimbus\n").unwrap_err();
         assert_eq!(syntax.0[0].line, 1);
+    }
+
+    const ROWS: &str = "[provider.nimbus]\n\n[resource.nimbus_user.ada]\no365_id = \"a\"\n\n[rows.agents]\ncsv = \"agents.csv\"\nresource = \"nimbus_user\"\nkey = \"alias\"\n\n[rows.agents.attributes]\no365_id = { column = \"id\" }\ncopy_from = { column = \"team\", map = { sales = \"t-sales\" }, default = \"t-any\" }\nlicensed = true\n";
+
+    fn with_csv(csv: &str) -> (tempfile::TempDir, Result<RosterFile, FileErrors>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("agents.csv"), csv).unwrap();
+        let path = dir.path().join("roster.toml");
+        let f = RosterFile::parse(&path, ROWS);
+        (dir, f)
+    }
+
+    #[test]
+    fn rows_become_resources_located_at_their_line() {
+        let (dir, f) = with_csv("\u{feff}alias,id,team\r\nbob,b-1,sales\r\n\"cy\",\"c,2\",\r\n");
+        let f = f.unwrap();
+        let addresses: Vec<&str> = f.resources.iter().map(|r| r.address.as_str()).collect();
+        assert_eq!(addresses, ["nimbus_user.ada", "nimbus_user.bob", "nimbus_user.cy"]);
+        let bob = f.resource("nimbus_user.bob").unwrap();
+        assert_eq!(Value::Object(bob.attributes.clone()), serde_json::json!({ "o365_id": "b-1", "copy_from": "t-sales", "licensed": true }));
+        assert_eq!(f.resource("nimbus_user.cy").unwrap().attributes["copy_from"], "t-any");
+        let e = f.error("resource.nimbus_user.cy.o365_id", "bad id");
+        assert_eq!((e.file, e.line, e.key.as_str()), (dir.path().join("agents.csv"), 3, "nimbus_user.cy.o365_id (column id)"));
+        assert_eq!(f.rows["agents"].columns, ["alias", "id", "team"]);
+        // The rows' file is an input: another CSV is another digest.
+        let (_d2, g) = with_csv("alias,id,team\nbob,b-2,sales\n");
+        assert_ne!(f.digest, g.unwrap().digest);
+    }
+
+    #[test]
+    fn row_errors_name_file_line_and_column() {
+        let (dir, f) = with_csv("alias,id,team\nbob,b-1,sales\nada,a-2,\n");
+        let text = f.unwrap_err().to_string();
+        let csv = dir.path().join("agents.csv");
+        assert_eq!(text, format!("{}:3: column alias: nimbus_user.ada is declared twice: here and at {}:3; each resource needs its own name", csv.display(), dir.path().join("roster.toml").display()));
+        let (_d, f) = with_csv("alias,id,team\nbob,b-1,sales\ncy,c-2,\nbob,b-3,marketing\n");
+        let text = f.unwrap_err().to_string();
+        assert!(text.contains("agents.csv:4: column alias: key `bob` is used on lines 2 and 4"), "{text}");
+        let (_d, f) = with_csv("alias,id\nbob,b-1\n");
+        let text = f.unwrap_err().to_string();
+        assert!(text.contains("agents.csv:1: column team:"), "{text}");
+        let missing = RosterFile::parse(Path::new("/nonexistent/roster.toml"), ROWS).unwrap_err().to_string();
+        assert!(missing.contains("/nonexistent/roster.toml:7: rows.agents.csv: cannot read /nonexistent/agents.csv"), "{missing}");
     }
 }

@@ -71,7 +71,7 @@ impl Workspace {
 
     /// A workspace over providers started elsewhere (an in-memory vendor, say): name →
     /// (provider, digest of its code).
-    pub fn with_providers(file: RosterFile, started: BTreeMap<String, (Arc<dyn Provider>, String)>) -> Workspace {
+    pub fn with_providers(mut file: RosterFile, started: BTreeMap<String, (Arc<dyn Provider>, String)>) -> Workspace {
         let mut providers = BTreeMap::new();
         let mut schemas = Schemas::default();
         for (name, (provider, code_digest)) in started {
@@ -84,6 +84,11 @@ impl Workspace {
                 schemas.insert(&name, r.clone());
             }
             providers.insert(name, Arc::new(ProviderHandle { provider, pacer: Pacer::new(rate), code_digest, rate }));
+        }
+        for r in file.resources.iter_mut().filter(|r| r.origin.is_some()) {
+            if let Some(schema) = schemas.get(&r.provider, &r.type_name) {
+                typed_cells(schema, &mut r.attributes);
+            }
         }
         let retry = RetryPolicy { max_wait: file.settings.max_retry_wait, ..RetryPolicy::default() };
         Workspace { file, providers, retry, schemas }
@@ -166,6 +171,33 @@ impl Workspace {
         }
         errors.sort_by_key(|e| e.line);
         errors
+    }
+}
+
+/// A CSV cell is text: a cell for a boolean or numeric attribute becomes that type when it reads
+/// as one (`true`/`false`/`yes`/`no`/`1`/`0` in any case; a number). Anything else stays text,
+/// for the provider's validation to name.
+pub fn typed_cells(schema: &ResourceSchema, attributes: &mut serde_json::Map<String, serde_json::Value>) {
+    use roster_runtime::types::ValueType;
+    use serde_json::Value;
+    for a in &schema.attributes {
+        let Some(Value::String(text)) = attributes.get(&a.name) else {
+            continue;
+        };
+        let t = text.trim();
+        let typed = match a.value_type {
+            ValueType::Boolean => match t.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" => Some(Value::Bool(true)),
+                "false" | "no" | "0" => Some(Value::Bool(false)),
+                _ => None,
+            },
+            ValueType::Integer => t.parse::<i64>().ok().map(Value::from),
+            ValueType::Number => t.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number),
+            _ => None,
+        };
+        if let Some(v) = typed {
+            attributes.insert(a.name.clone(), v);
+        }
     }
 }
 

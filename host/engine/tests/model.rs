@@ -486,7 +486,7 @@ async fn run_step(w: &mut World, step: &Step) -> Result<Done, String> {
                 let ws = w.workspace();
                 let exists = w.vendor.objects().contains_key(&d.key());
                 let held = state_keys(&w.store.load().unwrap()).contains(&d.key());
-                if let Some(r) = killable(w, apply::import(&ws, &w.store, d.type_name(), &d.id)).await {
+                if let Some(r) = killable(w, roster_engine::import::one(&ws, &w.store, d.type_name(), &d.id)).await {
                     if r.is_ok() && (!exists || held) {
                         return Err(format!("imported {d:?}: exists {exists}, already held {held}"));
                     }

@@ -1,0 +1,349 @@
+//! Import: taking existing vendor objects into the state — one declared object
+//! ([`one`], `roster import TYPE ID`), or many at once with their declarations generated
+//! ([`many`], `roster import --csv FILE`: Terraform's import blocks with generated
+//! configuration).
+//!
+//! Bulk import writes the declarations before the records, so the roster file and the state
+//! agree after every step: a run stopped between the two leaves declared objects without
+//! records (a plan plans to create them, the vendor refuses the duplicate, and the next import
+//! records them) — never records without declarations, which a plan would delete.
+
+use crate::decide::{diff, Key, Read};
+use crate::plan::{created_record, read, read_many, without_sensitive, Action, ActionKind, ReadProgress};
+use crate::rosterfile::{RosterFile, RowSource, RowsDecl};
+use crate::rows;
+use crate::state::{Record, StateStore};
+use crate::workspace::{typed_cells, Workspace};
+use anyhow::{anyhow, bail, Context, Result};
+use roster_runtime::types::{Presence, ResourceSchema};
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// The adopt action that records object `id` of `type_name` under `address`.
+fn adopt(address: &str, provider: &str, type_name: &str, id: &str, schema: &ResourceSchema, desired: &Map<String, Value>) -> Action {
+    Action {
+        address: address.to_string(),
+        kind: ActionKind::Adopt,
+        type_name: type_name.to_string(),
+        provider: provider.to_string(),
+        id: id.to_string(),
+        desired: without_sensitive(schema, desired),
+        actual: None,
+        reason: None,
+        changes: vec![],
+        warning: None,
+        moved_from: None,
+    }
+}
+
+/// The record of object `key`, if the state holds one.
+fn held<'a>(ws: &Workspace, records: &'a [Record], key: &Key) -> Option<&'a Record> {
+    records.iter().find(|r| ws.schemas.key(&r.provider, &r.type_name, &r.id).as_ref() == Some(key))
+}
+
+/// The resource the roster file declares for object `key`, if any.
+fn declared<'a>(ws: &'a Workspace, key: &Key) -> Option<&'a crate::rosterfile::ResourceDecl> {
+    ws.file.resources.iter().find(|r| {
+        r.provider == key.provider
+            && r.type_name == key.type_name
+            && ws.schemas.get(&r.provider, &r.type_name).and_then(|s| r.attributes.get(&s.id_attribute)).and_then(Value::as_str).and_then(|i| ws.schemas.key(&r.provider, &r.type_name, i)).as_ref()
+                == Some(key)
+    })
+}
+
+/// `roster import TYPE ID`: takes the existing object `id` of `type_name` into the state, for the
+/// resource that declares it. Reads it first (paced); refuses an object that does not exist, one
+/// the roster file does not declare, and one the state already holds.
+pub async fn one(ws: &Workspace, store: &dyn StateStore, type_name: &str, id: &str) -> Result<Record> {
+    let (provider, schema) = ws.provider_for_type(type_name).ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
+    let key = ws.schemas.key(provider, type_name, id).expect("the type is the provider's");
+    let decl = declared(ws, &key).ok_or_else(|| anyhow!("declare it first: no [resource.{type_name}.NAME] in {} has {} = \"{id}\"", ws.file.path.display(), schema.id_attribute))?;
+    let mut state = store.load()?;
+    if let Some(r) = held(ws, &state.resources, &key) {
+        bail!("{type_name} {id} is already managed as {}; `roster state rm {}` first to import it again", r.address, r.address);
+    }
+    let actual = read(ws, provider, type_name, id, &crate::pacing::no_wait_report).await?.ok_or_else(|| anyhow!("{type_name} {id} does not exist at the vendor"))?;
+    let action = adopt(&decl.address, provider, type_name, id, schema, &decl.attributes);
+    let record = created_record(&action, schema, &decl.attributes, &actual);
+    put(ws, &mut state, record.clone(), &key);
+    store.save(&mut state)?;
+    Ok(record)
+}
+
+/// One object to import: its id, and optionally the name to declare it under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wanted {
+    /// The object's id at the vendor.
+    pub id: String,
+    /// The resource name (`TYPE.NAME`); by default made from the id.
+    pub name: Option<String>,
+    /// Where it was asked for (e.g. `ids.csv:4`), for messages.
+    pub origin: String,
+}
+
+/// Where bulk import writes the declarations of new objects.
+#[derive(Clone, Copy, Debug)]
+pub enum WriteTo<'a> {
+    /// As rows appended to the CSV of this `[rows.NAME]` source.
+    Rows(&'a RowsDecl),
+    /// As `[resource.TYPE.NAME]` blocks appended to the roster file.
+    Blocks,
+}
+
+/// What bulk import did, object by object.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Imported {
+    /// Recorded in the state: (address, id); declarations written for the new ones.
+    pub recorded: Vec<(String, String)>,
+    /// The ones among them whose declarations were generated (the rest were declared already).
+    pub generated: usize,
+    /// Not at the vendor: listed, not recorded.
+    pub missing: Vec<Wanted>,
+    /// Already in the state: (id, the address that manages it).
+    pub already: Vec<(String, String)>,
+    /// Not recorded, with why (a read failed, or no declaration could say what the object is).
+    pub failed: Vec<(String, String)>,
+    /// The file the declarations were appended to, if any were.
+    pub written: Option<PathBuf>,
+}
+
+/// Bulk import: reads every wanted object of `type_name` (paced, `progress` told the cost and
+/// each read), writes declarations for the ones that exist and that the roster file does not
+/// declare yet (rows or blocks, `into`), then records all that exist in the state — so that
+/// the next plan says "No changes" for them. Objects that do not exist are listed, not recorded.
+/// Duplicate ids in `wanted`, and names already used, are refused before anything is read.
+pub async fn many(ws: &Workspace, store: &dyn StateStore, type_name: &str, wanted: &[Wanted], into: WriteTo<'_>, progress: &dyn ReadProgress) -> Result<Imported> {
+    let (provider, schema) = ws.provider_for_type(type_name).ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
+    if let WriteTo::Rows(r) = into {
+        if r.type_name != type_name || r.provider != provider {
+            bail!("[rows.{}] declares {} of provider `{}`, not {type_name} of `{provider}`", r.name, r.type_name, r.provider);
+        }
+    }
+    // Refuse bad input before any read.
+    let mut seen: HashMap<Key, &Wanted> = HashMap::new();
+    let mut names: HashMap<String, &Wanted> = HashMap::new();
+    let mut problems = Vec::new();
+    for w in wanted {
+        let key = ws.schemas.key(provider, type_name, &w.id).expect("the type is the provider's");
+        if w.id.trim().is_empty() {
+            problems.push(format!("{}: the id is empty", w.origin));
+            continue;
+        }
+        if let Some(first) = seen.insert(key, w) {
+            problems.push(format!("{}: {} {} is also at {}; each object once", w.origin, type_name, w.id, first.origin));
+        }
+        if let Some(name) = &w.name {
+            if rows::name_from(name) != *name {
+                problems.push(format!("{}: name `{name}` may hold only letters, digits, `_` and `-`", w.origin));
+            } else if let Some(first) = names.insert(name.clone(), w) {
+                problems.push(format!("{}: name `{name}` is also used at {}", w.origin, first.origin));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!("nothing was imported:\n  {}", problems.join("\n  "));
+    }
+
+    let mut state = store.load()?;
+    let mut out = Imported::default();
+    let mut to_read = Vec::new();
+    for w in wanted {
+        let key = ws.schemas.key(provider, type_name, &w.id).expect("checked above");
+        match held(ws, &state.resources, &key) {
+            Some(r) => out.already.push((w.id.clone(), r.address.clone())),
+            None => to_read.push((key, w.id.clone())),
+        }
+    }
+    let reads = read_many(ws, &to_read, progress).await;
+
+    // Existing objects: those declared already keep their declaration; the rest get one.
+    let mut taken: HashSet<String> = ws.file.resources.iter().map(|r| r.address.clone()).collect();
+    let mut found: Vec<(&Wanted, Key, Map<String, Value>)> = Vec::new();
+    let mut new: Vec<New> = Vec::new();
+    for w in wanted {
+        let key = ws.schemas.key(provider, type_name, &w.id).expect("checked above");
+        match reads.get(&key) {
+            None => {}
+            Some(Read::Absent) => out.missing.push(w.clone()),
+            Some(Read::Failed(why)) => out.failed.push((w.id.clone(), why.clone())),
+            Some(Read::Found(actual)) => {
+                if declared(ws, &key).is_some() {
+                    found.push((w, key, actual.clone()));
+                    continue;
+                }
+                let name = unique_name(w.name.clone().unwrap_or_else(|| rows::name_from(&w.id)), type_name, &mut taken);
+                match declaration(schema, into, &name, actual) {
+                    Ok(declaration) => new.push((name, w, declaration, actual.clone())),
+                    Err(why) => out.failed.push((w.id.clone(), why)),
+                }
+            }
+        }
+    }
+
+    // 1. The declarations, checked by reading the roster file back.
+    if !new.is_empty() {
+        let written = write_declarations(&ws.file, type_name, provider, into, &new)?;
+        out.written = Some(written);
+    }
+    let file = if new.is_empty() { ws.file.clone() } else { RosterFile::load(&ws.file.path).map_err(|e| anyhow!("the roster file does not read back after import:\n{e}"))? };
+    for (name, w, _, actual) in &new {
+        let key = ws.schemas.key(provider, type_name, &w.id).expect("checked above");
+        found.push((w, key, actual.clone()));
+        debug_assert!(file.resource(&format!("{type_name}.{name}")).is_some());
+    }
+    out.generated = new.len();
+
+    // 2. The records, under the addresses the roster file now declares them at.
+    for (w, key, actual) in found {
+        let Some(decl) = file.resources.iter().find(|r| {
+            r.provider == key.provider
+                && r.type_name == key.type_name
+                && r.attributes.get(&schema.id_attribute).and_then(Value::as_str).and_then(|i| ws.schemas.key(provider, type_name, i)).as_ref() == Some(&key)
+        }) else {
+            out.failed.push((w.id.clone(), "its generated declaration is not in the roster file".into()));
+            continue;
+        };
+        let mut desired = decl.attributes.clone();
+        if decl.origin.is_some() {
+            typed_cells(schema, &mut desired);
+        }
+        let action = adopt(&decl.address, provider, type_name, &w.id, schema, &desired);
+        let record = created_record(&action, schema, &desired, &actual);
+        out.recorded.push((decl.address.clone(), w.id.clone()));
+        put(ws, &mut state, record, &key);
+    }
+    if !out.recorded.is_empty() {
+        store.save(&mut state).context("recording the imported objects in the state (their declarations are written; run the import again to record them)")?;
+    }
+    Ok(out)
+}
+
+/// Records object `key` (beside any record of another object at the same address, which the
+/// next plan resolves: identity is the id).
+fn put(ws: &Workspace, state: &mut crate::state::State, record: Record, key: &Key) {
+    state.put_object(record, |r| ws.schemas.key(&r.provider, &r.type_name, &r.id).as_ref() == Some(key));
+}
+
+/// `name`, or `name_2`, `name_3`… — the first whose address is not taken (then taken).
+fn unique_name(name: String, type_name: &str, taken: &mut HashSet<String>) -> String {
+    let mut candidate = name.clone();
+    let mut n = 1;
+    while taken.contains(&format!("{type_name}.{candidate}")) {
+        n += 1;
+        candidate = format!("{name}_{n}");
+    }
+    taken.insert(format!("{type_name}.{candidate}"));
+    candidate
+}
+
+/// What the user may declare of an object as read: settable, readable, not sensitive.
+fn declarable(schema: &ResourceSchema, actual: &Map<String, Value>) -> Map<String, Value> {
+    schema
+        .attributes
+        .iter()
+        .filter(|a| a.presence != Presence::Computed && !a.sensitive && !a.create_only)
+        .filter_map(|a| actual.get(&a.name).filter(|v| !v.is_null()).map(|v| (a.name.clone(), v.clone())))
+        .collect()
+}
+
+/// The attributes the declaration of `actual` will have (for rows: what its row expands to),
+/// refused when the next plan would not say "No changes" for it.
+fn declaration(schema: &ResourceSchema, into: WriteTo<'_>, name: &str, actual: &Map<String, Value>) -> Result<Declaration, String> {
+    let (mut attributes, cells) = match into {
+        WriteTo::Blocks => (declarable(schema, actual), None),
+        WriteTo::Rows(r) => {
+            let cells = rows::row_for(&r.template, &r.columns, name, &declarable(schema, actual))?;
+            let table = rows::Table { columns: r.columns.clone(), rows: vec![rows::Row { line: 1, cells: cells.clone() }] };
+            let expanded = rows::expand(&r.template, &table).map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
+            (expanded.into_iter().next().map(|x| x.attributes).unwrap_or_default(), Some(cells))
+        }
+    };
+    typed_cells(schema, &mut attributes);
+    let changes = diff(schema, &attributes, &attributes, actual);
+    if !changes.is_empty() {
+        let what: Vec<String> = changes.iter().map(|c| format!("{} is {} at the vendor, the declaration would say {}", c.attribute, c.from, c.to)).collect();
+        return Err(format!("its declaration would not match it ({})", what.join("; ")));
+    }
+    Ok(Declaration { attributes, cells })
+}
+
+/// A generated declaration: its attributes, and for rows the row's cells.
+struct Declaration {
+    attributes: Map<String, Value>,
+    cells: Option<Vec<String>>,
+}
+
+/// An object bulk import declares: its name, what was asked, its declaration.
+type New<'a> = (String, &'a Wanted, Declaration, Map<String, Value>);
+
+/// Appends the declarations of `new` (name, wanted, attributes, actual) and returns the file
+/// written. Atomic per file; the roster file is restored if it no longer reads afterwards.
+fn write_declarations(file: &RosterFile, type_name: &str, provider: &str, into: WriteTo<'_>, new: &[New]) -> Result<PathBuf> {
+    match into {
+        WriteTo::Rows(r) => {
+            let RowSource::Csv(path) = &r.source;
+            let before = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let cells: Vec<Vec<String>> = new.iter().filter_map(|(_, _, d, _)| d.cells.clone()).collect();
+            let header = rows::write_csv(&r.columns, &[]);
+            let all = rows::write_csv(&r.columns, &cells);
+            let mut text = before.clone();
+            if !text.is_empty() && !text.ends_with(b"\n") {
+                text.push(b'\n');
+            }
+            text.extend_from_slice(&all.as_bytes()[header.len()..]);
+            replace(path, &text)?;
+            if let Err(e) = RosterFile::load(&file.path) {
+                replace(path, &before)?;
+                bail!("the generated rows do not read back, so {} is unchanged:\n{e}", path.display());
+            }
+            Ok(path.clone())
+        }
+        WriteTo::Blocks => {
+            let before = std::fs::read(&file.path).with_context(|| format!("reading {}", file.path.display()))?;
+            let mut text = before.clone();
+            if !text.is_empty() && !text.ends_with(b"\n") {
+                text.push(b'\n');
+            }
+            let default_provider = type_name.split('_').next().unwrap_or_default();
+            for (name, w, d, _) in new {
+                text.extend_from_slice(format!("\n# imported by `roster import` from {}\n[resource.{type_name}.{name}]\n", w.origin).as_bytes());
+                if provider != default_provider {
+                    text.extend_from_slice(format!("provider = {}\n", Value::String(provider.to_string())).as_bytes());
+                }
+                for (k, v) in &d.attributes {
+                    text.extend_from_slice(format!("{k} = {}\n", toml_value(v)).as_bytes());
+                }
+            }
+            replace(&file.path, &text)?;
+            if let Err(e) = RosterFile::load(&file.path) {
+                replace(&file.path, &before)?;
+                bail!("the generated blocks do not read back, so {} is unchanged:\n{e}", file.path.display());
+            }
+            Ok(file.path.clone())
+        }
+    }
+}
+
+/// A JSON value as TOML (strings, booleans, numbers and lists of them; JSON's string escapes
+/// are TOML's).
+fn toml_value(v: &Value) -> String {
+    match v {
+        Value::Array(items) => format!("[{}]", items.iter().map(toml_value).collect::<Vec<_>>().join(", ")),
+        other => other.to_string(),
+    }
+}
+
+/// Replaces `path` with `bytes` atomically (temp file, fsync, rename).
+fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{}.tmp{}", path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(), std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().with_context(|| format!("writing {}", path.display()))
+}
