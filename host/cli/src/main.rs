@@ -82,13 +82,9 @@ enum Command {
     Apply(ApplyArgs),
     /// Delete everything the state manages.
     Destroy(ApplyArgs),
-    /// Take an existing object into the state, for a resource declared in the roster file.
-    Import {
-        /// Resource type, e.g. nimbus_user.
-        type_name: String,
-        /// The object's id at the vendor.
-        id: String,
-    },
+    /// Take existing objects into the state: one declared in the roster file (TYPE ID), or
+    /// every id of a CSV file (--csv), writing their declarations (rows or blocks) first.
+    Import(ImportArgs),
     /// Inspect or edit the state.
     State {
         #[command(subcommand)]
@@ -207,6 +203,30 @@ fn read_note(policy: &ReadPolicy, p: &Plan) -> Option<String> {
         ReadPolicy::None => Some(format!("Note: planned from the state alone (--refresh=false; {} read): users changed or deleted outside Roster are not seen.", p.reads.len())),
         ReadPolicy::Stale { .. } => Some(format!("Note: read only {} stale, changed or pending record(s) (--refresh-stale); the rest are trusted as last read.", p.reads.len())),
     }
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// Resource type, e.g. nimbus_user (with --rows, the source's type is used).
+    type_name: Option<String>,
+    /// The object's id at the vendor (not with --csv).
+    id: Option<String>,
+    /// Import every id in this CSV: a header row, then one object a row. Objects that exist are
+    /// recorded and declared; those that do not are listed, not recorded.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Declare the new ones as rows appended to this [rows.NAME] source's CSV (default:
+    /// [resource.TYPE.NAME] blocks appended to the roster file).
+    #[arg(long, value_name = "NAME", requires = "csv")]
+    rows: Option<String>,
+    /// The column holding the ids (default: the id attribute's name, e.g. o365_id — with --rows,
+    /// the column the source takes the id from — else `id`).
+    #[arg(long, value_name = "COLUMN", requires = "csv")]
+    id_column: Option<String>,
+    /// The column naming each resource (default: `name`, or with --rows the source's key column,
+    /// when the CSV has it; else a name made from the id).
+    #[arg(long, value_name = "COLUMN", requires = "csv")]
+    name_column: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -393,15 +413,7 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Apply(args) => apply_command(&cli, args, false).await,
         Command::Destroy(args) => apply_command(&cli, args, true).await,
-        Command::Import { type_name, id } => {
-            let runtime = runtime(&cli)?;
-            let ws = workspace(&cli, &runtime).await?;
-            let sf = state_file(&cli, &ws);
-            let _lock = lock(&cli, &sf, "import")?;
-            let record = apply::import(&ws, &sf, type_name, id).await?;
-            println!("Imported {type_name} {id} as {}.", record.address);
-            Ok(0)
-        }
+        Command::Import(args) => import(&cli, args).await,
         Command::State { command } => {
             let file = RosterFile::load(&cli.file).ok();
             let sf = StateFile::new(state_path(&cli, file.as_ref()));
@@ -536,4 +548,100 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<i32
     progress::finish(progress.as_ref());
     print!("\n{}", render::summary(&summary, style));
     Ok(if summary.failed().is_empty() { 0 } else { 1 })
+}
+
+/// `roster import`: one declared object, or every id of a CSV.
+async fn import(cli: &Cli, args: &ImportArgs) -> Result<i32> {
+    use roster_engine::import::{self, WriteTo};
+    let Some(csv) = &args.csv else {
+        let (Some(type_name), Some(id)) = (&args.type_name, &args.id) else {
+            bail!("give TYPE and ID (roster import nimbus_user 2b3c…), or --csv FILE for many");
+        };
+        let runtime = runtime(cli)?;
+        let ws = workspace(cli, &runtime).await?;
+        let sf = state_file(cli, &ws);
+        let _lock = lock(cli, &sf, "import")?;
+        let record = import::one(&ws, &sf, type_name, id).await?;
+        println!("Imported {type_name} {id} as {}.", record.address);
+        return Ok(0);
+    };
+    if args.id.is_some() {
+        bail!("--csv imports the ids of the file: give no ID");
+    }
+    let runtime = runtime(cli)?;
+    let ws = checked_workspace(cli, &runtime).await?;
+    let rows = match &args.rows {
+        Some(name) => Some(ws.file.rows.get(name).ok_or_else(|| {
+            let known: Vec<&str> = ws.file.rows.keys().map(String::as_str).collect();
+            anyhow!("--rows {name}: {} has no [rows.{name}] (it has: {})", cli.file.display(), if known.is_empty() { "none".to_string() } else { known.join(", ") })
+        })?),
+        None => None,
+    };
+    let type_name = match (rows, &args.type_name) {
+        (Some(r), Some(t)) if *t != r.type_name => bail!("[rows.{}] declares {}, not {t}", r.name, r.type_name),
+        (Some(r), _) => r.type_name.clone(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => bail!("give the resource type: roster import TYPE --csv FILE (or --rows NAME)"),
+    };
+    let (_, schema) = ws.provider_for_type(&type_name).ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
+    let bytes = std::fs::read(csv).with_context(|| format!("reading {}", csv.display()))?;
+    let table = roster_engine::rows::parse_csv(&bytes).map_err(|errors| {
+        let located = |e: &roster_engine::rows::RowError| format!("{}:{}: {}{}", csv.display(), e.line, e.column.as_ref().map(|c| format!("column {c}: ")).unwrap_or_default(), e.message);
+        anyhow!("{}", errors.iter().map(located).collect::<Vec<_>>().join("\n"))
+    })?;
+    // The id column: given, or the one the rows source takes the id from, or the id attribute's name, or `id`.
+    let from_rows = rows.and_then(|r| {
+        r.template.attributes.iter().find_map(|(a, cell)| match cell {
+            roster_engine::rows::Cell::Column { column, .. } if *a == schema.id_attribute => Some(column.clone()),
+            _ => None,
+        })
+    });
+    let candidates: Vec<String> = match &args.id_column {
+        Some(c) => vec![c.clone()],
+        None => from_rows.into_iter().chain([schema.id_attribute.clone(), "id".to_string()]).collect(),
+    };
+    let id_column = candidates
+        .iter()
+        .find_map(|c| table.column(c))
+        .ok_or_else(|| anyhow!("{}: no id column: expected one of {} in the header ({})", csv.display(), candidates.join(", "), table.columns.join(", ")))?;
+    let name_column = match &args.name_column {
+        Some(c) => Some(table.column(c).ok_or_else(|| anyhow!("{}: --name-column {c} is not in the header ({})", csv.display(), table.columns.join(", ")))?),
+        None => rows.map(|r| r.template.key.clone()).into_iter().chain(["name".to_string()]).find_map(|c| table.column(&c)),
+    };
+    let wanted: Vec<import::Wanted> = table
+        .rows
+        .iter()
+        .map(|row| import::Wanted {
+            id: row.cells[id_column].trim().to_string(),
+            name: name_column.map(|i| row.cells[i].trim().to_string()).filter(|n| !n.is_empty()),
+            origin: format!("{}:{}", csv.display(), row.line),
+        })
+        .collect();
+    let sf = state_file(cli, &ws);
+    let _lock = lock(cli, &sf, "import")?;
+    let into = rows.map_or(WriteTo::Blocks, WriteTo::Rows);
+    let done = import::many(&ws, &sf, &type_name, &wanted, into, progress::reads().as_ref()).await?;
+    for (address, id) in &done.recorded {
+        println!("Imported {type_name} {id} as {address}.");
+    }
+    for (id, address) in &done.already {
+        println!("Already managed: {type_name} {id} as {address}.");
+    }
+    if let Some(path) = &done.written {
+        println!("\nDeclared {} new object(s) in {}: review it and commit it with the state.", done.generated, path.display());
+    }
+    if !done.missing.is_empty() {
+        println!("\nNot found at the vendor, so not recorded ({}):", done.missing.len());
+        for w in &done.missing {
+            println!("  {} ({})", w.id, w.origin);
+        }
+    }
+    if !done.failed.is_empty() {
+        eprintln!("\nNot imported ({}):", done.failed.len());
+        for (id, why) in &done.failed {
+            eprintln!("  {id}: {why}");
+        }
+    }
+    println!("\n{} imported, {} already managed, {} not found, {} not imported.", done.recorded.len(), done.already.len(), done.missing.len(), done.failed.len());
+    Ok(if done.failed.is_empty() { 0 } else { 1 })
 }

@@ -314,6 +314,8 @@ pub struct Stats {
     pub token_errors: u64,
     /// API operations admitted by the rate limit.
     pub operations: u64,
+    /// The admitted operations by route: `get`, `create`, `copy`, `delete`, `license-usage`.
+    pub by_route: std::collections::BTreeMap<String, u64>,
     /// API operations answered 429.
     pub rate_limited: u64,
     /// API operations held back by the delay mode.
@@ -848,6 +850,7 @@ impl Handler for NimbusSim {
                 if let Err(outcome) = self.pace(&req).await {
                     return outcome;
                 }
+                *self.state.lock().unwrap().stats.by_route.entry(route.0.to_string()).or_default() += 1;
                 self.api(route.0, &req, route.1.as_deref())
             },
         )
