@@ -2,7 +2,7 @@
 //! themselves, measured in one run and printed as one table.
 //!
 //! ```text
-//! cargo run --release -p roster-bench -- [--quick] [--only startup,calls,throughput,pacing,components]
+//! cargo run --release -p roster-bench -- [--quick] [--only startup,calls,throughput,pacing,components,rosters]
 //!                                        [--reps N] [--reads N] [--creates N] [--roster PATH] [--json FILE]
 //! ```
 //!
@@ -13,7 +13,10 @@
 //!    component in the host vs a native reqwest baseline making the same HTTP requests, at
 //!    concurrency 1 and 32 (and the read once more with 5 ms of vendor latency);
 //! 4. pacing: a rate-limited Nimbus apply — rate achieved vs allowed, 429s seen and surfaced;
-//! 5. peak memory of figure 3's processes, component sizes and their precompiled sizes.
+//! 5. peak memory of figure 3's processes, component sizes and their precompiled sizes;
+//! 6. real rosters: 1,000 Nimbus users from a CSV converged against the rate-limited sandbox —
+//!    vendor operations used vs the minimum, wall time vs the rate's limit, peak RSS — and
+//!    parsing and planning 1k vs 10k rows (linear).
 //!
 //! Every comparison is a ratio of medians measured in this run (the machines are noisy).
 //! Nothing here asserts a time: targets are printed next to the figures, marked met or missed.
@@ -26,6 +29,7 @@
 mod calls;
 mod components;
 mod pacing;
+mod rosters;
 mod startup;
 mod throughput;
 mod util;
@@ -62,7 +66,7 @@ impl Opts {
 /// One line of the table.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Row {
-    /// Figure number (1–5).
+    /// Figure number (1–6).
     pub fig: u8,
     /// What was measured.
     pub what: String,
@@ -113,14 +117,14 @@ fn parse_args() -> Result<Opts> {
             "--creates" => opts.creates = args.next().context("--creates needs a number")?.parse().context("--creates")?,
             "--json" => opts.json = Some(args.next().context("--json needs a path")?.into()),
             "-h" | "--help" => {
-                println!("usage: roster-bench [--quick] [--only startup,calls,throughput,pacing,components] [--reps N] [--reads N] [--creates N] [--roster PATH] [--json FILE]");
+                println!("usage: roster-bench [--quick] [--only startup,calls,throughput,pacing,components,rosters] [--reps N] [--reads N] [--creates N] [--roster PATH] [--json FILE]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument `{other}` (try --help)"),
         }
     }
     for s in &opts.only {
-        if !["startup", "calls", "throughput", "pacing", "components"].contains(&s.as_str()) {
+        if !["startup", "calls", "throughput", "pacing", "components", "rosters"].contains(&s.as_str()) {
             bail!("--only: unknown section `{s}`");
         }
     }
@@ -177,6 +181,7 @@ fn driver() -> Result<()> {
     section("calls", &mut table, &mut |t| rt.block_on(calls::run(&opts, t)));
     section("throughput", &mut table, &mut |t| throughput::run(&opts, t));
     section("pacing", &mut table, &mut |t| rt.block_on(pacing::run(&opts, t)));
+    section("rosters", &mut table, &mut |t| rt.block_on(rosters::run(&opts, t)));
     println!();
     println!(
         "roster-bench {} run: {} CPUs, {} repetitions per throughput figure, {:.0} s in all. Values are medians; ratios are medians of this run.",

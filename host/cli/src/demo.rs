@@ -1,5 +1,6 @@
-//! `roster demo`: both sandboxes in-process, a sample roster in a temporary directory, then
-//! plan, apply, plan again (no changes), and what the sandboxes now hold.
+//! `roster demo`: both simulators in-process, a sample roster (hand-written blocks and CSV rows)
+//! in a temporary directory, then plan, apply, plan again (no changes), a plan from the state
+//! alone, and what the simulators now hold.
 
 use crate::render::{self, Style};
 use crate::sim;
@@ -30,11 +31,15 @@ pub async fn run(runtime: &Runtime, style: Style) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("roster.toml");
     sim::write_sample(&path, &nimbus_server, &symbee_server, None)?;
-    heading(style, "Roster demo: two vendor sandboxes on loopback, no credentials, no network");
-    println!("Nimbus + Entra sandbox  {}", nimbus_server.url());
-    println!("Symbee Connect sandbox  {}", symbee_server.url());
-    println!("Roster file             {}\n", path.display());
-    for line in std::fs::read_to_string(&path)?.lines().filter(|l| l.starts_with("[resource") || l.starts_with("[provider")) {
+    heading(style, "Roster demo: two vendor simulators on loopback, no credentials, no network");
+    println!("Nimbus + Entra simulator  {}", nimbus_server.url());
+    println!("Symbee Connect simulator  {}", symbee_server.url());
+    println!("Roster file               {}\n", path.display());
+    for line in std::fs::read_to_string(&path)?.lines().filter(|l| l.starts_with("[resource") || l.starts_with("[provider") || l.starts_with("[rows") || l.starts_with("csv")) {
+        println!("  {line}");
+    }
+    println!("\nagents.csv (each row a nimbus_user):");
+    for line in sim::SAMPLE_AGENTS.lines() {
         println!("  {line}");
     }
 
@@ -62,7 +67,17 @@ pub async fn run(runtime: &Runtime, style: Style) -> Result<()> {
     let again = plan::plan(&ws, &state.load()?, &PlanOptions::default()).await?;
     print!("{}", render::plan(&again, style));
 
-    heading(style, "What the sandboxes hold now");
+    heading(style, "roster plan --refresh=false (from the state alone: no vendor operations)");
+    let before = n.stats().operations;
+    let cheap = plan::plan(&ws, &state.load()?, &PlanOptions { reads: plan::ReadPolicy::None, ..PlanOptions::default() }).await?;
+    print!("{}", render::plan(&cheap, style));
+    println!(
+        "Nimbus operations used: {} (a full plan reads each managed user: {} operations of the 60-a-minute budget).",
+        n.stats().operations - before,
+        again.reads.iter().filter(|r| r.provider == "nimbus").count()
+    );
+
+    heading(style, "What the simulators hold now");
     let nimbus_state = n.snapshot();
     let ous: std::collections::HashMap<String, String> =
         nimbus_state["tenants"][0]["organization_units"].as_array().into_iter().flatten().map(|o| (o["id"].as_str().unwrap_or("").to_string(), o["name"].as_str().unwrap_or("").to_string())).collect();

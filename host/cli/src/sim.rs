@@ -137,7 +137,7 @@ pub async fn run(args: &SimArgs, runtime: &roster_runtime::Runtime) -> Result<()
 }
 
 /// Writes a sample roster for both sandboxes at `path`, with the sandboxes' (non-secret) demo
-/// credentials in files beside it; Nimbus authenticates with `certificate` when its key is known.
+/// credentials and its agents.csv in files beside it; Nimbus authenticates with `certificate` when its key is known.
 pub fn write_sample(path: &Path, nimbus: &Running, symbee: &Running, certificate: Option<&SimCertificate>) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::write(dir.join("nimbus-client-secret.txt"), nimbus::demo::CLIENT_SECRET)?;
@@ -153,8 +153,12 @@ pub fn write_sample(path: &Path, nimbus: &Running, symbee: &Running, certificate
     if let (Some(c), Some(_)) = (certificate, &key) {
         std::fs::write(dir.join(CERTIFICATE_FILE), &c.certificate_pem)?;
     }
+    std::fs::write(dir.join("agents.csv"), SAMPLE_AGENTS).with_context(|| format!("writing {}", dir.join("agents.csv").display()))?;
     std::fs::write(path, sample_roster(&nimbus.url(), &symbee.url(), key.as_deref())).with_context(|| format!("writing {}", path.display()))
 }
+
+/// The rows of the sample roster's `[rows.agents]`, written beside it as agents.csv.
+pub const SAMPLE_AGENTS: &str = "alias,o365_id,team\nlinus,4d5e6f70-8192-43a4-b5c6-d7e8f90a1b23,support\nmargaret,5e6f7081-92a3-44b5-a6d7-e8f90a1b2c34,sales\n";
 
 /// The files `write_sample` puts beside the roster for a generated certificate.
 const CERTIFICATE_FILE: &str = "nimbus-client-cert.pem";
@@ -209,9 +213,16 @@ organization_unit_id = "{sales}"   # Sales
 o365_id = "3c4d5e6f-7081-4293-a4b5-c6d7e8f90a12"
 copy_from = "{template}"   # takes the template user's roles, skills and profiles
 
-[resource.nimbus_user.linus]
-o365_id = "4d5e6f70-8192-43a4-b5c6-d7e8f90a1b23"
-organization_unit_id = "{support}"   # Support
+# Agents from a CSV (an HR export, say): one nimbus_user per row, named by its `alias`;
+# the `team` column chooses the OU through a mapping table.
+[rows.agents]
+csv = "agents.csv"
+resource = "nimbus_user"
+key = "alias"
+
+[rows.agents.attributes]
+o365_id = {{ column = "o365_id" }}
+organization_unit_id = {{ column = "team", map = {{ sales = "{sales}", support = "{support}" }} }}
 
 [resource.symbee_user.mike]
 login_user_id = "mmars@abc-gadgets.com"
