@@ -553,7 +553,7 @@ mod tests {
             assert_eq!(&got, want, "row {i}");
         }
         // A record not read stands in for its read: a change is planned from it, nothing else.
-        let d = run(&[fresh.clone()], &[moved_ou], &PlanOptions { reads: ReadPolicy::None, ..PlanOptions::default() }, |_| panic!("nothing is read")).unwrap();
+        let d = run(std::slice::from_ref(&fresh), &[moved_ou], &PlanOptions { reads: ReadPolicy::None, ..PlanOptions::default() }, |_| panic!("nothing is read")).unwrap();
         assert_eq!(kinds(&d), vec![("n_user.grace".into(), ActionKind::Replace)]);
         let d = run(&[fresh], &[same], &PlanOptions { reads: ReadPolicy::None, ..PlanOptions::default() }, |_| panic!("nothing is read")).unwrap();
         assert!(d.actions.is_empty() && d.drift.is_empty() && d.refreshed.is_empty(), "{d:?}");
