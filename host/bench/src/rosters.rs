@@ -45,19 +45,10 @@ config = {{ admin_url = "{url}", login_url = "{url}", tenant_id = "{}", client_i
 secrets = {{ client_secret = "file:nimbus.secret" }}
 rate_limit = {{ operations = {OPS}, per_seconds = {WINDOW_S} }}
 
-[rows.agents]
-csv = "agents.csv"
-resource = "nimbus_user"
-key = "alias"
-
-[rows.agents.attributes]
-o365_id = {{ column = "o365_id" }}
-organization_unit_id = {{ column = "team", map = {{ sales = "{}", support = "{}" }} }}
-"#,
+{}"#,
         nd::TENANT_ID,
         nd::CLIENT_ID,
-        nd::OU_SALES,
-        nd::OU_SUPPORT
+        nd::agents_rows()
     )
 }
 

@@ -215,15 +215,7 @@ copy_from = "{template}"   # takes the template user's roles, skills and profile
 
 # Agents from a CSV (an HR export, say): one nimbus_user per row, named by its `alias`;
 # the `team` column chooses the OU through a mapping table.
-[rows.agents]
-csv = "agents.csv"
-resource = "nimbus_user"
-key = "alias"
-
-[rows.agents.attributes]
-o365_id = {{ column = "o365_id" }}
-organization_unit_id = {{ column = "team", map = {{ sales = "{sales}", support = "{support}" }} }}
-
+{agents}
 [resource.symbee_user.mike]
 login_user_id = "mmars@abc-gadgets.com"
 first_name = "Mike"
@@ -241,11 +233,11 @@ adopt = true
         tenant = n::TENANT_ID,
         client = n::CLIENT_ID,
         sales = n::OU_SALES,
-        support = n::OU_SUPPORT,
         template = n::TEMPLATE_USER,
         company = s::COMPANY,
         env = s::ENV_SAML,
         region = s::SECRETS_REGION,
         template_name = s::TEMPLATE,
+        agents = n::agents_rows(),
     )
 }

@@ -827,11 +827,7 @@ async fn an_echoing_gateway_leaks_no_secret_through_get_plan_or_apply() {
 /// A `[rows.agents]` source over agents.csv: the key column `alias`, the id from `o365_id`, the
 /// OU chosen by `team` through a mapping table.
 fn agents_rows() -> String {
-    format!(
-        "[rows.agents]\ncsv = \"agents.csv\"\nresource = \"nimbus_user\"\nkey = \"alias\"\n\n[rows.agents.attributes]\no365_id = {{ column = \"o365_id\" }}\norganization_unit_id = {{ column = \"team\", map = {{ sales = \"{}\", support = \"{}\" }} }}\n",
-        nd::OU_SALES,
-        nd::OU_SUPPORT
-    )
+    nd::agents_rows()
 }
 
 fn agents_csv(range: std::ops::Range<usize>) -> String {

@@ -222,6 +222,15 @@ pub mod demo {
     pub const TEMPLATE_USER: &str = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
     /// An MS-Teams synced user in Support.
     pub const TEAMS_USER: &str = "1a2b3c4d-5e6f-4a8b-9c0d-e1f2a3b4c5d6";
+
+    /// A roster file's `[rows.agents]` table for this tenant: one nimbus_user per row of
+    /// agents.csv (`alias,o365_id,team`), named by `alias`, the OU chosen by `team` (`sales`,
+    /// `support`) through a mapping table. The sample roster, the tests and the benchmark use it.
+    pub fn agents_rows() -> String {
+        format!(
+            "[rows.agents]\ncsv = \"agents.csv\"\nresource = \"nimbus_user\"\nkey = \"alias\"\n\n[rows.agents.attributes]\no365_id = {{ column = \"o365_id\" }}\norganization_unit_id = {{ column = \"team\", map = {{ sales = \"{OU_SALES}\", support = \"{OU_SUPPORT}\" }} }}\n"
+        )
+    }
 }
 
 impl NimbusSeed {
