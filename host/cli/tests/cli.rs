@@ -202,10 +202,23 @@ async fn refresh_only_records_what_the_vendors_have() {
     let w = World::new(open_seed()).await;
     w.write(fast(), &[nimbus_user("a", &guid(1), nd::OU_SALES), nimbus_user("b", &guid(2), nd::OU_SALES), symbee_user("m", "mmars@abc-gadgets.com", "")].concat());
     assert!(w.run(&["apply", "--auto-approve"]).await.status.success());
-    let serial = w.state()["serial"].clone();
+    let before = w.state();
+    let o = w.run(&["apply", "--auto-approve", "--refresh=false"]).await;
+    assert!(text(&o).contains("No changes."), "{}", text(&o));
+    assert_eq!(w.state(), before, "an apply that reads nothing and changes nothing does not rewrite the state");
     let o = w.run(&["apply", "--auto-approve"]).await;
     assert!(text(&o).contains("No changes."), "{}", text(&o));
-    assert_eq!(w.state()["serial"], serial, "a no-op apply does not rewrite the state");
+    // A no-op apply that read every record records only when it read them (issue 13).
+    let without_read_at = |mut state: serde_json::Value| {
+        for r in state["resources"].as_array_mut().unwrap() {
+            r.as_object_mut().unwrap().remove("read_at");
+        }
+        state["serial"] = serde_json::Value::Null;
+        state
+    };
+    let after = w.state();
+    assert_eq!(without_read_at(after.clone()), without_read_at(before.clone()), "only the read times changed");
+    assert!(after["resources"].as_array().unwrap().iter().zip(before["resources"].as_array().unwrap()).all(|(a, b)| a["read_at"].as_str() >= b["read_at"].as_str()));
     assert_eq!(w.run(&["plan", "--refresh-only", "--detailed-exitcode"]).await.status.code(), Some(0));
 
     w.nimbus.update(|s| s.tenants[0].users.retain(|u| u.o365_id != guid(1)));
@@ -872,6 +885,13 @@ async fn a_csv_roster_converges_against_the_sim() {
     assert!(!o.status.success());
     assert!(text(&o).contains("agents.csv:5: column team:") && text(&o).contains("marketing"), "{}", text(&o));
     assert_eq!(std::fs::read_to_string(w.path("roster.state.json")).unwrap(), before, "a refused roster changes nothing");
+
+    // One id declared by a block and by a row (line 6: agent0005), in another case: refused at the row.
+    std::fs::write(w.path("agents.csv"), agents_csv(1..41)).unwrap();
+    w.write(fast(), &format!("{}\n{}", nimbus_user("extra", &guid(5).to_uppercase(), nd::OU_SALES), agents_rows()));
+    let o = w.run(&["validate"]).await;
+    assert!(!o.status.success());
+    assert!(text(&o).contains("agents.csv:6: nimbus_user.agent0005.o365_id (column o365_id):") && text(&o).contains("is declared twice: here and as nimbus_user.extra at"), "{}", text(&o));
 }
 
 /// The vendor operations each way of planning costs, counted by the sim itself: a first apply
