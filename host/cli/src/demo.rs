@@ -64,7 +64,8 @@ pub async fn run(runtime: &Runtime, style: Style) -> Result<()> {
     print!("{}", render::summary(&summary, style));
 
     heading(style, "roster plan (again)");
-    let again = plan::plan(&ws, &state.load()?, &PlanOptions::default()).await?;
+    // Reads every managed user: the cost is said first (on stderr, as `roster plan` does).
+    let again = plan::plan_with(&ws, &state.load()?, &PlanOptions::default(), crate::progress::reads().as_ref()).await?;
     print!("{}", render::plan(&again, style));
 
     heading(style, "roster plan --refresh=false (from the state alone: no vendor operations)");
