@@ -585,10 +585,8 @@ async fn import(cli: &Cli, args: &ImportArgs) -> Result<i32> {
     };
     let (_, schema) = ws.provider_for_type(&type_name).ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
     let bytes = std::fs::read(csv).with_context(|| format!("reading {}", csv.display()))?;
-    let table = roster_engine::rows::parse_csv(&bytes).map_err(|errors| {
-        let located = |e: &roster_engine::rows::RowError| format!("{}:{}: {}{}", csv.display(), e.line, e.column.as_ref().map(|c| format!("column {c}: ")).unwrap_or_default(), e.message);
-        anyhow!("{}", errors.iter().map(located).collect::<Vec<_>>().join("\n"))
-    })?;
+    let located = |e: &roster_engine::rows::RowError| format!("{}:{}: {}{}", csv.display(), e.line, e.column.as_ref().map(|c| format!("column {c}: ")).unwrap_or_default(), e.message);
+    let table = roster_engine::rows::parse_csv(&bytes).map_err(|errors| anyhow!("{}", errors.iter().map(&located).collect::<Vec<_>>().join("\n")))?;
     // The id column: given, or the one the rows source takes the id from, or the id attribute's name, or `id`.
     let from_rows = rows.and_then(|r| {
         r.template.attributes.iter().find_map(|(a, cell)| match cell {
@@ -608,13 +606,16 @@ async fn import(cli: &Cli, args: &ImportArgs) -> Result<i32> {
         Some(c) => Some(table.column(c).ok_or_else(|| anyhow!("{}: --name-column {c} is not in the header ({})", csv.display(), table.columns.join(", ")))?),
         None => rows.map(|r| r.template.key.clone()).into_iter().chain(["name".to_string()]).find_map(|c| table.column(&c)),
     };
+    let given = import::given(rows.map(|r| &r.template), schema, &table).map_err(|errors| anyhow!("{}", errors.iter().map(&located).collect::<Vec<_>>().join("\n")))?;
     let wanted: Vec<import::Wanted> = table
         .rows
         .iter()
-        .map(|row| import::Wanted {
+        .zip(given)
+        .map(|(row, given)| import::Wanted {
             id: row.cells[id_column].trim().to_string(),
             name: name_column.map(|i| row.cells[i].trim().to_string()).filter(|n| !n.is_empty()),
             origin: format!("{}:{}", csv.display(), row.line),
+            given,
         })
         .collect();
     let sf = state_file(cli, &ws);

@@ -992,6 +992,25 @@ async fn bulk_import_writes_declarations_that_plan_no_changes() {
     let o = w.run(&["plan", "--detailed-exitcode"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
+    // Symbee cannot read a user's names back: the input gives them (rows in the source format);
+    // a row without them is reported, not recorded.
+    std::fs::write(w.path("symbee.csv"), format!("login_user_id,first_name,last_name,user_template_name\nvvenus@abc-gadgets.com,Vera,Venus,{}\n", sd::TEMPLATE)).unwrap();
+    let o = w.run(&["import", "symbee_user", "--csv", "symbee.csv", "--name-column", "first_name"]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Imported symbee_user vvenus@abc-gadgets.com as symbee_user.Vera."), "{}", text(&o));
+    let o = w.run(&["plan", "--detailed-exitcode"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::write(w.path("nameless.csv"), "id\nmmars@abc-gadgets.com\n").unwrap();
+    w.symbee.update(|s| {
+        let env = &mut s.companies[0].environments[0];
+        let mut mike = env.users[0].clone();
+        mike.login_user_id = "mmars@abc-gadgets.com".into();
+        env.users.push(mike);
+    });
+    let o = w.run(&["import", "symbee_user", "--csv", "nameless.csv"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("mmars@abc-gadgets.com: the vendor does not report `first_name`, `last_name`"), "{}", text(&o));
+
     // A duplicate id in the input is refused before anything is read or written.
     std::fs::write(w.path("dup.csv"), format!("id\n{}\n{}\n", guid(6), guid(6).to_uppercase())).unwrap();
     let ops = nimbus_ops(&w);

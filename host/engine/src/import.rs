@@ -80,6 +80,9 @@ pub struct Wanted {
     pub name: Option<String>,
     /// Where it was asked for (e.g. `ids.csv:4`), for messages.
     pub origin: String,
+    /// Attributes the input gives (its other columns): used where the vendor does not report
+    /// an attribute (Symbee cannot read a user's names back); the vendor's value wins elsewhere.
+    pub given: Map<String, Value>,
 }
 
 /// Where bulk import writes the declarations of new objects.
@@ -173,7 +176,7 @@ pub async fn many(ws: &Workspace, store: &dyn StateStore, type_name: &str, wante
                     continue;
                 }
                 let name = unique_name(w.name.clone().unwrap_or_else(|| rows::name_from(&w.id)), type_name, &mut taken);
-                match declaration(schema, into, &name, actual) {
+                match declaration(schema, into, &name, actual, &w.given) {
                     Ok(declaration) => new.push((name, w, declaration, actual.clone())),
                     Err(why) => out.failed.push((w.id.clone(), why)),
                 }
@@ -225,6 +228,37 @@ fn put(ws: &Workspace, state: &mut crate::state::State, record: Record, key: &Ke
     state.put_object(record, |r| ws.schemas.key(&r.provider, &r.type_name, &r.id).as_ref() == Some(key));
 }
 
+/// What each row of a bulk import's input gives besides the id ([`Wanted::given`]): with a rows
+/// source's `template`, the input is read as rows in the source format (each template cell whose
+/// column the input has, through its default and map; constants); without one, every column
+/// named as an attribute of `schema` (an empty cell gives nothing). One map per row of `table`.
+pub fn given(template: Option<&rows::Template>, schema: &ResourceSchema, table: &rows::Table) -> Result<Vec<Map<String, Value>>, Vec<rows::RowError>> {
+    let Some(t) = template else {
+        let named: Vec<(usize, &str)> =
+            table.columns.iter().enumerate().filter(|(_, c)| schema.attributes.iter().any(|a| a.name == **c && a.presence != Presence::Computed)).map(|(i, c)| (i, c.as_str())).collect();
+        return Ok(table.rows.iter().map(|row| named.iter().filter(|(i, _)| !row.cells[*i].is_empty()).map(|(i, c)| (c.to_string(), Value::String(row.cells[*i].clone()))).collect()).collect());
+    };
+    // The template's cells the input can fill, keyed by a column of the row numbers (the
+    // input's own key column may be absent or hold ids that are no names).
+    let key = "\u{0}row".to_string();
+    let attributes = t
+        .attributes
+        .iter()
+        .filter(|(_, cell)| match cell {
+            rows::Cell::Column { column, .. } => table.column(column).is_some(),
+            rows::Cell::Constant(_) => true,
+        })
+        .cloned()
+        .collect();
+    let sub = rows::Template { key: key.clone(), attributes };
+    let mut numbered = table.clone();
+    numbered.columns.push(key);
+    for (i, row) in numbered.rows.iter_mut().enumerate() {
+        row.cells.push(format!("r{i}"));
+    }
+    Ok(rows::expand(&sub, &numbered)?.into_iter().map(|x| x.attributes).collect())
+}
+
 /// `name`, or `name_2`, `name_3`… — the first whose address is not taken (then taken).
 fn unique_name(name: String, type_name: &str, taken: &mut HashSet<String>) -> String {
     let mut candidate = name.clone();
@@ -247,20 +281,32 @@ fn declarable(schema: &ResourceSchema, actual: &Map<String, Value>) -> Map<Strin
         .collect()
 }
 
-/// The attributes the declaration of `actual` will have (for rows: what its row expands to),
-/// refused when the next plan would not say "No changes" for it.
-fn declaration(schema: &ResourceSchema, into: WriteTo<'_>, name: &str, actual: &Map<String, Value>) -> Result<Declaration, String> {
+/// The attributes the declaration of `actual` will have (for rows: what its row expands to):
+/// what the vendor reports, and what `given` adds where it reports nothing. Refused when an
+/// attribute the user must set is unknown, or when the next plan would not say "No changes".
+fn declaration(schema: &ResourceSchema, into: WriteTo<'_>, name: &str, actual: &Map<String, Value>, given: &Map<String, Value>) -> Result<Declaration, String> {
+    // What the user may declare from the input: anything settable (create-only ones too).
+    let mut known: Map<String, Value> =
+        given.iter().filter(|(k, _)| schema.attributes.iter().any(|a| a.name == **k && a.presence != Presence::Computed && !a.sensitive)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    known.extend(declarable(schema, actual));
+    let unknown: Vec<&str> = schema.attributes.iter().filter(|a| a.presence == Presence::Required && !known.contains_key(&a.name)).map(|a| a.name.as_str()).collect();
+    if !unknown.is_empty() {
+        return Err(format!("the vendor does not report {} and the input gives none; add a column for each to the CSV", unknown.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")));
+    }
     let (mut attributes, cells) = match into {
-        WriteTo::Blocks => (declarable(schema, actual), None),
+        WriteTo::Blocks => (known.clone(), None),
         WriteTo::Rows(r) => {
-            let cells = rows::row_for(&r.template, &r.columns, name, &declarable(schema, actual))?;
+            let cells = rows::row_for(&r.template, &r.columns, name, &known)?;
             let table = rows::Table { columns: r.columns.clone(), rows: vec![rows::Row { line: 1, cells: cells.clone() }] };
             let expanded = rows::expand(&r.template, &table).map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
             (expanded.into_iter().next().map(|x| x.attributes).unwrap_or_default(), Some(cells))
         }
     };
     typed_cells(schema, &mut attributes);
-    let changes = diff(schema, &attributes, &attributes, actual);
+    // As the record will know it: what the vendor reports over what is declared.
+    let mut recorded = attributes.clone();
+    recorded.extend(actual.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let changes = diff(schema, &attributes, &attributes, &recorded);
     if !changes.is_empty() {
         let what: Vec<String> = changes.iter().map(|c| format!("{} is {} at the vendor, the declaration would say {}", c.attribute, c.from, c.to)).collect();
         return Err(format!("its declaration would not match it ({})", what.join("; ")));

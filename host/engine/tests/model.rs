@@ -21,6 +21,7 @@ mod common;
 use common::{Event, Fault, MemProvider, MemStore, Vendor};
 use proptest::prelude::*;
 use roster_engine::apply::{self, ApplyOptions, Silent};
+use roster_engine::import::{self, Wanted, WriteTo};
 use roster_engine::plan::{self, ActionKind, Plan, PlanOptions, ReadPolicy};
 use roster_engine::rosterfile::RosterFile;
 use roster_engine::state::{State, StateStore, Status};
@@ -103,6 +104,7 @@ enum Step {
     RefreshOnly,
     SavedPlan { between: u8 },
     Import { which: u8 },
+    BulkImport { agent: bool, ids: Vec<u8> },
 }
 
 /// Which managed objects an apply's plan reads (issue 13: plans within the vendor's budget).
@@ -157,12 +159,15 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::RefreshOnly),
         2 => (0u8..3).prop_map(|between| Step::SavedPlan { between }),
         1 => any::<u8>().prop_map(|which| Step::Import { which }),
+        1 => (any::<bool>(), proptest::collection::vec(any::<u8>(), 1..4)).prop_map(|(agent, ids)| Step::BulkImport { agent, ids }),
     ]
 }
 
 struct World {
     vendor: Vendor,
     store: MemStore,
+    /// Holds roster.toml: bulk import appends to it.
+    dir: tempfile::TempDir,
     declared: Vec<Decl>,
     names: u32,
     concurrency: usize,
@@ -178,7 +183,7 @@ fn state_keys(state: &State) -> Vec<(String, String)> {
 impl World {
     fn new(concurrency: usize) -> World {
         let vendor = Vendor::default();
-        World { store: MemStore::new(vendor.clone()), vendor, declared: vec![], names: 0, concurrency, armed: false }
+        World { store: MemStore::new(vendor.clone()), vendor, dir: tempfile::tempdir().unwrap(), declared: vec![], names: 0, concurrency, armed: false }
     }
 
     fn text(&self) -> String {
@@ -190,8 +195,15 @@ impl World {
         t
     }
 
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("roster.toml")
+    }
+
+    /// The roster file as the model declares it, written (bulk import appends to it).
     fn workspace(&self) -> Workspace {
-        let file = RosterFile::parse(Path::new("/model/roster.toml"), &self.text()).expect("the model writes valid files");
+        let text = self.text();
+        std::fs::write(self.path(), &text).unwrap();
+        let file = RosterFile::parse(&self.path(), &text).expect("the model writes valid files");
         let mut providers = BTreeMap::new();
         providers.insert("mem".to_string(), (Arc::new(MemProvider::new(self.vendor.clone())) as Arc<dyn roster_engine::provider::Provider>, "mem-1".to_string()));
         Workspace::with_providers(file, providers)
@@ -498,6 +510,69 @@ async fn run_step(w: &mut World, step: &Step) -> Result<Done, String> {
                 }
             }
         }
+        Step::BulkImport { agent, ids } => {
+            let ws = w.workspace();
+            let type_name = if *agent { "mem_agent" } else { "mem_user" };
+            let mut wanted: Vec<Wanted> = Vec::new();
+            for (line, i) in ids.iter().enumerate() {
+                let id = pick_id(*agent, *i);
+                if !wanted.iter().any(|x| x.id == id) {
+                    // Odd picks give the attribute the vendor may not report (an agent's name).
+                    let given = if i % 2 == 1 { attributes(*agent, &id, &pick_other(*agent, *i)) } else { Map::new() };
+                    wanted.push(Wanted { id, name: None, origin: format!("ids.csv:{}", line + 2), given });
+                }
+            }
+            let before = w.store.load().unwrap();
+            let held_before: BTreeSet<_> = state_keys(&before).into_iter().collect();
+            let declared_before = w.declared_keys();
+            let existed: BTreeSet<_> = w.vendor.objects().into_keys().collect();
+            let r = killable(w, import::many(&ws, &w.store, type_name, &wanted, WriteTo::Blocks, &plan::Quiet)).await;
+            // The roster file may have grown: the model's declarations follow it.
+            let file = RosterFile::load(&w.path()).map_err(|e| format!("bulk import left a roster file that does not read: {e}"))?;
+            w.declared = file
+                .resources
+                .iter()
+                .map(|r| {
+                    let agent = r.type_name == "mem_agent";
+                    let (id_attr, other_attr) = if agent { ("login", "name") } else { ("uid", "ou") };
+                    let text = |k: &str| r.attributes.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+                    Decl { agent, name: r.address.split_once('.').map(|(_, n)| n.to_string()).unwrap_or_default(), id: text(id_attr), other: text(other_attr) }
+                })
+                .collect();
+            // Invariant 7: bulk import never records an object it has not declared.
+            let declared = w.declared_keys();
+            let after = w.store.load().unwrap();
+            if let Some(k) = state_keys(&after).into_iter().find(|k| !held_before.contains(k) && !declared.contains(k)) {
+                return Err(format!("invariant 7: bulk import recorded {k:?} without declaring it"));
+            }
+            if let Some(Ok(done)) = r {
+                COVERAGE.with(|c| count(&c.bulk_imported, done.recorded.len()));
+                for x in &wanted {
+                    let key = (type_name.to_string(), common::key(type_name, &x.id));
+                    let recorded = done.recorded.iter().any(|(_, id)| *id == x.id);
+                    let missing = done.missing.iter().any(|m| m.id == x.id);
+                    // An agent's name is not reported: without one given it cannot be declared.
+                    let unknowable = *agent && x.given.is_empty() && !declared_before.contains(&key);
+                    if unknowable && recorded {
+                        return Err(format!("bulk import recorded {key:?} with no name to declare: {done:?}"));
+                    }
+                    if !w.armed && existed.contains(&key) && !held_before.contains(&key) && !recorded && !unknowable {
+                        return Err(format!("bulk import did not record existing {key:?}: {done:?}"));
+                    }
+                    if recorded && !existed.contains(&key) || missing && existed.contains(&key) {
+                        return Err(format!("bulk import recorded a missing object or listed an existing one as missing: {key:?} {done:?}"));
+                    }
+                }
+                if !w.armed && !done.recorded.is_empty() {
+                    // What it declared plans as no change (an object declared before keeps the user's declaration).
+                    let generated = |id: &str| !declared_before.contains(&(type_name.to_string(), common::key(type_name, id)));
+                    let p = plan_now(w, &PlanOptions::default()).await.ok_or("the plan after a bulk import failed")?;
+                    if let Some(a) = p.actions.iter().find(|a| done.recorded.iter().any(|(address, id)| *address == a.address && generated(id))) {
+                        return Err(format!("a bulk-imported object plans a change: {a:?}"));
+                    }
+                }
+            }
+        }
     }
     // A command (or an edit) ends: faults and kills are spent, and the process "restarts".
     w.vendor.clear_faults();
@@ -570,6 +645,9 @@ struct Coverage {
     replaces: AtomicU64,
     clean_applies: AtomicU64,
     saved_refused: AtomicU64,
+    /// Printed, not required: most random bulk imports find their objects managed already
+    /// (`scenario_bulk_import` covers the rest).
+    bulk_imported: AtomicU64,
 }
 
 thread_local! {
@@ -741,6 +819,27 @@ fn scenario_reads_within_the_budget() {
             Step::Remove { which: 1 },
             apply(Reads::None),
             apply(Reads::All),
+        ],
+    )
+    .unwrap();
+}
+
+/// Issue 13: bulk import declares (blocks) and records what exists — a user from what the vendor
+/// reports, an agent only with the name the input gives (the vendor does not report it) — lists
+/// what does not, and the next apply has nothing to do for them.
+#[test]
+fn scenario_bulk_import() {
+    run_case(
+        1,
+        &[
+            Step::OutsideCreate { agent: false, id: 0, other: 0 },
+            Step::BulkImport { agent: false, ids: vec![0, 1] },
+            Step::OutsideCreate { agent: true, id: 1, other: 1 },
+            Step::OutsideCreate { agent: true, id: 2, other: 1 },
+            Step::BulkImport { agent: true, ids: vec![1, 2, 3] },
+            Step::Kill { at: 2, after_commit: false },
+            Step::BulkImport { agent: true, ids: vec![1, 2, 3] },
+            apply_step(),
         ],
     )
     .unwrap();
