@@ -28,7 +28,6 @@ use roster_engine::state::{State, StateStore, Status};
 use roster_engine::workspace::Workspace;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
