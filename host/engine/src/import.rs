@@ -42,9 +42,9 @@ fn held<'a>(ws: &Workspace, records: &'a [Record], key: &Key) -> Option<&'a Reco
     records.iter().find(|r| ws.schemas.key(&r.provider, &r.type_name, &r.id).as_ref() == Some(key))
 }
 
-/// The resource the roster file declares for object `key`, if any.
-fn declared<'a>(ws: &'a Workspace, key: &Key) -> Option<&'a crate::rosterfile::ResourceDecl> {
-    ws.file.resources.iter().find(|r| {
+/// The resource `file` declares for object `key`, if any.
+fn declared<'a>(ws: &Workspace, file: &'a RosterFile, key: &Key) -> Option<&'a crate::rosterfile::ResourceDecl> {
+    file.resources.iter().find(|r| {
         r.provider == key.provider
             && r.type_name == key.type_name
             && ws.schemas.get(&r.provider, &r.type_name).and_then(|s| r.attributes.get(&s.id_attribute)).and_then(Value::as_str).and_then(|i| ws.schemas.key(&r.provider, &r.type_name, i)).as_ref()
@@ -58,7 +58,7 @@ fn declared<'a>(ws: &'a Workspace, key: &Key) -> Option<&'a crate::rosterfile::R
 pub async fn one(ws: &Workspace, store: &dyn StateStore, type_name: &str, id: &str) -> Result<Record> {
     let (provider, schema) = ws.provider_for_type(type_name).ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
     let key = ws.schemas.key(provider, type_name, id).expect("the type is the provider's");
-    let decl = declared(ws, &key).ok_or_else(|| anyhow!("declare it first: no [resource.{type_name}.NAME] in {} has {} = \"{id}\"", ws.file.path.display(), schema.id_attribute))?;
+    let decl = declared(ws, &ws.file, &key).ok_or_else(|| anyhow!("declare it first: no [resource.{type_name}.NAME] in {} has {} = \"{id}\"", ws.file.path.display(), schema.id_attribute))?;
     let mut state = store.load()?;
     if let Some(r) = held(ws, &state.resources, &key) {
         bail!("{type_name} {id} is already managed as {}; `roster state rm {}` first to import it again", r.address, r.address);
@@ -171,7 +171,7 @@ pub async fn many(ws: &Workspace, store: &dyn StateStore, type_name: &str, wante
             Some(Read::Absent) => out.missing.push(w.clone()),
             Some(Read::Failed(why)) => out.failed.push((w.id.clone(), why.clone())),
             Some(Read::Found(actual)) => {
-                if declared(ws, &key).is_some() {
+                if declared(ws, &ws.file, &key).is_some() {
                     found.push((w, key, actual.clone()));
                     continue;
                 }
@@ -190,20 +190,15 @@ pub async fn many(ws: &Workspace, store: &dyn StateStore, type_name: &str, wante
         out.written = Some(written);
     }
     let file = if new.is_empty() { ws.file.clone() } else { RosterFile::load(&ws.file.path).map_err(|e| anyhow!("the roster file does not read back after import:\n{e}"))? };
-    for (name, w, _, actual) in &new {
+    for (_, w, _, actual) in &new {
         let key = ws.schemas.key(provider, type_name, &w.id).expect("checked above");
         found.push((w, key, actual.clone()));
-        debug_assert!(file.resource(&format!("{type_name}.{name}")).is_some());
     }
     out.generated = new.len();
 
     // 2. The records, under the addresses the roster file now declares them at.
     for (w, key, actual) in found {
-        let Some(decl) = file.resources.iter().find(|r| {
-            r.provider == key.provider
-                && r.type_name == key.type_name
-                && r.attributes.get(&schema.id_attribute).and_then(Value::as_str).and_then(|i| ws.schemas.key(provider, type_name, i)).as_ref() == Some(&key)
-        }) else {
+        let Some(decl) = declared(ws, &file, &key) else {
             out.failed.push((w.id.clone(), "its generated declaration is not in the roster file".into()));
             continue;
         };
@@ -323,52 +318,52 @@ struct Declaration {
 /// An object bulk import declares: its name, what was asked, its declaration.
 type New<'a> = (String, &'a Wanted, Declaration, Map<String, Value>);
 
-/// Appends the declarations of `new` (name, wanted, attributes, actual) and returns the file
-/// written. Atomic per file; the roster file is restored if it no longer reads afterwards.
+/// Appends the declarations of `new` (rows to the rows source's CSV, or blocks to the roster
+/// file) and returns the file written.
 fn write_declarations(file: &RosterFile, type_name: &str, provider: &str, into: WriteTo<'_>, new: &[New]) -> Result<PathBuf> {
     match into {
         WriteTo::Rows(r) => {
             let RowSource::Csv(path) = &r.source;
-            let before = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             let cells: Vec<Vec<String>> = new.iter().filter_map(|(_, _, d, _)| d.cells.clone()).collect();
             let header = rows::write_csv(&r.columns, &[]);
             let all = rows::write_csv(&r.columns, &cells);
-            let mut text = before.clone();
-            if !text.is_empty() && !text.ends_with(b"\n") {
-                text.push(b'\n');
-            }
-            text.extend_from_slice(&all.as_bytes()[header.len()..]);
-            replace(path, &text)?;
-            if let Err(e) = RosterFile::load(&file.path) {
-                replace(path, &before)?;
-                bail!("the generated rows do not read back, so {} is unchanged:\n{e}", path.display());
-            }
+            append_checked(path, &all.as_bytes()[header.len()..], &file.path)?;
             Ok(path.clone())
         }
         WriteTo::Blocks => {
-            let before = std::fs::read(&file.path).with_context(|| format!("reading {}", file.path.display()))?;
-            let mut text = before.clone();
-            if !text.is_empty() && !text.ends_with(b"\n") {
-                text.push(b'\n');
-            }
             let default_provider = type_name.split('_').next().unwrap_or_default();
+            let mut text = String::new();
             for (name, w, d, _) in new {
-                text.extend_from_slice(format!("\n# imported by `roster import` from {}\n[resource.{type_name}.{name}]\n", w.origin).as_bytes());
+                text.push_str(&format!("\n# imported by `roster import` from {}\n[resource.{type_name}.{name}]\n", w.origin));
                 if provider != default_provider {
-                    text.extend_from_slice(format!("provider = {}\n", Value::String(provider.to_string())).as_bytes());
+                    text.push_str(&format!("provider = {}\n", Value::String(provider.to_string())));
                 }
                 for (k, v) in &d.attributes {
-                    text.extend_from_slice(format!("{k} = {}\n", toml_value(v)).as_bytes());
+                    text.push_str(&format!("{k} = {}\n", toml_value(v)));
                 }
             }
-            replace(&file.path, &text)?;
-            if let Err(e) = RosterFile::load(&file.path) {
-                replace(&file.path, &before)?;
-                bail!("the generated blocks do not read back, so {} is unchanged:\n{e}", file.path.display());
-            }
+            append_checked(&file.path, text.as_bytes(), &file.path)?;
             Ok(file.path.clone())
         }
     }
+}
+
+/// Appends `addition` to `path` (on a line of its own) atomically, then reads the roster file
+/// `roster` back; if it no longer reads, `path` is put back as it was and the error says why.
+fn append_checked(path: &Path, addition: &[u8], roster: &Path) -> Result<()> {
+    let before = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut text = before.clone();
+    if !text.is_empty() && !text.ends_with(b"\n") {
+        text.push(b'\n');
+    }
+    text.extend_from_slice(addition);
+    let write = |bytes: &[u8]| crate::state::write_atomically(path, bytes).with_context(|| format!("writing {}", path.display()));
+    write(&text)?;
+    if let Err(e) = RosterFile::load(roster) {
+        write(&before)?;
+        bail!("the generated declarations do not read back, so {} is unchanged:\n{e}", path.display());
+    }
+    Ok(())
 }
 
 /// A JSON value as TOML (strings, booleans, numbers and lists of them; JSON's string escapes
@@ -378,18 +373,4 @@ fn toml_value(v: &Value) -> String {
         Value::Array(items) => format!("[{}]", items.iter().map(toml_value).collect::<Vec<_>>().join(", ")),
         other => other.to_string(),
     }
-}
-
-/// Replaces `path` with `bytes` atomically (temp file, fsync, rename).
-fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp{}", path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(), std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().with_context(|| format!("writing {}", path.display()))
 }

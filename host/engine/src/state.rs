@@ -207,18 +207,24 @@ impl StateFile {
 
     /// Writes an already rendered state (see [`render`]) atomically.
     pub fn write_text(&self, text: &str) -> Result<()> {
-        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = self.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "state".into());
-        let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &self.path)?;
-            std::fs::File::open(dir)?.sync_all()
-        };
-        write().with_context(|| format!("writing state {}", self.path.display()))
+        write_atomically(&self.path, text.as_bytes()).with_context(|| format!("writing state {}", self.path.display()))
     }
+}
+
+/// Replaces the file at `path` with `bytes` so that a crash leaves the old or the new: a temp
+/// file beside it, fsync, rename, fsync of the directory. (Callers say what the file is.)
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "file".into());
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    };
+    write()
 }
 
 /// The state file's text.
