@@ -235,11 +235,11 @@ impl RosterFile {
             // The rows' files are inputs as much as the roster file's text.
             let mut h = sha2::Sha256::new();
             h.update(text.as_bytes());
-            for (name, bytes) in &p.sources {
+            for (name, digest) in &p.sources {
                 h.update([0]);
                 h.update(name.as_bytes());
                 h.update([0]);
-                h.update(sha2::Sha256::digest(bytes));
+                h.update(digest);
             }
             let digest = hex::encode(h.finalize());
             Ok(RosterFile { lines: p.lines, by_address, digest, ..file })
@@ -405,7 +405,7 @@ struct Parser {
     file: PathBuf,
     lines: HashMap<String, usize>,
     errors: Vec<FileError>,
-    /// Each rows source read: (name, its bytes), for the digest.
+    /// Each rows source read: (name, the SHA-256 of its bytes), for the digest.
     sources: Vec<(String, Vec<u8>)>,
 }
 
@@ -655,7 +655,10 @@ impl Parser {
                 return None;
             }
         };
-        self.sources.push((name.to_string(), bytes));
+        {
+            use sha2::Digest;
+            self.sources.push((name.to_string(), sha2::Sha256::digest(&bytes).to_vec()));
+        }
         let expanded = match crate::rows::expand(&template, &table) {
             Ok(x) => x,
             Err(errors) => {
