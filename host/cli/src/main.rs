@@ -12,7 +12,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use roster_engine::apply::{self, ApplyOptions};
 use roster_engine::lock::StateLock;
 use roster_engine::plan::{self, Plan, PlanOptions, ReadPolicy};
-use roster_engine::rosterfile::RosterFile;
+use roster_engine::rosterfile::{FileError, FileErrors, RosterFile};
 use roster_engine::state::StateFile;
 use roster_engine::workspace::Workspace;
 use roster_runtime::{Runtime, RuntimeOptions};
@@ -476,7 +476,7 @@ async fn checked_workspace(cli: &Cli, runtime: &Runtime) -> Result<Workspace> {
     let ws = workspace(cli, runtime).await?;
     let errors = ws.validate().await;
     if !errors.is_empty() {
-        return Err(roster_engine::rosterfile::FileErrors(errors).into());
+        return Err(FileErrors(errors).into());
     }
     Ok(ws)
 }
@@ -585,8 +585,8 @@ async fn import(cli: &Cli, args: &ImportArgs) -> Result<i32> {
     };
     let (_, schema) = ws.provider_for_type(&type_name).ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
     let bytes = std::fs::read(csv).with_context(|| format!("reading {}", csv.display()))?;
-    let located = |e: &roster_engine::rows::RowError| format!("{}:{}: {}{}", csv.display(), e.line, e.column.as_ref().map(|c| format!("column {c}: ")).unwrap_or_default(), e.message);
-    let table = roster_engine::rows::parse_csv(&bytes).map_err(|errors| anyhow!("{}", errors.iter().map(&located).collect::<Vec<_>>().join("\n")))?;
+    let located = |errors: Vec<roster_engine::rows::RowError>| FileErrors(errors.into_iter().map(|e| FileError::in_rows(csv, e, "")).collect());
+    let table = roster_engine::rows::parse_csv(&bytes).map_err(located)?;
     // The id column: given, or the one the rows source takes the id from, or the id attribute's name, or `id`.
     let from_rows = rows.and_then(|r| {
         r.template.attributes.iter().find_map(|(a, cell)| match cell {
@@ -606,7 +606,7 @@ async fn import(cli: &Cli, args: &ImportArgs) -> Result<i32> {
         Some(c) => Some(table.column(c).ok_or_else(|| anyhow!("{}: --name-column {c} is not in the header ({})", csv.display(), table.columns.join(", ")))?),
         None => rows.map(|r| r.template.key.clone()).into_iter().chain(["name".to_string()]).find_map(|c| table.column(&c)),
     };
-    let given = import::given(rows.map(|r| &r.template), schema, &table).map_err(|errors| anyhow!("{}", errors.iter().map(&located).collect::<Vec<_>>().join("\n")))?;
+    let given = import::given(rows.map(|r| &r.template), schema, &table).map_err(located)?;
     let wanted: Vec<import::Wanted> = table
         .rows
         .iter()

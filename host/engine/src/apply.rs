@@ -179,7 +179,7 @@ fn same_object<'a>(ws: &'a Workspace, action: &'a Action) -> impl Fn(&Record) ->
 /// Picks the record of object `id` of `type_name` under `provider` (by [`Schemas::key`](crate::decide::Schemas::key)).
 fn object_is<'a>(ws: &'a Workspace, provider: &str, type_name: &str, id: &str) -> impl Fn(&Record) -> bool + 'a {
     let key = ws.schemas.key(provider, type_name, id);
-    move |r: &Record| key.is_some() && ws.schemas.key(&r.provider, &r.type_name, &r.id) == key
+    move |r: &Record| key.is_some() && ws.schemas.record_key(r) == key
 }
 
 /// Applies `plan` to the state in `store` (whose lock the caller holds).

@@ -65,6 +65,11 @@ impl Schemas {
         let schema = self.get(provider, type_name)?;
         Some(Key { provider: provider.into(), type_name: type_name.into(), id: normalize_id(schema, id) })
     }
+
+    /// The identity of the object a state record holds.
+    pub fn record_key(&self, r: &Record) -> Option<Key> {
+        self.key(&r.provider, &r.type_name, &r.id)
+    }
 }
 
 /// The id as the vendor compares it.
@@ -165,7 +170,7 @@ pub fn entries<'a>(records: &'a [Record], declared: &'a [ResourceDecl], schemas:
     let mut by_key: BTreeMap<Key, Entry<'a>> = BTreeMap::new();
     let mut problems = Vec::new();
     for r in records {
-        let Some(key) = schemas.key(&r.provider, &r.type_name, &r.id) else {
+        let Some(key) = schemas.record_key(r) else {
             problems.push(format!(
                 "{}: the state manages {} {} with provider `{}`, which the roster file does not declare (or which has no type `{}`); declare the provider again to manage or delete it, or `roster state rm {}` to let it go",
                 r.address, r.type_name, r.id, r.provider, r.type_name, r.address
@@ -406,7 +411,7 @@ pub fn drift_notes(address: &str, schema: &ResourceSchema, record: &Record, actu
 pub fn plan_mismatches(actions: &[Action], records: &[Record], schemas: &Schemas) -> Vec<String> {
     let mut held: HashMap<Key, &Record> = HashMap::new();
     for r in records {
-        if let Some(k) = schemas.key(&r.provider, &r.type_name, &r.id) {
+        if let Some(k) = schemas.record_key(r) {
             held.insert(k, r);
         }
     }

@@ -39,7 +39,7 @@ fn adopt(address: &str, provider: &str, type_name: &str, id: &str, schema: &Reso
 
 /// The record of object `key`, if the state holds one.
 fn held<'a>(ws: &Workspace, records: &'a [Record], key: &Key) -> Option<&'a Record> {
-    records.iter().find(|r| ws.schemas.key(&r.provider, &r.type_name, &r.id).as_ref() == Some(key))
+    records.iter().find(|r| ws.schemas.record_key(r).as_ref() == Some(key))
 }
 
 /// The resource `file` declares for object `key`, if any.
@@ -123,12 +123,14 @@ pub async fn many(ws: &Workspace, store: &dyn StateStore, type_name: &str, wante
             bail!("[rows.{}] declares {} of provider `{}`, not {type_name} of `{provider}`", r.name, r.type_name, r.provider);
         }
     }
+    // Each object's identity, once.
+    let wanted: Vec<(&Wanted, Key)> = wanted.iter().map(|w| (w, ws.schemas.key(provider, type_name, &w.id).expect("the type is the provider's"))).collect();
     // Refuse bad input before any read.
-    let mut seen: HashMap<Key, &Wanted> = HashMap::new();
+    let mut seen: HashMap<&Key, &Wanted> = HashMap::new();
     let mut names: HashMap<String, &Wanted> = HashMap::new();
     let mut problems = Vec::new();
-    for w in wanted {
-        let key = ws.schemas.key(provider, type_name, &w.id).expect("the type is the provider's");
+    for (w, key) in &wanted {
+        let w = *w;
         if w.id.trim().is_empty() {
             problems.push(format!("{}: the id is empty", w.origin));
             continue;
@@ -151,33 +153,32 @@ pub async fn many(ws: &Workspace, store: &dyn StateStore, type_name: &str, wante
     let mut state = store.load()?;
     let mut out = Imported::default();
     let mut to_read = Vec::new();
-    for w in wanted {
-        let key = ws.schemas.key(provider, type_name, &w.id).expect("checked above");
-        match held(ws, &state.resources, &key) {
+    for (w, key) in &wanted {
+        match held(ws, &state.resources, key) {
             Some(r) => out.already.push((w.id.clone(), r.address.clone())),
-            None => to_read.push((key, w.id.clone())),
+            None => to_read.push((key.clone(), w.id.clone())),
         }
     }
     let reads = read_many(ws, &to_read, progress).await;
 
     // Existing objects: those declared already keep their declaration; the rest get one.
     let mut taken: HashSet<String> = ws.file.resources.iter().map(|r| r.address.clone()).collect();
-    let mut found: Vec<(&Wanted, Key, Map<String, Value>)> = Vec::new();
+    let mut found: Vec<(&Wanted, &Key, Map<String, Value>)> = Vec::new();
     let mut new: Vec<New> = Vec::new();
-    for w in wanted {
-        let key = ws.schemas.key(provider, type_name, &w.id).expect("checked above");
-        match reads.get(&key) {
+    for (w, key) in &wanted {
+        let w = *w;
+        match reads.get(key) {
             None => {}
             Some(Read::Absent) => out.missing.push(w.clone()),
             Some(Read::Failed(why)) => out.failed.push((w.id.clone(), why.clone())),
             Some(Read::Found(actual)) => {
-                if declared(ws, &ws.file, &key).is_some() {
+                if declared(ws, &ws.file, key).is_some() {
                     found.push((w, key, actual.clone()));
                     continue;
                 }
                 let name = unique_name(w.name.clone().unwrap_or_else(|| rows::name_from(&w.id)), type_name, &mut taken);
                 match declaration(schema, into, &name, actual, &w.given) {
-                    Ok(declaration) => new.push((name, w, declaration, actual.clone())),
+                    Ok(declaration) => new.push((name, w, key, declaration, actual.clone())),
                     Err(why) => out.failed.push((w.id.clone(), why)),
                 }
             }
@@ -185,20 +186,21 @@ pub async fn many(ws: &Workspace, store: &dyn StateStore, type_name: &str, wante
     }
 
     // 1. The declarations, checked by reading the roster file back.
-    if !new.is_empty() {
-        let written = write_declarations(&ws.file, type_name, provider, into, &new)?;
+    let reread;
+    let file = if new.is_empty() {
+        &ws.file
+    } else {
+        let (written, file) = write_declarations(&ws.file, type_name, provider, into, &new)?;
         out.written = Some(written);
-    }
-    let file = if new.is_empty() { ws.file.clone() } else { RosterFile::load(&ws.file.path).map_err(|e| anyhow!("the roster file does not read back after import:\n{e}"))? };
-    for (_, w, _, actual) in &new {
-        let key = ws.schemas.key(provider, type_name, &w.id).expect("checked above");
-        found.push((w, key, actual.clone()));
-    }
+        reread = file;
+        &reread
+    };
+    found.extend(new.iter().map(|(_, w, key, _, actual)| (*w, *key, actual.clone())));
     out.generated = new.len();
 
     // 2. The records, under the addresses the roster file now declares them at.
     for (w, key, actual) in found {
-        let Some(decl) = declared(ws, &file, &key) else {
+        let Some(decl) = declared(ws, file, key) else {
             out.failed.push((w.id.clone(), "its generated declaration is not in the roster file".into()));
             continue;
         };
@@ -209,7 +211,7 @@ pub async fn many(ws: &Workspace, store: &dyn StateStore, type_name: &str, wante
         let action = adopt(&decl.address, provider, type_name, &w.id, schema, &desired);
         let record = created_record(&action, schema, &desired, &actual);
         out.recorded.push((decl.address.clone(), w.id.clone()));
-        put(ws, &mut state, record, &key);
+        put(ws, &mut state, record, key);
     }
     if !out.recorded.is_empty() {
         store.save(&mut state).context("recording the imported objects in the state (their declarations are written; run the import again to record them)")?;
@@ -220,7 +222,7 @@ pub async fn many(ws: &Workspace, store: &dyn StateStore, type_name: &str, wante
 /// Records object `key` (beside any record of another object at the same address, which the
 /// next plan resolves: identity is the id).
 fn put(ws: &Workspace, state: &mut crate::state::State, record: Record, key: &Key) {
-    state.put_object(record, |r| ws.schemas.key(&r.provider, &r.type_name, &r.id).as_ref() == Some(key));
+    state.put_object(record, |r| ws.schemas.record_key(r).as_ref() == Some(key));
 }
 
 /// What each row of a bulk import's input gives besides the id ([`Wanted::given`]): with a rows
@@ -315,25 +317,25 @@ struct Declaration {
     cells: Option<Vec<String>>,
 }
 
-/// An object bulk import declares: its name, what was asked, its declaration.
-type New<'a> = (String, &'a Wanted, Declaration, Map<String, Value>);
+/// An object bulk import declares: its name, what was asked, its identity, its declaration,
+/// the object as read.
+type New<'a> = (String, &'a Wanted, &'a Key, Declaration, Map<String, Value>);
 
 /// Appends the declarations of `new` (rows to the rows source's CSV, or blocks to the roster
-/// file) and returns the file written.
-fn write_declarations(file: &RosterFile, type_name: &str, provider: &str, into: WriteTo<'_>, new: &[New]) -> Result<PathBuf> {
+/// file); returns the file written and the roster file as read back.
+fn write_declarations(file: &RosterFile, type_name: &str, provider: &str, into: WriteTo<'_>, new: &[New]) -> Result<(PathBuf, RosterFile)> {
     match into {
         WriteTo::Rows(r) => {
             let RowSource::Csv(path) = &r.source;
-            let cells: Vec<Vec<String>> = new.iter().filter_map(|(_, _, d, _)| d.cells.clone()).collect();
+            let cells: Vec<Vec<String>> = new.iter().filter_map(|(_, _, _, d, _)| d.cells.clone()).collect();
             let header = rows::write_csv(&r.columns, &[]);
             let all = rows::write_csv(&r.columns, &cells);
-            append_checked(path, &all.as_bytes()[header.len()..], &file.path)?;
-            Ok(path.clone())
+            Ok((path.clone(), append_checked(path, &all.as_bytes()[header.len()..], &file.path)?))
         }
         WriteTo::Blocks => {
             let default_provider = type_name.split('_').next().unwrap_or_default();
             let mut text = String::new();
-            for (name, w, d, _) in new {
+            for (name, w, _, d, _) in new {
                 text.push_str(&format!("\n# imported by `roster import` from {}\n[resource.{type_name}.{name}]\n", w.origin));
                 if provider != default_provider {
                     text.push_str(&format!("provider = {}\n", Value::String(provider.to_string())));
@@ -342,15 +344,15 @@ fn write_declarations(file: &RosterFile, type_name: &str, provider: &str, into: 
                     text.push_str(&format!("{k} = {}\n", toml_value(v)));
                 }
             }
-            append_checked(&file.path, text.as_bytes(), &file.path)?;
-            Ok(file.path.clone())
+            Ok((file.path.clone(), append_checked(&file.path, text.as_bytes(), &file.path)?))
         }
     }
 }
 
 /// Appends `addition` to `path` (on a line of its own) atomically, then reads the roster file
-/// `roster` back; if it no longer reads, `path` is put back as it was and the error says why.
-fn append_checked(path: &Path, addition: &[u8], roster: &Path) -> Result<()> {
+/// `roster` back and returns it; if it no longer reads, `path` is put back as it was and the
+/// error says why.
+fn append_checked(path: &Path, addition: &[u8], roster: &Path) -> Result<RosterFile> {
     let before = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let mut text = before.clone();
     if !text.is_empty() && !text.ends_with(b"\n") {
@@ -359,11 +361,13 @@ fn append_checked(path: &Path, addition: &[u8], roster: &Path) -> Result<()> {
     text.extend_from_slice(addition);
     let write = |bytes: &[u8]| crate::state::write_atomically(path, bytes).with_context(|| format!("writing {}", path.display()));
     write(&text)?;
-    if let Err(e) = RosterFile::load(roster) {
-        write(&before)?;
-        bail!("the generated declarations do not read back, so {} is unchanged:\n{e}", path.display());
+    match RosterFile::load(roster) {
+        Ok(file) => Ok(file),
+        Err(e) => {
+            write(&before)?;
+            bail!("the generated declarations do not read back, so {} is unchanged:\n{e}", path.display())
+        }
     }
-    Ok(())
 }
 
 /// A JSON value as TOML (strings, booleans, numbers and lists of them; JSON's string escapes

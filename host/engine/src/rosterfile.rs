@@ -57,9 +57,21 @@ pub struct FileError {
     pub message: String,
 }
 
+impl FileError {
+    /// A problem of a source of rows at `file`, located at its line and column (`whole`: the key
+    /// when the problem has no column).
+    pub fn in_rows(file: &Path, e: crate::rows::RowError, whole: &str) -> FileError {
+        FileError { file: file.to_path_buf(), line: e.line, key: e.column.map(|c| format!("column {c}")).unwrap_or_else(|| whole.to_string()), message: e.message }
+    }
+}
+
 impl fmt::Display for FileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}: {}", self.file.display(), self.line, self.key, self.message)
+        if self.key.is_empty() {
+            write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+        } else {
+            write!(f, "{}:{}: {}: {}", self.file.display(), self.line, self.key, self.message)
+        }
     }
 }
 
@@ -646,8 +658,8 @@ impl Parser {
             }
         };
         let template = Template { key: key_column, attributes };
-        let located =
-            |e: crate::rows::RowError| FileError { file: path.clone(), line: e.line, key: e.column.map(|c| format!("column {c}")).unwrap_or_else(|| format!("rows.{name}")), message: e.message };
+        let whole = format!("rows.{name}");
+        let located = |e: crate::rows::RowError| FileError::in_rows(&path, e, &whole);
         let table = match crate::rows::parse_csv(&bytes) {
             Ok(t) => t,
             Err(errors) => {
