@@ -5,6 +5,7 @@ mod progress;
 mod render;
 mod schemas;
 mod sim;
+mod terraform;
 
 use crate::render::Style;
 use anyhow::{anyhow, bail, Context, Result};
@@ -55,6 +56,11 @@ enum Command {
     },
     /// Show what each provider asks for (component hash, hosts, secret sources) and grant it in roster.lock.
     Grant,
+    /// Serve components to Terraform and OpenTofu: install the built-ins, package others, write their docs.
+    Terraform {
+        #[command(subcommand)]
+        command: terraform::TerraformCommand,
+    },
     /// Show what apply would do.
     Plan {
         /// Save the plan; `roster apply FILE` executes exactly it.
@@ -246,6 +252,12 @@ enum StateCommand {
 }
 
 fn main() {
+    // Installed in a Terraform mirror as `terraform-provider-TYPE_vVERSION`: serve the package
+    // this executable sits in (Terraform starts it), or say what it is (a person did).
+    let argv0 = std::env::args_os().next().map(PathBuf::from).unwrap_or_default();
+    if argv0.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("terraform-provider-")) {
+        std::process::exit(serve_terraform());
+    }
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let code = match runtime.block_on(run(cli)) {
@@ -257,6 +269,31 @@ fn main() {
     };
     runtime.shutdown_timeout(Duration::from_millis(100));
     std::process::exit(code);
+}
+
+/// Serves the Terraform provider package this executable is part of.
+fn serve_terraform() -> i32 {
+    if !roster_terraform::plugin::launched_by_terraform() {
+        eprintln!("{}", roster_terraform::plugin::NOT_A_COMMAND);
+        return 1;
+    }
+    let dir = match std::env::current_exe() {
+        Ok(exe) => exe.parent().map(Path::to_path_buf).unwrap_or_default(),
+        Err(e) => {
+            eprintln!("cannot find this executable: {e}");
+            return 1;
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let code = match runtime.block_on(roster_terraform::serve(&dir)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            1
+        }
+    };
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    code
 }
 
 fn style(cli: &Cli) -> Style {
@@ -356,6 +393,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Sim(args) => sim::run(args, &runtime(&cli)?).await.map(|_| 0),
         Command::Demo => demo::run(&runtime(&cli)?, style(&cli)).await.map(|_| 0),
         Command::Grant => grant(&cli).await,
+        Command::Terraform { command } => terraform::run(&runtime(&cli)?, command).await,
         Command::Providers { name, wasm, json } => schemas::providers(&runtime(&cli)?, name.clone(), wasm.clone(), *json).await.map(|_| 0),
         Command::Validate { json } => {
             let runtime = runtime(&cli)?;

@@ -3,14 +3,14 @@
 //! in state as pending before it starts and as done when it ends.
 
 use crate::decide::plan_mismatches;
-use crate::pacing::{is_transient, with_retry, Retries};
+use crate::ops::{self, Created};
+use crate::pacing::{is_transient, Retries};
 use crate::plan::{created_record, read, without_sensitive, Action, ActionKind, Plan};
 use crate::state::{now, Record, State, StateStore, Status};
 use crate::workspace::{ProviderHandle, Workspace};
 use anyhow::{bail, Result};
 use futures::StreamExt;
-use roster_runtime::types::{ProviderError, ResourceSchema};
-use roster_runtime::CallError;
+use roster_runtime::types::ResourceSchema;
 use serde_json::{Map, Value};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -282,10 +282,10 @@ async fn delete(s: &Shared<'_>, action: &Action, handle: &ProviderHandle, retrie
     })
     .await?;
     let wait = on_wait(s, action);
-    let (result, r) = with_retry(&handle.pacer, &s.ws.retry, &wait, || handle.provider.delete(&action.type_name, &record.id), || async { Ok(None) }).await;
+    let (result, r) = ops::delete(handle, &s.ws.retry, &action.type_name, &record.id, &wait).await;
     add(retries, r);
     match result {
-        Ok(()) | Err(CallError::Provider(ProviderError::NotFound(_))) => {
+        Ok(()) => {
             s.write(|st| {
                 st.remove_object(&is_it);
             })
@@ -328,22 +328,14 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &ResourceSchema, handle
         read_at: None,
     };
     s.write(|st| st.put_object(pending, &is_it)).await?;
-    let may_have_landed = std::sync::atomic::AtomicBool::new(ours_before);
     let wait = on_wait(s, action);
-    let read_first = || async {
-        // The create may have reached the vendor: never send it again without looking.
-        may_have_landed.store(true, std::sync::atomic::Ordering::SeqCst);
-        match read(s.ws, &action.provider, &action.type_name, &action.id, &wait).await {
-            Ok(found) => Ok(found),
-            Err(e) => Err(CallError::Provider(ProviderError::Unavailable(format!("{e:#}; it is unknown whether the create happened")))),
-        }
-    };
-    let (result, r) = with_retry(&handle.pacer, &s.ws.retry, &wait, || handle.provider.create(&action.type_name, &desired), read_first).await;
+    let handle_retry = &s.ws.retry;
+    let (outcome, r) = ops::create(handle, handle_retry, &action.type_name, &action.id, &desired, ours_before, &wait).await;
     add(retries, r);
     let adopt = declared.is_some_and(|d| d.adopt);
-    let attributes = match result {
-        Ok(attributes) => attributes,
-        Err(CallError::Provider(ProviderError::AlreadyExists(m))) if may_have_landed.load(std::sync::atomic::Ordering::SeqCst) || adopt => {
+    let attributes = match outcome {
+        Created::Made(attributes) => attributes,
+        Created::Exists { message: m, ours } if ours || adopt => {
             // Roster's own create landed earlier (or the user asked to adopt): take it.
             match read(s.ws, &action.provider, &action.type_name, &action.id, &wait).await {
                 Ok(Some(found)) => found,
@@ -351,7 +343,7 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &ResourceSchema, handle
                 Err(e) => return Err(format!("create {}: the vendor says it exists ({m}) and it could not be read ({e:#}); left pending, the next plan reads it again", action.id)),
             }
         }
-        Err(CallError::Provider(ProviderError::AlreadyExists(m))) => {
+        Created::Exists { message: m, .. } => {
             // Someone else's object: Roster did not make it and does not take it silently.
             s.write(|st| {
                 st.remove_object(&is_it);
@@ -359,10 +351,10 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &ResourceSchema, handle
             .await?;
             return Err(format!("{m}; it is not managed by Roster: import it with `roster import {} {}`, or set `adopt = true` on {}", action.type_name, action.id, action.address));
         }
-        Err(e) if is_transient(&e) || may_have_landed.load(std::sync::atomic::Ordering::SeqCst) => {
+        Created::Failed { error: e, may_have_landed: true } => {
             return Err(format!("create {}: {e} (left pending; the next plan reads it)", action.id));
         }
-        Err(e) => {
+        Created::Failed { error: e, may_have_landed: false } => {
             // The vendor refused it outright on the first try: nothing was made.
             s.write(|st| {
                 st.remove_object(&is_it);

@@ -8,6 +8,7 @@ pub mod grants;
 pub mod import;
 pub mod lock;
 pub mod lookup;
+pub mod ops;
 pub mod pacing;
 pub mod plan;
 pub mod provider;

@@ -2,7 +2,7 @@
 //! actions that would make them agree — Terraform's `plan`, with drift noted.
 
 use crate::decide::{self, Key, Read};
-use crate::pacing::{with_retry, OnWait};
+use crate::pacing::OnWait;
 use crate::state::{Record, State, Status};
 use crate::workspace::Workspace;
 use anyhow::{anyhow, Result};
@@ -258,8 +258,7 @@ pub fn costs<'a>(ws: &Workspace, items: impl IntoIterator<Item = &'a str>) -> Ve
 /// Reads an object through its provider's pacer, retrying transient errors.
 pub async fn read(ws: &Workspace, provider: &str, type_name: &str, id: &str, on_wait: OnWait<'_>) -> Result<Option<Map<String, Value>>> {
     let handle = ws.provider(provider).ok_or_else(|| anyhow!("provider `{provider}` is not declared in the roster file"))?;
-    let (result, _) = with_retry(&handle.pacer, &ws.retry, on_wait, || handle.provider.read(type_name, id), || async { Ok(None) }).await;
-    result.map_err(|e| anyhow!("reading {type_name} {id}: {e}"))
+    crate::ops::read(handle, &ws.retry, type_name, id, on_wait).await.map_err(|e| anyhow!("reading {type_name} {id}: {e}"))
 }
 
 /// Reads `objects` (key, id to send), at most `settings.concurrency` at a time, each provider

@@ -3,7 +3,10 @@
 //! (an in-memory vendor in tests).
 
 use roster_runtime::types::{FieldError, ProviderError, ProviderMetadata};
-use roster_runtime::CallError;
+use crate::grants::Grant;
+use crate::rosterfile::ProviderDecl;
+use roster_runtime::{CallError, Capabilities, Runtime};
+use sha2::Digest;
 use serde_json::{Map, Value};
 use std::future::Future;
 use std::pin::Pin;
@@ -35,7 +38,49 @@ pub trait Provider: Send + Sync {
 }
 
 /// A provider component running in Roster's wasmtime host.
-pub struct ComponentProvider(pub roster_runtime::Provider);
+pub struct ComponentProvider(pub roster_runtime::Provider, String);
+
+impl ComponentProvider {
+    /// Wraps a started runtime provider whose component has SHA-256 `digest` (hex).
+    pub fn new(provider: roster_runtime::Provider, digest: String) -> ComponentProvider {
+        ComponentProvider(provider, digest)
+    }
+
+    /// Starts component `wasm` (called `label` in grants) as `decl` says, first showing `approve`
+    /// what it asks for — its code's SHA-256 and version, hosts and secret sources — before any
+    /// instance gets a host or a secret; an `Err` from `approve` stops it with
+    /// `provider-error::denied` carrying the text.
+    pub async fn start(runtime: &Runtime, wasm: &[u8], label: &str, decl: &ProviderDecl, approve: &(dyn Fn(Grant) -> Result<(), String> + Sync)) -> Result<ComponentProvider, CallError> {
+        let digest = hex::encode(sha2::Sha256::digest(wasm));
+        let ask = |c: &Capabilities| {
+            let secrets = c.secrets.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            approve(Grant { component: label.to_string(), sha256: digest.clone(), version: c.version.clone(), hosts: c.hosts.iter().cloned().collect(), secrets })
+        };
+        let provider = roster_runtime::Provider::start_approved(runtime, wasm, decl.spec(), &ask).await?;
+        Ok(ComponentProvider(provider, digest))
+    }
+
+    /// What component `wasm` asks for under `decl` — the grant it would need — without giving any
+    /// instance a host or a secret.
+    pub async fn ask(runtime: &Runtime, wasm: &[u8], label: &str, decl: &ProviderDecl) -> Result<Grant, CallError> {
+        let asked = std::sync::Mutex::new(None);
+        let refused = ComponentProvider::start(runtime, wasm, label, decl, &|wanted| {
+            *asked.lock().unwrap() = Some(wanted);
+            Err("asked only".to_string())
+        })
+        .await;
+        match (asked.into_inner().unwrap(), refused) {
+            (Some(wanted), _) => Ok(wanted),
+            (None, Err(e)) => Err(e),
+            (None, Ok(_)) => unreachable!("a start that asked nothing cannot have been approved"),
+        }
+    }
+
+    /// Its component's SHA-256 (hex).
+    pub fn digest(&self) -> &str {
+        &self.1
+    }
+}
 
 fn object(provider: &str, verb: &str, text: &str) -> Result<Attributes, CallError> {
     match serde_json::from_str::<Value>(text) {

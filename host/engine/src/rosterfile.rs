@@ -132,6 +132,48 @@ pub struct ProviderDecl {
     pub allow_private_networks: bool,
 }
 
+impl ProviderDecl {
+    /// What the runtime needs to start it.
+    pub fn spec(&self) -> roster_runtime::ProviderSpec {
+        let mut spec = roster_runtime::ProviderSpec::new(&self.name, self.config.clone());
+        spec.secrets = self.secrets.clone();
+        spec.extra_hosts = self.allowed_hosts.clone();
+        spec.limits = self.limits;
+        spec.secret_max_age = self.secret_max_age;
+        spec.aws = self.aws.clone();
+        spec.allow_private_networks = self.allow_private_networks;
+        spec
+    }
+
+    /// Its pace: the override if set, else what the component declares (`None`: unpaced).
+    pub fn rate(&self, metadata: &roster_runtime::types::ProviderMetadata) -> Option<(u32, Duration)> {
+        rate_of(Some(self), metadata)
+    }
+}
+
+/// The pace of a provider: its declaration's override, else the component's declared limit.
+pub fn rate_of(decl: Option<&ProviderDecl>, metadata: &roster_runtime::types::ProviderMetadata) -> Option<(u32, Duration)> {
+    match (decl.and_then(|d| d.rate_limit), &metadata.rate_limit) {
+        (Some(o), _) => Some((o.operations, o.per)),
+        (None, Some(r)) => Some((r.operations, Duration::from_secs(r.per_seconds as u64))),
+        (None, None) => None,
+    }
+}
+
+/// One provider block given as data rather than read from a roster file — how the Terraform host
+/// takes Terraform's provider block: a table with the keys of `[provider.NAME]` (`config`,
+/// `secrets`, `allowed_hosts`, `rate_limit`, …), checked by the same rules. Strings are taken
+/// as they are (no `${ENV}`); relative `file:` paths resolve against `base`. Errors are
+/// (dotted key, message).
+pub fn provider_from_table(name: &str, table: &Map<String, Value>, base: &Path) -> Result<ProviderDecl, Vec<(String, String)>> {
+    let mut p = Parser { file: PathBuf::new(), expand_env: false, lines: HashMap::new(), errors: Vec::new(), sources: Vec::new() };
+    let decl = p.provider(name, table, "", base);
+    match decl {
+        Some(d) if p.errors.is_empty() => Ok(d),
+        _ => Err(p.errors.into_iter().map(|e| (e.key, e.message)).collect()),
+    }
+}
+
 /// One `[resource.TYPE.NAME]` table.
 #[derive(Clone, Debug)]
 pub struct ResourceDecl {
@@ -239,7 +281,7 @@ impl RosterFile {
         })?;
         let mut lines = HashMap::new();
         let root = table_to_json(doc.as_table(), "", &LineIndex::new(text), &mut lines);
-        let mut p = Parser { file: path.to_path_buf(), lines, errors: Vec::new(), sources: Vec::new() };
+        let mut p = Parser { file: path.to_path_buf(), expand_env: true, lines, errors: Vec::new(), sources: Vec::new() };
         let file = p.build(&root);
         if p.errors.is_empty() {
             let by_address = file.resources.iter().enumerate().map(|(i, r)| (r.address.clone(), i)).collect();
@@ -415,6 +457,9 @@ pub fn expand_env(s: &str) -> Result<String, String> {
 
 struct Parser {
     file: PathBuf,
+    /// Whether strings may name environment variables (`${NAME}`): in a roster file, yes; in a
+    /// provider block given as data (by Terraform, which interpolates its own), no.
+    expand_env: bool,
     lines: HashMap<String, usize>,
     errors: Vec<FileError>,
     /// Each rows source read: (name, the SHA-256 of its bytes), for the digest.
@@ -430,6 +475,7 @@ impl Parser {
     /// Expands environment variables in every string below `v`.
     fn expand(&mut self, v: &Value, key: &str) -> Value {
         match v {
+            Value::String(_) if !self.expand_env => v.clone(),
             Value::String(s) => match expand_env(s) {
                 Ok(e) => Value::String(e),
                 Err(m) => {
@@ -487,6 +533,7 @@ impl Parser {
     fn string(&mut self, m: &Map<String, Value>, key: &str, field: &str) -> Option<String> {
         let v = m.get(field)?;
         match v.as_str() {
+            Some(s) if !self.expand_env => Some(s.to_string()),
             Some(s) => match expand_env(s) {
                 Ok(s) => Some(s),
                 Err(e) => {

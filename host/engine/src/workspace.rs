@@ -6,7 +6,7 @@ use crate::pacing::{Pacer, RetryPolicy};
 use crate::provider::{ComponentProvider, Provider};
 use crate::rosterfile::{ComponentRef, FileError, FileErrors, RosterFile};
 use roster_runtime::types::{ProviderError, ResourceSchema};
-use roster_runtime::{CallError, Capabilities, ProviderSpec, Runtime};
+use roster_runtime::{CallError, Runtime};
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -75,11 +75,7 @@ impl Workspace {
         let mut providers = BTreeMap::new();
         let mut schemas = Schemas::default();
         for (name, (provider, code_digest)) in started {
-            let rate = match (file.providers.get(&name).and_then(|d| d.rate_limit), &provider.metadata().rate_limit) {
-                (Some(o), _) => Some((o.operations, o.per)),
-                (None, Some(r)) => Some((r.operations, Duration::from_secs(r.per_seconds as u64))),
-                (None, None) => None,
-            };
+            let rate = crate::rosterfile::rate_of(file.providers.get(&name), provider.metadata());
             for r in &provider.metadata().resources {
                 schemas.insert(&name, r.clone());
             }
@@ -238,21 +234,14 @@ async fn start_all(
                 }
             },
         };
-        let digest = hex::encode(sha2::Sha256::digest(&wasm));
-        let mut spec = ProviderSpec::new(name, decl.config.clone());
-        spec.secrets = decl.secrets.clone();
-        spec.extra_hosts = decl.allowed_hosts.clone();
-        spec.limits = decl.limits;
-        spec.secret_max_age = decl.secret_max_age;
-        spec.aws = decl.aws.clone();
-        spec.allow_private_networks = decl.allow_private_networks;
-        let ask = |c: &Capabilities| {
-            let secrets = c.secrets.iter().map(|(k, v)| (k.clone(), source_label(&base, v))).collect();
-            approve(name, Grant { component: label.clone(), sha256: digest.clone(), version: c.version.clone(), hosts: c.hosts.iter().cloned().collect(), secrets })
+        let ask = |mut wanted: Grant| {
+            wanted.secrets = wanted.secrets.into_iter().map(|(k, v)| (k, source_label(&base, &v))).collect();
+            approve(name, wanted)
         };
-        match roster_runtime::Provider::start_approved(runtime, &wasm, spec, &ask).await {
+        match ComponentProvider::start(runtime, &wasm, &label, decl, &ask).await {
             Ok(provider) => {
-                providers.insert(name.clone(), (Arc::new(ComponentProvider(provider)) as Arc<dyn Provider>, digest));
+                let digest = provider.digest().to_string();
+                providers.insert(name.clone(), (Arc::new(provider) as Arc<dyn Provider>, digest));
             }
             Err(CallError::Provider(ProviderError::Denied(m))) if m == INSPECT_ONLY => {}
             Err(CallError::Provider(ProviderError::Denied(m))) => errors.push(file.error(&key, m)),
@@ -285,6 +274,12 @@ fn relative(base: &Path, path: &str) -> String {
         Some(rest) if !base.as_os_str().is_empty() => rest.to_string(),
         _ => path.to_string(),
     }
+}
+
+/// A secret source as a grant records it: `file:` paths relative to `dir` (the roster file's
+/// directory; for a Terraform package, the working directory) when under it.
+pub fn lock_label(dir: &Path, source: &str) -> String {
+    source_label(&std::path::absolute(dir).unwrap_or_default(), source)
 }
 
 /// A secret source for the lock file: `file:` paths relative to the roster file when under it.
