@@ -195,7 +195,7 @@ pub fn created(schema: &ResourceSchema, planned: &Value, answer: &Map<String, Js
 }
 
 /// The state after a read (`None` from a read that found nothing: the object is gone).
-pub fn refreshed(schema: &ResourceSchema, prior: &Value, read: Option<&Map<String, Json>>, private: &Private) -> Value {
+pub fn refreshed(schema: &ResourceSchema, prior: &Value, read: Option<&Map<String, Json>>) -> Value {
     let Some(read) = read else { return Value::Null };
     let mut state = BTreeMap::new();
     for a in &schema.attributes {
@@ -206,8 +206,9 @@ pub fn refreshed(schema: &ResourceSchema, prior: &Value, read: Option<&Map<Strin
             // Never read back: kept as recorded.
             _ if a.create_only => before.clone(),
             None => before.clone(),
-            // An optional attribute the user leaves unset is not Roster's to manage.
-            Some(_) if a.presence == Presence::Optional && before.is_null() && !private.imported.contains(&a.name) => Value::Null,
+            // An optional attribute the user leaves unset is not Roster's to manage (an import
+            // records what the vendor reports before this read, so it is not null then).
+            Some(_) if a.presence == Presence::Optional && before.is_null() => Value::Null,
             Some(now) => {
                 let now_value = from_component(a, Some(now));
                 match to_component(a, before) {
@@ -255,7 +256,16 @@ mod tests {
     use serde_json::json;
 
     fn a(name: &str, presence: Presence) -> AttributeSchema {
-        AttributeSchema { name: name.into(), description: String::new(), value_type: ValueType::String, presence, sensitive: false, replace_on_change: true, create_only: false, case_insensitive: false }
+        AttributeSchema {
+            name: name.into(),
+            description: String::new(),
+            value_type: ValueType::String,
+            presence,
+            sensitive: false,
+            replace_on_change: true,
+            create_only: false,
+            case_insensitive: false,
+        }
     }
 
     /// Nimbus-like: a case-insensitive id, an optional-computed OU, a create-only template,
@@ -355,7 +365,7 @@ mod tests {
     fn a_read_keeps_what_the_vendor_cannot_report_and_never_adopts_unset_optionals() {
         let prior = state();
         let read = json!({ "id": "ab-1", "ou": "OU-1", "licenses": ["std", "pro"], "in_connect": false, "copy_from": "ignored" });
-        let s = refreshed(&schema(), &prior, read.as_object(), &Private::default());
+        let s = refreshed(&schema(), &prior, read.as_object());
         assert_eq!(s.get("id"), &Value::String("AB-1".into()), "same ignoring case: the recorded spelling");
         assert_eq!(s.get("ou"), &Value::String("ou-1".into()));
         assert_eq!(s.get("first_name"), &Value::String("Ada".into()), "not reported: kept");
@@ -363,8 +373,8 @@ mod tests {
         assert_eq!(s.get("in_connect"), &Value::Null, "unset by the user: not managed");
         assert_eq!(s.get("licenses").to_json().unwrap(), json!(["std", "pro"]));
         let read = json!({ "id": "ab-1", "ou": "ou-2" });
-        assert_eq!(refreshed(&schema(), &prior, read.as_object(), &Private::default()).get("ou"), &Value::String("ou-2".into()), "drift is seen");
-        assert_eq!(refreshed(&schema(), &prior, None, &Private::default()), Value::Null, "gone");
+        assert_eq!(refreshed(&schema(), &prior, read.as_object()).get("ou"), &Value::String("ou-2".into()), "drift is seen");
+        assert_eq!(refreshed(&schema(), &prior, None), Value::Null, "gone");
     }
 
     #[test]
@@ -383,6 +393,11 @@ mod tests {
         assert_eq!(p.state.get("first_name"), &Value::String("Ada".into()));
         assert!(!p.private.imported.contains("first_name"), "configuration confirmed it: {:?}", p.private);
         assert!(p.private.imported.contains("in_connect"), "still as the import found it");
+        // Applied (state only), the unset attribute stays unset through later reads (regression:
+        // a read took the vendor's value back and the plan never settled).
+        let after = refreshed(&schema(), &p.state, read.as_object());
+        assert_eq!(after.get("in_connect"), &Value::Null);
+        assert!(plan(&schema(), &after, &with(proposed.clone(), "in_connect", Value::Null), &config, &p.private).requires_replace.is_empty());
         // A configuration that contradicts what the vendor reports still replaces.
         let config = v(json!({ "id": "AB-1", "first_name": "Ada", "in_connect": true }));
         assert_eq!(plan(&schema(), &s, &config, &config, &private).requires_replace, vec!["in_connect"]);

@@ -201,7 +201,13 @@ mod tests {
         let host = mirror.path().join("host-binary");
         std::fs::write(&host, b"#!/bin/sh\n").unwrap();
         let wasm = b"\0asm-not-really".to_vec();
-        let grant = Grant { component: COMPONENT_FILE.into(), sha256: hex::encode(sha2::Sha256::digest(&wasm)), version: "1.0.0".into(), hosts: ["api.example.com".to_string()].into(), secrets: Default::default() };
+        let grant = Grant {
+            component: COMPONENT_FILE.into(),
+            sha256: hex::encode(sha2::Sha256::digest(&wasm)),
+            version: "1.0.0".into(),
+            hosts: ["api.example.com".to_string()].into(),
+            secrets: Default::default(),
+        };
         let exe = write(&dir, &host, &source, "1.0.0", &wasm, &grant).unwrap();
         assert!(exe.ends_with("terraform-provider-vendor_v1.0.0"));
         let p = open(&dir).unwrap();

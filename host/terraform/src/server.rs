@@ -281,7 +281,12 @@ impl Host {
             .secrets
             .keys()
             .filter(|k| !declared.contains(&k.as_str()))
-            .map(|k| at(error("invalid provider configuration", format!("the component asks for no secret `{k}` (it asks for: {})", if declared.is_empty() { "none".into() } else { declared.join(", ") })), &format!("secrets.{k}")))
+            .map(|k| {
+                at(
+                    error("invalid provider configuration", format!("the component asks for no secret `{k}` (it asks for: {})", if declared.is_empty() { "none".into() } else { declared.join(", ") })),
+                    &format!("secrets.{k}"),
+                )
+            })
             .collect();
         if !unknown.is_empty() {
             return Err(unknown);
@@ -290,7 +295,10 @@ impl Host {
         if !write_only.is_empty() && older_than(terraform_version, (1, 11)) {
             return Err(vec![error(
                 "this Terraform would store secrets in state",
-                format!("the component's sensitive attributes ({}) are write-only, which Terraform {terraform_version} does not know: it would store them in state. Use Terraform 1.11 or newer.", write_only.join(", ")),
+                format!(
+                    "the component's sensitive attributes ({}) are write-only, which Terraform {terraform_version} does not know: it would store them in state. Use Terraform 1.11 or newer.",
+                    write_only.join(", ")
+                ),
             )]);
         }
         let granted = package.grant.clone();
@@ -478,7 +486,7 @@ impl tf::provider_server::Provider for Arc<Host> {
             if read.is_none() {
                 tracing::info!("{} {id} no longer exists at the vendor: removed from state", r.type_name);
             }
-            let state = lifecycle::refreshed(s, &prior, read.as_ref(), &private);
+            let state = lifecycle::refreshed(s, &prior, read.as_ref());
             Ok((dynamic(&state, &ty)?, private))
         }
         .await;
@@ -509,7 +517,10 @@ impl tf::provider_server::Provider for Arc<Host> {
             }
             if !planned.requires_replace.is_empty() {
                 if let Some(w) = &s.replace_warning {
-                    diagnostics.push(warning(format!("replacing {} {} costs something", r.type_name, lifecycle::id_of(s, &prior).unwrap_or("")), format!("{w} (a change to {} cannot be made in place)", planned.requires_replace.join(", "))));
+                    diagnostics.push(warning(
+                        format!("replacing {} {} costs something", r.type_name, lifecycle::id_of(s, &prior).unwrap_or("")),
+                        format!("{w} (a change to {} cannot be made in place)", planned.requires_replace.join(", ")),
+                    ));
                 }
             }
             Ok((dynamic(&planned.state, &ty)?, planned, diagnostics))
@@ -561,7 +572,8 @@ impl tf::provider_server::Provider for Arc<Host> {
         let r = request.into_inner();
         let result = async {
             let meta = self.metadata()?;
-            let d = meta.data_sources.iter().find(|d| d.name == r.type_name).ok_or_else(|| vec![error(format!("no data source `{}`", r.type_name), format!("the component serves: {}", names(meta)))])?;
+            let d =
+                meta.data_sources.iter().find(|d| d.name == r.type_name).ok_or_else(|| vec![error(format!("no data source `{}`", r.type_name), format!("the component serves: {}", names(meta)))])?;
             let attrs = schema::data_source_attributes(d);
             let ty = schema::object_ty(&attrs);
             let config = decode(r.config.as_ref(), &ty, "a data source configuration")?;
@@ -668,7 +680,7 @@ impl Host {
                     return Err(vec![error(format!("creating {type_name} {id}: the vendor says it exists, but a read finds nothing"), message)]);
                 };
                 let import = format!(
-                    "Import it instead: `terraform import {type_name}.<NAME> {id}` (NAME is this resource's name, shown below), or on Terraform 1.5+ an import block: import {{ to = {type_name}.<NAME>  id = \"{id}\" }}."
+                    "Import it instead: `terraform import {type_name}.<NAME> {id}` (NAME: the resource this error names), or on Terraform 1.5+ an import block: import {{ to = {type_name}.<NAME>  id = \"{id}\" }}."
                 );
                 if ours {
                     tracing::info!("create {type_name} {id}: an earlier attempt of this create made it");
@@ -685,7 +697,10 @@ impl Host {
                             format!("adopt_existing takes over only an object that matches: {}. Nothing was changed. {import}", differences.join("; ")),
                         )]);
                     }
-                    diagnostics.push(warning(format!("adopted the existing {type_name} {id}"), "it already existed at the vendor and matches the configuration (adopt_existing = true): Terraform manages it from now on"));
+                    diagnostics.push(warning(
+                        format!("adopted the existing {type_name} {id}"),
+                        "it already existed at the vendor and matches the configuration (adopt_existing = true): Terraform manages it from now on",
+                    ));
                     tracing::info!("create {type_name} {id}: adopted the existing object");
                 }
                 existing
