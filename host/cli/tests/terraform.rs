@@ -499,3 +499,75 @@ async fn terraform_1_0_works_too() {
     w.tf_ok(&["destroy", "-auto-approve", "-no-color"]).await;
     assert!(w.nimbus_users().is_empty());
 }
+
+/// The README's main.tf, used as a person would: `roster sim --write-roster`, `roster terraform
+/// install --from`, init, apply, and a plan with nothing to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_main_tf_runs_against_roster_sim() {
+    let readme = include_str!("../../../README.md");
+    let section = &readme[readme.find("## From Terraform and OpenTofu").expect("the README's Terraform section")..];
+    for command in ["roster sim --write-roster roster.toml &", "roster terraform install --from roster.toml", "terraform init && terraform apply"] {
+        assert!(section.contains(command), "the README says `{command}`");
+    }
+    let hcl = &section[section.find("<!-- main.tf:").unwrap()..];
+    let hcl = &hcl[hcl.find("```hcl\n").unwrap() + 7..];
+    let hcl = &hcl[..hcl.find("```").unwrap()];
+    let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let (nimbus, symbee) = (port(), port());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.tf"), hcl.replace("127.0.0.1:8781", &nimbus).replace("127.0.0.1:8782", &symbee)).unwrap();
+    std::fs::write(dir.path().join("cli.tfrc"), "").unwrap();
+    let roster = |args: &[&str]| {
+        let mut c = Command::new(ROSTER);
+        c.current_dir(dir.path()).args(args).env("ROSTER_CACHE_DIR", cache_dir()).stdin(Stdio::null());
+        c
+    };
+    let mut sim = roster(&["sim", "--write-roster", "roster.toml", "--nimbus", &nimbus, "--symbee", &symbee]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !dir.path().join("roster.lock").exists() {
+        assert!(Instant::now() < deadline && sim.try_wait().unwrap().is_none(), "roster sim did not write its roster");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _sim = Kill(sim);
+    let o = roster(&["terraform", "install", "--from", "roster.toml"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let tf = |args: &[&str]| {
+        let mut c = Command::new(terraform());
+        c.current_dir(dir.path()).args(args).env("CHECKPOINT_DISABLE", "1").env("TF_CLI_CONFIG_FILE", dir.path().join("cli.tfrc")).env("ROSTER_CACHE_DIR", cache_dir()).stdin(Stdio::null());
+        c.output().unwrap()
+    };
+    let v = text(&tf(&["version"]));
+    let imports = !v.contains("v1.0.") && !v.contains("v1.1.") && !v.contains("v1.2.") && !v.contains("v1.3.") && !v.contains("v1.4.");
+    assert!(imports, "the README's main.tf uses an import block (Terraform 1.5+); testing with {v}");
+    for step in [&["init", "-no-color"][..], &["apply", "-auto-approve", "-no-color"]] {
+        let o = tf(step);
+        assert!(o.status.success(), "terraform {step:?}: {}", text(&o));
+    }
+    let o = tf(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+/// docs/terraform/ is what `roster terraform docs` writes from the components' schemas today.
+#[test]
+fn the_generated_resource_docs_are_current() {
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(ROSTER).args(["terraform", "docs", "--out"]).arg(out.path()).env("ROSTER_CACHE_DIR", cache_dir()).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/terraform");
+    let mut names: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    assert!(!names.is_empty());
+    for name in &names {
+        let fresh = std::fs::read_to_string(out.path().join(name)).unwrap();
+        let kept = std::fs::read_to_string(committed.join(name)).unwrap_or_default();
+        assert_eq!(kept, fresh, "docs/terraform/{} is stale: run `cargo run -p roster-cli -- terraform docs`", name.to_string_lossy());
+    }
+    assert_eq!(std::fs::read_dir(&committed).unwrap().count(), names.len(), "docs/terraform/ holds a page no schema makes");
+}
