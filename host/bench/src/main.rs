@@ -2,7 +2,7 @@
 //! themselves, measured in one run and printed as one table.
 //!
 //! ```text
-//! cargo run --release -p roster-bench -- [--quick] [--only startup,calls,throughput,pacing,components,rosters]
+//! cargo run --release -p roster-bench -- [--quick] [--only startup,calls,throughput,pacing,components,rosters,terraform]
 //!                                        [--reps N] [--reads N] [--creates N] [--roster PATH] [--json FILE]
 //! ```
 //!
@@ -16,7 +16,9 @@
 //! 5. peak memory of figure 3's processes, component sizes and their precompiled sizes;
 //! 6. real rosters: 1,000 Nimbus users from a CSV converged against the rate-limited sandbox —
 //!    vendor operations used vs the minimum, wall time vs the rate's limit, peak RSS — and
-//!    parsing and planning 1k vs 10k rows (linear).
+//!    parsing and planning 1k vs 10k rows (linear);
+//! 7. Terraform: `terraform plan` of 200 users with and without refresh, and the provider's
+//!    start-up (spawn to handshake).
 //!
 //! Every comparison is a ratio of medians measured in this run (the machines are noisy).
 //! Nothing here asserts a time: targets are printed next to the figures, marked met or missed.
@@ -31,6 +33,7 @@ mod components;
 mod pacing;
 mod rosters;
 mod startup;
+mod terraform;
 mod throughput;
 mod util;
 
@@ -117,14 +120,14 @@ fn parse_args() -> Result<Opts> {
             "--creates" => opts.creates = args.next().context("--creates needs a number")?.parse().context("--creates")?,
             "--json" => opts.json = Some(args.next().context("--json needs a path")?.into()),
             "-h" | "--help" => {
-                println!("usage: roster-bench [--quick] [--only startup,calls,throughput,pacing,components,rosters] [--reps N] [--reads N] [--creates N] [--roster PATH] [--json FILE]");
+                println!("usage: roster-bench [--quick] [--only startup,calls,throughput,pacing,components,rosters,terraform] [--reps N] [--reads N] [--creates N] [--roster PATH] [--json FILE]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument `{other}` (try --help)"),
         }
     }
     for s in &opts.only {
-        if !["startup", "calls", "throughput", "pacing", "components", "rosters"].contains(&s.as_str()) {
+        if !["startup", "calls", "throughput", "pacing", "components", "rosters", "terraform"].contains(&s.as_str()) {
             bail!("--only: unknown section `{s}`");
         }
     }
@@ -182,6 +185,7 @@ fn driver() -> Result<()> {
     section("throughput", &mut table, &mut |t| throughput::run(&opts, t));
     section("pacing", &mut table, &mut |t| rt.block_on(pacing::run(&opts, t)));
     section("rosters", &mut table, &mut |t| rt.block_on(rosters::run(&opts, t)));
+    section("terraform", &mut table, &mut |t| rt.block_on(terraform::run(&opts, t)));
     println!();
     println!(
         "roster-bench {} run: {} CPUs, {} repetitions per throughput figure, {:.0} s in all. Values are medians; ratios are medians of this run.",

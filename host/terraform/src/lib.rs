@@ -104,7 +104,8 @@ pub async fn serve(dir: &Path) -> anyhow::Result<()> {
     let runtime = roster_runtime::Runtime::new(roster_runtime::RuntimeOptions::default())?;
     {
         use tracing_subscriber::layer::SubscriberExt;
-        let subscriber = tracing_subscriber::registry().with(log::HclogLayer::new(runtime.redactor().clone()));
+        let level = log::level_from_env(std::env::var("TF_LOG_PROVIDER").ok().as_deref(), std::env::var("TF_LOG").ok().as_deref());
+        let subscriber = tracing_subscriber::registry().with(log::HclogLayer::new(runtime.redactor().clone(), level));
         let _ = tracing::subscriber::set_global_default(subscriber);
     }
     let host = Arc::new(Host::new(runtime, package::open(dir)).await);

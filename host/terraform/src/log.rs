@@ -8,16 +8,36 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 
-/// Writes events as hclog JSON lines to stderr, redacted.
+/// Writes Roster's own events (not the gRPC and HTTP libraries') as hclog JSON lines to stderr,
+/// redacted, up to a level.
 pub struct HclogLayer {
     redactor: Redactor,
+    max: Level,
 }
 
 impl HclogLayer {
-    /// A layer redacting with `redactor` (the runtime's: every secret it handed out).
-    pub fn new(redactor: Redactor) -> HclogLayer {
-        HclogLayer { redactor }
+    /// A layer redacting with `redactor` (the runtime's: every secret it handed out), writing
+    /// events up to `max` (more verbose ones are never formatted).
+    pub fn new(redactor: Redactor, max: Level) -> HclogLayer {
+        HclogLayer { redactor, max }
     }
+}
+
+/// The most verbose level worth writing, from the TF_LOG Terraform passes to its plugins
+/// (`TF_LOG_PROVIDER` first): Terraform drops a provider's lines below its own level anyway.
+pub fn level_from_env(provider: Option<&str>, general: Option<&str>) -> Level {
+    match provider.or(general).map(|l| l.trim().to_ascii_uppercase()).as_deref() {
+        Some("TRACE") | Some("JSON") => Level::TRACE,
+        Some("DEBUG") => Level::DEBUG,
+        Some("INFO") => Level::INFO,
+        Some("ERROR") => Level::ERROR,
+        _ => Level::WARN,
+    }
+}
+
+/// Whether an event is Roster's own and verbose enough.
+fn wanted(target: &str, level: &Level, max: &Level) -> bool {
+    target.starts_with("roster") && level <= max
 }
 
 struct Message(String);
@@ -53,7 +73,14 @@ pub fn line(level: &Level, message: &str, timestamp: &str) -> String {
 }
 
 impl<S: Subscriber> Layer<S> for HclogLayer {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+        wanted(metadata.target(), metadata.level(), &self.max)
+    }
+
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        if !wanted(event.metadata().target(), event.metadata().level(), &self.max) {
+            return;
+        }
         let mut message = Message(String::new());
         event.record(&mut message);
         let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
@@ -66,6 +93,16 @@ impl<S: Subscriber> Layer<S> for HclogLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_roster_events_up_to_tf_logs_level() {
+        assert_eq!(level_from_env(None, None), Level::WARN);
+        assert_eq!(level_from_env(None, Some("trace")), Level::TRACE);
+        assert_eq!(level_from_env(Some("INFO"), Some("TRACE")), Level::INFO, "TF_LOG_PROVIDER wins");
+        assert!(wanted("roster_terraform::server", &Level::INFO, &Level::INFO));
+        assert!(!wanted("roster_terraform::server", &Level::DEBUG, &Level::INFO));
+        assert!(!wanted("h2::proto::connection", &Level::ERROR, &Level::TRACE), "library internals never");
+    }
 
     #[test]
     fn lines_are_hclog_json_and_redacted() {
