@@ -2,12 +2,12 @@
 //! wasmtime host ([`ComponentProvider`]), or anything else that speaks the same lifecycle
 //! (an in-memory vendor in tests).
 
-use roster_runtime::types::{FieldError, ProviderError, ProviderMetadata};
 use crate::grants::Grant;
 use crate::rosterfile::ProviderDecl;
+use roster_runtime::types::{FieldError, ProviderError, ProviderMetadata};
 use roster_runtime::{CallError, Capabilities, Runtime};
-use sha2::Digest;
 use serde_json::{Map, Value};
+use sha2::Digest;
 use std::future::Future;
 use std::pin::Pin;
 
