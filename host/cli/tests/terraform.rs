@@ -571,3 +571,35 @@ fn the_generated_resource_docs_are_current() {
     }
     assert_eq!(std::fs::read_dir(&committed).unwrap().count(), names.len(), "docs/terraform/ holds a page no schema makes");
 }
+
+/// Two aliases of one provider on one tenant are two provider processes: the tenant's shared
+/// ledger keeps them within the vendor's limit together (the simulator refuses anything over it
+/// with a 429, and counts it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_aliases_on_one_tenant_share_its_budget() {
+    let w = World::new(terraform()).await;
+    w.nimbus.update(|s| s.rate_limit = RateLimit { operations: 20, window_ms: 2_000, mode: RateMode::Reject });
+    assert!(w.install(&["--only", "nimbus"]).await.status.success());
+    let users = |alias: &str, provider: &str, from: usize| {
+        let entries: Vec<String> = (from..from + 24).map(|i| format!("    u{i} = \"{}\"", guid(i))).collect();
+        format!(
+            "resource \"nimbus_user\" \"{alias}\" {{\n  provider             = {provider}\n  for_each             = {{\n{}\n  }}\n  o365_id              = each.value\n  organization_unit_id = \"{}\"\n}}\n",
+            entries.join("\n"),
+            nd::OU_SALES
+        )
+    };
+    w.write_for(&["nimbus"], "", &format!("{}{}", users("first", "nimbus", 1), users("second", "nimbus.second", 101)));
+    // The second alias: the same tenant, the same pace.
+    let text = std::fs::read_to_string(w.path("main.tf")).unwrap().replace("rate_limit = { operations = 60, per_seconds = 6 }", "rate_limit = { operations = 20, per_seconds = 2 }");
+    let first = &text[text.find("provider \"nimbus\" {").unwrap()..];
+    let block = &first[..first.find("\n}\n").unwrap() + 3];
+    let second = block.replacen("provider \"nimbus\" {", "provider \"nimbus\" {\n  alias = \"second\"", 1);
+    std::fs::write(w.path("main.tf"), text.replacen(block, &format!("{block}\n{second}"), 1)).unwrap();
+    w.tf_ok(&["init", "-no-color"]).await;
+    let started = Instant::now();
+    w.tf_ok(&["apply", "-auto-approve", "-parallelism=10", "-no-color"]).await;
+    let stats = w.nimbus.stats();
+    println!("two aliases, 48 creates at 20 per 2 s: {:?}; {stats:?}", started.elapsed());
+    assert_eq!(w.nimbus_users().len(), 48);
+    assert_eq!(stats.rate_limited, 0, "together within the limit: {stats:?}");
+}
