@@ -603,3 +603,38 @@ async fn two_aliases_on_one_tenant_share_its_budget() {
     assert_eq!(w.nimbus_users().len(), 48);
     assert_eq!(stats.rate_limited, 0, "together within the limit: {stats:?}");
 }
+
+/// `roster terraform package` serves any component file: its resource types must carry the
+/// source's type as prefix; the package it writes installs and plans like a built-in's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_packaged_component_file_serves_like_a_builtin() {
+    let w = World::new(terraform()).await;
+    let wasm = roster_components::BUILTINS.iter().find(|b| b.name == "nimbus").unwrap().wasm;
+    std::fs::write(w.path("vendor.wasm"), wasm).unwrap();
+    let n = w.nimbus_server.url();
+    let package = |source: &str| {
+        let mut c = Command::new(ROSTER);
+        c.current_dir(w.dir.path()).args(["terraform", "package", "vendor.wasm", "--source", source, "--version", "1.2.0"]).env("ROSTER_CACHE_DIR", cache_dir());
+        for (k, v) in [("admin_url", n.as_str()), ("login_url", n.as_str()), ("tenant_id", nd::TENANT_ID), ("client_id", nd::CLIENT_ID)] {
+            c.args(["--config", &format!("{k}={v}")]);
+        }
+        c.args(["--secret", "client_secret=file:nimbus.secret"]);
+        c.output().unwrap()
+    };
+    let o = package("registry.example.com/acme/vendor");
+    assert!(!o.status.success());
+    assert!(text(&o).contains("do not start with `vendor_`: nimbus_user, nimbus_license_usage"), "{}", text(&o));
+    let o = package("registry.example.com/acme/nimbus");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("nimbus 0.1.0") && text(&o).contains("+ host http://127.0.0.1"), "it shows what the component asks for: {}", text(&o));
+    let one = format!("resource \"nimbus_user\" \"a\" {{\n  o365_id = \"{}\"\n  organization_unit_id = \"{}\"\n}}\n", guid(1), nd::OU_SALES);
+    w.write_for(&["nimbus"], "", &one);
+    let main = std::fs::read_to_string(w.path("main.tf"))
+        .unwrap()
+        .replace("roster.example/roster/nimbus", "registry.example.com/acme/nimbus")
+        .replace(&format!("version = \"{}\"", env!("CARGO_PKG_VERSION")), "version = \"1.2.0\"");
+    std::fs::write(w.path("main.tf"), main).unwrap();
+    w.tf_ok(&["init", "-no-color"]).await;
+    w.tf_ok(&["apply", "-auto-approve", "-no-color"]).await;
+    assert_eq!(w.nimbus_users(), vec![guid(1)]);
+}
