@@ -13,6 +13,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use roster_engine::apply::{self, ApplyOptions};
 use roster_engine::lock::StateLock;
 use roster_engine::plan::{self, Plan, PlanOptions, ReadPolicy};
+use roster_engine::planfile;
 use roster_engine::rosterfile::{FileError, FileErrors, RosterFile};
 use roster_engine::state::StateFile;
 use roster_engine::workspace::Workspace;
@@ -441,7 +442,7 @@ async fn run(cli: Cli) -> Result<i32> {
                 }
             }
             if let Some(path) = out {
-                write_plan(path, &p)?;
+                planfile::save(&p, path)?;
                 if !*json {
                     println!("\nSaved the plan to {}. Apply exactly it with: roster apply {}", path.display(), path.display());
                 }
@@ -519,11 +520,6 @@ async fn checked_workspace(cli: &Cli, runtime: &Runtime) -> Result<Workspace> {
     Ok(ws)
 }
 
-fn write_plan(path: &Path, p: &Plan) -> Result<()> {
-    let text = serde_json::to_string_pretty(p)?;
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
-}
-
 async fn apply_command(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<i32> {
     let policy = args.reads.policy(args.refresh_only)?;
     let runtime = runtime(cli)?;
@@ -535,14 +531,7 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<i32
         Some(_) if destroy || args.refresh_only || !args.target.is_empty() || policy != ReadPolicy::All => {
             bail!("a saved plan is applied exactly as it was made, without reading again: --target, --refresh-only, --refresh and --refresh-stale (give them to `roster plan`) and destroy do not go with a plan file")
         }
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading plan {}", path.display()))?;
-            let p: Plan = serde_json::from_str(&text).with_context(|| format!("{} is not a roster plan", path.display()))?;
-            if p.format_version != plan::PLAN_FORMAT {
-                bail!("{} has plan format {}; this roster reads {}", path.display(), p.format_version, plan::PLAN_FORMAT);
-            }
-            (p, true)
-        }
+        Some(path) => (planfile::load(path)?, true),
         None => {
             let state = sf.load()?;
             let options = PlanOptions { refresh_only: args.refresh_only, destroy, targets: args.target.clone(), reads: policy.clone() };
@@ -560,7 +549,7 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<i32
     }
     if from_file {
         // Refused before anything happens when it does not fit this state, file and config.
-        apply::check_plan(&ws, &p, &sf.load()?, !sf.path().exists())?;
+        planfile::check(&ws, &p, &sf.load()?, !sf.path().exists())?;
     }
     apply::check_guards(&ws, &p, &ApplyOptions { allow_mass_delete: args.allow_mass_delete, allow_replace: args.allow_replace })?;
     if p.is_empty() && p.refreshed.is_empty() {

@@ -2,7 +2,6 @@
 //! action with per-provider pacing, bounded concurrency and retries, recording each operation
 //! in state as pending before it starts and as done when it ends.
 
-use crate::decide::plan_mismatches;
 use crate::ops::{self, Created};
 use crate::pacing::{is_transient, Retries};
 use crate::plan::{created_record, read, without_sensitive, Action, ActionKind, Plan};
@@ -104,29 +103,6 @@ pub fn check_guards(ws: &Workspace, plan: &Plan, options: &ApplyOptions) -> Resu
     Ok(())
 }
 
-/// Refuses a plan that does not fit the state and inputs it would run against: another
-/// lineage or serial (the state moved on), another roster file or provider config, or an
-/// action whose id the state does not hold as the plan saw it.
-pub fn check_plan(ws: &Workspace, plan: &Plan, state: &State, fresh_state: bool) -> Result<()> {
-    if !(fresh_state && plan.serial == 0) && (state.lineage != plan.lineage || state.serial != plan.serial) {
-        bail!(
-            "the plan is stale: it was made from state serial {} (lineage {}), and the state is now at serial {} (lineage {}); run `roster plan` again",
-            plan.serial,
-            plan.lineage,
-            state.serial,
-            state.lineage
-        );
-    }
-    if plan.inputs != ws.fingerprint() {
-        bail!("the plan was made from another roster file or provider config ({} or a provider's component or config changed since); run `roster plan` again", ws.file.path.display());
-    }
-    let problems = plan_mismatches(&plan.actions, &state.resources, &ws.schemas);
-    if !problems.is_empty() {
-        bail!("the plan does not match the state's records, so none of it was applied:\n  {}", problems.join("\n  "));
-    }
-    Ok(())
-}
-
 struct Shared<'a> {
     ws: &'a Workspace,
     /// The state as changed so far, and how many changes it holds.
@@ -186,7 +162,7 @@ fn object_is<'a>(ws: &'a Workspace, provider: &str, type_name: &str, id: &str) -
 pub async fn apply(ws: &Workspace, plan: &Plan, store: &dyn StateStore, options: &ApplyOptions, progress: &dyn Progress) -> Result<Summary> {
     let mut state = store.load()?;
     let fresh = !store.exists();
-    check_plan(ws, plan, &state, fresh)?;
+    crate::planfile::check(ws, plan, &state, fresh)?;
     if fresh && plan.serial == 0 {
         // No state yet: the plan's lineage becomes the new state's.
         state.lineage = plan.lineage.clone();

@@ -27,12 +27,143 @@
 //! `--refresh-only` keeps only state changes (refreshed attributes, pending records resolved,
 //! forgets of undeclared objects that are gone) and never drops a declared record.
 
-use crate::plan::{Action, ActionKind, Change, Drift, PlanOptions, ReadPolicy};
 use crate::rosterfile::ResourceDecl;
 use crate::state::{Record, Status};
 use roster_runtime::types::{AttributeSchema, Presence, ResourceSchema};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+// The planning vocabulary: what a plan says and how it is made.
+
+/// What an action does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// `+` create the object.
+    Create,
+    /// `-` delete the object.
+    Delete,
+    /// `-/+` delete it and create it again (a change the API cannot make in place).
+    Replace,
+    /// Take an existing object into state (`adopt = true`, or a pending create that happened).
+    Adopt,
+    /// Drop a state record whose object is gone and no longer declared.
+    Forget,
+    /// Only the address changed (same id): the record follows; nothing is sent to the vendor.
+    Move,
+}
+
+impl ActionKind {
+    /// The lifecycle verb, in lower case.
+    pub fn verb(self) -> &'static str {
+        match self {
+            ActionKind::Create => "create",
+            ActionKind::Delete => "delete",
+            ActionKind::Replace => "replace",
+            ActionKind::Adopt => "adopt",
+            ActionKind::Forget => "forget",
+            ActionKind::Move => "move",
+        }
+    }
+}
+
+/// One attribute that differs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Attribute name.
+    pub attribute: String,
+    /// What is there (null when unknown or unset).
+    pub from: Value,
+    /// What is wanted.
+    pub to: Value,
+    /// The schema says a change forces replacement.
+    pub forces_replacement: bool,
+}
+
+/// One planned action.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    /// `TYPE.NAME`.
+    pub address: String,
+    /// What to do.
+    pub kind: ActionKind,
+    /// Resource type.
+    pub type_name: String,
+    /// Provider instance.
+    pub provider: String,
+    /// The object's id.
+    pub id: String,
+    /// Desired attributes (sensitive ones left out; apply takes them from the roster file).
+    pub desired: Map<String, Value>,
+    /// The object as read (for adopt).
+    pub actual: Option<Map<String, Value>>,
+    /// Why (e.g. "deleted outside Roster").
+    pub reason: Option<String>,
+    /// Differences that force a replacement.
+    pub changes: Vec<Change>,
+    /// What a replacement costs, from the schema.
+    pub warning: Option<String>,
+    /// The address the state records it under, when the roster file now names it otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
+}
+
+/// Something that changed at the vendor since Roster last recorded it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    /// `TYPE.NAME`.
+    pub address: String,
+    /// What changed.
+    pub note: String,
+}
+
+/// A record whose attributes the vendor reports differently now (a state-only update).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Refresh {
+    /// The record's address.
+    pub address: String,
+    /// Provider instance.
+    pub provider: String,
+    /// Resource type.
+    pub type_name: String,
+    /// The object's id.
+    pub id: String,
+    /// The attributes to record (non-sensitive; only what is filtered like state).
+    pub attributes: Map<String, Value>,
+}
+
+/// Which managed objects a plan reads at the vendor before deciding ([`must_read`]).
+/// Pending records and adopt candidates are read under every policy: their existence is unknown.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ReadPolicy {
+    /// Every managed object (the default): notices every change made outside Roster.
+    #[default]
+    All,
+    /// Only records last read before `before`, and those the roster file changes or no longer
+    /// declares (`--refresh-stale AGE`): changes made outside Roster to the others go unnoticed
+    /// until they are read again.
+    Stale {
+        /// The cutoff: records read at or after it are trusted.
+        before: time::OffsetDateTime,
+    },
+    /// None: decide from the state alone (`--refresh=false`). A user deleted or changed outside
+    /// Roster goes unnoticed.
+    None,
+}
+
+/// How to plan.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    /// Only read; no actions.
+    pub refresh_only: bool,
+    /// Plan to delete everything managed.
+    pub destroy: bool,
+    /// Only these addresses (empty: all).
+    pub targets: Vec<String>,
+    /// Which managed objects to read.
+    pub reads: ReadPolicy,
+}
 
 /// An object's identity: provider instance, resource type, and the id as the vendor compares it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -227,7 +358,7 @@ pub struct Decision {
     /// Changes made outside Roster.
     pub drift: Vec<Drift>,
     /// Records whose attributes the vendor now reports differently (state-only updates).
-    pub refreshed: Vec<crate::plan::Refresh>,
+    pub refreshed: Vec<Refresh>,
 }
 
 /// Decides the actions for `entries` given what was read (by key; entries that need no read
@@ -303,7 +434,7 @@ fn decide_one(e: &Entry, read: Option<&Read>, schema: &ResourceSchema, options: 
             if r.status == Status::Created {
                 out.drift.extend(drift_notes(&r.address, schema, r, actual));
                 if known != r.attributes {
-                    out.refreshed.push(crate::plan::Refresh { address: r.address.clone(), provider: r.provider.clone(), type_name: r.type_name.clone(), id: r.id.clone(), attributes: known.clone() });
+                    out.refreshed.push(Refresh { address: r.address.clone(), provider: r.provider.clone(), type_name: r.type_name.clone(), id: r.id.clone(), attributes: known.clone() });
                 }
             }
             let resolve_why = match r.status {

@@ -11,6 +11,7 @@ pub mod lookup;
 pub mod ops;
 pub mod pacing;
 pub mod plan;
+pub mod planfile;
 pub mod provider;
 pub mod rosterfile;
 pub mod rows;

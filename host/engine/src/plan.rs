@@ -13,107 +13,10 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-pub use crate::decide::without_sensitive;
+pub use crate::decide::{without_sensitive, Action, ActionKind, Change, Drift, PlanOptions, ReadPolicy, Refresh};
 
 /// Plan file format version.
 pub const PLAN_FORMAT: u32 = 2;
-
-/// What an action does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActionKind {
-    /// `+` create the object.
-    Create,
-    /// `-` delete the object.
-    Delete,
-    /// `-/+` delete it and create it again (a change the API cannot make in place).
-    Replace,
-    /// Take an existing object into state (`adopt = true`, or a pending create that happened).
-    Adopt,
-    /// Drop a state record whose object is gone and no longer declared.
-    Forget,
-    /// Only the address changed (same id): the record follows; nothing is sent to the vendor.
-    Move,
-}
-
-impl ActionKind {
-    /// The lifecycle verb, in lower case.
-    pub fn verb(self) -> &'static str {
-        match self {
-            ActionKind::Create => "create",
-            ActionKind::Delete => "delete",
-            ActionKind::Replace => "replace",
-            ActionKind::Adopt => "adopt",
-            ActionKind::Forget => "forget",
-            ActionKind::Move => "move",
-        }
-    }
-}
-
-/// One attribute that differs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Change {
-    /// Attribute name.
-    pub attribute: String,
-    /// What is there (null when unknown or unset).
-    pub from: Value,
-    /// What is wanted.
-    pub to: Value,
-    /// The schema says a change forces replacement.
-    pub forces_replacement: bool,
-}
-
-/// One planned action.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Action {
-    /// `TYPE.NAME`.
-    pub address: String,
-    /// What to do.
-    pub kind: ActionKind,
-    /// Resource type.
-    pub type_name: String,
-    /// Provider instance.
-    pub provider: String,
-    /// The object's id.
-    pub id: String,
-    /// Desired attributes (sensitive ones left out; apply takes them from the roster file).
-    pub desired: Map<String, Value>,
-    /// The object as read (for adopt).
-    pub actual: Option<Map<String, Value>>,
-    /// Why (e.g. "deleted outside Roster").
-    pub reason: Option<String>,
-    /// Differences that force a replacement.
-    pub changes: Vec<Change>,
-    /// What a replacement costs, from the schema.
-    pub warning: Option<String>,
-    /// The address the state records it under, when the roster file now names it otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub moved_from: Option<String>,
-}
-
-/// Something that changed at the vendor since Roster last recorded it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Drift {
-    /// `TYPE.NAME`.
-    pub address: String,
-    /// What changed.
-    pub note: String,
-}
-
-/// A record whose attributes the vendor reports differently now (a state-only update).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Refresh {
-    /// The record's address.
-    pub address: String,
-    /// Provider instance.
-    pub provider: String,
-    /// Resource type.
-    pub type_name: String,
-    /// The object's id.
-    pub id: String,
-    /// The attributes to record (non-sensitive; only what is filtered like state).
-    pub attributes: Map<String, Value>,
-}
 
 /// A plan; saved with `--out`, executed exactly by `apply FILE`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -175,38 +78,6 @@ impl Plan {
     pub fn removals(&self) -> usize {
         self.actions.iter().filter(|a| matches!(a.kind, ActionKind::Delete | ActionKind::Replace | ActionKind::Forget)).count()
     }
-}
-
-/// Which managed objects a plan reads at the vendor before deciding ([`decide::must_read`]).
-/// Pending records and adopt candidates are read under every policy: their existence is unknown.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum ReadPolicy {
-    /// Every managed object (the default): notices every change made outside Roster.
-    #[default]
-    All,
-    /// Only records last read before `before`, and those the roster file changes or no longer
-    /// declares (`--refresh-stale AGE`): changes made outside Roster to the others go unnoticed
-    /// until they are read again.
-    Stale {
-        /// The cutoff: records read at or after it are trusted.
-        before: time::OffsetDateTime,
-    },
-    /// None: decide from the state alone (`--refresh=false`). A user deleted or changed outside
-    /// Roster goes unnoticed.
-    None,
-}
-
-/// How to plan.
-#[derive(Clone, Debug, Default)]
-pub struct PlanOptions {
-    /// Only read; no actions.
-    pub refresh_only: bool,
-    /// Plan to delete everything managed.
-    pub destroy: bool,
-    /// Only these addresses (empty: all).
-    pub targets: Vec<String>,
-    /// Which managed objects to read.
-    pub reads: ReadPolicy,
 }
 
 /// What a plan's reads cost at one provider, said before they start.

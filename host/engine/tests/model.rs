@@ -478,7 +478,7 @@ async fn run_step(w: &mut World, step: &Step) -> Result<Done, String> {
             }
             let ws = w.workspace();
             let now = w.store.load().unwrap();
-            let fits = apply::check_plan(&ws, &saved, &now, !w.store.exists());
+            let fits = roster_engine::planfile::check(&ws, &saved, &now, !w.store.exists());
             if w.text() != text_before && fits.is_ok() && !saved.is_empty() {
                 return Err("a saved plan was accepted for a changed roster file".into());
             }
