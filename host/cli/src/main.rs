@@ -459,7 +459,7 @@ async fn run(cli: Cli) -> Result<i32> {
             match command {
                 StateCommand::List => {
                     for r in sf.load()?.resources {
-                        let pending = if r.status == roster_engine::state::Status::Created { String::new() } else { format!("  ({:?})", r.status).to_lowercase() };
+                        let pending = if r.status == roster_engine::state::Status::Created { String::new() } else { format!("  ({})", r.status) };
                         println!("{}{pending}", r.address);
                     }
                 }

@@ -429,11 +429,12 @@ async fn get_query_and_providers_commands() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("roster"));
 }
 
-/// The commented example in the README is a valid roster file.
+/// The commented example of docs/roster-file.md is a valid roster file, and a variable it uses
+/// that is not set is named with its line.
 #[tokio::test]
-async fn the_readme_example_validates() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let start = readme.find("```toml\n# roster.toml").expect("the README has the example") + "```toml\n".len();
+async fn the_roster_file_reference_example_validates() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/roster-file.md")).unwrap();
+    let start = readme.find("```toml\n# roster.toml").expect("docs/roster-file.md has the example") + "```toml\n".len();
     let example = &readme[start..start + readme[start..].find("```").unwrap()];
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("roster.toml"), example).unwrap();
@@ -687,6 +688,12 @@ async fn an_ungranted_capability_is_refused_until_granted() {
     let t = text(&w.run(&["apply", "--auto-approve"]).await);
     assert!(t.contains("its component's code changed: sha256"), "{t}");
     assert!(w.nimbus_users().is_empty(), "nothing applied");
+    // Grant before code: swapped for bytes that are not even a component, it is refused by its
+    // hash before any compile (which would fail otherwise) or any of its code runs.
+    std::fs::write(w.path("nimbus.wasm"), b"\0asm but no component").unwrap();
+    let t = text(&w.run(&["plan"]).await);
+    assert!(t.contains("its component's code changed: sha256") && t.contains("nothing of it was run"), "{t}");
+    assert!(!t.contains("compiling"), "never compiled: {t}");
 
     // No lock at all: refused, naming the command.
     std::fs::remove_file(w.path("roster.lock")).unwrap();

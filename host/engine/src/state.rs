@@ -26,6 +26,17 @@ pub enum Status {
     PendingDelete,
 }
 
+impl std::fmt::Display for Status {
+    /// As the state file spells it: `created`, `pending_create`, `pending_delete`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Created => "created",
+            Status::PendingCreate => "pending_create",
+            Status::PendingDelete => "pending_delete",
+        })
+    }
+}
+
 /// One managed object.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Record {

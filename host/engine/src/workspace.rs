@@ -4,7 +4,7 @@ use crate::decide::{Key, Schemas};
 use crate::grants::{self, Grant, LockFile};
 use crate::pacing::{Pacer, RetryPolicy};
 use crate::provider::{ComponentProvider, Provider};
-use crate::rosterfile::{ComponentRef, FileError, FileErrors, RosterFile};
+use crate::rosterfile::{ComponentRef, FileError, FileErrors, ProviderDecl, RosterFile};
 use roster_runtime::types::{ProviderError, ResourceSchema};
 use roster_runtime::{CallError, Runtime};
 use sha2::Digest;
@@ -45,28 +45,73 @@ impl Workspace {
     /// each only if `lock` grants what it asks for (checked before any instance gets a host or a
     /// secret). `builtins` are the components a `component = "NAME"` may name.
     pub async fn open(file: RosterFile, runtime: &Runtime, builtins: &[Builtin<'_>], lock: &LockFile) -> Result<Workspace, FileErrors> {
-        let started = start_all(&file, runtime, builtins, |name, wanted| {
-            let missing = grants::not_granted(lock.providers.get(name), &wanted);
-            if missing.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("not granted: {}; review and grant it with `roster grant`", missing.join("; ")))
+        let mut started = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (name, decl) in &file.providers {
+            let key = format!("provider.{name}");
+            let (wasm, label) = match component_of(&file, name, decl, builtins) {
+                Ok(c) => c,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            // Grant before code: a component whose code is not the one granted is refused
+            // before it is compiled or any of it runs (its metadata included).
+            let digest = hex::encode(sha2::Sha256::digest(&wasm));
+            let granted = lock.providers.get(name);
+            if let Some(problem) = code_not_granted(granted, &label, &digest) {
+                errors.push(file.error(&key, format!("not granted: {problem}; nothing of it was run; review and grant it with `roster grant`")));
+                continue;
             }
-        })
-        .await?;
+            let base = base_of(&file);
+            let approve = |mut wanted: Grant| {
+                wanted.secrets = wanted.secrets.into_iter().map(|(k, v)| (k, source_label(&base, &v))).collect();
+                let missing = grants::not_granted(granted, &wanted);
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("not granted: {}; review and grant it with `roster grant`", missing.join("; ")))
+                }
+            };
+            match ComponentProvider::start(runtime, &wasm, &label, decl, &approve).await {
+                Ok(provider) => {
+                    let digest = provider.digest().to_string();
+                    started.insert(name.clone(), (Arc::new(provider) as Arc<dyn Provider>, digest));
+                }
+                Err(e) => errors.push(start_error(&file, name, decl, e)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(FileErrors(errors));
+        }
         Ok(Workspace::with_providers(file, started))
     }
 
     /// What every provider of `file` asks to be granted, without giving any instance a host or
     /// a secret (what `roster grant` shows and writes).
     pub async fn wanted_grants(file: &RosterFile, runtime: &Runtime, builtins: &[Builtin<'_>]) -> Result<LockFile, FileErrors> {
-        let wanted = std::sync::Mutex::new(LockFile::default());
-        start_all(file, runtime, builtins, |name, grant| {
-            wanted.lock().unwrap().providers.insert(name.to_string(), grant);
-            Err(INSPECT_ONLY.to_string())
-        })
-        .await?;
-        Ok(wanted.into_inner().unwrap())
+        let mut wanted = LockFile::default();
+        let mut errors = Vec::new();
+        let base = base_of(file);
+        for (name, decl) in &file.providers {
+            let asked = match component_of(file, name, decl, builtins) {
+                Ok((wasm, label)) => ComponentProvider::ask(runtime, &wasm, &label, decl).await.map_err(|e| start_error(file, name, decl, e)),
+                Err(e) => Err(e),
+            };
+            match asked {
+                Ok(mut grant) => {
+                    grant.secrets = grant.secrets.into_iter().map(|(k, v)| (k, source_label(&base, &v))).collect();
+                    wanted.providers.insert(name.clone(), grant);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(wanted)
+        } else {
+            Err(FileErrors(errors))
+        }
     }
 
     /// A workspace over providers started elsewhere (an in-memory vendor, say): name →
@@ -197,71 +242,55 @@ pub fn typed_cells(schema: &ResourceSchema, attributes: &mut serde_json::Map<Str
     }
 }
 
-/// What `wanted_grants`' approval answers: it only looks.
-const INSPECT_ONLY: &str = "inspected only";
+/// The roster file's directory, absolute: a path the file names relatively and the same path
+/// named absolutely read the same in the lock, wherever roster runs from.
+fn base_of(file: &RosterFile) -> std::path::PathBuf {
+    std::path::absolute(&file.path).ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default()
+}
 
-/// Loads and starts each provider, asking `approve` (name, what it asks for) first.
-async fn start_all(
-    file: &RosterFile,
-    runtime: &Runtime,
-    builtins: &[Builtin<'_>],
-    approve: impl Fn(&str, Grant) -> Result<(), String> + Sync,
-) -> Result<BTreeMap<String, (Arc<dyn Provider>, String)>, FileErrors> {
-    let mut providers: BTreeMap<String, (Arc<dyn Provider>, String)> = BTreeMap::new();
-    let mut errors = Vec::new();
-    // Absolute, so that a path the file names relatively and the same path named absolutely
-    // read the same in the lock, wherever roster runs from.
-    let base = std::path::absolute(&file.path).ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
-    for (name, decl) in &file.providers {
-        let key = format!("provider.{name}");
-        let (wasm, label): (Vec<u8>, String) = match &decl.component {
-            ComponentRef::Builtin(b) => match builtins.iter().find(|(n, _)| n == b) {
-                Some((_, wasm)) => (wasm.to_vec(), format!("builtin:{b}")),
-                None => {
-                    let names: Vec<&str> = builtins.iter().map(|(n, _)| *n).collect();
-                    // `component` defaults to the instance name; `error` finds the key if it is set.
-                    errors.push(
-                        file.error(&format!("{key}.component"), format!("no built-in component `{b}` (built-in: {}); set `component` to one of them or to a path ending in .wasm", names.join(", "))),
-                    );
-                    continue;
-                }
-            },
-            ComponentRef::Path(p) => match std::fs::read(p) {
-                Ok(bytes) => (bytes, relative(&base, &p.display().to_string())),
-                Err(e) => {
-                    errors.push(file.error(&format!("{key}.component"), format!("cannot read {}: {e}", p.display())));
-                    continue;
-                }
-            },
-        };
-        let ask = |mut wanted: Grant| {
-            wanted.secrets = wanted.secrets.into_iter().map(|(k, v)| (k, source_label(&base, &v))).collect();
-            approve(name, wanted)
-        };
-        match ComponentProvider::start(runtime, &wasm, &label, decl, &ask).await {
-            Ok(provider) => {
-                let digest = provider.digest().to_string();
-                providers.insert(name.clone(), (Arc::new(provider) as Arc<dyn Provider>, digest));
+/// A provider's component: its bytes and its label in the lock (`builtin:NAME` or its path).
+fn component_of(file: &RosterFile, name: &str, decl: &ProviderDecl, builtins: &[Builtin<'_>]) -> Result<(Vec<u8>, String), FileError> {
+    let key = format!("provider.{name}");
+    match &decl.component {
+        ComponentRef::Builtin(b) => match builtins.iter().find(|(n, _)| n == b) {
+            Some((_, wasm)) => Ok((wasm.to_vec(), format!("builtin:{b}"))),
+            None => {
+                let names: Vec<&str> = builtins.iter().map(|(n, _)| *n).collect();
+                // `component` defaults to the instance name; `error` finds the key if it is set.
+                Err(file.error(&format!("{key}.component"), format!("no built-in component `{b}` (built-in: {}); set `component` to one of them or to a path ending in .wasm", names.join(", "))))
             }
-            Err(CallError::Provider(ProviderError::Denied(m))) if m == INSPECT_ONLY => {}
-            Err(CallError::Provider(ProviderError::Denied(m))) => errors.push(file.error(&key, m)),
-            Err(CallError::Provider(ProviderError::InvalidConfig(f))) => {
-                let at = if f.field.is_empty() {
-                    format!("{key}.config")
-                } else if decl.secrets.contains_key(&f.field) {
-                    format!("{key}.secrets.{}", f.field)
-                } else {
-                    format!("{key}.config.{}", f.field)
-                };
-                errors.push(file.error(&at, f.message));
-            }
-            Err(e) => errors.push(file.error(&key, e.to_string())),
-        }
+        },
+        ComponentRef::Path(p) => match std::fs::read(p) {
+            Ok(bytes) => Ok((bytes, relative(&base_of(file), &p.display().to_string()))),
+            Err(e) => Err(file.error(&format!("{key}.component"), format!("cannot read {}: {e}", p.display()))),
+        },
     }
-    if errors.is_empty() {
-        Ok(providers)
-    } else {
-        Err(FileErrors(errors))
+}
+
+/// Why component code labelled `label` with SHA-256 `digest` is not what `granted` grants
+/// (`None`: it is) — decided before the component is compiled.
+fn code_not_granted(granted: Option<&Grant>, label: &str, digest: &str) -> Option<String> {
+    let probe = Grant { component: label.to_string(), sha256: digest.to_string(), ..granted.cloned().unwrap_or_default() };
+    let missing = grants::not_granted(granted, &probe);
+    (!missing.is_empty()).then(|| missing.join("; "))
+}
+
+/// A provider that would not start, located in the roster file.
+fn start_error(file: &RosterFile, name: &str, decl: &ProviderDecl, e: CallError) -> FileError {
+    let key = format!("provider.{name}");
+    match e {
+        CallError::Provider(ProviderError::Denied(m)) => file.error(&key, m),
+        CallError::Provider(ProviderError::InvalidConfig(f)) => {
+            let at = if f.field.is_empty() {
+                format!("{key}.config")
+            } else if decl.secrets.contains_key(&f.field) {
+                format!("{key}.secrets.{}", f.field)
+            } else {
+                format!("{key}.config.{}", f.field)
+            };
+            file.error(&at, f.message)
+        }
+        e => file.error(&key, e.to_string()),
     }
 }
 
