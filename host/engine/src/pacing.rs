@@ -16,15 +16,19 @@ pub struct Pacer {
     next: Mutex<Instant>,
 }
 
-/// Headroom below the documented limit, so clock skew and network jitter between our start
-/// and the vendor's count never make a window hold one operation too many.
-const HEADROOM: f64 = 1.01;
+/// The window a pacer keeps to: the vendor's, widened by a margin so that the delays between
+/// our send and the vendor's count — clock skew, network and scheduling jitter, larger on a
+/// loaded machine — never make a window of the vendor's hold one operation too many: 1 % of the
+/// window, and at least 30 ms (which matters only for short windows: a minute gets 0.6 s).
+pub fn padded_window(per: Duration) -> Duration {
+    per + per.mul_f64(0.01).max(Duration::from_millis(30))
+}
 
 impl Pacer {
     /// A pacer for `operations` per `per`; `None` does not pace.
     pub fn new(rate: Option<(u32, Duration)>) -> Pacer {
         let interval = match rate {
-            Some((ops, per)) if ops > 0 => per.mul_f64(HEADROOM / ops as f64),
+            Some((ops, per)) if ops > 0 => padded_window(per) / ops,
             _ => Duration::ZERO,
         };
         Pacer { interval, next: Mutex::new(Instant::now()) }
@@ -185,6 +189,15 @@ pub fn no_wait_report(_: Duration, _: &str) {}
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[test]
+    fn the_window_is_padded_for_jitter() {
+        assert_eq!(padded_window(Duration::from_secs(60)), Duration::from_millis(60_600), "1 % of a minute");
+        assert_eq!(padded_window(Duration::from_millis(600)), Duration::from_millis(630), "at least 30 ms");
+        assert_eq!(Pacer::new(Some((60, Duration::from_secs(60)))).interval(), Duration::from_millis(1010));
+        assert_eq!(Pacer::new(Some((60, Duration::from_millis(600)))).interval(), Duration::from_micros(10_500));
+        assert_eq!(Pacer::new(None).interval(), Duration::ZERO);
+    }
 
     #[tokio::test]
     async fn pacer_spaces_operations() {

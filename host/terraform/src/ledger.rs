@@ -73,10 +73,6 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-/// Headroom on the window, so clock jitter between our count and the vendor's never makes a
-/// window hold one send too many.
-const HEADROOM: f64 = 1.01;
-
 impl Ledger {
     /// The ledger of `limit` operations per `per` at `path` (its directory made `0700`).
     pub fn open(path: &Path, limit: u32, per: Duration) -> std::io::Result<Ledger> {
@@ -87,7 +83,7 @@ impl Ledger {
             std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
             b.create(dir)?;
         }
-        let ledger = Ledger { path: path.to_path_buf(), limit: limit.max(1), window_ms: (per.as_secs_f64() * 1000.0 * HEADROOM).ceil() as u64 };
+        let ledger = Ledger { path: path.to_path_buf(), limit: limit.max(1), window_ms: roster_engine::pacing::padded_window(per).as_millis() as u64 };
         ledger.with(|_, _| ())?;
         Ok(ledger)
     }
