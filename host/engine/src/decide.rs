@@ -7,19 +7,25 @@
 //!
 //! The rules, one object at a time (`r` the state record, `d` the declared resource, the read):
 //!
-//! | record            | read    | declared | action                                              |
-//! |-------------------|---------|----------|-----------------------------------------------------|
-//! | none              | —       | yes      | create (adopt = true: read first; found → adopt)    |
-//! | created           | found   | yes      | nothing, or replace on a change, or move on a rename |
-//! | created           | found   | no       | delete                                              |
-//! | created           | absent  | yes      | create again (drift: deleted outside Roster)        |
-//! | created           | absent  | no       | forget                                              |
-//! | pending create    | found   | yes      | adopt with the attributes Roster sent (replace only if the file changed since) |
-//! | pending create    | found   | no       | delete (Roster made it; it is no longer declared)   |
-//! | pending create    | absent  | yes      | create (a successful read said it is absent)        |
-//! | pending delete    | found   | yes      | adopt back (replace if it still differs)            |
-//! | pending *         | absent  | no       | forget                                              |
-//! | any               | failed  | any      | the plan fails, naming every object it could not read |
+//! | record            | read      | declared | action                                              |
+//! |-------------------|-----------|----------|-----------------------------------------------------|
+//! | none              | —         | yes      | create (`adopt = true`: read first; found → adopt)  |
+//! | created           | found     | yes      | nothing, or replace on a change, or move on a rename |
+//! | created           | found     | no       | delete                                              |
+//! | created           | absent    | yes      | create again (drift: deleted outside Roster)        |
+//! | created           | absent    | no       | forget                                              |
+//! | created           | not read  | any      | as if found with the recorded attributes (a read policy skipped it) |
+//! | pending create    | found     | yes      | adopt with the attributes Roster sent (replace only if the file changed since) |
+//! | pending create    | found     | no       | delete (Roster made it; it is no longer declared)   |
+//! | pending create    | absent    | yes      | create (a successful read said it is absent)        |
+//! | pending delete    | found     | yes      | adopt back (replace if it still differs)            |
+//! | pending delete    | found     | no       | delete again                                        |
+//! | pending delete    | absent    | yes      | create (the interrupted delete happened)            |
+//! | pending *         | absent    | no       | forget                                              |
+//! | any               | failed    | any      | the plan fails, naming every object it could not read |
+//!
+//! `--destroy` plans as if nothing were declared; `--refresh-only` keeps only the state's side
+//! of these (see below).
 //!
 //! Which objects are read is [`must_read`]'s rule ([`ReadPolicy`]): a created record that is not
 //! read stands in for the read (as recorded: no drift, no refresh).
