@@ -29,12 +29,13 @@ fn check_node() -> String {
     version
 }
 
-/// Panics with the fix unless host/js/node_modules holds exactly the pinned devDependencies.
+/// Panics with the fix unless host/js/node_modules holds exactly the pinned dependencies.
 fn check_node_modules(dir: &Path) {
     let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("package.json")).unwrap()).unwrap();
-    let pinned = manifest["devDependencies"].as_object().expect("host/js/package.json has devDependencies");
+    let mut pinned = manifest["devDependencies"].as_object().expect("host/js/package.json has devDependencies").clone();
+    pinned.extend(manifest["dependencies"].as_object().expect("host/js/package.json has dependencies").clone());
     assert!(dir.join("node_modules").is_dir(), "host/js/node_modules is missing; fix: run `{FIX}` (from the repository root)");
-    for (name, want) in pinned {
+    for (name, want) in &pinned {
         let installed = std::fs::read_to_string(dir.join("node_modules").join(name).join("package.json"))
             .ok()
             .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
@@ -84,8 +85,12 @@ fn summary(output: &str, what: &str) -> Option<u64> {
     output.lines().find_map(|l| l.trim().strip_prefix(&format!("ℹ {what} "))?.trim().parse().ok())
 }
 
+/// host/js/gen/ is written by one test at a time.
+static GEN: Mutex<()> = Mutex::new(());
+
 #[test]
 fn js_embedding_against_both_sandboxes() {
+    let _gen = GEN.lock().unwrap_or_else(|e| e.into_inner());
     let dir = js_dir();
     let node = check_node();
     check_node_modules(&dir);
@@ -127,4 +132,72 @@ fn js_embedding_against_both_sandboxes() {
     for what in ["fail", "skipped", "todo", "cancelled"] {
         assert_eq!(summary(&output, what), Some(0), "JavaScript tests {what}: none may be; the output is above");
     }
+}
+
+/// The npm package, as an embedder gets it: `npm pack` of host/js (built components, host shim,
+/// TypeScript declarations), installed into an empty project that has no access to this
+/// repository's sources; a script type-checks against the declarations and runs against the
+/// Symbee simulator.
+#[test]
+fn the_npm_package_installs_into_an_empty_project_and_runs() {
+    let dir = js_dir();
+    check_node();
+    check_node_modules(&dir);
+    let packed = tempfile::tempdir().unwrap();
+    {
+        let _gen = GEN.lock().unwrap_or_else(|e| e.into_inner());
+        let (status, _) = run("node build.js", Command::new("node").arg("build.js").current_dir(&dir).env_remove("ROSTER_MISBEHAVE_WASM"));
+        assert!(status.success(), "transpiling the components failed");
+        let (status, listing) = run("npm pack", Command::new("npm").args(["pack", "--json", "--pack-destination"]).arg(packed.path()).current_dir(&dir));
+        assert!(status.success(), "npm pack failed");
+        let listing: serde_json::Value = serde_json::from_str(listing.trim()).expect("npm pack --json");
+        let files: Vec<&str> = listing[0]["files"].as_array().unwrap().iter().filter_map(|f| f["path"].as_str()).collect();
+        for want in ["roster.js", "roster.d.ts", "secrets.js", "gen/nimbus/provider.js", "gen/symbee/provider.js"] {
+            assert!(files.contains(&want), "the package carries {want}: {files:?}");
+        }
+        assert!(files.iter().all(|f| !f.starts_with("test/") && !f.starts_with("gen/misbehave") && *f != "build.js"), "no tests, test components or build script: {files:?}");
+        let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("package.json")).unwrap()).unwrap();
+        assert_eq!(manifest["version"], env!("CARGO_PKG_VERSION"), "one version number: the package's is the workspace's");
+    }
+    let tarball = std::fs::read_dir(packed.path()).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "tgz")).expect("a tarball");
+
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(project.path().join("package.json"), r#"{ "name": "embedder", "private": true, "type": "module" }"#).unwrap();
+    let npm = |args: &[&str]| {
+        let (status, out) = run(&format!("npm {}", args.join(" ")), Command::new("npm").args(args).args(["--no-audit", "--no-fund", "--prefer-offline"]).current_dir(project.path()));
+        assert!(status.success(), "npm {args:?} failed: {out}");
+    };
+    npm(&["install", tarball.to_str().unwrap()]);
+    npm(&["install", "--save-dev", "typescript@5", "@types/node@20"]);
+    let script = r#"import { loadProvider, ProviderError } from 'roster-provider';
+
+const config = { base_url: `${process.env.SYMBEE_URL}/symbee-admin/api/users/`, company_code: 'abc-gadgets', environment: 'prod', secrets_region: 'us-east-1', sso_mode: 'saml' };
+const symbee = await loadProvider('symbee', { secrets: { api_key: process.env.SYMBEE_KEY ?? '' } });
+symbee.configure(config);
+const vera = symbee.read('symbee_user', 'vvenus@abc-gadgets.com');
+// A provider whose allow-list the embedder narrowed to nothing reaches nothing.
+const narrowed = await loadProvider('symbee', { secrets: { api_key: process.env.SYMBEE_KEY ?? '' }, allowedHosts: () => [] });
+narrowed.configure(config);
+let denied = '';
+try {
+  narrowed.read('symbee_user', 'vvenus@abc-gadgets.com');
+} catch (e) {
+  if (e instanceof ProviderError) denied = e.tag;
+}
+console.log(JSON.stringify({ version: symbee.metadata().version, found: vera !== null, denied }));
+"#;
+    std::fs::write(project.path().join("check.ts"), script).unwrap();
+    std::fs::write(project.path().join("check.mjs"), script).unwrap();
+    let (status, out) = run(
+        "tsc",
+        Command::new("node").args(["node_modules/typescript/bin/tsc", "--noEmit", "--strict", "--target", "es2022", "--module", "nodenext", "--moduleResolution", "nodenext", "--types", "node", "check.ts"]).current_dir(project.path()),
+    );
+    assert!(status.success(), "the declarations type-check the example: {out}");
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (_symbee, symbee_server) = rt.block_on(symbee::start(SymbeeSeed::demo())).unwrap();
+    let (status, out) = run("node check.mjs", Command::new("node").arg("check.mjs").current_dir(project.path()).env("SYMBEE_URL", symbee_server.url()).env("SYMBEE_KEY", roster_sim::symbee::demo::API_KEY));
+    assert!(status.success(), "the installed package ran: {out}");
+    let result: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(result, serde_json::json!({ "version": env!("CARGO_PKG_VERSION"), "found": true, "denied": "denied" }));
 }
