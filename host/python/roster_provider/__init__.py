@@ -1,8 +1,8 @@
 """Run a Roster provider component (WASI 0.2, world ``roster:provider/provider-component``)
 from Python with wasmtime-py.
 
->>> from roster_provider import Provider, NotFound
->>> nimbus = Provider("roster_nimbus.wasm", secrets={"client_secret": "..."})
+>>> from roster_provider import Provider, NotFound, builtin
+>>> nimbus = Provider(builtin("nimbus"), secrets={"client_secret": "..."})   # or a path to any component
 >>> nimbus.configure({"cluster": "ch-01", "tenant_id": "...", "client_id": "..."})
 >>> nimbus.read("nimbus_user", "9fce70af-a632-49ca-bc0d-53db5a21c5b3")   # a dict, or None
 
@@ -36,6 +36,8 @@ from .redact import REDACTED, Redactor
 
 __all__ = [
     "Provider",
+    "builtin",
+    "builtins",
     "FieldError",
     "ProviderError",
     "InvalidConfig",
@@ -53,6 +55,27 @@ __all__ = [
     "AllowedHost",
     "REDACTED",
 ]
+
+#: The components built into the package (``nimbus``, ``symbee``), beside this module.
+_COMPONENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "components")
+
+
+def builtins() -> List[str]:
+    """The names of the components this package carries."""
+    try:
+        return sorted(f[: -len(".wasm")] for f in os.listdir(_COMPONENTS) if f.endswith(".wasm"))
+    except FileNotFoundError:
+        return []
+
+
+def builtin(name: str) -> str:
+    """The path of the component ``name`` this package carries (``"nimbus"``, ``"symbee"``)."""
+    path = os.path.join(_COMPONENTS, f"{name}.wasm")
+    if not os.path.isfile(path):
+        have = ", ".join(builtins()) or "none (a source checkout: build the wheel, or pass a path)"
+        raise ValueError(f"no built-in component {name!r}; this package carries: {have}")
+    return path
+
 
 PROVIDER = "roster:provider/provider@0.2.0"
 SECRETS = "roster:provider/secrets@0.2.0"
