@@ -106,3 +106,51 @@ fn the_cache_trusts_only_private_entries_of_this_user() {
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}"),
     }
 }
+
+/// A component built for another version of the contract is refused, naming both versions
+/// (its `roster:provider` 0.3.0 — the built Nimbus component with every contract name moved on —
+/// against the host's 0.2.x), before anything of it runs.
+#[test]
+fn a_component_of_another_contract_version_is_refused_naming_both() {
+    let (rt, _dir) = runtime();
+    let ours = roster_components::NIMBUS_WASM.to_vec();
+    let mut next = ours.clone();
+    for name in ["provider", "secrets", "types"] {
+        next = replace_all(&next, format!("roster:provider/{name}@0.2.0").as_bytes(), format!("roster:provider/{name}@0.3.0").as_bytes());
+    }
+    assert_ne!(next, ours);
+    let e = rt.load(&next).err().expect("refused").to_string();
+    assert!(e.contains("speaks roster:provider 0.3.0") && e.contains("this host speaks roster:provider 0.2.0"), "{e}");
+    assert!(rt.load(&ours).is_ok(), "the host's own version loads");
+}
+
+/// `bytes` with every `from` replaced by `to` (of the same length).
+fn replace_all(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// One version number: each built-in component reports the workspace's version, which is also
+/// the `roster` binary's, the npm package's and the wheel's (their tests check theirs).
+#[tokio::test]
+async fn components_report_the_one_version() {
+    let (rt, _dir) = runtime();
+    for b in roster_components::BUILTINS {
+        let meta = roster_runtime::Provider::inspect(&rt, b.wasm).await.unwrap();
+        assert_eq!(meta.version, env!("CARGO_PKG_VERSION"), "{}", b.name);
+    }
+    let package: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../host/js/package.json")).unwrap()).unwrap();
+    assert_eq!(package["version"], env!("CARGO_PKG_VERSION"), "host/js/package.json");
+    let pyproject = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../host/python/pyproject.toml")).unwrap();
+    assert!(pyproject.contains(&format!("version = \"{}\"", env!("CARGO_PKG_VERSION"))), "host/python/pyproject.toml");
+}

@@ -190,13 +190,16 @@ console.log(JSON.stringify({ version: symbee.metadata().version, found: vera !==
     std::fs::write(project.path().join("check.mjs"), script).unwrap();
     let (status, out) = run(
         "tsc",
-        Command::new("node").args(["node_modules/typescript/bin/tsc", "--noEmit", "--strict", "--target", "es2022", "--module", "nodenext", "--moduleResolution", "nodenext", "--types", "node", "check.ts"]).current_dir(project.path()),
+        Command::new("node")
+            .args(["node_modules/typescript/bin/tsc", "--noEmit", "--strict", "--target", "es2022", "--module", "nodenext", "--moduleResolution", "nodenext", "--types", "node", "check.ts"])
+            .current_dir(project.path()),
     );
     assert!(status.success(), "the declarations type-check the example: {out}");
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (_symbee, symbee_server) = rt.block_on(symbee::start(SymbeeSeed::demo())).unwrap();
-    let (status, out) = run("node check.mjs", Command::new("node").arg("check.mjs").current_dir(project.path()).env("SYMBEE_URL", symbee_server.url()).env("SYMBEE_KEY", roster_sim::symbee::demo::API_KEY));
+    let (status, out) =
+        run("node check.mjs", Command::new("node").arg("check.mjs").current_dir(project.path()).env("SYMBEE_URL", symbee_server.url()).env("SYMBEE_KEY", roster_sim::symbee::demo::API_KEY));
     assert!(status.success(), "the installed package ran: {out}");
     let result: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     assert_eq!(result, serde_json::json!({ "version": env!("CARGO_PKG_VERSION"), "found": true, "denied": "denied" }));

@@ -109,8 +109,5 @@ print(json.dumps({
     assert!(out.status.success(), "the installed wheel ran:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
     let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     let v = env!("CARGO_PKG_VERSION");
-    assert_eq!(
-        result,
-        serde_json::json!({ "package": v, "component": v, "builtins": ["nimbus", "symbee"], "found": true, "denied": true, "typed": true, "from_venv": true })
-    );
+    assert_eq!(result, serde_json::json!({ "package": v, "component": v, "builtins": ["nimbus", "symbee"], "found": true, "denied": true, "typed": true, "from_venv": true }));
 }

@@ -65,7 +65,7 @@ fn free_port() -> String {
 /// A shell line without its trailing comment, and the exit code the comment asks for.
 fn command_of(line: &str) -> (String, i32) {
     let (cmd, comment) = match line.find(" #") {
-        Some(i) if !line[..i].contains('\'') || line[..i].matches('\'').count() % 2 == 0 => (&line[..i], &line[i + 2..]),
+        Some(i) if line[..i].matches('\'').count().is_multiple_of(2) => (&line[..i], &line[i + 2..]),
         _ => (line, ""),
     };
     let expect = comment.trim().strip_prefix("exit ").and_then(|n| n.split(|c: char| !c.is_ascii_digit()).next()).and_then(|n| n.parse().ok()).unwrap_or(0);

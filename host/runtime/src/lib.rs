@@ -37,7 +37,7 @@ pub use cache::{CacheOutcome, ComponentCache};
 pub use error::{describe, CallError};
 pub use limits::{HttpTimeouts, Limits};
 pub use provider::{Capabilities, Provider, ProviderSpec};
-pub use runtime::{LoadedComponent, Runtime, RuntimeOptions};
+pub use runtime::{compatibility_line, contract_mismatch, LoadedComponent, Runtime, RuntimeOptions, CONTRACT_VERSION};
 
 /// The contract's types, as the host sees them.
 pub mod types {

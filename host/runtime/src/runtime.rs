@@ -83,10 +83,20 @@ impl Runtime {
     /// Compiles (or loads from the cache) a component and pre-links it.
     pub fn load(&self, wasm: &[u8]) -> Result<LoadedComponent> {
         let (component, outcome) = self.inner.cache.load(&self.inner.engine, wasm).context("compiling the component")?;
+        // The contract's version first: a component of another version fails its imports too,
+        // and "an import this host does not provide" would not say why.
+        let exports: Vec<String> = component.component_type().exports(&self.inner.engine).map(|(name, _)| name.to_string()).collect();
+        let speaks = exports.iter().filter_map(|e| e.strip_prefix("roster:provider/provider@")).any(|v| compatibility_line(v) == compatibility_line(CONTRACT_VERSION));
+        if !speaks {
+            anyhow::bail!(contract_mismatch(&exports));
+        }
         let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(anyhow::Error::from).context("the component needs an import this host does not provide")?;
-        let pre = ProviderCorePre::new(instance_pre).map_err(anyhow::Error::from).context("the component does not export roster:provider/provider@0.2.0")?;
+        let pre = ProviderCorePre::new(instance_pre).map_err(|e| anyhow::Error::from(e).context(contract_mismatch(&exports)))?;
         Ok(LoadedComponent { pre, outcome })
     }
+
+    /// The contract version this host speaks: the WIT package `roster:provider` at this version.
+    pub const CONTRACT: &'static str = CONTRACT_VERSION;
 
     /// The import names of a component (`wasi:http/outgoing-handler@0.2.2`, …).
     pub fn imports(&self, wasm: &[u8]) -> Result<Vec<String>> {
@@ -103,5 +113,48 @@ impl Runtime {
 
     pub(crate) fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+}
+
+/// The `roster:provider` package version this host speaks.
+pub const CONTRACT_VERSION: &str = "0.2.0";
+
+/// The compatibility line of a version: `MAJOR` from 1.0 on, `0.MINOR` before (0.x versions
+/// change incompatibly with the minor version, as semver and WIT's versioning have it).
+pub fn compatibility_line(version: &str) -> String {
+    let mut parts = version.split('.');
+    match (parts.next(), parts.next()) {
+        (Some("0"), Some(minor)) => format!("0.{minor}"),
+        (Some(major), _) => major.to_string(),
+        _ => version.to_string(),
+    }
+}
+
+/// Why a component's exports are not the provider this host speaks (pure).
+pub fn contract_mismatch(exports: &[String]) -> String {
+    let ours = compatibility_line(CONTRACT_VERSION);
+    let theirs: Vec<&str> = exports.iter().filter_map(|e| e.strip_prefix("roster:provider/provider@")).collect();
+    match theirs.first() {
+        Some(v) if compatibility_line(v) != ours => format!(
+            "the component speaks roster:provider {v} (it exports roster:provider/provider@{v}); this host speaks roster:provider {CONTRACT_VERSION} ({ours}.x): build the component against the host's version, or use a host that speaks {}.x",
+            compatibility_line(v)
+        ),
+        Some(v) => format!("the component exports roster:provider/provider@{v}, which this host ({CONTRACT_VERSION}) should speak, but its interface does not match"),
+        None => format!("the component does not export roster:provider/provider (this host speaks {CONTRACT_VERSION}); it exports: {}", if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_versions_by_compatibility_line() {
+        assert_eq!(compatibility_line("0.2.0"), "0.2");
+        assert_eq!(compatibility_line("0.2.7"), "0.2");
+        assert_eq!(compatibility_line("1.4.0"), "1");
+        let m = contract_mismatch(&["roster:provider/provider@0.3.0".into()]);
+        assert!(m.contains("speaks roster:provider 0.3.0") && m.contains("this host speaks roster:provider 0.2.0 (0.2.x)"), "{m}");
+        assert!(contract_mismatch(&["wasi:cli/run@0.2.0".into()]).contains("does not export roster:provider/provider"));
     }
 }
