@@ -57,6 +57,11 @@ enum Command {
     },
     /// Show what each provider asks for (component hash, hosts, secret sources) and grant it in roster.lock.
     Grant,
+    /// Publish a provider component to an OCI registry (the Wasm OCI layout `wkg oci push` writes).
+    Component {
+        #[command(subcommand)]
+        command: ComponentCommand,
+    },
     /// Serve components to Terraform and OpenTofu: install the built-ins, package others, write their docs.
     Terraform {
         #[command(subcommand)]
@@ -237,6 +242,17 @@ struct ImportArgs {
 }
 
 #[derive(Subcommand)]
+enum ComponentCommand {
+    /// Push a component: `roster component push nimbus.wasm oci://registry.example.com/roster/nimbus:0.1.0`.
+    Push {
+        /// The component (.wasm).
+        wasm: PathBuf,
+        /// Where: oci://HOST/REPOSITORY:TAG (oci+http:// for a plain-HTTP registry).
+        reference: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum StateCommand {
     /// List managed addresses.
     List,
@@ -270,6 +286,20 @@ fn main() {
     };
     runtime.shutdown_timeout(Duration::from_millis(100));
     std::process::exit(code);
+}
+
+/// `roster component push`: checks the component speaks the contract, then publishes it.
+async fn push_component(cli: &Cli, wasm: &Path, reference: &str) -> Result<i32> {
+    let r = roster_oci::Reference::parse(reference).map_err(|e| anyhow!(e))?;
+    let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    let runtime = runtime(cli)?;
+    let meta = roster_runtime::Provider::inspect(&runtime, &bytes).await.with_context(|| format!("{} is not a provider component this host speaks", wasm.display()))?;
+    let (exports, imports) = (runtime.exports(&bytes)?, runtime.imports(&bytes)?);
+    let manifest = roster_oci::Registry::new().push(&r, &bytes, &exports, &imports).await?;
+    println!("Pushed {} {} ({}) to {r}", meta.name, meta.version, roster_oci::digest(&bytes));
+    println!("manifest {manifest}");
+    println!("\nIn a roster file: component = \"{r}\"; then `roster grant` pins its digest in roster.lock.");
+    Ok(0)
 }
 
 /// Serves the Terraform provider package this executable is part of.
@@ -394,6 +424,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Sim(args) => sim::run(args, &runtime(&cli)?).await.map(|_| 0),
         Command::Demo => demo::run(&runtime(&cli)?, style(&cli)).await.map(|_| 0),
         Command::Grant => grant(&cli).await,
+        Command::Component { command: ComponentCommand::Push { wasm, reference } } => push_component(&cli, wasm, reference).await,
         Command::Terraform { command } => terraform::run(&runtime(&cli)?, command).await,
         Command::Providers { name, wasm, json } => schemas::providers(&runtime(&cli)?, name.clone(), wasm.clone(), *json).await.map(|_| 0),
         Command::Validate { json } => {

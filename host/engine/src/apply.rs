@@ -168,18 +168,27 @@ pub async fn apply(ws: &Workspace, plan: &Plan, store: &dyn StateStore, options:
         state.lineage = plan.lineage.clone();
     }
     check_guards(ws, plan, options)?;
-    if !plan.refreshed.is_empty() || !plan.reads.is_empty() {
-        for refresh in &plan.refreshed {
-            if let Some(i) = state.position(object_is(ws, &refresh.provider, &refresh.type_name, &refresh.id)) {
+    // What the plan read goes into the state; the state file is written only when that changes
+    // something (a record's attributes, or when it was last read).
+    let mut changed = false;
+    for refresh in &plan.refreshed {
+        if let Some(i) = state.position(object_is(ws, &refresh.provider, &refresh.type_name, &refresh.id)) {
+            if state.resources[i].attributes != refresh.attributes {
                 state.resources[i].attributes = refresh.attributes.clone();
                 state.resources[i].updated_at = now();
+                changed = true;
             }
         }
-        for mark in &plan.reads {
-            if let Some(i) = state.position(object_is(ws, &mark.provider, &mark.type_name, &mark.id)) {
+    }
+    for mark in &plan.reads {
+        if let Some(i) = state.position(object_is(ws, &mark.provider, &mark.type_name, &mark.id)) {
+            if state.resources[i].read_at.as_deref() != Some(mark.at.as_str()) {
                 state.resources[i].read_at = Some(mark.at.clone());
+                changed = true;
             }
         }
+    }
+    if changed {
         store.save(&mut state)?;
     }
     let shared = Shared { ws, state: Mutex::new((state, 0)), durable: tokio::sync::Mutex::new(0), store, progress };

@@ -95,6 +95,8 @@ pub enum ComponentRef {
     Builtin(String),
     /// A `.wasm` file.
     Path(PathBuf),
+    /// A component in an OCI registry (`oci://HOST/REPOSITORY:TAG`), pinned by roster.lock.
+    Oci(roster_oci::Reference),
 }
 
 /// A provider's own rate limit override.
@@ -130,6 +132,9 @@ pub struct ProviderDecl {
     /// `allow_private_networks = true`: the provider may reach loopback, private and
     /// link-local addresses through any allowed host.
     pub allow_private_networks: bool,
+    /// The directory relative paths resolve against: the roster file's (for a Terraform
+    /// provider block, Terraform's working directory).
+    pub dir: PathBuf,
 }
 
 impl ProviderDecl {
@@ -142,6 +147,7 @@ impl ProviderDecl {
         spec.secret_max_age = self.secret_max_age;
         spec.aws = self.aws.clone();
         spec.allow_private_networks = self.allow_private_networks;
+        spec.dir = Some(self.dir.clone());
         spec
     }
 
@@ -743,6 +749,13 @@ impl Parser {
         self.unknown_keys(m, key, &["component", "config", "secrets", "allowed_hosts", "limits", "secret_max_age_secs", "aws", "rate_limit", "allow_private_networks"]);
         // A built-in name is checked when the workspace opens (the engine does not embed them).
         let component = match self.string(m, key, "component") {
+            Some(c) if roster_oci::Reference::is_oci(&c) => match roster_oci::Reference::parse(&c) {
+                Ok(r) => ComponentRef::Oci(r),
+                Err(e) => {
+                    self.err(&join(key, "component"), e);
+                    ComponentRef::Builtin(name.to_string())
+                }
+            },
             Some(c) if c.ends_with(".wasm") || c.contains('/') => ComponentRef::Path(base.join(c)),
             Some(c) => ComponentRef::Builtin(c),
             None => ComponentRef::Builtin(name.to_string()),
@@ -843,7 +856,7 @@ impl Parser {
             }
         };
         let allow_private_networks = self.boolean(m, key, "allow_private_networks");
-        Some(ProviderDecl { name: name.to_string(), component, config, secrets, allowed_hosts, limits, secret_max_age, aws, rate_limit, allow_private_networks })
+        Some(ProviderDecl { name: name.to_string(), component, config, secrets, allowed_hosts, limits, secret_max_age, aws, rate_limit, allow_private_networks, dir: base.to_path_buf() })
     }
 
     fn resource(&mut self, type_name: &str, name: &str, m: &Map<String, Value>, key: &str, providers: &BTreeMap<String, ProviderDecl>) -> Option<ResourceDecl> {

@@ -49,7 +49,8 @@ impl Workspace {
         let mut errors = Vec::new();
         for (name, decl) in &file.providers {
             let key = format!("provider.{name}");
-            let (wasm, label) = match component_of(&file, name, decl, builtins) {
+            let granted_sha = lock.providers.get(name).map(|g| format!("sha256:{}", g.sha256));
+            let (wasm, label) = match component_of(&file, name, decl, builtins, runtime, granted_sha.as_deref()).await {
                 Ok(c) => c,
                 Err(e) => {
                     errors.push(e);
@@ -95,7 +96,7 @@ impl Workspace {
         let mut errors = Vec::new();
         let base = base_of(file);
         for (name, decl) in &file.providers {
-            let asked = match component_of(file, name, decl, builtins) {
+            let asked = match component_of(file, name, decl, builtins, runtime, None).await {
                 Ok((wasm, label)) => ComponentProvider::ask(runtime, &wasm, &label, decl).await.map_err(|e| start_error(file, name, decl, e)),
                 Err(e) => Err(e),
             };
@@ -248,8 +249,11 @@ fn base_of(file: &RosterFile) -> std::path::PathBuf {
     std::path::absolute(&file.path).ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default()
 }
 
-/// A provider's component: its bytes and its label in the lock (`builtin:NAME` or its path).
-fn component_of(file: &RosterFile, name: &str, decl: &ProviderDecl, builtins: &[Builtin<'_>]) -> Result<(Vec<u8>, String), FileError> {
+/// A provider's component: its bytes and its label in the lock (`builtin:NAME`, its path, or its
+/// OCI reference). An OCI component is pulled (verified, cached); `granted` (its `sha256:…` in
+/// roster.lock) refuses one its tag no longer names, and lets an unreachable registry be
+/// replaced by the granted copy in the cache.
+async fn component_of(file: &RosterFile, name: &str, decl: &ProviderDecl, builtins: &[Builtin<'_>], runtime: &Runtime, granted: Option<&str>) -> Result<(Vec<u8>, String), FileError> {
     let key = format!("provider.{name}");
     match &decl.component {
         ComponentRef::Builtin(b) => match builtins.iter().find(|(n, _)| n == b) {
@@ -264,6 +268,18 @@ fn component_of(file: &RosterFile, name: &str, decl: &ProviderDecl, builtins: &[
             Ok(bytes) => Ok((bytes, relative(&base_of(file), &p.display().to_string()))),
             Err(e) => Err(file.error(&format!("{key}.component"), format!("cannot read {}: {e}", p.display()))),
         },
+        ComponentRef::Oci(r) => {
+            let dir = runtime.cache_dir().map(Path::to_path_buf).or_else(roster_runtime::ComponentCache::default_dir).unwrap_or_else(std::env::temp_dir);
+            let store = roster_oci::Store::new(&dir);
+            match roster_oci::resolve(&roster_oci::Registry::new(), &store, r, granted).await {
+                Ok((wasm, roster_oci::Origin::Registry)) => Ok((wasm, r.to_string())),
+                Ok((wasm, roster_oci::Origin::Store)) => {
+                    eprintln!("note: {r}: the registry could not be reached; using the granted component from the cache");
+                    Ok((wasm, r.to_string()))
+                }
+                Err(e) => Err(file.error(&format!("{key}.component"), format!("{e:#}"))),
+            }
+        }
     }
 }
 

@@ -42,6 +42,11 @@ impl ComponentCache {
         ComponentCache { dir, engine_key }
     }
 
+    /// Where it keeps compiled components (`None`: it does not).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
     /// The default directory: `$ROSTER_CACHE_DIR`, else `$XDG_CACHE_HOME/roster/components`,
     /// else `$HOME/.cache/roster/components`.
     pub fn default_dir() -> Option<PathBuf> {

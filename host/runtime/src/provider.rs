@@ -41,6 +41,10 @@ pub struct ProviderSpec {
     pub allow_private_networks: bool,
     /// Sandbox limits.
     pub limits: Limits,
+    /// What a relative `file:` path in a component's default secret source (such as
+    /// `file:{federated_token_file}`) is relative to: the roster file's directory. `None`: the
+    /// working directory.
+    pub dir: Option<std::path::PathBuf>,
 }
 
 impl ProviderSpec {
@@ -55,6 +59,7 @@ impl ProviderSpec {
             extra_hosts: Vec::new(),
             allow_private_networks: false,
             limits: Limits::default(),
+            dir: None,
         }
     }
 }
@@ -95,6 +100,14 @@ pub struct Provider {
     discarded: AtomicU64,
     instantiated: AtomicU64,
     capabilities: Capabilities,
+}
+
+/// A relative `file:` source made relative to `dir` (when given).
+fn relative_to(source: SecretSource, dir: Option<&std::path::Path>) -> SecretSource {
+    match (source, dir) {
+        (SecretSource::File(p), Some(dir)) if p.is_relative() => SecretSource::File(dir.join(p)),
+        (source, _) => source,
+    }
 }
 
 /// Replaces `{key}` in a default secret source with the config's string value of `key`; `None`
@@ -177,7 +190,7 @@ impl Provider {
             }
             if let Some(filled) = declared.default_source.as_ref().and_then(|t| fill_template(t, &spec.config)) {
                 let source = filled.parse().map_err(|e: String| CallError::Provider(ProviderError::InvalidConfig(FieldError { field: declared.name.clone(), message: e })))?;
-                sources.insert(declared.name.clone(), source);
+                sources.insert(declared.name.clone(), relative_to(source, spec.dir.as_deref()));
             }
         }
         let capabilities = Capabilities {
@@ -346,8 +359,18 @@ fn empty_metadata() -> ProviderMetadata {
 
 #[cfg(test)]
 mod tests {
-    use super::fill_template;
+    use super::{fill_template, relative_to};
+    use crate::secrets::SecretSource;
     use serde_json::json;
+
+    #[test]
+    fn a_relative_default_file_source_is_relative_to_the_roster_files_directory() {
+        let dir = std::path::Path::new("/srv/roster");
+        assert_eq!(relative_to(SecretSource::File("token".into()), Some(dir)), SecretSource::File("/srv/roster/token".into()));
+        assert_eq!(relative_to(SecretSource::File("/run/token".into()), Some(dir)), SecretSource::File("/run/token".into()));
+        assert_eq!(relative_to(SecretSource::File("token".into()), None), SecretSource::File("token".into()));
+        assert_eq!(relative_to(SecretSource::Env("T".into()), Some(dir)), SecretSource::Env("T".into()));
+    }
 
     #[test]
     fn default_sources_fill_from_config_or_do_not_apply() {

@@ -98,6 +98,18 @@ impl Runtime {
     /// The contract version this host speaks: the WIT package `roster:provider` at this version.
     pub const CONTRACT: &'static str = CONTRACT_VERSION;
 
+    /// Where compiled components are cached (`None`: they are not).
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.inner.cache.dir()
+    }
+
+    /// The export names of a component (`roster:provider/provider@0.2.0`, …).
+    pub fn exports(&self, wasm: &[u8]) -> Result<Vec<String>> {
+        let component = wasmtime::component::Component::new(&self.inner.engine, wasm)?;
+        let ty = component.component_type();
+        Ok(ty.exports(&self.inner.engine).map(|(name, _)| name.to_string()).collect())
+    }
+
     /// The import names of a component (`wasi:http/outgoing-handler@0.2.2`, …).
     pub fn imports(&self, wasm: &[u8]) -> Result<Vec<String>> {
         let component = wasmtime::component::Component::new(&self.inner.engine, wasm)?;
