@@ -19,9 +19,15 @@ pub fn save(plan: &Plan, path: &Path) -> Result<()> {
 /// Reads a plan file; one of another format version is refused, naming both.
 pub fn load(path: &Path) -> Result<Plan> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading plan {}", path.display()))?;
-    let plan: Plan = serde_json::from_str(&text).with_context(|| format!("{} is not a roster plan", path.display()))?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Parses a plan file's text (`origin` names it in errors); one of another format version is
+/// refused, naming both.
+pub fn parse(text: &str, origin: &str) -> Result<Plan> {
+    let plan: Plan = serde_json::from_str(text).with_context(|| format!("{origin} is not a roster plan"))?;
     if plan.format_version != PLAN_FORMAT {
-        bail!("{} has plan format {}; this roster reads {}", path.display(), plan.format_version, PLAN_FORMAT);
+        bail!("{origin} has plan format {}; this roster reads {}", plan.format_version, PLAN_FORMAT);
     }
     Ok(plan)
 }

@@ -202,12 +202,7 @@ impl StateFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::new()),
             Err(e) => return Err(e).with_context(|| format!("reading state {}", self.path.display())),
         };
-        let mut state: State = serde_json::from_str(&text).with_context(|| format!("state {} is not valid", self.path.display()))?;
-        state.resources.sort_by(|a, b| (a.address.as_str(), a.id.as_str()).cmp(&(b.address.as_str(), b.id.as_str())));
-        if state.format_version != FORMAT_VERSION {
-            bail!("state {} has format version {}; this roster reads version {FORMAT_VERSION}", self.path.display(), state.format_version);
-        }
-        Ok(state)
+        parse(&text, &self.path.display().to_string())
     }
 
     /// Writes `state` with its serial bumped: temp file, fsync, rename, fsync of the directory.
@@ -236,6 +231,17 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::File::open(dir)?.sync_all()
     };
     write()
+}
+
+/// Parses a state file's text (`origin` names it in errors); one of another format version is
+/// refused, naming both.
+pub fn parse(text: &str, origin: &str) -> Result<State> {
+    let mut state: State = serde_json::from_str(text).with_context(|| format!("state {origin} is not valid"))?;
+    state.resources.sort_by(|a, b| (a.address.as_str(), a.id.as_str()).cmp(&(b.address.as_str(), b.id.as_str())));
+    if state.format_version != FORMAT_VERSION {
+        bail!("state {origin} has format version {}; this roster reads version {FORMAT_VERSION}", state.format_version);
+    }
+    Ok(state)
 }
 
 /// The state file's text.
