@@ -173,7 +173,16 @@ impl Nimbus {
         let url = self.url(&format!("/user/{id}"))?;
         let reply = self.api(|t| http::get(&url).bearer(t))?;
         match reply.status {
-            200 => Ok(Some(user_state(&reply.json()?, id))),
+            200 => {
+                let details = reply.json()?;
+                match details.get("o365Id").and_then(Value::as_str) {
+                    Some(o365) if o365.eq_ignore_ascii_case(id) => Ok(Some(user_state(&details, id))),
+                    // The doc does not describe the answer; the details name the user they are
+                    // of. Anything else (an error inside a 200, another user's details) is not
+                    // this user's state: read as one, it would plan replacing a user nobody changed.
+                    _ => Err(ProviderError::Unavailable(format!("Nimbus answered HTTP 200 for user {id} without that user's details: {}", reply.text()))),
+                }
+            }
             404 => Ok(None),
             _ => Err(error_for(Op::Read, &reply)),
         }

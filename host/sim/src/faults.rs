@@ -1,5 +1,6 @@
-//! Fault injection per route: an error rate (with the status to answer), added latency, and a
-//! rate of dropped connections, drawn from a seedable generator so a run can be repeated.
+//! Fault injection per route: an error rate (with the status to answer), added latency, a rate
+//! of dropped connections, and a hostile vendor ([`Misbehaviour`]: answers a broken or malicious
+//! server sends), drawn from a seedable generator so a run can be repeated.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -23,6 +24,57 @@ pub struct Fault {
     /// Injected errors echo the request — method, path, every header (credentials included)
     /// and the body — in a plain-text page, as a misconfigured gateway's debug page does.
     pub echo: bool,
+    /// Answer every request (or, with `error_rate`, that share of them) this hostile way instead.
+    pub misbehave: Option<Misbehaviour>,
+}
+
+/// How a hostile or broken vendor answers: each is a case the components and hosts must turn into
+/// a bounded, clear outcome (a typed error, never a panic, a hang or unbounded memory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Misbehaviour {
+    /// 200 with a declared length, then one byte every 200 ms (slow loris).
+    SlowBody,
+    /// 200 with a chunked body that never ends.
+    EndlessBody,
+    /// 200 with 10 MB of JSON.
+    HugeJson,
+    /// 200 with JSON nested 100,000 deep.
+    DeepJson,
+    /// 200, `application/json`, bytes that are not UTF-8.
+    InvalidUtf8,
+    /// 200 with an HTML page (a captive portal or a proxy's page).
+    WrongContentType,
+    /// 200 whose body is an error (`{"error": …}`, result code 500).
+    ErrorInOk,
+    /// 302 to another host.
+    RedirectOffHost,
+    /// 429 with two different `Retry-After` headers and two `Content-Type`s.
+    DuplicateHeaders,
+    /// 429 with `Retry-After` as an HTTP date in the past.
+    RetryAfterPast,
+    /// 429 with `Retry-After` as an HTTP date two seconds ahead.
+    RetryAfterDate,
+    /// 429 with `Retry-After: 99999999999` (over 3,000 years).
+    RetryAfterAbsurd,
+}
+
+impl Misbehaviour {
+    /// Every case.
+    pub const ALL: [Misbehaviour; 12] = [
+        Misbehaviour::SlowBody,
+        Misbehaviour::EndlessBody,
+        Misbehaviour::HugeJson,
+        Misbehaviour::DeepJson,
+        Misbehaviour::InvalidUtf8,
+        Misbehaviour::WrongContentType,
+        Misbehaviour::ErrorInOk,
+        Misbehaviour::RedirectOffHost,
+        Misbehaviour::DuplicateHeaders,
+        Misbehaviour::RetryAfterPast,
+        Misbehaviour::RetryAfterDate,
+        Misbehaviour::RetryAfterAbsurd,
+    ];
 }
 
 /// What to do with one request.
@@ -36,6 +88,8 @@ pub enum Action {
     Echo(u16),
     /// Close the connection.
     Drop,
+    /// Answer as a hostile vendor does.
+    Misbehave(Misbehaviour),
 }
 
 /// The faults of a sandbox, with their random generator.
@@ -89,6 +143,12 @@ impl Faults {
         let latency = Duration::from_millis(fault.latency_ms);
         let action = if fault.drop_rate > 0.0 && self.next() < fault.drop_rate {
             Action::Drop
+        } else if let Some(m) = fault.misbehave {
+            if fault.error_rate == 0.0 || self.next() < fault.error_rate {
+                Action::Misbehave(m)
+            } else {
+                Action::Serve
+            }
         } else if fault.error_rate > 0.0 && self.next() < fault.error_rate {
             let status = if fault.error_status == 0 { 503 } else { fault.error_status };
             if fault.echo {
@@ -122,5 +182,16 @@ mod tests {
         assert_eq!(a.decide("other"), (Duration::ZERO, Action::Serve));
         a.routes.insert("*".into(), Fault { error_rate: 1.0, error_status: 502, echo: true, ..Fault::default() });
         assert_eq!(a.decide("other"), (Duration::ZERO, Action::Echo(502)));
+    }
+
+    #[test]
+    fn every_misbehaviour_is_named_in_the_guide() {
+        let guide = include_str!("../../../docs/guide.md");
+        for m in Misbehaviour::ALL {
+            let name = serde_json::to_value(m).unwrap();
+            let name = name.as_str().unwrap();
+            assert!(guide.contains(&format!("`{name}`")), "docs/guide.md does not name misbehave = {name:?}");
+            assert_eq!(serde_json::from_value::<Misbehaviour>(serde_json::json!(name)).unwrap(), m);
+        }
     }
 }

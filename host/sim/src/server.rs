@@ -8,13 +8,25 @@
 //! backs off instead of spinning.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::Frame;
 use hyper::{HeaderMap, Method, Response, StatusCode};
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpListener;
+
+/// An answer's body: whole, or (a hostile vendor) dribbled or endless.
+pub(crate) type Body = BoxBody<Bytes, Infallible>;
+
+/// A whole body.
+pub(crate) fn whole(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
 
 /// A request, read whole.
 pub(crate) struct Req {
@@ -44,7 +56,7 @@ impl Req {
 /// What a handler does with a request.
 pub(crate) enum Outcome {
     /// Answer it.
-    Reply(Response<Full<Bytes>>),
+    Reply(Response<Body>),
     /// Close the connection without an answer (fault injection).
     Drop,
 }
@@ -60,13 +72,13 @@ pub(crate) fn json_with(status: u16, body: serde_json::Value, headers: &[(&str, 
     for (name, value) in headers {
         response = response.header(*name, value.as_str());
     }
-    Outcome::Reply(response.body(Full::new(Bytes::from(body.to_string()))).expect("valid response"))
+    Outcome::Reply(response.body(whole(body.to_string())).expect("valid response"))
 }
 
 /// A plain-text answer.
 fn text(status: u16, body: String) -> Outcome {
     let response = Response::builder().status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)).header("content-type", "text/plain; charset=utf-8");
-    Outcome::Reply(response.body(Full::new(Bytes::from(body))).expect("valid response"))
+    Outcome::Reply(response.body(whole(body)).expect("valid response"))
 }
 
 /// The page a misconfigured gateway shows: the status, then the request as received (method,
@@ -95,7 +107,100 @@ pub(crate) async fn inject(decision: (Duration, crate::faults::Action), req: &Re
         crate::faults::Action::Drop => Some(Outcome::Drop),
         crate::faults::Action::Error(status) => Some(error(status)),
         crate::faults::Action::Echo(status) => Some(echo_page(status, req)),
+        crate::faults::Action::Misbehave(m) => Some(misbehave(m)),
     }
+}
+
+/// A body of `chunk` sent every `every`, `count` times (`None`: for ever).
+struct Dribble {
+    chunk: Bytes,
+    every: Duration,
+    count: Option<u64>,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl hyper::body::Body for Dribble {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.count == Some(0) {
+            return Poll::Ready(None);
+        }
+        if !self.every.is_zero() {
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let next = tokio::time::Instant::now() + self.every;
+            self.sleep.as_mut().reset(next);
+        }
+        if let Some(n) = &mut self.count {
+            *n -= 1;
+        }
+        Poll::Ready(Some(Ok(Frame::data(self.chunk.clone()))))
+    }
+}
+
+fn dribble(chunk: &'static [u8], every: Duration, count: Option<u64>) -> Body {
+    Dribble { chunk: Bytes::from_static(chunk), every, count, sleep: Box::pin(tokio::time::sleep(every)) }.boxed()
+}
+
+/// The answer of a hostile or broken vendor ([`crate::faults::Misbehaviour`]).
+pub(crate) fn misbehave(m: crate::faults::Misbehaviour) -> Outcome {
+    use crate::faults::Misbehaviour as M;
+    let builder = |status: u16, content_type: &str| Response::builder().status(status).header("content-type", content_type);
+    let response = match m {
+        M::SlowBody => builder(200, "application/json").header("content-length", "1000").body(dribble(b" ", Duration::from_millis(200), Some(1000))),
+        M::EndlessBody => builder(200, "application/json").body(dribble(&[b' '; 16384], Duration::ZERO, None)),
+        M::HugeJson => {
+            let item = br#"{"id":"00000000-0000-4000-8000-000000000000","name":"padding padding padding"},"#;
+            let mut body = Vec::with_capacity(10 << 20);
+            body.push(b'[');
+            while body.len() + item.len() < 10 << 20 {
+                body.extend_from_slice(item);
+            }
+            body.extend_from_slice(b"{}]");
+            builder(200, "application/json").body(whole(body))
+        }
+        M::DeepJson => {
+            let mut body = vec![b'['; 100_000];
+            body.extend(std::iter::repeat_n(b']', 100_000));
+            builder(200, "application/json").body(whole(body))
+        }
+        M::InvalidUtf8 => builder(200, "application/json").body(whole(&b"{\"message\":\"\xff\xfe\xc3\x28 not UTF-8\",\"id\":\"\x80\"}"[..])),
+        M::WrongContentType => builder(200, "text/html").body(whole("<!doctype html><html><body><h1>Sign in to the Wi-Fi</h1></body></html>")),
+        M::ErrorInOk => builder(200, "application/json").body(whole(r#"{"error":"internal_error","message":"Internal error (reported with HTTP 200)","resultCode":"500"}"#)),
+        M::RedirectOffHost => builder(302, "text/plain").header("location", "http://169.254.169.254/latest/meta-data/").body(whole("Found")),
+        M::DuplicateHeaders => {
+            builder(429, "application/json").header("content-type", "text/plain").header("retry-after", "1").header("retry-after", "99999").body(whole(r#"{"message":"too many requests"}"#))
+        }
+        M::RetryAfterPast => builder(429, "application/json").header("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT").body(whole(r#"{"message":"too many requests"}"#)),
+        M::RetryAfterDate => {
+            let at = std::time::SystemTime::now() + Duration::from_secs(2);
+            builder(429, "application/json").header("retry-after", http_date(at)).body(whole(r#"{"message":"too many requests"}"#))
+        }
+        M::RetryAfterAbsurd => builder(429, "application/json").header("retry-after", "99999999999").body(whole(r#"{"message":"too many requests"}"#)),
+    };
+    Outcome::Reply(response.expect("a valid response"))
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn http_date(at: std::time::SystemTime) -> String {
+    let secs = at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!("{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT", WEEKDAYS[(days % 7) as usize], MONTHS[month as usize - 1], rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
 /// Serves a request under its route's injected faults: before serving (the request never
@@ -317,6 +422,12 @@ mod tests {
         // 5 + 10 + 20 + 40 + 80 + 160 ms: at most 7 attempts in 300 ms (a spinning loop makes millions).
         let n = calls.load(std::sync::atomic::Ordering::SeqCst);
         assert!((4..=7).contains(&n), "{n} accepts in 300 ms");
+    }
+
+    #[test]
+    fn http_dates_are_imf_fixdates() {
+        assert_eq!(http_date(std::time::UNIX_EPOCH + Duration::from_secs(784_111_777)), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(http_date(std::time::UNIX_EPOCH + Duration::from_secs(951_782_400)), "Tue, 29 Feb 2000 00:00:00 GMT");
     }
 
     #[test]
