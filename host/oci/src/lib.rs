@@ -13,6 +13,9 @@ use serde_json::{json, Value};
 use sha2::Digest;
 use std::path::{Path, PathBuf};
 
+/// The most Roster reads of one manifest or blob (a hostile registry could send without end).
+pub const MAX_BLOB_BYTES: usize = 256 << 20;
+
 /// The manifest media type.
 pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// The config media type of a Wasm artifact.
@@ -253,7 +256,15 @@ impl Registry {
             bail!("the registry answered {status} for {url}");
         }
         let header = response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_string);
-        Ok((response.bytes().await?.to_vec(), header))
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > MAX_BLOB_BYTES {
+                bail!("the registry sent more than {} MiB for {url}; a component or manifest is never that large", MAX_BLOB_BYTES >> 20);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((body, header))
     }
 
     /// Resolves `r` to its manifest and component, verifying every digest: the manifest's
