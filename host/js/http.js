@@ -1,11 +1,14 @@
 // The component's `wasi:http/outgoing-handler` import: preview2-shim's handler behind the
 // provider's allow-list, with the Rust host's timeouts (host/runtime/src/limits.rs).
 //
-// A request whose scheme://host:port is not allowed fails with the wasi:http error-code
+// A request whose scheme://host:port is not allowed, or that names an IP address the
+// private-network rule refuses (address.js), fails with the wasi:http error-code
 // `HTTP-request-denied` before anything leaves the process; the guest kit
 // (guest/kit/src/http.rs) turns that into provider-error `denied` naming the host.
 
+import { isIP } from 'node:net';
 import { outgoingHandler, types } from '@bytecodealliance/preview2-shim/http';
+import { checkAddress } from './address.js';
 import { credentialsIn, isCredentialHeader } from './redact.js';
 
 /** The Rust host's defaults, in milliseconds. */
@@ -19,12 +22,17 @@ const NS_PER_MS = 1_000_000n;
  * @param {() => import('./allowlist.js').AllowList} allowList read on every request, so the
  *   provider can swap it when it is configured again
  * @param {object} [options]
- * @param {(target: string) => void} [options.onDenied] told `host:port` of each denied request
+ * @param {() => import('./allowlist.js').AllowList} [options.granted] the entries the embedder
+ *   granted (not only the component asked for): the private-network rule (address.js) lets a
+ *   request name a link-local or metadata IP only through one of those
+ * @param {boolean} [options.allowPrivateNetworks] opts out of the private-network rule
+ * @param {(target: string, why?: string) => void} [options.onDenied] told `host:port` of each denied
+ *   request (and, for the private-network rule, why)
  * @param {(value: string) => void} [options.onCredential] told every credential on a request
  *   (Authorization, API-key and token headers), so that it is never printed
  * @param {{connectMs?: number, firstByteMs?: number, betweenBytesMs?: number}} [options.timeouts]
  */
-export function allowListedHandler(allowList, { onDenied = () => {}, onCredential = () => {}, timeouts = {} } = {}) {
+export function allowListedHandler(allowList, { granted = allowList, allowPrivateNetworks = false, onDenied = () => {}, onCredential = () => {}, timeouts = {} } = {}) {
   const limits = { ...DEFAULT_TIMEOUTS, ...timeouts };
   return {
     handle(request, options) {
@@ -36,6 +44,16 @@ export function allowListedHandler(allowList, { onDenied = () => {}, onCredentia
         onDenied(target);
         // A plain object (not an Error): jco lowers it as the `err` of handle's result.
         throw { tag: 'HTTP-request-denied' };
+      }
+      // A request that names an IP address meets the private-network rule here; one that names
+      // a host is resolved inside preview2-shim, out of this host's sight.
+      const host = authority.startsWith('[') ? authority.slice(1, authority.indexOf(']')) : authority.replace(/:\d*$/, '');
+      if (isIP(host)) {
+        const why = checkAddress(host, host, granted().allowsAuthority(scheme, authority), allowPrivateNetworks);
+        if (why !== undefined) {
+          onDenied(target, why);
+          throw { tag: 'HTTP-request-denied' };
+        }
       }
       return outgoingHandler.handle(request, tightened(options, limits));
     },

@@ -91,6 +91,9 @@ export interface LoadOptions {
   secrets?: SecretSource | Record<string, string>;
   /** Hosts allowed besides those the component asks for, or a function computing the whole list. */
   allowedHosts?: string[] | ((requested: string[], config: Attributes | string) => string[]);
+  /** Lets requests that name a loopback, private, link-local or metadata IP through any allowed
+   * host (the private-network rule; it applies to requests that name an IP address). */
+  allowPrivateNetworks?: boolean;
   timeouts?: Timeouts;
 }
 
@@ -117,7 +120,7 @@ export class Provider {
   configure(config: Attributes | string): void;
   /** The hosts this provider may reach now. */
   readonly allowedHosts: string[];
-  /** `host:port` of every request denied so far. */
+  /** `host:port` of every request denied so far (with the reason, for the private-network rule). */
   readonly denied: string[];
   /** How many instances were discarded after a trap. */
   readonly discardedInstances: number;

@@ -127,20 +127,24 @@ const toJson = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
  * @param {string[] | ((requested: string[], config: object|string) => string[])} [options.allowedHosts]
  *   hosts allowed besides those the component asks for under its config; or a function
  *   computing the whole list from the component's (e.g. to narrow it)
+ * @param {boolean} [options.allowPrivateNetworks] lets requests that name a loopback, private,
+ *   link-local or metadata IP through any allowed host (the private-network rule, address.js)
  * @param {{connectMs?: number, firstByteMs?: number, betweenBytesMs?: number}} [options.timeouts]
  * @returns {Promise<Provider>}
  */
-export async function loadProvider(vendor, { secrets, allowedHosts = [], timeouts } = {}) {
+export async function loadProvider(vendor, { secrets, allowedHosts = [], allowPrivateNetworks = false, timeouts } = {}) {
   const { bindings, getCoreModule } = await loadGenerated(vendor);
   // Every secret handed over and every credential on a request is kept out of errors.
-  const state = { allowList: new AllowList(), denied: [], redactor: new Redactor() };
+  const state = { allowList: new AllowList(), granted: new AllowList(), denied: [], redactor: new Redactor() };
   const remember = (value) => state.redactor.add(value);
   const imports = {
     ...wasiImports(),
     'roster:provider/secrets': secretsImport(secrets, { onValue: remember }),
     'wasi:http/outgoing-handler': allowListedHandler(() => state.allowList, {
+      granted: () => state.granted,
+      allowPrivateNetworks,
       timeouts,
-      onDenied: (target) => state.denied.push(target),
+      onDenied: (target, why) => state.denied.push(why ? `${target} (${why})` : target),
       onCredential: remember,
     }),
   };
@@ -228,15 +232,20 @@ export class Provider {
     const json = toJson(config);
     const requested = this.requestedHosts(json);
     const entries = typeof this.#extra === 'function' ? this.#extra(requested, config) : [...requested, ...this.#extra];
-    let allowList;
+    // The embedder's own entries (a function's answer is all theirs): the private-network rule
+    // lets only those name a link-local or metadata IP.
+    const granted = typeof this.#extra === 'function' ? entries : this.#extra;
+    let allowList, grantedList;
     try {
       allowList = AllowList.parse(entries);
+      grantedList = AllowList.parse(granted);
     } catch (e) {
       throw new ProviderError({ tag: 'invalid-config', val: { field: 'allowed_hosts', message: e.message } });
     }
     this.#call((i) => i.configure(json));
     this.#config = json;
     this.#state.allowList = allowList;
+    this.#state.granted = grantedList;
   }
 
   /** The hosts this provider may reach now. */
@@ -244,7 +253,8 @@ export class Provider {
     return this.#state.allowList.entries;
   }
 
-  /** `host:port` of every request denied so far, oldest first. */
+  /** `host:port` of every request denied so far, oldest first (with the reason, for the
+   * private-network rule). */
   get denied() {
     return [...this.#state.denied];
   }

@@ -70,3 +70,30 @@ test('extra hosts are added to those the component asks for; a bad one is invali
   assert.equal(err.field, 'allowed_hosts');
   assert.match(err.message, /scheme must be http or https/);
 });
+
+test('the private-network rule: a metadata IP the component asks for is denied unless the embedder grants it', async () => {
+  // The component asks for its login host; pointed at the cloud metadata address, that alone
+  // never reaches it (as in Roster's host). The admin host stays the sandbox (loopback, named
+  // by its IP: allowed).
+  const metadata = 'http://169.254.169.254';
+  const secrets = { client_secret: nimbusDemo.CLIENT_SECRET };
+  const asked = await loadProvider('nimbus', { secrets });
+  asked.configure(nimbusConfig(nimbusUrl, metadata));
+  const err = providerError(() => asked.read('nimbus_user', USER));
+  assert.equal(err.tag, 'denied');
+  assert.equal(asked.denied.length, 1);
+  assert.match(asked.denied[0], /^169\.254\.169\.254 \(169\.254\.169\.254 is a cloud-metadata address; .*a component cannot grant it to itself/);
+
+  // Granted by the embedder, the rule lets it through (and the request, with nowhere to go
+  // here, fails as unavailable, not denied).
+  const granted = await loadProvider('nimbus', { secrets, allowedHosts: [metadata], timeouts: { connectMs: 500, firstByteMs: 1000 } });
+  granted.configure(nimbusConfig(nimbusUrl, metadata));
+  assert.notEqual(providerError(() => granted.read('nimbus_user', USER)).tag, 'denied');
+  assert.deepEqual(granted.denied, []);
+
+  // So does allowPrivateNetworks.
+  const opted = await loadProvider('nimbus', { secrets, allowPrivateNetworks: true, timeouts: { connectMs: 500, firstByteMs: 1000 } });
+  opted.configure(nimbusConfig(nimbusUrl, metadata));
+  assert.notEqual(providerError(() => opted.read('nimbus_user', USER)).tag, 'denied');
+  assert.deepEqual(opted.denied, []);
+});

@@ -1,9 +1,10 @@
 // The golden vectors in tests/vectors/, which the Rust and Python hosts run too: the allow-list
-// rule, the error mapping, and redaction.
+// rule, the private-network rule, the error mapping, and redaction.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { checkAddress, classify } from '../address.js';
 import { AllowedHost, AllowList } from '../allowlist.js';
 import { forms, redactWith } from '../redact.js';
 import { ProviderError } from '../roster.js';
@@ -23,6 +24,21 @@ test('allow-list entries parse as the vectors say', () => {
 test('requests are allowed as the vectors say', () => {
   for (const c of vectors('allowlist.json').requests) {
     assert.equal(AllowList.parse(c.hosts).allowsAuthority(c.scheme, c.authority), c.allowed, JSON.stringify(c));
+  }
+});
+
+test('addresses are classified as the vectors say', () => {
+  const cases = vectors('addresses.json').classes;
+  assert.ok(cases.length > 30);
+  for (const c of cases) assert.equal(classify(c.ip), c.class, JSON.stringify(c));
+});
+
+test('the private-network rule decides as the vectors say', () => {
+  const cases = vectors('addresses.json').decisions;
+  assert.ok(cases.length > 20);
+  for (const c of cases) {
+    const why = checkAddress(c.host, c.ip, c.user_granted, c.allow_private_networks);
+    assert.equal(why === undefined, c.allowed, `${JSON.stringify(c)}: ${why}`);
   }
 });
 

@@ -15,9 +15,10 @@ The network is denied unless you pass the provider's allow-list: with ``allowed_
 ``configure`` first checks that every host the component asks for under its config is in your
 list (else ``Denied`` names the ones missing), then links wasi:http. What it cannot do:
 wasmtime-py gives Python no way to look inside an outgoing request, so once the network is on,
-this host **cannot stop the component from reaching a host it did not ask for**, nor apply the
-private-network rule; Roster's own host does both. It does not pace, retry or keep state
-either; see README.md.
+this host **cannot stop the component from reaching a host it did not ask for**; Roster's own
+host does. The private-network rule it applies to the host names in ``allowed_hosts``, resolved
+at ``configure`` (``allow_private_networks=True`` opts out), not to what they resolve to later.
+It does not pace, retry or keep state either; see README.md.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 import wasmtime
 from wasmtime import component as wc
 
+from .address import refused_names
 from .allowlist import AllowedHost, AllowList
 from .redact import REDACTED, Redactor
 
@@ -278,6 +280,7 @@ class Provider:
         *,
         secrets: Optional[Secrets] = None,
         allowed_hosts: Optional[List[str]] = None,
+        allow_private_networks: bool = False,
         memory_limit: int = 64 << 20,
         engine: Optional[wasmtime.Engine] = None,
     ):
@@ -288,6 +291,7 @@ class Provider:
         self._component = _compile(self._engine, wasm)
         self._secrets: Secrets = secrets if secrets is not None else {}
         self._network = "deny" if self._grant is None else "allow"
+        self._allow_private = allow_private_networks
         self._redactor = Redactor()
         self._memory_limit = memory_limit
         self._config: Optional[str] = None
@@ -328,6 +332,11 @@ class Provider:
                     f"the component asks for {', '.join(missing)}, not in allowed_hosts ({self._grant}); "
                     "add them to allowed_hosts if you grant them"
                 )
+            # The private-network rule, where this host can apply it: each host name granted,
+            # resolved now (requests themselves are out of wasmtime-py's host's sight).
+            refused = refused_names([AllowedHost.parse(e) for e in self._grant.entries], self._allow_private, _resolve)
+            if refused:
+                raise Denied("; ".join(refused))
         self._result(self._call("configure", text))
         self._config = text
 
@@ -432,6 +441,16 @@ class Provider:
             return wc.Variant("not-found", f"no secret `{name}` was given to the Python host")
         self._redactor.add(str(value))  # never printed from now on
         return str(value)
+
+
+def _resolve(host: str, port: int) -> List[str]:
+    """The addresses ``host`` resolves to now; none when it does not resolve."""
+    import socket
+
+    try:
+        return sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+    except OSError:
+        return []
 
 
 def _deny(store: Any, request: Any, options: Any) -> wc.Variant:

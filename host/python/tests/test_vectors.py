@@ -1,5 +1,5 @@
 """The golden vectors in tests/vectors/, which the Rust and Node hosts run too: the allow-list
-rule, the error mapping, and redaction."""
+rule, the private-network rule, the error mapping, and redaction."""
 
 import json
 from pathlib import Path
@@ -8,6 +8,7 @@ import pytest
 from wasmtime import component as wc
 
 from roster_provider import AllowedHost, AllowList, ProviderError, _error
+from roster_provider.address import check_address, classify, refused_names
 from roster_provider.redact import forms, redact_with
 
 VECTORS = Path(__file__).resolve().parents[3] / "tests" / "vectors"
@@ -56,3 +57,32 @@ def test_error_mapping(case):
 @pytest.mark.parametrize("case", load("redact.json")["cases"], ids=lambda c: c["text"][:40])
 def test_redaction(case):
     assert redact_with(case["text"], forms(case["secret"])) == case["redacted"]
+
+
+@pytest.mark.parametrize("case", load("addresses.json")["classes"], ids=lambda c: c["ip"])
+def test_address_classes(case):
+    assert classify(case["ip"]) == case["class"]
+
+
+@pytest.mark.parametrize("case", load("addresses.json")["decisions"], ids=lambda c: f"{c['host']}->{c['ip']}")
+def test_private_network_rule(case):
+    why = check_address(case["host"], case["ip"], case["user_granted"], case["allow_private_networks"])
+    assert (why is None) == case["allowed"], why
+
+
+def test_granted_names_that_resolve_to_private_networks_are_refused():
+    table = {"metadata.internal": ["169.254.169.254"], "db.internal": ["10.0.0.5"], "api.example.com": ["93.184.216.34"], "localhost": ["127.0.0.1"]}
+    asked = []
+
+    def resolve(host, port):
+        asked.append((host, port))
+        return table.get(host, [])
+
+    entries = [AllowedHost.parse(e) for e in ["https://api.example.com", "http://metadata.internal", "db.internal:5432", "http://localhost:8080", "10.0.0.7", "[::1]:9", "*.example.org", "nowhere.invalid"]]
+    refused = refused_names(entries, False, resolve)
+    assert len(refused) == 2, refused
+    assert refused[0].startswith("metadata.internal resolves to 169.254.169.254, a cloud-metadata address")
+    assert refused[1].startswith("db.internal resolves to 10.0.0.5, a private address")
+    # IP addresses and wildcards are not resolved; ports default by scheme.
+    assert asked == [("api.example.com", 443), ("metadata.internal", 80), ("db.internal", 5432), ("localhost", 8080), ("nowhere.invalid", 443)]
+    assert refused_names(entries, True, resolve) == []
