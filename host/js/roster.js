@@ -58,8 +58,52 @@ function redactPayload({ tag, val }, redactor) {
   return { tag, val: { ...val, message: redactor.redact(val.message) } };
 }
 
+/**
+ * A `wasi:cli/stderr` stream whose lines reach the process's stderr with every secret the
+ * redactor knows replaced by `[redacted]` (a component's panic message, say, may quote one).
+ * preview2-shim's own stderr writes straight through; this object passes jco's resource check
+ * (an OutputStream by prototype) and never touches the shim's private state.
+ */
+function redactingStderr(redactor) {
+  const real = cli.stderr.getStderr();
+  let pending = '';
+  const decoder = new TextDecoder();
+  const emit = (text) => process.stderr.write(redactor.redact(text));
+  const write = (buf) => {
+    pending += decoder.decode(buf, { stream: true });
+    const end = pending.lastIndexOf('\n');
+    if (end >= 0) {
+      emit(pending.slice(0, end + 1));
+      pending = pending.slice(end + 1);
+    }
+    // A line that never ends is let out in pieces, each redacted (4 KiB at most held back).
+    if (pending.length > 4096) {
+      emit(pending);
+      pending = '';
+    }
+  };
+  const flush = () => {
+    if (pending) emit(pending);
+    pending = '';
+  };
+  const stream = Object.create(io.streams.OutputStream.prototype);
+  Object.assign(stream, {
+    checkWrite: () => 4096n,
+    write,
+    blockingWriteAndFlush: (buf) => {
+      write(buf);
+    },
+    flush,
+    blockingFlush: flush,
+    subscribe: () => real.subscribe(),
+    [Symbol.dispose]: flush,
+    [Symbol.for('dispose')]: flush,
+  });
+  return { getStderr: () => stream };
+}
+
 /** The wasi interfaces a provider may import, from preview2-shim, minus what Roster withholds. */
-function wasiImports() {
+function wasiImports(redactor) {
   return {
     // No host environment, arguments or working directory: the shim's defaults would hand the
     // component all of process.env (secrets included) and process.argv.
@@ -72,7 +116,8 @@ function wasiImports() {
     },
     'wasi:cli/stdin': cli.stdin,
     'wasi:cli/stdout': cli.stdout,
-    'wasi:cli/stderr': cli.stderr,
+    // The component's stderr, redacted (Roster's host redacts it too).
+    'wasi:cli/stderr': redactingStderr(redactor),
     'wasi:cli/terminal-input': cli.terminalInput,
     'wasi:cli/terminal-output': cli.terminalOutput,
     'wasi:cli/terminal-stdin': cli.terminalStdin,
@@ -138,7 +183,7 @@ export async function loadProvider(vendor, { secrets, allowedHosts = [], allowPr
   const state = { allowList: new AllowList(), granted: new AllowList(), denied: [], redactor: new Redactor() };
   const remember = (value) => state.redactor.add(value);
   const imports = {
-    ...wasiImports(),
+    ...wasiImports(state.redactor),
     'roster:provider/secrets': secretsImport(secrets, { onValue: remember }),
     'wasi:http/outgoing-handler': allowListedHandler(() => state.allowList, {
       granted: () => state.granted,

@@ -47,3 +47,21 @@ test('secrets reach the component; a missing one is its secret-error, not a cras
   assert.match(providerError(() => failing.create('secret', { name: 'token' })).message, /Unavailable.*vault sealed/);
   assert.equal(failing.discardedInstances, 0);
 });
+
+test("a component's stderr is redacted: a panic that prints a secret prints [redacted]", async () => {
+  // In a child process, to see exactly what reaches its stderr.
+  const { spawnSync } = await import('node:child_process');
+  const secret = 'hunter2-vault-token-0f3c';
+  const script = `
+    import { loadProvider } from ${JSON.stringify(new URL('../roster.js', import.meta.url).href)};
+    const p = await loadProvider('misbehave', { secrets: { token: ${JSON.stringify(secret)} } });
+    p.configure({ hosts: [] });
+    try { p.create('panic', { secret: 'token' }); } catch (e) { console.log('trapped:', e.constructor.name); }
+  `;
+  const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(out.status, 0, out.stderr);
+  assert.match(out.stdout, /trapped: RuntimeError/);
+  assert.match(out.stderr, /about to leak \[redacted\]/, out.stderr);
+  assert.ok(!out.stderr.includes(secret), `the secret reached stderr: ${out.stderr}`);
+  assert.ok(!out.stderr.includes(Buffer.from(secret).toString('base64')), 'nor base64-encoded');
+});

@@ -293,6 +293,7 @@ class Provider:
         self._network = "deny" if self._grant is None else "allow"
         self._allow_private = allow_private_networks
         self._redactor = Redactor()
+        self._stderr = _RedactedStderr(self._redactor)
         self._memory_limit = memory_limit
         self._config: Optional[str] = None
         self._lock = threading.RLock()
@@ -386,12 +387,15 @@ class Provider:
             return self._funcs[name](self._store, *args)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
             self._instance = None
+            self._stderr.flush()
             raise ComponentTrapped(self._redactor.redact(f"the component trapped in `{name}`: {e}")) from None
 
     def _instantiate(self) -> None:
         store = wasmtime.Store(self._engine)
         wasi = wasmtime.WasiConfig()
-        wasi.inherit_stderr()  # panics are explained on stderr; no args, env, stdin or files
+        # Panics are explained on stderr, redacted (a panic message may quote a secret); no
+        # args, env, stdin or files.
+        wasi.stderr_custom = self._stderr
         store.set_wasi(wasi)
         store.set_wasi_http()  # linked; without allowed_hosts its `handle` is replaced by _deny
         store.set_limits(memory_size=self._memory_limit)
@@ -441,6 +445,35 @@ class Provider:
             return wc.Variant("not-found", f"no secret `{name}` was given to the Python host")
         self._redactor.add(str(value))  # never printed from now on
         return str(value)
+
+
+class _RedactedStderr:
+    """A component's stderr, let out to ``sys.stderr`` a line at a time with every secret the
+    redactor knows replaced by ``[redacted]`` (a line that never ends, 4 KiB at a time)."""
+
+    def __init__(self, redactor: Redactor):
+        self._redactor = redactor
+        self._pending = b""
+
+    def __call__(self, data: bytes) -> None:
+        self._pending += data
+        end = self._pending.rfind(b"\n")
+        if end >= 0:
+            self._emit(self._pending[: end + 1])
+            self._pending = self._pending[end + 1 :]
+        if len(self._pending) > 4096:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._emit(self._pending)
+            self._pending = b""
+
+    def _emit(self, data: bytes) -> None:
+        import sys
+
+        sys.stderr.write(self._redactor.redact(data.decode("utf-8", "replace")))
+        sys.stderr.flush()
 
 
 def _resolve(host: str, port: int) -> List[str]:

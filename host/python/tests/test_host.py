@@ -1,5 +1,5 @@
 """What the Python host itself does: secrets from a callable (and a fresh value after the vendor
-rejected one), missing secrets, traps, the memory limit."""
+rejected one), missing secrets, traps and the component's stderr (redacted), the memory limit."""
 
 import base64
 
@@ -59,6 +59,17 @@ def test_a_trap_discards_the_instance_and_the_next_call_is_configured_again(misb
         p.create("panic", {})
     # A new instance, configured again with the remembered config: configure + this read.
     assert p.read("calls", "") == {"calls": 2}
+
+
+def test_the_components_stderr_is_redacted(misbehave_wasm, capsys):
+    secret = "hunter2-vault-token-0f3c"
+    p = Provider(misbehave_wasm, secrets={"token": secret})
+    p.configure({"hosts": []})
+    with pytest.raises(ComponentTrapped):
+        p.create("panic", {"secret": "token"})
+    err = capsys.readouterr().err
+    assert "about to leak [redacted]" in err, err
+    assert secret not in err and base64.b64encode(secret.encode()).decode() not in err, err
 
 
 def test_the_memory_limit_stops_a_hoarding_component(misbehave_wasm):
