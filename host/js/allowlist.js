@@ -88,6 +88,18 @@ export function splitHostPort(s) {
   return { host: s.slice(0, colon), port };
 }
 
+/**
+ * The destination of a request's authority (`[user@]host[:port]`, as wasi:http gives it): the
+ * host (IPv6 without brackets) and port, or `undefined` for a bad port. User info is not part
+ * of the destination.
+ */
+export function destinationOf(authority) {
+  const split = splitHostPort(authority.slice(authority.lastIndexOf('@') + 1));
+  if (split === undefined) return undefined;
+  const { host, port } = split;
+  return { host: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host, port };
+}
+
 /** A provider's allow-list. */
 export class AllowList {
   #entries = [];

@@ -9,6 +9,7 @@
 import { isIP } from 'node:net';
 import { outgoingHandler, types } from '@bytecodealliance/preview2-shim/http';
 import { checkAddress } from './address.js';
+import { destinationOf } from './allowlist.js';
 import { credentialsIn, isCredentialHeader } from './redact.js';
 
 /** The Rust host's defaults, in milliseconds. */
@@ -47,7 +48,7 @@ export function allowListedHandler(allowList, { granted = allowList, allowPrivat
       }
       // A request that names an IP address meets the private-network rule here; one that names
       // a host is resolved inside preview2-shim, out of this host's sight.
-      const host = authority.startsWith('[') ? authority.slice(1, authority.indexOf(']')) : authority.replace(/:\d*$/, '');
+      const host = destinationOf(authority)?.host ?? '';
       if (isIP(host)) {
         const why = checkAddress(host, host, granted().allowsAuthority(scheme, authority), allowPrivateNetworks);
         if (why !== undefined) {

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AllowedHost, AllowList } from '../allowlist.js';
+import { AllowedHost, AllowList, destinationOf } from '../allowlist.js';
 
 const allows = (entries, url) => AllowList.parse(entries).allowsUrl(url);
 
@@ -44,4 +44,12 @@ test('displays as parsed', () => {
 
 test('an empty list allows nothing', () => {
   assert.ok(!new AllowList().allows('https', 'example.com', 443));
+});
+
+test("a request's destination: user info is not part of it, IPv6 loses its brackets", () => {
+  assert.deepEqual(destinationOf('169.254.169.254'), { host: '169.254.169.254', port: undefined });
+  assert.deepEqual(destinationOf('user:pw@169.254.169.254:80'), { host: '169.254.169.254', port: 80 });
+  assert.deepEqual(destinationOf('u@[fd00:ec2::254]:8080'), { host: 'fd00:ec2::254', port: 8080 });
+  assert.deepEqual(destinationOf('[::1]'), { host: '::1', port: undefined });
+  assert.equal(destinationOf('example.com:99999'), undefined);
 });
