@@ -773,13 +773,9 @@ impl Parser {
             for (secret, v) in &s {
                 let k = format!("{key}.secrets.{secret}");
                 match v.as_str().map(|s| s.parse::<SecretSource>()) {
+                    // A relative file path is relative to the roster file.
                     Some(Ok(src)) => {
-                        // A relative file path is relative to the roster file.
-                        let src = match src {
-                            SecretSource::File(p) if p.is_relative() => SecretSource::File(base.join(p)),
-                            other => other,
-                        };
-                        secrets.insert(secret.clone(), src);
+                        secrets.insert(secret.clone(), src.relative_to(base));
                     }
                     Some(Err(e)) => self.err(&k, e),
                     None => self.err(&k, "must be a string such as \"env:NAME\", \"file:PATH\" or \"aws-sm:SECRET_ID\""),

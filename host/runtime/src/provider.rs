@@ -102,14 +102,6 @@ pub struct Provider {
     capabilities: Capabilities,
 }
 
-/// A relative `file:` source made relative to `dir` (when given).
-fn relative_to(source: SecretSource, dir: Option<&std::path::Path>) -> SecretSource {
-    match (source, dir) {
-        (SecretSource::File(p), Some(dir)) if p.is_relative() => SecretSource::File(dir.join(p)),
-        (source, _) => source,
-    }
-}
-
 /// Replaces `{key}` in a default secret source with the config's string value of `key`; `None`
 /// when a placeholder names a key the config does not set (then the default does not apply).
 fn fill_template(template: &str, config: &serde_json::Value) -> Option<String> {
@@ -189,8 +181,13 @@ impl Provider {
                 continue;
             }
             if let Some(filled) = declared.default_source.as_ref().and_then(|t| fill_template(t, &spec.config)) {
-                let source = filled.parse().map_err(|e: String| CallError::Provider(ProviderError::InvalidConfig(FieldError { field: declared.name.clone(), message: e })))?;
-                sources.insert(declared.name.clone(), relative_to(source, spec.dir.as_deref()));
+                let source: SecretSource = filled.parse().map_err(|e: String| CallError::Provider(ProviderError::InvalidConfig(FieldError { field: declared.name.clone(), message: e })))?;
+                // Relative to the roster file, as a `file:` the user writes is.
+                let source = match spec.dir.as_deref() {
+                    Some(dir) => source.relative_to(dir),
+                    None => source,
+                };
+                sources.insert(declared.name.clone(), source);
             }
         }
         let capabilities = Capabilities {
@@ -359,18 +356,8 @@ fn empty_metadata() -> ProviderMetadata {
 
 #[cfg(test)]
 mod tests {
-    use super::{fill_template, relative_to};
-    use crate::secrets::SecretSource;
+    use super::fill_template;
     use serde_json::json;
-
-    #[test]
-    fn a_relative_default_file_source_is_relative_to_the_roster_files_directory() {
-        let dir = std::path::Path::new("/srv/roster");
-        assert_eq!(relative_to(SecretSource::File("token".into()), Some(dir)), SecretSource::File("/srv/roster/token".into()));
-        assert_eq!(relative_to(SecretSource::File("/run/token".into()), Some(dir)), SecretSource::File("/run/token".into()));
-        assert_eq!(relative_to(SecretSource::File("token".into()), None), SecretSource::File("token".into()));
-        assert_eq!(relative_to(SecretSource::Env("T".into()), Some(dir)), SecretSource::Env("T".into()));
-    }
 
     #[test]
     fn default_sources_fill_from_config_or_do_not_apply() {

@@ -60,6 +60,17 @@ pub enum SecretSource {
     },
 }
 
+impl SecretSource {
+    /// The same source, a relative `file:` path taken relative to `dir` (the roster file's
+    /// directory); every other source as it is.
+    pub fn relative_to(self, dir: &std::path::Path) -> SecretSource {
+        match self {
+            SecretSource::File(p) if p.is_relative() => SecretSource::File(dir.join(p)),
+            other => other,
+        }
+    }
+}
+
 impl FromStr for SecretSource {
     type Err = String;
 
@@ -236,6 +247,14 @@ async fn read_secret_file(path: &std::path::Path) -> Result<SecretValue, SecretE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relative_file_source_is_relative_to_the_directory_given() {
+        let dir = std::path::Path::new("/srv/roster");
+        assert_eq!(SecretSource::File("token".into()).relative_to(dir), SecretSource::File("/srv/roster/token".into()));
+        assert_eq!(SecretSource::File("/run/token".into()).relative_to(dir), SecretSource::File("/run/token".into()));
+        assert_eq!(SecretSource::Env("T".into()).relative_to(dir), SecretSource::Env("T".into()));
+    }
 
     #[test]
     fn parses_sources() {
