@@ -138,6 +138,12 @@ pub async fn nimbus_provider_with(
     dir: &std::path::Path,
     secrets: &[&str],
 ) -> Result<Provider, roster_runtime::CallError> {
+    let wasm = roster_components::builtin("nimbus").expect("nimbus is built in");
+    Provider::start(runtime, wasm, nimbus_spec(sandbox_url, tenant_id, extra, dir, secrets)).await
+}
+
+/// The spec of [`nimbus_provider_with`], to adjust before starting it (its limits, say).
+pub fn nimbus_spec(sandbox_url: &str, tenant_id: &str, extra: serde_json::Value, dir: &std::path::Path, secrets: &[&str]) -> ProviderSpec {
     use roster_sim::nimbus::demo;
     let mut config = serde_json::json!({
         "admin_url": sandbox_url,
@@ -150,8 +156,7 @@ pub async fn nimbus_provider_with(
     for name in secrets {
         spec.secrets.insert(name.to_string(), format!("file:{}", dir.join(name).display()).parse().unwrap());
     }
-    let wasm = roster_components::builtin("nimbus").expect("nimbus is built in");
-    Provider::start(runtime, wasm, spec).await
+    spec
 }
 
 /// A Symbee provider pointed at a sandbox's `environment`, with `api_key` from `source`.
@@ -163,6 +168,14 @@ pub async fn symbee_provider(
     api_key_source: &str,
     aws: roster_runtime::secrets::AwsOptions,
 ) -> Result<Provider, roster_runtime::CallError> {
+    let mut spec = symbee_spec(sandbox_url, environment, sso_mode, api_key_source);
+    spec.aws = aws;
+    let wasm = roster_components::builtin("symbee").expect("symbee is built in");
+    Provider::start(runtime, wasm, spec).await
+}
+
+/// The spec of [`symbee_provider`] (default AWS options), to adjust before starting it.
+pub fn symbee_spec(sandbox_url: &str, environment: &str, sso_mode: &str, api_key_source: &str) -> ProviderSpec {
     use roster_sim::symbee::demo;
     let config = serde_json::json!({
         "base_url": format!("{sandbox_url}/symbee-admin/api/users/"),
@@ -173,10 +186,8 @@ pub async fn symbee_provider(
     });
     let mut spec = ProviderSpec::new("symbee", config);
     spec.secrets.insert("api_key".into(), api_key_source.parse().unwrap());
-    spec.aws = aws;
     spec.secret_max_age = Duration::from_secs(3600);
-    let wasm = roster_components::builtin("symbee").expect("symbee is built in");
-    Provider::start(runtime, wasm, spec).await
+    spec
 }
 
 /// The typed provider error of a failed call; panics on success or on a sandbox stop.

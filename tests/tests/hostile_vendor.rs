@@ -11,9 +11,9 @@
 //! vendor does not have, so both must fail. The message quotes at most a short part of the body.
 
 use roster_runtime::types::ProviderError;
-use roster_runtime::{CallError, HttpTimeouts, Limits, Provider, ProviderSpec};
+use roster_runtime::{CallError, HttpTimeouts, Limits, Provider};
 use roster_sim::faults::{Fault, Faults, Misbehaviour};
-use roster_tests::runtime;
+use roster_tests::{nimbus_spec, runtime, symbee_spec};
 use std::time::{Duration, Instant};
 
 /// Tight limits, so that the slow cases end within seconds: the wall bound of one call is their
@@ -73,15 +73,7 @@ async fn symbee(m: Misbehaviour) {
     let (rt, _cache) = runtime();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("api_key"), demo::API_KEY).unwrap();
-    let config = serde_json::json!({
-        "base_url": format!("{}/symbee-admin/api/users/", server.url()),
-        "company_code": demo::COMPANY,
-        "environment": demo::ENV_SAML,
-        "secrets_region": demo::SECRETS_REGION,
-        "sso_mode": "saml",
-    });
-    let mut spec = ProviderSpec::new("symbee", config);
-    spec.secrets.insert("api_key".into(), format!("file:{}", dir.path().join("api_key").display()).parse().unwrap());
+    let mut spec = symbee_spec(&server.url(), demo::ENV_SAML, "saml", &format!("file:{}", dir.path().join("api_key").display()));
     spec.limits = limits();
     let p = Provider::start(&rt, roster_components::builtin("symbee").unwrap(), spec).await.unwrap();
     let user =
@@ -102,9 +94,7 @@ async fn nimbus(m: Misbehaviour) {
     let (rt, _cache) = runtime();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("client_secret"), demo::CLIENT_SECRET).unwrap();
-    let config = serde_json::json!({ "admin_url": server.url(), "login_url": server.url(), "tenant_id": demo::TENANT_ID, "client_id": demo::CLIENT_ID });
-    let mut spec = ProviderSpec::new("nimbus", config);
-    spec.secrets.insert("client_secret".into(), format!("file:{}", dir.path().join("client_secret").display()).parse().unwrap());
+    let mut spec = nimbus_spec(&server.url(), demo::TENANT_ID, serde_json::json!({}), dir.path(), &["client_secret"]);
     spec.limits = limits();
     let p = Provider::start(&rt, roster_components::builtin("nimbus").unwrap(), spec).await.unwrap();
     let id = "7a3c1f2e-5b6d-4e8f-9a0b-1c2d3e4f5a6b";
