@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
@@ -470,16 +472,12 @@ class _RedactedStderr:
             self._pending = b""
 
     def _emit(self, data: bytes) -> None:
-        import sys
-
         sys.stderr.write(self._redactor.redact(data.decode("utf-8", "replace")))
         sys.stderr.flush()
 
 
 def _resolve(host: str, port: int) -> List[str]:
     """The addresses ``host`` resolves to now; none when it does not resolve."""
-    import socket
-
     try:
         return sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
     except OSError:

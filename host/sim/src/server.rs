@@ -145,6 +145,9 @@ fn dribble(chunk: &'static [u8], every: Duration, count: Option<u64>) -> Body {
     Dribble { chunk: Bytes::from_static(chunk), every, count, sleep: Box::pin(tokio::time::sleep(every)) }.boxed()
 }
 
+/// The body of the hostile vendor's 429s.
+const TOO_MANY: &str = r#"{"message":"too many requests"}"#;
+
 /// The answer of a hostile or broken vendor ([`crate::faults::Misbehaviour`]).
 pub(crate) fn misbehave(m: crate::faults::Misbehaviour) -> Outcome {
     use crate::faults::Misbehaviour as M;
@@ -171,15 +174,13 @@ pub(crate) fn misbehave(m: crate::faults::Misbehaviour) -> Outcome {
         M::WrongContentType => builder(200, "text/html").body(whole("<!doctype html><html><body><h1>Sign in to the Wi-Fi</h1></body></html>")),
         M::ErrorInOk => builder(200, "application/json").body(whole(r#"{"error":"internal_error","message":"Internal error (reported with HTTP 200)","resultCode":"500"}"#)),
         M::RedirectOffHost => builder(302, "text/plain").header("location", "http://169.254.169.254/latest/meta-data/").body(whole("Found")),
-        M::DuplicateHeaders => {
-            builder(429, "application/json").header("content-type", "text/plain").header("retry-after", "1").header("retry-after", "99999").body(whole(r#"{"message":"too many requests"}"#))
-        }
-        M::RetryAfterPast => builder(429, "application/json").header("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT").body(whole(r#"{"message":"too many requests"}"#)),
+        M::DuplicateHeaders => builder(429, "application/json").header("content-type", "text/plain").header("retry-after", "1").header("retry-after", "99999").body(whole(TOO_MANY)),
+        M::RetryAfterPast => builder(429, "application/json").header("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT").body(whole(TOO_MANY)),
         M::RetryAfterDate => {
             let at = std::time::SystemTime::now() + Duration::from_secs(2);
-            builder(429, "application/json").header("retry-after", http_date(at)).body(whole(r#"{"message":"too many requests"}"#))
+            builder(429, "application/json").header("retry-after", http_date(at)).body(whole(TOO_MANY))
         }
-        M::RetryAfterAbsurd => builder(429, "application/json").header("retry-after", "99999999999").body(whole(r#"{"message":"too many requests"}"#)),
+        M::RetryAfterAbsurd => builder(429, "application/json").header("retry-after", "99999999999").body(whole(TOO_MANY)),
     };
     Outcome::Reply(response.expect("a valid response"))
 }
