@@ -135,7 +135,7 @@ pub fn wasm_layer(manifest: &[u8]) -> Result<(String, u64), String> {
 }
 
 /// Pulled components by digest (`oci/blobs/sha256/HEX`, written atomically, read only when
-/// they still hash to their name), and the digest each reference last resolved to.
+/// they still hash to their name).
 pub struct Store {
     dir: PathBuf,
 }
@@ -229,8 +229,9 @@ pub struct Pulled {
 }
 
 impl Registry {
-    /// A client with bounded timeouts (connect 10 s, whole request 120 s) and no redirects to
-    /// other schemes.
+    /// A client with bounded timeouts (connect 10 s, whole request 120 s) that follows at most
+    /// five redirects (registries send blob downloads elsewhere; every blob is verified by its
+    /// digest whatever served it).
     pub fn new() -> Registry {
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
