@@ -78,8 +78,9 @@ enum Command {
         /// Only compare the state with the vendors; plan no actions.
         #[arg(long)]
         refresh_only: bool,
-        /// Only these resource addresses (TYPE.NAME); repeatable.
-        #[arg(long)]
+        /// Only these resource addresses (TYPE.NAME; a name that is not bare may be quoted,
+        /// TYPE."ada@example.com", or written as is); repeatable.
+        #[arg(long, value_parser = address)]
         target: Vec<String>,
         /// Plan deleting everything managed.
         #[arg(long)]
@@ -155,8 +156,8 @@ struct ApplyArgs {
     /// Allow replacements that lose data at the vendor (e.g. a Nimbus user's configuration).
     #[arg(long)]
     allow_replace: bool,
-    /// Only these resource addresses; repeatable.
-    #[arg(long)]
+    /// Only these resource addresses (as for `roster plan`); repeatable.
+    #[arg(long, value_parser = address)]
     target: Vec<String>,
     /// Only record what the vendors have now; change nothing there.
     #[arg(long)]
@@ -258,14 +259,22 @@ enum StateCommand {
     List,
     /// Show one record.
     Show {
-        /// TYPE.NAME
+        /// TYPE.NAME (a name that is not bare may be quoted or written as is)
+        #[arg(value_parser = address)]
         address: String,
     },
     /// Forget a record (the object is left at the vendor).
     Rm {
-        /// TYPE.NAME
+        /// TYPE.NAME (a name that is not bare may be quoted or written as is)
+        #[arg(value_parser = address)]
         address: String,
     },
+}
+
+/// An address as typed, written as Roster writes it (`nimbus_user.ada@example.com` →
+/// `nimbus_user."ada@example.com"`).
+fn address(text: &str) -> Result<String, String> {
+    roster_engine::address::canonical(text)
 }
 
 fn main() {

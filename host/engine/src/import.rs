@@ -139,8 +139,8 @@ pub async fn many(ws: &Workspace, store: &dyn StateStore, type_name: &str, wante
             problems.push(format!("{}: {} {} is also at {}; each object once", w.origin, type_name, w.id, first.origin));
         }
         if let Some(name) = &w.name {
-            if rows::name_from(name) != *name {
-                problems.push(format!("{}: name `{name}` may hold only letters, digits, `_` and `-`", w.origin));
+            if let Err(why) = crate::address::check_name(name) {
+                problems.push(format!("{}: {why}", w.origin));
             } else if let Some(first) = names.insert(name.clone(), w) {
                 problems.push(format!("{}: name `{name}` is also used at {}", w.origin, first.origin));
             }
@@ -260,11 +260,11 @@ pub fn given(template: Option<&rows::Template>, schema: &ResourceSchema, table: 
 fn unique_name(name: String, type_name: &str, taken: &mut HashSet<String>) -> String {
     let mut candidate = name.clone();
     let mut n = 1;
-    while taken.contains(&format!("{type_name}.{candidate}")) {
+    while taken.contains(&crate::address::of(type_name, &candidate)) {
         n += 1;
         candidate = format!("{name}_{n}");
     }
-    taken.insert(format!("{type_name}.{candidate}"));
+    taken.insert(crate::address::of(type_name, &candidate));
     candidate
 }
 
@@ -336,7 +336,7 @@ fn write_declarations(file: &RosterFile, type_name: &str, provider: &str, into: 
             let default_provider = type_name.split('_').next().unwrap_or_default();
             let mut text = String::new();
             for (name, w, _, d, _) in new {
-                text.push_str(&format!("\n# imported by `roster import` from {}\n[resource.{type_name}.{name}]\n", w.origin));
+                text.push_str(&format!("\n# imported by `roster import` from {}\n[resource.{}]\n", w.origin, crate::address::of(type_name, name)));
                 if provider != default_provider {
                     text.push_str(&format!("provider = {}\n", Value::String(provider.to_string())));
                 }

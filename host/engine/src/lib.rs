@@ -50,6 +50,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod address;
 pub mod apply;
 pub mod decide;
 pub mod grants;

@@ -333,11 +333,9 @@ impl RosterFile {
     fn row_resource<'a>(&'a self, key: &'a str) -> Option<(&'a ResourceDecl, Option<&'a str>)> {
         let rest = key.strip_prefix("resource.")?;
         let (type_name, rest) = rest.split_once('.')?;
-        let (name, attribute) = match rest.split_once('.') {
-            Some((n, a)) => (n, Some(a)),
-            None => (rest, None),
-        };
-        let r = self.resource(&format!("{type_name}.{name}"))?;
+        let (name, after) = crate::address::first_segment(rest)?;
+        let attribute = after.strip_prefix('.');
+        let r = self.resource(&crate::address::of(type_name, &name))?;
         r.origin.is_some().then_some((r, attribute))
     }
 
@@ -354,7 +352,7 @@ fn line_in(lines: &HashMap<String, usize>, key: &str) -> usize {
         if let Some(l) = lines.get(k) {
             return *l;
         }
-        match k.rfind('.') {
+        match crate::address::last_dot(k) {
             Some(i) => k = &k[..i],
             None => return 0,
         }
@@ -381,9 +379,12 @@ impl LineIndex {
     }
 }
 
+/// The dotted key of `key` in `prefix`; a key that is not a bare name is quoted, so a resource
+/// named `a.b@example.com` is `resource.TYPE."a.b@example.com"`, not four segments.
 fn join(prefix: &str, key: &str) -> String {
+    let key = crate::address::segment(key);
     if prefix.is_empty() {
-        key.to_string()
+        key
     } else {
         format!("{prefix}.{key}")
     }
@@ -584,11 +585,11 @@ impl Parser {
         let mut resources = Vec::new();
         let types = root.get("resource").and_then(|v| self.table(v, "resource")).cloned().unwrap_or_default();
         for (type_name, v) in &types {
-            let Some(named) = self.table(v, &format!("resource.{type_name}")).cloned() else {
+            let Some(named) = self.table(v, &join("resource", type_name)).cloned() else {
                 continue;
             };
             for (name, v) in &named {
-                let key = format!("resource.{type_name}.{name}");
+                let key = format!("resource.{}", crate::address::of(type_name, name));
                 let Some(m) = self.table(v, &key).cloned() else {
                     continue;
                 };
@@ -602,7 +603,7 @@ impl Parser {
         let sources = root.get("rows").and_then(|v| self.table(v, "rows")).cloned().unwrap_or_default();
         let mut addresses: HashMap<String, String> = resources.iter().map(|r| (r.address.clone(), format!("{}:{}", self.file.display(), self.line(&format!("resource.{}", r.address))))).collect();
         for (name, v) in &sources {
-            let key = format!("rows.{name}");
+            let key = join("rows", name);
             let Some(m) = self.table(v, &key).cloned() else {
                 continue;
             };
@@ -711,7 +712,7 @@ impl Parser {
             }
         };
         let template = Template { key: key_column, attributes };
-        let whole = format!("rows.{name}");
+        let whole = join("rows", name);
         let located = |e: crate::rows::RowError| FileError::in_rows(&path, e, &whole);
         let table = match crate::rows::parse_csv(&bytes) {
             Ok(t) => t,
@@ -734,7 +735,7 @@ impl Parser {
         let made = expanded
             .into_iter()
             .map(|x| ResourceDecl {
-                address: format!("{type_name}.{}", x.key),
+                address: crate::address::of(&type_name, &x.key),
                 type_name: type_name.clone(),
                 provider: provider.clone(),
                 adopt,
@@ -856,8 +857,11 @@ impl Parser {
     }
 
     fn resource(&mut self, type_name: &str, name: &str, m: &Map<String, Value>, key: &str, providers: &BTreeMap<String, ProviderDecl>) -> Option<ResourceDecl> {
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            self.err(key, format!("resource name `{name}` may hold only letters, digits, `_` and `-`"));
+        if !crate::address::is_bare(type_name) {
+            self.err(key, format!("resource type `{type_name}` may hold only ASCII letters, digits, `_` and `-`"));
+        }
+        if let Err(why) = crate::address::check_name(name) {
+            self.err(key, format!("resource {why}"));
         }
         let provider = match m.get("provider") {
             Some(Value::String(p)) => p.clone(),
@@ -870,7 +874,7 @@ impl Parser {
         if !providers.contains_key(&provider) {
             let known: Vec<&str> = providers.keys().map(String::as_str).collect();
             self.err(
-                join(key, if m.contains_key("provider") { "provider" } else { "" }).trim_end_matches('.'),
+                &if m.contains_key("provider") { join(key, "provider") } else { key.to_string() },
                 format!("no provider `{provider}` is declared (declared: {}); add [provider.{provider}] or set `provider = \"…\"`", if known.is_empty() { "none".into() } else { known.join(", ") }),
             );
         }
@@ -882,7 +886,7 @@ impl Parser {
             }
             attributes.insert(k.clone(), self.expand(v, &join(key, k)));
         }
-        Some(ResourceDecl { address: format!("{type_name}.{name}"), type_name: type_name.to_string(), provider, adopt, attributes, origin: None })
+        Some(ResourceDecl { address: crate::address::of(type_name, name), type_name: type_name.to_string(), provider, adopt, attributes, origin: None })
     }
 }
 
@@ -969,6 +973,29 @@ adopt = true
         // The rows' file is an input: another CSV is another digest.
         let (_d2, g) = with_csv("alias,id,team\nbob,b-2,sales\n");
         assert_ne!(f.digest, g.unwrap().digest);
+    }
+
+    #[test]
+    fn e_mail_keys_name_resources_as_the_roster_file_quotes_them() {
+        // A hand-written quoted name and a row keyed by an e-mail address share one address form,
+        // so the two collide like any other pair of names.
+        let text = ROWS.replace("[resource.nimbus_user.ada]", "[resource.nimbus_user.\"ada.b@example.com\"]");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roster.toml");
+        std::fs::write(dir.path().join("agents.csv"), "alias,id,team\nbob.c@example.com,b-1,sales\n").unwrap();
+        let f = RosterFile::parse(&path, &text).unwrap();
+        let addresses: Vec<&str> = f.resources.iter().map(|r| r.address.as_str()).collect();
+        assert_eq!(addresses, ["nimbus_user.\"ada.b@example.com\"", "nimbus_user.\"bob.c@example.com\""]);
+        let e = f.error("resource.nimbus_user.\"bob.c@example.com\".o365_id", "bad id");
+        assert_eq!((e.file, e.line, e.key.as_str()), (dir.path().join("agents.csv"), 2, "nimbus_user.\"bob.c@example.com\".o365_id (column id)"));
+        let e = f.error("resource.nimbus_user.\"ada.b@example.com\".o365_id", "bad id");
+        assert_eq!((e.line, e.key.as_str()), (4, "resource.nimbus_user.\"ada.b@example.com\".o365_id"));
+        std::fs::write(dir.path().join("agents.csv"), "alias,id,team\nada.b@example.com,b-1,sales\n").unwrap();
+        let clash = RosterFile::parse(&path, &text).unwrap_err().to_string();
+        assert!(clash.contains("agents.csv:2: column alias: nimbus_user.\"ada.b@example.com\" is declared twice: here and at"), "{clash}");
+        assert!(clash.contains("roster.toml:3;"), "{clash}");
+        let bad = RosterFile::parse(&path, &ROWS.replace("[resource.nimbus_user.ada]", "[resource.nimbus_user.\" ada\"]")).unwrap_err().to_string();
+        assert!(bad.contains("resource.nimbus_user.\" ada\": resource name \" ada\" starts or ends with white space"), "{bad}");
     }
 
     #[test]

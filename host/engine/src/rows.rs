@@ -25,7 +25,9 @@
 //! the first row becomes the resource `TYPE.ada` with `email = "ada@example.com"`,
 //! `copy_from = "u-1001"`, `location = "Basel"` (the cell is empty) and `language = "en"`; the
 //! third becomes `TYPE.lin` with `copy_from = "u-1001"` (a mapped cell is trimmed before lookup)
-//! and `location = "Bern, Old Town"`.
+//! and `location = "Bern, Old Town"`. A key is any one line of text without white space at
+//! either end: a row keyed `ada@example.com` becomes `TYPE."ada@example.com"` (see
+//! [`crate::address`]).
 //!
 //! CSV as read here:
 //! - fields are separated by `,`; a record ends at LF, CRLF or a lone CR (old Mac line ends) — a
@@ -408,8 +410,9 @@ pub struct Expanded {
 }
 
 /// Fills `template` for every row of `table`. Errors (all of them, located): a column the template
-/// names that the header lacks (line 1, listing the header's columns); an empty key; a key that is
-/// not a valid resource name (only ASCII letters, digits, `_` and `-`); a key used by two rows
+/// names that the header lacks (line 1, listing the header's columns); an empty key; a key that
+/// cannot name a resource ([`crate::address::check_name`]: a control character, white space at
+/// either end); a key used by two rows
 /// (naming both lines); an unmapped value without default.
 pub fn expand(template: &Template, table: &Table) -> Result<Vec<Expanded>, Vec<RowError>> {
     let mut errors = Vec::new();
@@ -444,9 +447,8 @@ pub fn expand(template: &Template, table: &Table) -> Result<Vec<Expanded>, Vec<R
             let column = || Some(template.key.clone());
             if key.is_empty() {
                 errors.push(RowError::new(row.line, column(), format!("the key column `{}` is empty; every row needs a key, which names its resource", template.key)));
-            } else if !is_name(key) {
-                let message = format!("key `{key}` is not a valid resource name: it may hold only ASCII letters, digits, `_` and `-` (e.g. `{}`)", name_from(key));
-                errors.push(RowError::new(row.line, column(), message));
+            } else if let Err(why) = crate::address::check_name(key) {
+                errors.push(RowError::new(row.line, column(), format!("the key cannot name a resource: {why}")));
             } else {
                 match seen.entry(key) {
                     Entry::Occupied(first) => errors.push(RowError::new(row.line, column(), format!("key `{key}` is used on lines {} and {}; each row needs its own key", first.get(), row.line))),
@@ -520,10 +522,6 @@ fn known(map: &BTreeMap<String, String>) -> String {
     list
 }
 
-fn is_name(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 /// The columns a rows file written for `template` has: the key column, then each `Column` cell's
 /// column, each once, in template order.
 pub fn columns_for(template: &Template) -> Vec<String> {
@@ -550,7 +548,7 @@ pub fn columns_for(template: &Template) -> Vec<String> {
 /// does not match (an object lacking the attribute matches); a value no map key (and no default)
 /// produces; an empty string where an empty cell would mean the default; a list or object value; a
 /// column the template uses that `columns` lacks; two attributes (or the key) needing different
-/// values in one column; a key that is not a valid resource name. An attribute not covered by the
+/// values in one column; a key that cannot name a resource. An attribute not covered by the
 /// template is ignored (the caller decides which attributes matter).
 pub fn row_for(template: &Template, columns: &[String], key: &str, attributes: &Map<String, Value>) -> Result<Vec<String>, String> {
     let mut problems = Vec::new();
@@ -563,8 +561,8 @@ pub fn row_for(template: &Template, columns: &[String], key: &str, attributes: &
             problems.push(format!("the template uses column `{column}`, which the columns lack (they are: {}); add it", columns.join(", ")));
         }
     }
-    if !is_name(key) {
-        problems.push(format!("key `{key}` is not a valid resource name: it may hold only ASCII letters, digits, `_` and `-` (e.g. `{}`)", name_from(key)));
+    if let Err(why) = crate::address::check_name(key) {
+        problems.push(format!("the key cannot name a resource: {why}"));
     }
     // Each column's cell and who asked for it.
     let mut cells: Vec<Option<(String, String)>> = vec![None; columns.len()];
@@ -942,13 +940,20 @@ mod tests {
     #[test]
     fn expand_reports_empty_and_invalid_keys() {
         assert_eq!(
-            expand_errors(&template(), "username,email,team,site\n,a,sales,\nada smith,b,sales,\nada.b@x.ch,c,sales,\nok-1_B,d,sales,\n"),
+            expand_errors(&template(), "username,email,team,site\n,a,sales,\n\"ada \",b,sales,\n\"ada\nb\",c,sales,\nok-1_B,d,sales,\n"),
             vec![
                 err(2, Some("username"), "the key column `username` is empty; every row needs a key, which names its resource"),
-                err(3, Some("username"), "key `ada smith` is not a valid resource name: it may hold only ASCII letters, digits, `_` and `-` (e.g. `ada_smith`)"),
-                err(4, Some("username"), "key `ada.b@x.ch` is not a valid resource name: it may hold only ASCII letters, digits, `_` and `-` (e.g. `ada_b_x_ch`)"),
+                err(3, Some("username"), "the key cannot name a resource: name \"ada \" starts or ends with white space; remove it (a name is matched exactly)"),
+                err(4, Some("username"), "the key cannot name a resource: name \"ada\\nb\" holds a control character (a line end or tab, say); names are one line of text"),
             ]
         );
+    }
+
+    #[test]
+    fn any_line_of_text_is_a_key() {
+        let table = table("username,email,team,site\nada.b@x.ch,a,sales,\nada smith,b,sales,\n\"Zoë \"\"Z\"\" Müller\",c,sales,\n");
+        let keys: Vec<String> = expand(&template(), &table).expect("valid keys").into_iter().map(|x| x.key).collect();
+        assert_eq!(keys, ["ada.b@x.ch", "ada smith", "Zoë \"Z\" Müller"]);
     }
 
     #[test]
@@ -1022,10 +1027,10 @@ mod tests {
                 .to_string())
         );
         assert_eq!(
-            row_for(&t, &strings(&["username", "email"]), "a b", &Map::new()),
+            row_for(&t, &strings(&["username", "email"]), " a b", &Map::new()),
             Err("the template uses column `team`, which the columns lack (they are: username, email); add it; \
                  the template uses column `site`, which the columns lack (they are: username, email); add it; \
-                 key `a b` is not a valid resource name: it may hold only ASCII letters, digits, `_` and `-` (e.g. `a_b`)"
+                 the key cannot name a resource: name \" a b\" starts or ends with white space; remove it (a name is matched exactly)"
                 .to_string())
         );
         let shared = Template { key: "k".into(), attributes: vec![("name".into(), Cell::Column { column: "k".into(), default: None, map: None })] };

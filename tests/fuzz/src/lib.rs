@@ -19,6 +19,7 @@
 //! ```
 #![deny(missing_docs)]
 
+use roster_engine::address;
 use roster_engine::rosterfile::{expand_env, FileErrors, RosterFile};
 use roster_engine::rows::{self, Cell, Template};
 use roster_runtime::http::{canonical_host, AllowedHost};
@@ -59,6 +60,8 @@ pub fn roster_file(data: &[u8]) {
         Ok(file) => {
             for r in &file.resources {
                 assert!(file.resource(&r.address).is_some(), "resource {} cannot be found by its address", r.address);
+                let (type_name, name) = address::parse(&r.address).unwrap_or_else(|e| panic!("address {} does not read back: {e}", r.address));
+                assert_eq!((type_name.as_str(), address::of(&type_name, &name)), (r.type_name.as_str(), r.address.clone()), "address {} is not canonical", r.address);
                 let _ = file.line_of(&r.address);
             }
         }
@@ -93,7 +96,9 @@ pub fn csv_rows(data: &[u8]) {
     if let Ok(expanded) = rows::expand(&template, &table) {
         let mut keys = std::collections::HashSet::new();
         for row in &expanded {
-            assert!(!row.key.is_empty() && row.key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'), "row key {:?} is not a resource name", row.key);
+            assert_eq!(address::check_name(&row.key), Ok(()), "row key {:?} cannot name a resource", row.key);
+            let written = address::of("t", &row.key);
+            assert_eq!(address::parse(&written), Ok(("t".to_string(), row.key.clone())), "address {written} does not read back");
             assert!(keys.insert(row.key.clone()), "two rows share key {:?}", row.key);
         }
     }

@@ -59,6 +59,37 @@ async fn a_csv_roster_converges_against_the_sim() {
     assert!(text(&o).contains("agents.csv:6: nimbus_user.agent0005.o365_id (column o365_id):") && text(&o).contains("is declared twice: here and as nimbus_user.extra at"), "{}", text(&o));
 }
 
+/// Rows keyed by e-mail address: each is `nimbus_user."…"`, found again by `state show`,
+/// `--target` and bulk import whether the address is typed quoted or as is.
+#[tokio::test]
+async fn e_mail_keys_are_addresses_quoted_or_typed_as_is() {
+    let w = World::new(open_seed()).await;
+    std::fs::write(w.path("agents.csv"), format!("alias,o365_id,team\nada.b@example.com,{},sales\nbob@example.com,{},support\n", guid(1), guid(2))).unwrap();
+    w.write(fast(), &agents_rows());
+    let t = text(&w.run(&["plan", "--target", "nimbus_user.bob@example.com"]).await);
+    assert!(t.contains("Plan: 1 to add, 0 to replace, 0 to destroy.") && t.contains("nimbus_user.\"bob@example.com\" will be created"), "{t}");
+    let o = w.run(&["apply", "--auto-approve"]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let addresses: Vec<String> = w.state()["resources"].as_array().unwrap().iter().map(|r| r["address"].as_str().unwrap().to_string()).collect();
+    assert_eq!(addresses, ["nimbus_user.\"ada.b@example.com\"", "nimbus_user.\"bob@example.com\""]);
+    for typed in ["nimbus_user.ada.b@example.com", "nimbus_user.\"ada.b@example.com\""] {
+        let o = w.run(&["state", "show", typed]).await;
+        assert!(o.status.success() && text(&o).contains(&guid(1)), "{typed}: {}", text(&o));
+    }
+    let o = w.run(&["state", "show", "nimbus_user.\"ada"]).await;
+    assert!(!o.status.success() && text(&o).contains("the quoted name does not end"), "{}", text(&o));
+
+    // Bulk import into the same rows keeps the e-mail key, and the next plan has nothing to do.
+    let template = w.nimbus.update(|s| s.tenants[0].users.iter().find(|u| u.o365_id == nd::TEMPLATE_USER).cloned().unwrap());
+    w.nimbus.update(|s| s.tenants[0].users.push(nimbus::User { o365_id: guid(3), organization_unit_id: nd::OU_SALES.into(), ..template.clone() }));
+    std::fs::write(w.path("ids.csv"), format!("o365_id,alias\n{},cy.d@example.com\n", guid(3))).unwrap();
+    let o = w.run(&["import", "--csv", "ids.csv", "--rows", "agents"]).await;
+    assert!(o.status.success() && text(&o).contains("as nimbus_user.\"cy.d@example.com\""), "{}", text(&o));
+    assert!(std::fs::read_to_string(w.path("agents.csv")).unwrap().contains(&format!("cy.d@example.com,{},sales", guid(3))));
+    let o = w.run(&["plan", "--detailed-exitcode"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
 /// The vendor operations each way of planning costs, counted by the sim itself: a first apply
 /// is creates and nothing else; `--refresh=false` reads nothing; `--refresh-stale` reads only
 /// the stale records; a full plan reads every one. Plans say the cost before reading.
