@@ -84,7 +84,7 @@ from roster_provider import Provider, Denied, builtin, builtins
 
 url, key = sys.argv[1], sys.argv[2]
 config = {"base_url": url + "/symbee-admin/api/users/", "company_code": "abc-gadgets", "environment": "prod", "secrets_region": "us-east-1", "sso_mode": "saml"}
-symbee = Provider(builtin("symbee"), secrets={"api_key": key}, allowed_hosts=[url])
+symbee = Provider(builtin("symbee"), secrets={"api_key": key}, allowed_hosts=[url], trust_declared_hosts=True)
 symbee.configure(config)
 vera = symbee.read("symbee_user", "vvenus@abc-gadgets.com")
 offline = Provider(builtin("symbee"), secrets={"api_key": key})

@@ -13,7 +13,8 @@ or a callable, and turns each ``provider-error`` into an exception of its own cl
 The network is denied unless you pass the provider's allow-list: with ``allowed_hosts=None``
 (the default) every outgoing request fails with ``Denied`` (validate-only use). With a list,
 ``configure`` first checks that every host the component asks for under its config is in your
-list (else ``Denied`` names the ones missing), then links wasi:http. What it cannot do:
+list (else ``Denied`` names the ones missing), then links wasi:http; because of what it cannot
+do, a list is taken only with ``trust_declared_hosts=True``. What it cannot do:
 wasmtime-py gives Python no way to look inside an outgoing request, so once the network is on,
 this host **cannot stop the component from reaching a host it did not ask for**; Roster's own
 host does. The private-network rule it applies to the host names in ``allowed_hosts``, resolved
@@ -268,7 +269,9 @@ class Provider:
     a list of ``[scheme://]host[:port]`` entries (review what :meth:`allowed_hosts` asks for,
     then pass it) turns the network on, and :meth:`configure` refuses a config under which the
     component asks for a host not in it. wasmtime-py cannot filter requests one by one, so the
-    list is checked against what the component declares, not enforced per request.
+    list is checked against what the component declares, not enforced per request: the network
+    is turned on only with ``trust_declared_hosts=True`` as well, which says you trust the
+    component to keep to its declaration (else ``ValueError``).
     ``memory_limit``: bytes of linear memory the instance may use (64 MiB, as in Roster's host).
 
     The component keeps its config per instance: call :meth:`configure` before ``read``,
@@ -283,12 +286,22 @@ class Provider:
         secrets: Optional[Secrets] = None,
         allowed_hosts: Optional[List[str]] = None,
         allow_private_networks: bool = False,
+        trust_declared_hosts: bool = False,
         memory_limit: int = 64 << 20,
         engine: Optional[wasmtime.Engine] = None,
     ):
         if isinstance(allowed_hosts, str):
             raise TypeError("allowed_hosts is a list of entries, not one string")
         self._grant = AllowList(allowed_hosts) if allowed_hosts is not None else None  # ValueError names a bad entry
+        if self._grant is not None and not trust_declared_hosts:
+            # Refuse what this host cannot guarantee rather than let the list look enforced.
+            raise ValueError(
+                "allowed_hosts turns the network on, and this host cannot hold a component to it: "
+                "wasmtime-py links wasi:http whole, so a component can reach any host once the network is on. "
+                "Pass trust_declared_hosts=True if you trust the component to contact only the hosts it declares "
+                "(configure checks that declaration against allowed_hosts), or run it in Roster's own host or the "
+                "Node host, which check every request"
+            )
         self._engine = engine or _default_engine()
         self._component = _compile(self._engine, wasm)
         self._secrets: Secrets = secrets if secrets is not None else {}

@@ -51,7 +51,7 @@ def symbee_box(_sandboxes):
 @pytest.fixture
 def nimbus(nimbus_wasm, nimbus_box):
     """A Nimbus provider configured for the sandbox."""
-    p = Provider(nimbus_wasm, secrets={"client_secret": NimbusDemo.CLIENT_SECRET}, allowed_hosts=[nimbus_box.url])
+    p = Provider(nimbus_wasm, secrets={"client_secret": NimbusDemo.CLIENT_SECRET}, allowed_hosts=[nimbus_box.url], trust_declared_hosts=True)
     p.configure(nimbus_config(nimbus_box.url))
     return p
 
@@ -59,6 +59,6 @@ def nimbus(nimbus_wasm, nimbus_box):
 @pytest.fixture
 def symbee(symbee_wasm, symbee_box):
     """A Symbee provider configured for the sandbox's SAML environment."""
-    p = Provider(symbee_wasm, secrets={"api_key": SymbeeDemo.API_KEY}, allowed_hosts=[symbee_box.url])
+    p = Provider(symbee_wasm, secrets={"api_key": SymbeeDemo.API_KEY}, allowed_hosts=[symbee_box.url], trust_declared_hosts=True)
     p.configure(symbee_config(symbee_box.url))
     return p

@@ -35,7 +35,7 @@ def test_invalid_config_names_the_key(nimbus_wasm, symbee_wasm, symbee_box):
     assert e.value.field == "cluster"
     assert e.value.kind == "invalid-config"
     # Through the sandbox: an environment on Amazon Connect's internal directory is NOT_SUPPORTED.
-    lab = Provider(symbee_wasm, secrets={"api_key": SymbeeDemo.API_KEY}, allowed_hosts=[symbee_box.url])
+    lab = Provider(symbee_wasm, secrets={"api_key": SymbeeDemo.API_KEY}, allowed_hosts=[symbee_box.url], trust_declared_hosts=True)
     lab.configure(symbee_config(symbee_box.url, SymbeeDemo.ENV_INTERNAL))
     with pytest.raises(InvalidConfig) as e:
         lab.read("symbee_user", "x@abc-gadgets.com")

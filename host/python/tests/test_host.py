@@ -17,7 +17,7 @@ def test_a_callable_supplies_secrets_and_a_rotated_secret_is_picked_up(nimbus_wa
         asked.append(name)
         return current["value"] if name == "client_secret" else None
 
-    p = Provider(nimbus_wasm, secrets=secrets, allowed_hosts=[nimbus_box.url])
+    p = Provider(nimbus_wasm, secrets=secrets, allowed_hosts=[nimbus_box.url], trust_declared_hosts=True)
     p.configure(nimbus_config(nimbus_box.url))
     p.read("nimbus_user", NimbusDemo.TEMPLATE_USER)
     asked_before = len(asked)
@@ -33,7 +33,7 @@ def test_a_callable_supplies_secrets_and_a_rotated_secret_is_picked_up(nimbus_wa
 
 
 def test_a_missing_secret_is_named(nimbus_wasm, nimbus_box):
-    p = Provider(nimbus_wasm, secrets={}, allowed_hosts=[nimbus_box.url])
+    p = Provider(nimbus_wasm, secrets={}, allowed_hosts=[nimbus_box.url], trust_declared_hosts=True)
     p.configure(nimbus_config(nimbus_box.url))
     with pytest.raises(ProviderError) as e:
         p.read("nimbus_user", NimbusDemo.TEMPLATE_USER)
@@ -45,7 +45,7 @@ def test_a_failing_secret_source_is_a_typed_error_not_a_crash(nimbus_wasm, nimbu
     def broken(name):
         raise TimeoutError("vault did not answer")
 
-    p = Provider(nimbus_wasm, secrets=broken, allowed_hosts=[nimbus_box.url])
+    p = Provider(nimbus_wasm, secrets=broken, allowed_hosts=[nimbus_box.url], trust_declared_hosts=True)
     p.configure(nimbus_config(nimbus_box.url))
     with pytest.raises(ProviderError, match="vault did not answer"):
         p.read("nimbus_user", NimbusDemo.TEMPLATE_USER)
@@ -81,13 +81,21 @@ def test_the_memory_limit_stops_a_hoarding_component(misbehave_wasm):
 
 
 def test_allowed_hosts_must_name_every_host_the_component_asks_for(nimbus_wasm, nimbus_box):
-    p = Provider(nimbus_wasm, secrets={"client_secret": NimbusDemo.CLIENT_SECRET}, allowed_hosts=["https://login.microsoftonline.com"])
+    p = Provider(nimbus_wasm, secrets={"client_secret": NimbusDemo.CLIENT_SECRET}, allowed_hosts=["https://login.microsoftonline.com"], trust_declared_hosts=True)
     assert p.network == "allow"
     with pytest.raises(Denied) as e:
         p.configure(nimbus_config(nimbus_box.url))
     assert f"the component asks for {nimbus_box.url}, not in allowed_hosts (https://login.microsoftonline.com)" in str(e.value)
     with pytest.raises(ValueError, match="allowed host `ftp://x`: scheme must be http or https"):
-        Provider(nimbus_wasm, allowed_hosts=["ftp://x"])
+        Provider(nimbus_wasm, allowed_hosts=["ftp://x"], trust_declared_hosts=True)
+
+
+def test_a_network_this_host_cannot_hold_the_component_to_is_refused_unless_trusted(nimbus_wasm, nimbus_box):
+    # wasmtime-py cannot check requests one by one: an allow-list alone must not look enforced.
+    with pytest.raises(ValueError, match="cannot hold a component to it") as e:
+        Provider(nimbus_wasm, secrets={"client_secret": NimbusDemo.CLIENT_SECRET}, allowed_hosts=[nimbus_box.url])
+    assert "trust_declared_hosts=True" in str(e.value)
+    assert Provider(nimbus_wasm).network == "deny"
 
 
 def test_validate_after_a_trap_runs_on_a_configured_instance(misbehave_wasm):
@@ -105,12 +113,12 @@ def test_an_echoing_gateway_leaks_no_secret(vendor, nimbus_wasm, symbee_wasm, ni
     echo = {"error_rate": 1.0, "error_status": 502, "echo": True}
     if vendor == "symbee":
         symbee_box.request("PUT", "/_sandbox/faults", {"routes": {"*": echo}})
-        p = Provider(symbee_wasm, secrets={"api_key": SymbeeDemo.API_KEY}, allowed_hosts=[symbee_box.url])
+        p = Provider(symbee_wasm, secrets={"api_key": SymbeeDemo.API_KEY}, allowed_hosts=[symbee_box.url], trust_declared_hosts=True)
         p.configure(symbee_config(symbee_box.url))
         call, leaks = (lambda: p.read("symbee_user", "vvenus@abc-gadgets.com")), [SymbeeDemo.API_KEY]
     else:
         nimbus_box.request("PUT", "/_sandbox/faults", {"routes": {"token" if vendor == "nimbus-token" else "get": echo}})
-        p = Provider(nimbus_wasm, secrets={"client_secret": NimbusDemo.CLIENT_SECRET}, allowed_hosts=[nimbus_box.url])
+        p = Provider(nimbus_wasm, secrets={"client_secret": NimbusDemo.CLIENT_SECRET}, allowed_hosts=[nimbus_box.url], trust_declared_hosts=True)
         p.configure(nimbus_config(nimbus_box.url))
         pair = base64.b64encode(f"{NimbusDemo.CLIENT_ID}:{NimbusDemo.CLIENT_SECRET}".encode()).decode()
         call, leaks = (lambda: p.read("nimbus_user", NimbusDemo.TEMPLATE_USER)), [NimbusDemo.CLIENT_SECRET, pair]

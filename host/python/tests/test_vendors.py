@@ -54,7 +54,7 @@ def test_nimbus_create_read_delete(nimbus, nimbus_box):
 def test_nimbus_authenticates_with_a_certificate(nimbus_wasm, nimbus_box):
     ps256 = lambda: nimbus_box.stats()["client_assertions"].get("certificate PS256", 0)
     before = ps256()
-    p = Provider(nimbus_wasm, secrets=nimbus_certificate(), allowed_hosts=[nimbus_box.url])
+    p = Provider(nimbus_wasm, secrets=nimbus_certificate(), allowed_hosts=[nimbus_box.url], trust_declared_hosts=True)
     p.configure({**nimbus_config(nimbus_box.url), "credential": "certificate"})
     created = p.create("nimbus_user", {"o365_id": NEW_USER, "organization_unit_id": NimbusDemo.OU_SALES})
     assert created["o365_id"] == NEW_USER
