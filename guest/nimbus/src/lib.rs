@@ -5,8 +5,10 @@
 //! This file holds Nimbus facts only: clusters and URLs, payloads, the documented error table.
 //! The spec is `shared/vendor-docs/nimbus-provisioning-api.txt`; where it is silent, the
 //! assumption is written next to the code.
-// A component: it builds for wasm32 only (on the host, `cargo build --workspace` sees an empty crate).
-#![cfg(target_arch = "wasm32")]
+//
+//! The crate also builds on the host (its component export only for wasm32), so the vendor's pure
+//! logic — config, request payloads, reply parsing, the error table — has unit tests and is
+//! fuzzed (`tests/fuzz`, target `vendor_reply`).
 
 use roster_guest_kit::bindings::exports::roster::provider::provider::Guest;
 use roster_guest_kit::http::{self, Reply};
@@ -171,22 +173,62 @@ impl Nimbus {
 
     fn read_user(&mut self, id: &str) -> Result<Option<Object>, ProviderError> {
         let url = self.url(&format!("/user/{id}"))?;
-        let reply = self.api(|t| http::get(&url).bearer(t))?;
-        match reply.status {
-            200 => {
-                let details = reply.json()?;
-                match details.get("o365Id").and_then(Value::as_str) {
-                    Some(o365) if o365.eq_ignore_ascii_case(id) => Ok(Some(user_state(&details, id))),
-                    // The doc does not describe the answer; the details name the user they are
-                    // of. Anything else (an error inside a 200, another user's details) is not
-                    // this user's state: read as one, it would plan replacing a user nobody changed.
-                    _ => Err(ProviderError::Unavailable(format!("Nimbus answered HTTP 200 for user {id} without that user's details: {}", reply.text()))),
-                }
-            }
-            404 => Ok(None),
-            _ => Err(error_for(Op::Read, &reply)),
-        }
+        read_outcome(id, &self.api(|t| http::get(&url).bearer(t))?)
     }
+}
+
+// What each reply means: the pure half of each operation (tested and fuzzed on the host).
+
+/// The outcome of reading user `id`: its state, `None` when Nimbus has no such user, or the error.
+pub fn read_outcome(id: &str, reply: &Reply) -> Result<Option<Object>, ProviderError> {
+    match reply.status {
+        200 => match own_details(id, &reply.json()?) {
+            Some(state) => Ok(Some(state)),
+            // The doc does not describe the answer; the details name the user they are of.
+            // Anything else (an error inside a 200, another user's details) is not this user's
+            // state: read as one, it would plan replacing a user nobody changed.
+            None => Err(ProviderError::Unavailable(format!("Nimbus answered HTTP 200 for user {id} without that user's details: {}", reply.text()))),
+        },
+        404 => Ok(None),
+        _ => Err(error_for(Op::Read, reply)),
+    }
+}
+
+/// The outcome of creating user `id` (by copying a template user when `copy`): its state when
+/// the answer holds the user's details, `None` when the user must be read back (the doc does not
+/// describe the answer), or the error.
+pub fn create_outcome(copy: bool, id: &str, reply: &Reply) -> Result<Option<Object>, ProviderError> {
+    if reply.status != 200 && reply.status != 201 {
+        return Err(error_for(if copy { Op::Copy } else { Op::Create }, reply));
+    }
+    Ok(reply.json().ok().and_then(|details| own_details(id, &details)))
+}
+
+/// The outcome of deleting a user.
+pub fn delete_outcome(reply: &Reply) -> Result<(), ProviderError> {
+    match reply.status {
+        200 | 204 => Ok(()),
+        _ => Err(error_for(Op::Delete, reply)),
+    }
+}
+
+/// The outcome of the licence-usage query: the data source's result.
+pub fn license_usage_outcome(reply: &Reply) -> Result<Value, ProviderError> {
+    if reply.status != 200 {
+        return Err(error_for(Op::LicenseUsage, reply));
+    }
+    let licenses = match snake_keys(&reply.json()?) {
+        Value::Object(mut m) if m.contains_key("licenses") => m.remove("licenses").unwrap_or_default(),
+        other => other,
+    };
+    Ok(json!({ "licenses": licenses }))
+}
+
+/// `details` as the state of user `id`, when they are that user's (their `o365Id` is `id`,
+/// ignoring case as Nimbus does).
+fn own_details(id: &str, details: &Value) -> Option<Object> {
+    let o365 = details.get("o365Id").and_then(Value::as_str)?;
+    o365.eq_ignore_ascii_case(id).then(|| user_state(details, id))
 }
 
 /// The computed state of a user from the details GET (whose body the doc does not describe:
@@ -271,7 +313,8 @@ fn snake_keys(v: &Value) -> Value {
     }
 }
 
-struct NimbusProvider;
+/// The component: its exports (the `roster:provider` world).
+pub struct NimbusProvider;
 
 impl Guest for NimbusProvider {
     fn metadata() -> ProviderMetadata {
@@ -339,14 +382,9 @@ impl Guest for NimbusProvider {
                 None => (Op::Create, s.url("/user")?, json!({ "o365Id": id, "organizationUnitId": schema::string(&d, "organization_unit_id") })),
             };
             let reply = s.api(|t| http::post(&url).bearer(t).json(body.clone()))?;
-            if reply.status != 200 && reply.status != 201 {
-                return Err(error_for(op, &reply));
-            }
-            // The doc does not describe the answer: use it when it is the user's details,
-            // otherwise read the user back.
-            let state = match reply.json() {
-                Ok(v) if v.get("o365Id").is_some() => user_state(&v, &id),
-                _ => s.read_user(&id)?.ok_or_else(|| ProviderError::Unavailable(format!("Nimbus accepted user {id} but does not return it yet")))?,
+            let state = match create_outcome(op == Op::Copy, &id, &reply)? {
+                Some(state) => state,
+                None => s.read_user(&id)?.ok_or_else(|| ProviderError::Unavailable(format!("Nimbus accepted user {id} but does not return it yet")))?,
             };
             Ok(to_json(&state))
         })
@@ -358,11 +396,7 @@ impl Guest for NimbusProvider {
         with_state(|s| {
             let url = s.url(&format!("/user/{id}"))?;
             // The doc gives both the id in the path and a JSON body with it; send both.
-            let reply = s.api(|t| http::delete(&url).bearer(t).json(json!({ "o365Id": id })))?;
-            match reply.status {
-                200 | 204 => Ok(()),
-                _ => Err(error_for(Op::Delete, &reply)),
-            }
+            delete_outcome(&s.api(|t| http::delete(&url).bearer(t).json(json!({ "o365Id": id })))?)
         })
     }
 
@@ -370,18 +404,90 @@ impl Guest for NimbusProvider {
         expect_type("data source", &data_source, LICENSE_USAGE)?;
         with_state(|s| {
             let url = s.url("/user/license-usage")?;
-            let reply = s.api(|t| http::get(&url).bearer(t))?;
-            if reply.status != 200 {
-                return Err(error_for(Op::LicenseUsage, &reply));
-            }
-            let body = snake_keys(&reply.json()?);
-            let licenses = match body {
-                Value::Object(mut m) if m.contains_key("licenses") => m.remove("licenses").unwrap(),
-                other => other,
-            };
-            Ok(json!({ "licenses": licenses }).to_string())
+            Ok(license_usage_outcome(&s.api(|t| http::get(&url).bearer(t))?)?.to_string())
         })
     }
 }
 
+#[cfg(target_arch = "wasm32")]
 roster_guest_kit::bindings::export!(NimbusProvider);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "9fce70af-a632-49ca-bc0d-53db5a21c5b3";
+    const OTHER: &str = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+
+    fn reply(status: u16, body: Value) -> Reply {
+        Reply { status, retry_after: None, body: body.to_string().into_bytes() }
+    }
+
+    #[test]
+    fn a_read_takes_only_the_users_own_details() {
+        let details = json!({ "o365Id": ID.to_uppercase(), "organizationUnitId": OTHER, "skills": ["A", { "name": "B" }, 3] });
+        let state = read_outcome(ID, &reply(200, details)).unwrap().unwrap();
+        assert_eq!(state["o365_id"], ID.to_uppercase());
+        assert_eq!(state["organization_unit_id"], OTHER);
+        assert_eq!(state["skills"], json!(["A", "B"]));
+        assert_eq!(state["roles"], json!([]));
+        assert!(read_outcome(ID, &reply(404, json!({}))).unwrap().is_none());
+        // An error inside a 200, or another user's details, is not this user's state.
+        for body in [json!({ "error": "tenant suspended" }), json!({ "o365Id": OTHER }), json!([])] {
+            match read_outcome(ID, &reply(200, body.clone())) {
+                Err(ProviderError::Unavailable(m)) => assert!(m.contains("without that user's details"), "{m}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_create_answer_with_another_users_details_is_read_back_not_recorded() {
+        assert_eq!(create_outcome(false, ID, &reply(201, json!({ "o365Id": ID, "organizationUnitId": OTHER }))).unwrap().unwrap()["organization_unit_id"], OTHER);
+        assert!(create_outcome(false, ID, &reply(201, json!({ "o365Id": OTHER }))).unwrap().is_none());
+        assert!(create_outcome(true, ID, &reply(200, json!("created"))).unwrap().is_none());
+        assert!(create_outcome(false, ID, &Reply { status: 201, retry_after: None, body: b"not json".to_vec() }).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_documented_error_table() {
+        let err = |copy, status, body: Value| create_outcome(copy, ID, &reply(status, body)).unwrap_err();
+        assert!(matches!(err(false, 400, json!({ "message": "User already exists" })), ProviderError::AlreadyExists(_)));
+        assert!(matches!(err(true, 400, json!({ "message": "bad" })), ProviderError::InvalidInput(f) if f.field == "copy_from"));
+        assert!(matches!(err(false, 401, json!({})), ProviderError::Unauthorized(_)));
+        assert!(matches!(err(false, 403, json!({})), ProviderError::Forbidden(_)));
+        assert!(matches!(err(true, 404, json!({})), ProviderError::NotFound(m) if m.contains("no source user")));
+        assert!(matches!(err(false, 409, json!({})), ProviderError::AlreadyExists(_)));
+        assert!(matches!(err(false, 503, json!({})), ProviderError::Unavailable(_)));
+        let limited = Reply { status: 429, retry_after: Some("7".into()), body: vec![] };
+        assert!(matches!(read_outcome(ID, &limited), Err(ProviderError::RateLimited(r)) if r.retry_after_ms == Some(7000)));
+        assert!(delete_outcome(&reply(204, Value::Null)).is_ok());
+        assert!(matches!(delete_outcome(&reply(404, json!({}))), Err(ProviderError::NotFound(_))));
+    }
+
+    #[test]
+    fn licence_usage_is_snake_cased() {
+        let answer = json!({ "licenses": [{ "licenseType": "Enterprise", "total": 10, "used": 4, "available": 6 }] });
+        assert_eq!(license_usage_outcome(&reply(200, answer)).unwrap(), json!({ "licenses": [{ "license_type": "Enterprise", "total": 10, "used": 4, "available": 6 }] }));
+        assert!(matches!(license_usage_outcome(&reply(401, json!({}))), Err(ProviderError::Unauthorized(_))));
+    }
+
+    #[test]
+    fn config_and_desired_users_are_checked_against_the_doc() {
+        let config = |extra: Value| {
+            let mut c = json!({ "cluster": "ch-01", "tenant_id": ID, "client_id": OTHER });
+            c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            parse_config(&c.to_string())
+        };
+        let c = config(json!({})).unwrap_or_else(|_| panic!("a documented cluster"));
+        assert_eq!(c.admin_url, "https://admin.ch-01.luware.cloud");
+        assert_eq!(c.endpoint.scope, "https://admin.ch-01.luware.cloud/.default");
+        assert!(matches!(config(json!({ "cluster": "mars-01" })), Err(ProviderError::InvalidConfig(f)) if f.field == "cluster"));
+        assert!(matches!(config(json!({ "tenant_id": "nope" })), Err(ProviderError::InvalidConfig(f)) if f.field == "tenant_id"));
+        let fields = |d: Value| check_user(d.as_object().unwrap()).into_iter().map(|f| f.field).collect::<Vec<_>>();
+        assert!(fields(json!({ "o365_id": ID, "organization_unit_id": OTHER })).is_empty());
+        assert_eq!(fields(json!({ "o365_id": ID })), ["organization_unit_id"]);
+        assert_eq!(fields(json!({ "o365_id": ID, "organization_unit_id": OTHER, "copy_from": OTHER })), ["organization_unit_id"]);
+        assert_eq!(fields(json!({ "o365_id": ID, "copy_from": ID })), ["copy_from"]);
+    }
+}

@@ -4,8 +4,10 @@
 //! This file holds Symbee facts only: endpoints, headers, payloads, result codes. The spec is
 //! `shared/vendor-docs/symbee-connect-user-provisioning-api.txt`; where it is silent, the
 //! assumption is written next to the code.
-// A component: it builds for wasm32 only (on the host, `cargo build --workspace` sees an empty crate).
-#![cfg(target_arch = "wasm32")]
+//
+//! The crate also builds on the host (its component export only for wasm32), so the vendor's pure
+//! logic — config, request payloads, reply parsing, the error table — has unit tests and is
+//! fuzzed (`tests/fuzz`, target `vendor_reply`).
 
 use roster_guest_kit::bindings::exports::roster::provider::provider::Guest;
 use roster_guest_kit::http::{self, Reply};
@@ -160,12 +162,75 @@ impl Symbee {
         };
         let attempt = |key: &str| {
             let reply = send(key)?;
-            let parsed = if reply.status == 200 { reply.json()? } else { Value::Null };
+            let parsed = body_of(&reply)?;
             Ok((reply, parsed))
         };
         let unauthorized = |(r, b): &(Reply, Value)| r.status == 401 || b.get("result").and_then(Value::as_str) == Some("UNAUTHORIZED");
         self.key.with_fresh_on_rejection(attempt, unauthorized)
     }
+}
+
+// What each reply means: the pure half of each operation (tested and fuzzed on the host).
+
+/// The JSON body of a 200 answer (every documented answer is one; `Null` for any other status).
+pub fn body_of(reply: &Reply) -> Result<Value, ProviderError> {
+    if reply.status == 200 {
+        reply.json()
+    } else {
+        Ok(Value::Null)
+    }
+}
+
+/// The outcome of `query-existence` for login `id` (`body` from [`body_of`]): the readable part
+/// of its state, `None` when Symbee has no such user, or the error.
+pub fn read_outcome(id: &str, reply: &Reply, body: &Value) -> Result<Option<Object>, ProviderError> {
+    match body.get("result").and_then(Value::as_str) {
+        Some("SUCCESS") => {}
+        Some("NOT_FOUND") => return Ok(None),
+        _ => return Err(error_for(reply, body)),
+    }
+    // The API reports only existence and the Amazon Connect side; the other attributes are not
+    // readable and stay as the host recorded them. Whether the user is in Amazon Connect is
+    // reported as `create_in_amazon_connect`, so a user missing there shows as drift against a
+    // desired `true`.
+    let status = body.get("amazonConnectStatus").and_then(Value::as_str).unwrap_or("NOT_FOUND");
+    let mut state = Object::new();
+    state.insert("login_user_id".into(), Value::String(id.into()));
+    state.insert("create_in_amazon_connect".into(), Value::Bool(status == "EXISTS"));
+    state.insert("amazon_connect_status".into(), Value::String(status.into()));
+    state.insert("connect_user_id".into(), connect_user_id(body));
+    Ok(Some(state))
+}
+
+/// The outcome of `add-user` for `desired` in an environment using `mode`: the new user's state
+/// (what was asked, and the Amazon Connect side as answered), or the error.
+fn create_outcome(desired: &Object, mode: SsoMode, reply: &Reply, body: &Value) -> Result<Object, ProviderError> {
+    if body.get("result").and_then(Value::as_str) != Some("SUCCESS") {
+        return Err(error_for(reply, body));
+    }
+    let mut state = desired.clone();
+    if mode == SsoMode::Saml {
+        state.remove("primary_email");
+    }
+    let connect_id = connect_user_id(body);
+    state.insert("create_in_amazon_connect".into(), Value::Bool(schema::boolean(desired, "create_in_amazon_connect").unwrap_or(false)));
+    let status = if connect_id.is_string() { "EXISTS" } else { "NOT_FOUND" };
+    state.insert("amazon_connect_status".into(), Value::String(status.into()));
+    state.insert("connect_user_id".into(), connect_id);
+    Ok(state)
+}
+
+/// The outcome of `delete-user`.
+pub fn delete_outcome(reply: &Reply, body: &Value) -> Result<(), ProviderError> {
+    match body.get("result").and_then(Value::as_str) {
+        Some("SUCCESS") => Ok(()),
+        _ => Err(error_for(reply, body)),
+    }
+}
+
+/// The Amazon Connect user id an answer gives: a string, or null (anything else is not an id).
+fn connect_user_id(body: &Value) -> Value {
+    body.get("connectUserId").filter(|v| v.is_string()).cloned().unwrap_or(Value::Null)
 }
 
 fn check_user(desired: &Object, mode: Option<SsoMode>) -> Vec<FieldError> {
@@ -199,7 +264,8 @@ fn login_body(id: &str) -> Value {
     json!({ "loginUserId": id })
 }
 
-struct SymbeeProvider;
+/// The component: its exports (the `roster:provider` world).
+pub struct SymbeeProvider;
 
 impl Guest for SymbeeProvider {
     fn metadata() -> ProviderMetadata {
@@ -250,22 +316,7 @@ impl Guest for SymbeeProvider {
         check_login(&id).map_err(ProviderError::InvalidInput)?;
         with_state(|s| {
             let (reply, body) = s.call("query-existence", login_body(&id))?;
-            match body.get("result").and_then(Value::as_str) {
-                Some("SUCCESS") => {}
-                Some("NOT_FOUND") => return Ok(None),
-                _ => return Err(error_for(&reply, &body)),
-            }
-            // The API reports only existence and the Amazon Connect side; the other attributes
-            // are not readable and stay as the host recorded them. Whether the user is in
-            // Amazon Connect is reported as `create_in_amazon_connect`, so a user missing there
-            // shows as drift against a desired `true`.
-            let status = body.get("amazonConnectStatus").and_then(Value::as_str).unwrap_or("NOT_FOUND");
-            let mut state = Object::new();
-            state.insert("login_user_id".into(), Value::String(id));
-            state.insert("create_in_amazon_connect".into(), Value::Bool(status == "EXISTS"));
-            state.insert("amazon_connect_status".into(), Value::String(status.into()));
-            state.insert("connect_user_id".into(), body.get("connectUserId").cloned().unwrap_or(Value::Null));
-            Ok(Some(to_json(&state)))
+            Ok(read_outcome(&id, &reply, &body)?.map(|state| to_json(&state)))
         })
     }
 
@@ -293,19 +344,7 @@ impl Guest for SymbeeProvider {
                 f.insert("secondaryEmailAddr".into(), v);
             }
             let (reply, body) = s.call("add-user", fields)?;
-            if body.get("result").and_then(Value::as_str) != Some("SUCCESS") {
-                return Err(error_for(&reply, &body));
-            }
-            let mut state = d.clone();
-            if mode == SsoMode::Saml {
-                state.remove("primary_email");
-            }
-            let connect_id = body.get("connectUserId").cloned().unwrap_or(Value::Null);
-            state.insert("create_in_amazon_connect".into(), Value::Bool(in_connect));
-            let status = if connect_id.is_string() { "EXISTS" } else { "NOT_FOUND" };
-            state.insert("amazon_connect_status".into(), Value::String(status.into()));
-            state.insert("connect_user_id".into(), connect_id);
-            Ok(to_json(&state))
+            Ok(to_json(&create_outcome(&d, mode, &reply, &body)?))
         })
     }
 
@@ -314,10 +353,7 @@ impl Guest for SymbeeProvider {
         check_login(&id).map_err(ProviderError::InvalidInput)?;
         with_state(|s| {
             let (reply, body) = s.call("delete-user", login_body(&id))?;
-            match body.get("result").and_then(Value::as_str) {
-                Some("SUCCESS") => Ok(()),
-                _ => Err(error_for(&reply, &body)),
-            }
+            delete_outcome(&reply, &body)
         })
     }
 
@@ -326,4 +362,73 @@ impl Guest for SymbeeProvider {
     }
 }
 
+#[cfg(target_arch = "wasm32")]
 roster_guest_kit::bindings::export!(SymbeeProvider);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(body: Value) -> (Reply, Value) {
+        let reply = Reply { status: 200, retry_after: None, body: body.to_string().into_bytes() };
+        let parsed = body_of(&reply).unwrap();
+        (reply, parsed)
+    }
+
+    #[test]
+    fn a_read_reports_existence_and_the_amazon_connect_side() {
+        let (r, b) = answer(json!({ "result": "SUCCESS", "amazonConnectStatus": "EXISTS", "connectUserId": "c-1" }));
+        let state = read_outcome("mmars@abc-gadgets.com", &r, &b).unwrap().unwrap();
+        assert_eq!(Value::Object(state), json!({ "login_user_id": "mmars@abc-gadgets.com", "create_in_amazon_connect": true, "amazon_connect_status": "EXISTS", "connect_user_id": "c-1" }));
+        let (r, b) = answer(json!({ "result": "NOT_FOUND", "message": "no such user" }));
+        assert!(read_outcome("x", &r, &b).unwrap().is_none());
+        // A connect id that is not a string is not an id.
+        let (r, b) = answer(json!({ "result": "SUCCESS", "connectUserId": { "id": 1 } }));
+        let state = read_outcome("x", &r, &b).unwrap().unwrap();
+        assert_eq!((&state["connect_user_id"], &state["amazon_connect_status"]), (&Value::Null, &json!("NOT_FOUND")));
+    }
+
+    #[test]
+    fn the_documented_result_codes() {
+        let err = |body: Value| {
+            let (r, b) = answer(body);
+            delete_outcome(&r, &b).unwrap_err()
+        };
+        assert!(matches!(err(json!({ "result": "UNAUTHORIZED", "message": "m" })), ProviderError::Unauthorized(m) if m == "UNAUTHORIZED: m"));
+        assert!(matches!(err(json!({ "result": "INVALID_TENANT" })), ProviderError::InvalidConfig(f) if f.field == "company_code"));
+        assert!(matches!(err(json!({ "result": "INVALID_ARGUMENTS" })), ProviderError::InvalidInput(_)));
+        assert!(matches!(err(json!({ "result": "ALREADY_EXISTS" })), ProviderError::AlreadyExists(_)));
+        assert!(matches!(err(json!({ "result": "NOT_SUPPORTED" })), ProviderError::InvalidConfig(f) if f.field == "environment"));
+        assert!(matches!(err(json!({ "result": "NOT_FOUND" })), ProviderError::NotFound(_)));
+        assert!(matches!(err(json!({ "result": "FAIL" })), ProviderError::Vendor(_)));
+        assert!(matches!(err(json!({ "ok": true })), ProviderError::Unavailable(m) if m.contains("without a result")));
+        let unauthorized = Reply { status: 401, retry_after: None, body: b"denied".to_vec() };
+        assert!(matches!(delete_outcome(&unauthorized, &body_of(&unauthorized).unwrap()), Err(ProviderError::Unauthorized(_))));
+        let (r, b) = answer(json!({ "result": "SUCCESS" }));
+        assert!(delete_outcome(&r, &b).is_ok());
+    }
+
+    #[test]
+    fn a_created_users_state_is_what_was_asked_and_the_connect_side() {
+        let desired = json!({ "login_user_id": "v@x.com", "first_name": "V", "primary_email": "v@x.com", "create_in_amazon_connect": true });
+        let (r, b) = answer(json!({ "result": "SUCCESS", "connectUserId": "c-9" }));
+        let state = create_outcome(desired.as_object().unwrap(), SsoMode::Saml, &r, &b).unwrap();
+        assert_eq!(state.get("primary_email"), None, "ignored under SAML SSO, so not recorded");
+        assert_eq!((&state["amazon_connect_status"], &state["connect_user_id"]), (&json!("EXISTS"), &json!("c-9")));
+        let (r, b) = answer(json!({ "result": "ALREADY_EXISTS" }));
+        assert!(matches!(create_outcome(desired.as_object().unwrap(), SsoMode::Directory, &r, &b), Err(ProviderError::AlreadyExists(_))));
+    }
+
+    #[test]
+    fn regions_and_sso_modes_come_from_the_doc() {
+        let config = |extra: Value| {
+            let mut c = json!({ "company_code": "abc", "environment": "prod", "secrets_region": "us-east-1", "sso_mode": "saml" });
+            c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            parse_config(&c.to_string())
+        };
+        assert_eq!(config(json!({})).map(|c| c.base_url).ok().as_deref(), Some("https://symbeeconnect.com:9443/symbee-admin/api/users/"));
+        assert_eq!(config(json!({ "region": "eu-west-2" })).map(|c| c.base_url).ok().as_deref(), Some("https://eu-west-2.symbeeconnect.com:9443/symbee-admin/api/users/"));
+        assert!(matches!(config(json!({ "region": "mars-1" })), Err(ProviderError::InvalidConfig(f)) if f.field == "region"));
+        assert!(matches!(config(json!({ "sso_mode": "internal" })), Err(ProviderError::InvalidConfig(f)) if f.field == "sso_mode"));
+    }
+}

@@ -186,9 +186,11 @@ pub fn redaction(data: &[u8]) {
     assert_eq!(r.redact(&text), redacted, "the Redactor and redact_with disagree");
 }
 
-/// A vendor's answer as the components read it (the kit's reply helpers and token answers):
-/// two bytes of status, a `Retry-After` line, then the body. Never a panic; a quoted body is cut
-/// to 500 characters; a token answer gives a token only on a 200 that has one.
+/// A vendor's answer as the components read it (the kit's reply helpers and token answers, and
+/// each vendor's own reading of each operation's answer, run on the host): two bytes of status, a
+/// `Retry-After` line, then the body. Never a panic; a quoted body is cut to 500 characters; a
+/// token answer gives a token only on a 200 that has one; a user's state read or created is that
+/// user's (never another's, never an error body's).
 pub fn vendor_reply(data: &[u8]) {
     use roster_guest_kit::http::Reply;
     if data.len() < 2 {
@@ -215,5 +217,34 @@ pub fn vendor_reply(data: &[u8]) {
     if let Some(v) = &reply.retry_after {
         let _ = roster_guest_kit::retry_after::parse(v, u64::MAX);
         let _ = roster_guest_kit::retry_after::parse(v, 0);
+    }
+
+    const ID: &str = "9fce70af-a632-49ca-bc0d-53db5a21c5b3";
+    let own = |state: &serde_json::Map<String, serde_json::Value>, key: &str, id: &str| {
+        let got = state.get(key).and_then(|v| v.as_str()).unwrap_or_else(|| panic!("a state without `{key}`: {state:?}"));
+        assert!(got.eq_ignore_ascii_case(id), "the state of {got} was taken for {id}");
+    };
+    if let Ok(Some(state)) = roster_nimbus::read_outcome(ID, &reply) {
+        assert_eq!(status, 200, "a user read from an HTTP {status} answer");
+        own(&state, "o365_id", ID);
+    }
+    for copy in [false, true] {
+        if let Ok(Some(state)) = roster_nimbus::create_outcome(copy, ID, &reply) {
+            own(&state, "o365_id", ID);
+        }
+    }
+    if roster_nimbus::delete_outcome(&reply).is_ok() {
+        assert!(status == 200 || status == 204, "a delete taken as done on HTTP {status}");
+    }
+    let _ = roster_nimbus::license_usage_outcome(&reply);
+    if let Ok(body) = roster_symbee::body_of(&reply) {
+        if let Ok(Some(state)) = roster_symbee::read_outcome("mmars@abc-gadgets.com", &reply, &body) {
+            assert_eq!(status, 200, "a user read from an HTTP {status} answer");
+            own(&state, "login_user_id", "mmars@abc-gadgets.com");
+            assert!(state["connect_user_id"].is_string() || state["connect_user_id"].is_null());
+        }
+        if roster_symbee::delete_outcome(&reply, &body).is_ok() {
+            assert_eq!(body["result"], "SUCCESS", "a delete taken as done without SUCCESS");
+        }
     }
 }
