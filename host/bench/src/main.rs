@@ -2,7 +2,7 @@
 //! themselves, measured in one run and printed as one table.
 //!
 //! ```text
-//! cargo run --release -p roster-bench -- [--quick] [--only startup,calls,throughput,pacing,components,rosters,terraform]
+//! cargo run --release -p roster-bench -- [--quick] [--only startup,calls,throughput,pacing,components,rosters,terraform,state]
 //!                                        [--reps N] [--reads N] [--creates N] [--roster PATH] [--json FILE]
 //! ```
 //!
@@ -18,7 +18,9 @@
 //!    vendor operations used vs the minimum, wall time vs the rate's limit, peak RSS — and
 //!    parsing and planning 1k vs 10k rows (linear);
 //! 7. Terraform: `terraform plan` of 200 users with and without refresh, and the provider's
-//!    start-up (spawn to handshake).
+//!    start-up (spawn to handshake);
+//! 8. state: the durable cost of recording one create in a state of 100 vs 10,000 users, the
+//!    journal vs rewriting the whole state file.
 //!
 //! Every comparison is a ratio of medians measured in this run (the machines are noisy).
 //! Nothing here asserts a time: targets are printed next to the figures, marked met or missed.
@@ -33,6 +35,7 @@ mod components;
 mod pacing;
 mod rosters;
 mod startup;
+mod state;
 mod terraform;
 mod throughput;
 mod util;
@@ -69,7 +72,7 @@ impl Opts {
 /// One line of the table.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Row {
-    /// Figure number (1–6).
+    /// Figure number (1–8).
     pub fig: u8,
     /// What was measured.
     pub what: String,
@@ -120,14 +123,16 @@ fn parse_args() -> Result<Opts> {
             "--creates" => opts.creates = args.next().context("--creates needs a number")?.parse().context("--creates")?,
             "--json" => opts.json = Some(args.next().context("--json needs a path")?.into()),
             "-h" | "--help" => {
-                println!("usage: roster-bench [--quick] [--only startup,calls,throughput,pacing,components,rosters,terraform] [--reps N] [--reads N] [--creates N] [--roster PATH] [--json FILE]");
+                println!(
+                    "usage: roster-bench [--quick] [--only startup,calls,throughput,pacing,components,rosters,terraform,state] [--reps N] [--reads N] [--creates N] [--roster PATH] [--json FILE]"
+                );
                 std::process::exit(0);
             }
             other => bail!("unknown argument `{other}` (try --help)"),
         }
     }
     for s in &opts.only {
-        if !["startup", "calls", "throughput", "pacing", "components", "rosters", "terraform"].contains(&s.as_str()) {
+        if !["startup", "calls", "throughput", "pacing", "components", "rosters", "terraform", "state"].contains(&s.as_str()) {
             bail!("--only: unknown section `{s}`");
         }
     }
@@ -186,6 +191,7 @@ fn driver() -> Result<()> {
     section("pacing", &mut table, &mut |t| rt.block_on(pacing::run(&opts, t)));
     section("rosters", &mut table, &mut |t| rt.block_on(rosters::run(&opts, t)));
     section("terraform", &mut table, &mut |t| rt.block_on(terraform::run(&opts, t)));
+    section("state", &mut table, &mut |t| state::run(&opts, t));
     println!();
     println!(
         "roster-bench {} run: {} CPUs, {} repetitions per throughput figure, {:.0} s in all. Values are medians; ratios are medians of this run.",

@@ -10,7 +10,7 @@ use anyhow::{anyhow, Result};
 use roster_engine::apply::{apply, ApplyOptions, Outcome, Progress};
 use roster_engine::plan::{plan, ActionKind, PlanOptions};
 use roster_engine::rosterfile::RosterFile;
-use roster_engine::state::StateFile;
+use roster_engine::store::StateFile;
 use roster_engine::workspace::Workspace;
 use roster_runtime::{Runtime, RuntimeOptions};
 use roster_sim::nimbus::{self, demo as nd, NimbusSeed};

@@ -8,7 +8,7 @@ use anyhow::Result;
 use roster_engine::apply::{self, ApplyOptions};
 use roster_engine::plan::{self, PlanOptions};
 use roster_engine::rosterfile::RosterFile;
-use roster_engine::state::StateFile;
+use roster_engine::store::StateFile;
 use roster_engine::workspace::Workspace;
 use roster_runtime::Runtime;
 use roster_sim::nimbus::{self, NimbusSeed};

@@ -15,7 +15,7 @@ use roster_engine::lock::StateLock;
 use roster_engine::plan::{self, Plan, PlanOptions, ReadPolicy};
 use roster_engine::planfile;
 use roster_engine::rosterfile::{FileError, FileErrors, RosterFile};
-use roster_engine::state::StateFile;
+use roster_engine::store::{StateFile, StateStore};
 use roster_engine::workspace::Workspace;
 use roster_runtime::{Runtime, RuntimeOptions};
 use std::io::{BufRead, IsTerminal, Write};
@@ -271,6 +271,13 @@ enum StateCommand {
     },
 }
 
+/// Tells the user what the state store noticed (on stderr: output stays the command's).
+fn warn(warnings: Vec<String>) {
+    for w in warnings {
+        eprintln!("Warning: {w}");
+    }
+}
+
 /// An address as typed, written as Roster writes it (`nimbus_user.ada@example.com` →
 /// `nimbus_user."ada@example.com"`).
 fn address(text: &str) -> Result<String, String> {
@@ -467,6 +474,7 @@ async fn run(cli: Cli) -> Result<i32> {
             let sf = state_file(&cli, &ws);
             let _lock = lock(&cli, &sf, "plan")?;
             let state = sf.load()?;
+            warn(sf.take_warnings());
             let options = PlanOptions { refresh_only: *refresh_only, destroy: *destroy, targets: target.clone(), reads: policy.clone() };
             let p = plan::plan_with(&ws, &state, &options, progress::reads().as_ref()).await?;
             if *json {
@@ -594,7 +602,7 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<i32
     apply::check_guards(&ws, &p, &ApplyOptions { allow_mass_delete: args.allow_mass_delete, allow_replace: args.allow_replace })?;
     if p.is_empty() && p.refreshed.is_empty() {
         // Nothing to do but record when each user was read (what --refresh-stale goes by).
-        apply::apply(&ws, &p, &sf, &ApplyOptions::default(), &apply::Silent).await?;
+        warn(apply::apply(&ws, &p, &sf, &ApplyOptions::default(), &apply::Silent).await?.warnings);
         return Ok(0);
     }
     if !args.auto_approve && !from_file && !p.is_empty() {
@@ -613,6 +621,7 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<i32
     let progress = progress::for_stderr(p.actions.len());
     let summary = apply::apply(&ws, &p, &sf, &ApplyOptions { allow_mass_delete: args.allow_mass_delete, allow_replace: args.allow_replace }, progress.as_ref()).await?;
     progress::finish(progress.as_ref());
+    warn(summary.warnings.clone());
     print!("\n{}", render::summary(&summary, style));
     Ok(if summary.failed().is_empty() { 0 } else { 1 })
 }

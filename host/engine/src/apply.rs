@@ -5,7 +5,8 @@
 use crate::ops::{self, Created};
 use crate::pacing::{is_transient, Retries};
 use crate::plan::{created_record, read, without_sensitive, Action, ActionKind, Plan};
-use crate::state::{now, Record, State, StateStore, Status};
+use crate::state::{now, Change, Commit, Identity, Record, State, Status};
+use crate::store::StateStore;
 use crate::workspace::{ProviderHandle, Workspace};
 use anyhow::{bail, Result};
 use futures::StreamExt;
@@ -61,6 +62,9 @@ impl Progress for Silent {
 pub struct Summary {
     /// Every action's outcome.
     pub outcomes: Vec<Outcome>,
+    /// What the caller should tell the user that is not an action's outcome (the state store's
+    /// warnings: a torn journal record dropped, a compaction that failed and waits for the next apply).
+    pub warnings: Vec<String>,
 }
 
 impl Summary {
@@ -105,36 +109,52 @@ pub fn check_guards(ws: &Workspace, plan: &Plan, options: &ApplyOptions) -> Resu
 
 struct Shared<'a> {
     ws: &'a Workspace,
-    /// The state as changed so far, and how many changes it holds.
-    state: Mutex<(State, u64)>,
-    /// Held by the one writer; holds how many changes are on disk.
+    /// The state as changed so far.
+    state: Mutex<Changing>,
+    /// Held by the one writer; holds how many changes are durable.
     durable: tokio::sync::Mutex<u64>,
     store: &'a dyn StateStore,
     progress: &'a dyn Progress,
 }
 
+/// The state as changed so far, how many changes it holds, and those not yet committed.
+struct Changing {
+    state: State,
+    made: u64,
+    uncommitted: Vec<Change>,
+}
+
 impl Shared<'_> {
-    /// Changes the state and returns once the change is on disk. Concurrent changes are written
-    /// together (group commit): a writer that finds its change already written returns at once.
-    async fn write(&self, f: impl FnOnce(&mut State)) -> Result<(), String> {
+    /// Changes the record of the object `is_it` picks and returns once the change is durable.
+    /// Concurrent changes are committed together (group commit): a writer that finds its change
+    /// already committed returns at once.
+    async fn write(&self, is_it: impl Fn(&Record) -> bool, f: impl FnOnce(&mut State)) -> Result<(), String> {
         let mine = {
             let mut guard = self.state.lock().unwrap();
-            f(&mut guard.0);
-            guard.1 += 1;
-            guard.1
+            let c = &mut *guard;
+            let was = c.state.resources.iter().find(|r| is_it(r)).map(Identity::of);
+            f(&mut c.state);
+            let now = c.state.resources.iter().find(|r| is_it(r)).cloned();
+            c.uncommitted.push(Change { was, now });
+            c.made += 1;
+            c.made
         };
         let mut durable = self.durable.lock().await;
         if *durable >= mine {
             return Ok(());
         }
-        // Render under the lock (no copy of the state), write outside it.
-        let (text, changes) = {
+        // One commit for every change made so far, prepared under the lock (the whole state
+        // rendered only when the store wants it: its first commit, or a compaction), written
+        // outside it.
+        let (commit, made) = {
             let mut guard = self.state.lock().unwrap();
-            guard.0.serial += 1;
-            (crate::state::render(&guard.0).map_err(|e| format!("{e:#}"))?, guard.1)
+            let c = &mut *guard;
+            c.state.serial += 1;
+            let whole = if self.store.wants_whole() { Some(crate::state::render(&c.state).map_err(|e| format!("{e:#}"))?) } else { None };
+            (Commit { lineage: c.state.lineage.clone(), serial: c.state.serial, changes: std::mem::take(&mut c.uncommitted), whole }, c.made)
         };
-        self.store.write_text(&text).map_err(|e| format!("{e:#}"))?;
-        *durable = changes;
+        self.store.commit(&commit).map_err(|e| format!("{e:#}"))?;
+        *durable = made;
         Ok(())
     }
 
@@ -142,7 +162,7 @@ impl Shared<'_> {
     fn record(&self, action: &Action) -> Option<Record> {
         let guard = self.state.lock().unwrap();
         let is_it = same_object(self.ws, action);
-        guard.0.resources.iter().find(|r| is_it(r)).cloned()
+        guard.state.resources.iter().find(|r| is_it(r)).cloned()
     }
 }
 
@@ -191,7 +211,7 @@ pub async fn apply(ws: &Workspace, plan: &Plan, store: &dyn StateStore, options:
     if changed {
         store.save(&mut state)?;
     }
-    let shared = Shared { ws, state: Mutex::new((state, 0)), durable: tokio::sync::Mutex::new(0), store, progress };
+    let shared = Shared { ws, state: Mutex::new(Changing { state, made: 0, uncommitted: Vec::new() }), durable: tokio::sync::Mutex::new(0), store, progress };
     progress.started(plan.actions.len());
     let runs = plan.actions.iter().map(|action| {
         let shared = &shared;
@@ -205,7 +225,14 @@ pub async fn apply(ws: &Workspace, plan: &Plan, store: &dyn StateStore, options:
         }
     });
     let outcomes = futures::stream::iter(runs).buffer_unordered(ws.file.settings.concurrency.max(1)).collect().await;
-    Ok(Summary { outcomes })
+    // Fold the journal into the state file, so that after a command the file alone is the state.
+    // Every change is durable already: a failure here loses nothing (the next apply folds it).
+    let state = shared.state.into_inner().unwrap_or_else(|e| e.into_inner()).state;
+    let mut warnings = store.take_warnings();
+    if let Err(e) = store.compact(&state) {
+        warnings.push(format!("every change is recorded in the state journal, but folding it into the state file failed (the next apply tries again): {e:#}"));
+    }
+    Ok(Summary { outcomes, warnings })
 }
 
 fn add(total: &mut Retries, r: Retries) {
@@ -219,13 +246,13 @@ async fn run(s: &Shared<'_>, action: &Action, retries: &mut Retries) -> Result<(
     let is_it = same_object(s.ws, action);
     match action.kind {
         ActionKind::Forget => {
-            s.write(|st| {
+            s.write(&is_it, |st| {
                 st.remove_object(&is_it);
             })
             .await
         }
         ActionKind::Move => {
-            s.write(|st| {
+            s.write(&is_it, |st| {
                 if let Some(i) = st.position(&is_it) {
                     let mut r = st.resources.remove(i);
                     r.address = action.address.clone();
@@ -238,7 +265,7 @@ async fn run(s: &Shared<'_>, action: &Action, retries: &mut Retries) -> Result<(
         ActionKind::Adopt => {
             let actual = action.actual.clone().unwrap_or_default();
             let record = created_record(action, schema, &action.desired, &actual);
-            s.write(|st| st.put_object(record, &is_it)).await
+            s.write(&is_it, |st| st.put_object(record, &is_it)).await
         }
         ActionKind::Delete => delete(s, action, handle, retries).await,
         ActionKind::Replace => {
@@ -259,7 +286,7 @@ async fn delete(s: &Shared<'_>, action: &Action, handle: &ProviderHandle, retrie
         // Never delete what the state does not hold (a saved plan is checked for this too).
         return Err(format!("delete {}: the state holds no record for it; nothing was deleted", action.id));
     };
-    s.write(|st| {
+    s.write(&is_it, |st| {
         if let Some(i) = st.position(&is_it) {
             st.resources[i].status = Status::PendingDelete;
             st.resources[i].updated_at = now();
@@ -271,14 +298,14 @@ async fn delete(s: &Shared<'_>, action: &Action, handle: &ProviderHandle, retrie
     add(retries, r);
     match result {
         Ok(()) => {
-            s.write(|st| {
+            s.write(&is_it, |st| {
                 st.remove_object(&is_it);
             })
             .await
         }
         Err(e) if is_transient(&e) => Err(format!("delete {}: {e} (left pending; the next plan reads it)", action.id)),
         Err(e) => {
-            s.write(|st| {
+            s.write(&is_it, |st| {
                 if let Some(i) = st.position(&is_it) {
                     st.resources[i].status = record.status;
                 }
@@ -312,7 +339,7 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &ResourceSchema, handle
         updated_at: now(),
         read_at: None,
     };
-    s.write(|st| st.put_object(pending, &is_it)).await?;
+    s.write(&is_it, |st| st.put_object(pending, &is_it)).await?;
     let wait = on_wait(s, action);
     let handle_retry = &s.ws.retry;
     let (outcome, r) = ops::create(handle, handle_retry, &action.type_name, &action.id, &desired, ours_before, &wait).await;
@@ -330,7 +357,7 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &ResourceSchema, handle
         }
         Created::Exists { message: m, .. } => {
             // Someone else's object: Roster did not make it and does not take it silently.
-            s.write(|st| {
+            s.write(&is_it, |st| {
                 st.remove_object(&is_it);
             })
             .await?;
@@ -341,7 +368,7 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &ResourceSchema, handle
         }
         Created::Failed { error: e, may_have_landed: false } => {
             // The vendor refused it outright on the first try: nothing was made.
-            s.write(|st| {
+            s.write(&is_it, |st| {
                 st.remove_object(&is_it);
             })
             .await?;
@@ -349,5 +376,5 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &ResourceSchema, handle
         }
     };
     let record = created_record(action, schema, &desired, &attributes);
-    s.write(|st| st.put_object(record, &is_it)).await
+    s.write(&is_it, |st| st.put_object(record, &is_it)).await
 }

@@ -12,7 +12,8 @@ use crate::decide::{diff, Key, Read};
 use crate::plan::{created_record, read, read_many, without_sensitive, Action, ActionKind, ReadProgress};
 use crate::rosterfile::{RosterFile, RowSource, RowsDecl};
 use crate::rows;
-use crate::state::{Record, StateStore};
+use crate::state::Record;
+use crate::store::StateStore;
 use crate::workspace::{typed_cells, Workspace};
 use anyhow::{anyhow, bail, Context, Result};
 use roster_runtime::types::{Presence, ResourceSchema};
@@ -359,7 +360,7 @@ fn append_checked(path: &Path, addition: &[u8], roster: &Path) -> Result<RosterF
         text.push(b'\n');
     }
     text.extend_from_slice(addition);
-    let write = |bytes: &[u8]| crate::state::write_atomically(path, bytes).with_context(|| format!("writing {}", path.display()));
+    let write = |bytes: &[u8]| crate::store::write_atomically(path, bytes).with_context(|| format!("writing {}", path.display()));
     write(&text)?;
     match RosterFile::load(roster) {
         Ok(file) => Ok(file),

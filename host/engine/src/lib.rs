@@ -4,14 +4,14 @@
 //! The front door, in the order a session goes: a [`rosterfile::RosterFile`] (what should
 //! exist), its [`grants`] (`roster.lock`: what each component may reach and read), a
 //! [`workspace::Workspace`] (the providers started on a [`roster_runtime::Runtime`] within
-//! their grants), a [`plan::plan`] against the [`state::StateFile`], and [`apply::apply`]. The
+//! their grants), a [`plan::plan`] against the [`store::StateFile`], and [`apply::apply`]. The
 //! engine prints nothing: plans and outcomes are data, presentation is the caller's. The rules
 //! themselves are pure functions in [`decide`].
 //!
 //! One Symbee user, created against the Symbee simulator, then nothing left to do:
 //!
 //! ```
-//! use roster_engine::{apply, grants, plan, rosterfile::RosterFile, state::StateFile, workspace::Workspace};
+//! use roster_engine::{apply, grants, plan, rosterfile::RosterFile, store::StateFile, workspace::Workspace};
 //! use roster_sim::symbee::{self, demo, SymbeeSeed};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -55,6 +55,7 @@ pub mod apply;
 pub mod decide;
 pub mod grants;
 pub mod import;
+pub mod journal;
 pub mod lock;
 pub mod lookup;
 pub mod ops;
@@ -65,4 +66,5 @@ pub mod provider;
 pub mod rosterfile;
 pub mod rows;
 pub mod state;
+pub mod store;
 pub mod workspace;

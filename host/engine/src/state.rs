@@ -1,15 +1,14 @@
 //! The state file: what Roster manages, as JSON next to the roster file. A format version, a
-//! lineage (fixed at creation), a serial (bumped by every write), and one record per object.
-//! Written atomically (temp file, fsync, rename, fsync of the directory) after every completed
-//! operation; an operation about to start is recorded as pending first, so a crash leaves a
-//! record that the next plan resolves by reading the vendor. Sensitive attributes are never
-//! written.
+//! lineage (fixed at creation), a serial (bumped by every commit), and one record per object.
+//! Every completed operation is committed before the next step — an operation about to start is
+//! recorded as pending first, so a crash leaves a record that the next plan resolves by reading
+//! the vendor — as one line appended to the journal beside the file (see [`crate::journal`]);
+//! the file itself is rewritten atomically (temp file, fsync, rename, fsync of the directory)
+//! when the journal is folded in. Sensitive attributes are never written.
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::io::Write;
-use std::path::{Path, PathBuf};
 
 /// The format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -149,88 +148,68 @@ fn new_lineage() -> String {
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
-/// Where the state lives: a file ([`StateFile`]), or anything else that can load and atomically
-/// replace it (a test's store that can be "killed").
-pub trait StateStore: Send + Sync {
-    /// Reads it; none yet is an empty state with a new lineage.
-    fn load(&self) -> Result<State>;
-    /// Replaces it with `text` (see [`render`]) atomically: after a crash, the old or the new.
-    fn write_text(&self, text: &str) -> Result<()>;
-    /// Whether any state was written yet.
-    fn exists(&self) -> bool;
-
-    /// Writes `state` with its serial bumped.
-    fn save(&self, state: &mut State) -> Result<()> {
-        state.serial += 1;
-        self.write_text(&render(state)?)
-    }
-}
-
-impl StateStore for StateFile {
-    fn load(&self) -> Result<State> {
-        StateFile::load(self)
-    }
-    fn write_text(&self, text: &str) -> Result<()> {
-        StateFile::write_text(self, text)
-    }
-    fn exists(&self) -> bool {
-        self.path.exists()
-    }
-}
-
-/// The state file on disk.
+/// One commit: the changes that take the state of `lineage` to `serial`.
 #[derive(Clone, Debug)]
-pub struct StateFile {
-    path: PathBuf,
+pub struct Commit {
+    /// The state's lineage.
+    pub lineage: String,
+    /// The serial the commit takes the state to.
+    pub serial: u64,
+    /// What changed.
+    pub changes: Vec<Change>,
+    /// The whole state after it, rendered (see [`render`]), when [`crate::store::StateStore::wants_whole`] said so.
+    pub whole: Option<String>,
 }
 
-impl StateFile {
-    /// The state at `path`.
-    pub fn new(path: impl Into<PathBuf>) -> StateFile {
-        StateFile { path: path.into() }
+/// The identity of an object's record: provider, type and id, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// Provider instance name.
+    pub provider: String,
+    /// Resource type.
+    pub type_name: String,
+    /// The id, exactly as recorded.
+    pub id: String,
+}
+
+impl Identity {
+    /// The identity of `record`.
+    pub fn of(record: &Record) -> Identity {
+        Identity { provider: record.provider.clone(), type_name: record.type_name.clone(), id: record.id.clone() }
     }
 
-    /// Its path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Reads it; a missing file is an empty state with a new lineage.
-    pub fn load(&self) -> Result<State> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::new()),
-            Err(e) => return Err(e).with_context(|| format!("reading state {}", self.path.display())),
-        };
-        parse(&text, &self.path.display().to_string())
-    }
-
-    /// Writes `state` with its serial bumped: temp file, fsync, rename, fsync of the directory.
-    pub fn save(&self, state: &mut State) -> Result<()> {
-        state.serial += 1;
-        self.write_text(&render(state)?)
-    }
-
-    /// Writes an already rendered state (see [`render`]) atomically.
-    pub fn write_text(&self, text: &str) -> Result<()> {
-        write_atomically(&self.path, text.as_bytes()).with_context(|| format!("writing state {}", self.path.display()))
+    fn is(&self, r: &Record) -> bool {
+        r.provider == self.provider && r.type_name == self.type_name && r.id == self.id
     }
 }
 
-/// Replaces the file at `path` with `bytes` so that a crash leaves the old or the new: a temp
-/// file beside it, fsync, rename, fsync of the directory. (Callers say what the file is.)
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "file".into());
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    };
-    write()
+/// One object's record changed: `was` (the record it replaces, if any) is removed, `now` (if any)
+/// put in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// The identity of the record replaced or removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub was: Option<Identity>,
+    /// The record as it is now; none when removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub now: Option<Record>,
+}
+
+impl State {
+    /// Applies `change` (as [`State::put_object`] and [`State::remove_object`] do).
+    pub fn apply_change(&mut self, change: &Change) {
+        match (&change.was, &change.now) {
+            (Some(was), Some(now)) => self.put_object(now.clone(), |r| was.is(r)),
+            (None, Some(now)) => {
+                let same = Identity::of(now);
+                self.put_object(now.clone(), |r| same.is(r))
+            }
+            (Some(was), None) => {
+                self.remove_object(|r| was.is(r));
+            }
+            (None, None) => {}
+        }
+    }
 }
 
 /// Parses a state file's text (`origin` names it in errors); one of another format version is
@@ -247,36 +226,4 @@ pub fn parse(text: &str, origin: &str) -> Result<State> {
 /// The state file's text.
 pub fn render(state: &State) -> Result<String> {
     Ok(serde_json::to_string_pretty(state)? + "\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_trip_and_serial() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = StateFile::new(dir.path().join("s.json"));
-        let mut s = file.load().unwrap();
-        assert_eq!(s.serial, 0);
-        s.put(Record {
-            address: "b.x".into(),
-            type_name: "b".into(),
-            provider: "p".into(),
-            id: "1".into(),
-            status: Status::PendingCreate,
-            desired: Map::new(),
-            attributes: Map::new(),
-            updated_at: now(),
-            read_at: None,
-        });
-        file.save(&mut s).unwrap();
-        file.save(&mut s).unwrap();
-        let back = file.load().unwrap();
-        assert_eq!(back, s);
-        assert_eq!(back.serial, 2);
-        assert_eq!(back.lineage.len(), 36);
-        std::fs::write(file.path(), "{}").unwrap();
-        assert!(file.load().is_err(), "a damaged state is an error, never an empty state");
-    }
 }

@@ -18,13 +18,14 @@
 
 mod common;
 
-use common::{Event, Fault, MemProvider, MemStore, Vendor};
+use common::{Event, Fault, MemDisk, MemProvider, Vendor};
 use proptest::prelude::*;
 use roster_engine::apply::{self, ApplyOptions, Silent};
 use roster_engine::import::{self, Wanted, WriteTo};
 use roster_engine::plan::{self, ActionKind, Plan, PlanOptions, ReadPolicy};
 use roster_engine::rosterfile::RosterFile;
-use roster_engine::state::{State, StateStore, Status};
+use roster_engine::state::{State, Status};
+use roster_engine::store::{StateFile, StateStore};
 use roster_engine::workspace::Workspace;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -164,7 +165,10 @@ fn step() -> impl Strategy<Value = Step> {
 
 struct World {
     vendor: Vendor,
-    store: MemStore,
+    /// The state's files, which outlive a process.
+    disk: MemDisk,
+    /// This process's store on them.
+    store: StateFile,
     /// Holds roster.toml: bulk import appends to it.
     dir: tempfile::TempDir,
     declared: Vec<Decl>,
@@ -182,7 +186,8 @@ fn state_keys(state: &State) -> Vec<(String, String)> {
 impl World {
     fn new(concurrency: usize) -> World {
         let vendor = Vendor::default();
-        World { store: MemStore::new(vendor.clone()), vendor, dir: tempfile::tempdir().unwrap(), declared: vec![], names: 0, concurrency, armed: false }
+        let disk = MemDisk::new(vendor.clone());
+        World { store: disk.store(), disk, vendor, dir: tempfile::tempdir().unwrap(), declared: vec![], names: 0, concurrency, armed: false }
     }
 
     fn text(&self) -> String {
@@ -576,6 +581,7 @@ async fn run_step(w: &mut World, step: &Step) -> Result<Done, String> {
     // A command (or an edit) ends: faults and kills are spent, and the process "restarts".
     w.vendor.clear_faults();
     w.vendor.revive();
+    w.store = w.disk.store();
     w.armed = false;
     Ok(done)
 }
@@ -644,6 +650,10 @@ struct Coverage {
     replaces: AtomicU64,
     clean_applies: AtomicU64,
     saved_refused: AtomicU64,
+    /// Journal appends a kill tore.
+    torn_appends: AtomicU64,
+    /// Kills between a snapshot's rename and the journal's removal.
+    kills_mid_compaction: AtomicU64,
     /// Printed, not required: most random bulk imports find their objects managed already
     /// (`scenario_bulk_import` covers the rest).
     bulk_imported: AtomicU64,
@@ -680,6 +690,11 @@ fn run_case(concurrency: usize, steps: &[Step]) -> Result<(), String> {
             });
             check(&w, &before, &done, &events).await.map_err(|e| format!("after step {n} {s:?}: {e}"))?;
         }
+        let crashes = w.disk.crashes();
+        COVERAGE.with(|c| {
+            count(&c.torn_appends, crashes.torn_appends as usize);
+            count(&c.kills_mid_compaction, crashes.between_snapshot_and_journal_removal as usize);
+        });
         Ok(())
     })
 }
@@ -712,6 +727,8 @@ fn nothing_is_ever_lost() {
             ("replaces", &c.replaces),
             ("clean applies", &c.clean_applies),
             ("refused saved plans", &c.saved_refused),
+            ("torn journal appends", &c.torn_appends),
+            ("kills between a snapshot and its journal's removal", &c.kills_mid_compaction),
         ] {
             assert!(n.load(Ordering::Relaxed) > 0, "no case reached {what}: {c:?}");
         }

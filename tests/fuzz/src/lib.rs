@@ -104,8 +104,17 @@ pub fn csv_rows(data: &[u8]) {
     }
 }
 
-/// State files: any text is a state or an error; a state rendered and read again is the same.
+/// State files and their journals: any text is a state or an error; a state rendered and read
+/// again is the same; any bytes as a journal replay to a state or an error, never a panic, and
+/// the good lines alone replay to the same state with nothing torn.
 pub fn state_file(data: &[u8]) {
+    let mut base = roster_engine::state::State::new();
+    base.lineage = "fuzz".into();
+    if let Ok(r) = roster_engine::journal::replay(base.clone(), data, "fuzz.journal") {
+        assert!(r.good_len <= data.len());
+        let again = roster_engine::journal::replay(base, &data[..r.good_len], "fuzz.journal").expect("the good lines replay again");
+        assert_eq!((again.state, again.torn), (r.state, None), "the good lines alone replay differently");
+    }
     let Ok(text) = std::str::from_utf8(data) else { return };
     let Ok(state) = roster_engine::state::parse(text, "fuzz.state") else { return };
     let rendered = roster_engine::state::render(&state).expect("a state renders");

@@ -270,8 +270,13 @@ async fn sigkill_mid_apply_then_apply_converges_exactly() {
     assert!(!status.success());
     let made = w.nimbus_users().len();
     assert!(made < 30, "killed mid-apply ({made} of 30 made)");
-    let recorded = w.state()["resources"].as_array().unwrap().len();
+    // The creates since the state file was last written whole are in its journal; every user
+    // made is recorded (created, or pending when the kill came between create and record).
+    assert!(w.path("roster.state.json.journal").exists(), "a killed apply leaves its journal");
+    let listed = text(&w.run(&["state", "list"]).await);
+    let recorded = listed.lines().filter(|l| l.starts_with("nimbus_user.")).count();
     println!("killed after {made} creates; state holds {recorded} records");
+    assert!(recorded >= made, "every user made is in the state ({recorded} recorded, {made} made):\n{listed}");
 
     let o = w.run(&["apply", "--auto-approve"]).await;
     assert!(o.status.success(), "{}", text(&o));
@@ -281,6 +286,7 @@ async fn sigkill_mid_apply_then_apply_converges_exactly() {
     let records = state["resources"].as_array().unwrap();
     assert_eq!(records.len(), 30);
     assert!(records.iter().all(|r| r["status"] == "created"), "no pending record is left");
+    assert!(!w.path("roster.state.json.journal").exists(), "the apply folded the journal into the state file");
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).await.status.code(), Some(0));
 }
 

@@ -10,7 +10,7 @@
 #![allow(dead_code)]
 
 use roster_engine::provider::{Attributes, BoxFuture, Provider};
-use roster_engine::state::{State, StateStore};
+use roster_engine::store::{Disk, Part, StateFile};
 use roster_runtime::types::{AttributeSchema, FieldError, Presence, ProviderError, ProviderMetadata, RateLimitedError, ResourceSchema, ValueType};
 use roster_runtime::CallError;
 use serde_json::{json, Map, Value};
@@ -346,37 +346,109 @@ impl Provider for MemProvider {
     }
 }
 
-/// A state store in memory that the vendor's kill freezes.
-pub struct MemStore {
-    text: Mutex<Option<String>>,
+/// The state's two files (snapshot and journal) in memory. Every write is an event of the
+/// vendor's kill: at the armed one, an append is torn (a prefix of its bytes lands), a replace,
+/// truncation or removal lands and the process dies right after it; after the kill nothing lands.
+#[derive(Clone)]
+pub struct MemDisk {
+    files: Arc<Mutex<[Option<Vec<u8>>; 2]>>,
     vendor: Vendor,
+    crashes: Arc<Mutex<DiskCrashes>>,
 }
 
-impl MemStore {
-    /// An empty store frozen by `vendor`'s kill.
-    pub fn new(vendor: Vendor) -> MemStore {
-        MemStore { text: Mutex::new(None), vendor }
+/// The crashes a [`MemDisk`] saw, for the model's coverage.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DiskCrashes {
+    /// Appends cut short: a torn journal line left behind.
+    pub torn_appends: u64,
+    /// Snapshots that landed while a journal existed, the process dying before removing it.
+    pub between_snapshot_and_journal_removal: u64,
+}
+
+/// Commits compact once the journal holds this many bytes (small, so the model sees compactions
+/// in the middle of an apply as well as at its end).
+const COMPACT_AT: usize = 1500;
+
+impl MemDisk {
+    /// Empty files whose writes `vendor`'s kill cuts short.
+    pub fn new(vendor: Vendor) -> MemDisk {
+        MemDisk { files: Arc::new(Mutex::new([None, None])), vendor, crashes: Arc::default() }
     }
-}
 
-impl StateStore for MemStore {
-    fn load(&self) -> anyhow::Result<State> {
-        match &*self.text.lock().unwrap() {
-            None => Ok(State::new()),
-            Some(t) => Ok(serde_json::from_str(t)?),
+    /// The crashes so far.
+    pub fn crashes(&self) -> DiskCrashes {
+        *self.crashes.lock().unwrap()
+    }
+
+    /// A process's state store on these files (a new one after each "restart").
+    pub fn store(&self) -> StateFile {
+        StateFile::on(self.clone(), "mem.state.json").compact_at(COMPACT_AT)
+    }
+
+    /// The journal's bytes (none: no journal).
+    pub fn journal(&self) -> Option<Vec<u8>> {
+        self.files.lock().unwrap()[1].clone()
+    }
+
+    fn slot(part: Part) -> usize {
+        match part {
+            Part::Snapshot => 0,
+            Part::Journal => 1,
         }
     }
 
-    fn write_text(&self, text: &str) -> anyhow::Result<()> {
-        if let (Step::Frozen, _) = self.vendor.tick(false) {
-            // A killed process writes nothing more (its vendor calls hang from now on).
-            anyhow::bail!("killed");
+    /// Runs a write unless the kill stops it; at the kill, an append's `torn` prefix (if any)
+    /// lands instead and the write fails.
+    fn write(&self, part: Part, whole: impl FnOnce(&mut Option<Vec<u8>>), torn: Option<&[u8]>) -> std::io::Result<()> {
+        let killed = || std::io::Error::other("killed");
+        let mut files = self.files.lock().unwrap();
+        let file = &mut files[Self::slot(part)];
+        match self.vendor.tick(true) {
+            (Step::Frozen, _) => Err(killed()),
+            (Step::Go, false) => {
+                whole(file);
+                Ok(())
+            }
+            (Step::Go, true) => {
+                let mut crashes = self.crashes.lock().unwrap();
+                match torn {
+                    Some(prefix) => {
+                        file.get_or_insert_with(Vec::new).extend_from_slice(prefix);
+                        crashes.torn_appends += 1;
+                    }
+                    None => {
+                        whole(file);
+                        if part == Part::Snapshot && files[1].is_some() {
+                            crashes.between_snapshot_and_journal_removal += 1;
+                        }
+                    }
+                }
+                Err(killed())
+            }
         }
-        *self.text.lock().unwrap() = Some(text.to_string());
-        Ok(())
     }
+}
 
-    fn exists(&self) -> bool {
-        self.text.lock().unwrap().is_some()
+impl Disk for MemDisk {
+    fn read(&self, part: Part) -> std::io::Result<Option<Vec<u8>>> {
+        Ok(self.files.lock().unwrap()[Self::slot(part)].clone())
+    }
+    fn replace(&self, part: Part, bytes: &[u8]) -> std::io::Result<()> {
+        self.write(part, |f| *f = Some(bytes.to_vec()), None)
+    }
+    fn append(&self, part: Part, bytes: &[u8]) -> std::io::Result<()> {
+        self.write(part, |f| f.get_or_insert_with(Vec::new).extend_from_slice(bytes), Some(&bytes[..bytes.len() / 2]))
+    }
+    fn truncate(&self, part: Part, len: u64) -> std::io::Result<()> {
+        self.write(part, |f| f.get_or_insert_with(Vec::new).truncate(len as usize), None)
+    }
+    fn remove(&self, part: Part) -> std::io::Result<()> {
+        self.write(part, |f| *f = None, None)
+    }
+    fn exists(&self, part: Part) -> bool {
+        self.files.lock().unwrap()[Self::slot(part)].is_some()
+    }
+    fn name(&self, part: Part) -> String {
+        format!("mem:{part:?}")
     }
 }
