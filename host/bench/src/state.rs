@@ -41,6 +41,23 @@ fn record(i: usize, status: Status) -> Record {
     }
 }
 
+/// Puts `record` into `state` as apply does (replacing the object's record, serial bumped for
+/// the commit); returns the change.
+pub fn change(state: &mut State, record: Record) -> Change {
+    let was = state.resources.iter().find(|r| Identity::of(r) == Identity::of(&record)).map(Identity::of);
+    let change = Change { was, now: Some(record) };
+    state.apply_change(&change);
+    state.serial += 1;
+    change
+}
+
+/// Commits `change` (already in `state`) through `file` as apply does: one journal line, or the
+/// whole state when the store asks for it.
+pub fn commit(file: &StateFile, state: &State, change: Change) -> Result<()> {
+    let whole = if file.wants_whole() { Some(render(state)?) } else { None };
+    file.commit(&Commit { lineage: state.lineage.clone(), serial: state.serial, changes: vec![change], whole })
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Method {
     Journal,
@@ -61,20 +78,14 @@ fn measure(method: Method, size: usize, creates: usize) -> Result<(f64, f64)> {
     let (mut durable, mut memory) = (0.0, 0.0);
     for i in size..size + creates {
         for status in [Status::PendingCreate, Status::Created] {
-            let now = record(i, status);
-            let change = Change { was: (status == Status::Created).then(|| Identity::of(&now)), now: Some(now) };
             // The in-memory change (a scan and an insert into the sorted records) is apply's
             // either way; the figure is what makes it durable.
             let t = Instant::now();
-            state.apply_change(&change);
-            state.serial += 1;
+            let change = change(&mut state, record(i, status));
             memory += t.elapsed().as_secs_f64();
             let t = Instant::now();
             match method {
-                Method::Journal => {
-                    let whole = if file.wants_whole() { Some(render(&state)?) } else { None };
-                    file.commit(&Commit { lineage: state.lineage.clone(), serial: state.serial, changes: vec![change], whole })?;
-                }
+                Method::Journal => commit(&file, &state, change)?,
                 Method::Rewrite => write_atomically(&path, render(&state)?.as_bytes())?,
             }
             durable += t.elapsed().as_secs_f64();

@@ -11,9 +11,9 @@
 //!   time, keep-alive on — the script a user would write;
 //! - `baseline, no keep-alive`: the same with a new connection per request (a breakdown row: what
 //!   connection set-up costs on both ends);
-//! - `state writes alone` (create, C = 1): the state-file writes an apply makes with one
-//!   operation in flight — a pending record, then the created one, each a full `StateFile::save`
-//!   — without network or component (a breakdown row).
+//! - `state writes alone` (create, C = 1): the state commits an apply makes with one operation
+//!   in flight — a pending record, then the created one, each a journal line appended and
+//!   fsync'd — without network or component (a breakdown row).
 //!
 //! A last group repeats the read at C = 32 with 5 ms of latency added to every sandbox answer (the
 //! sandbox's fault injection), as a real vendor API has: on loopback the per-request CPU of each
@@ -410,8 +410,8 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
             r.instances = provider.instantiated();
         }
         Side::StateWrites => {
-            // What apply's `create` writes for each user: a pending record, then the created
-            // one, each by StateFile::save (temp file, fsync, rename, fsync of the directory).
+            // What apply's `create` commits for each user: a pending record, then the created
+            // one, each a journal line appended and fsync'd (figure 8 has its cost by state size).
             let sf = StateFile::new(spec.work_dir.join("writes.state.json"));
             let _ = std::fs::remove_file(sf.path());
             let record = |i: usize, status: Status| {
@@ -438,31 +438,26 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
             let mut state = sf.load()?;
             let (cpu, t) = (util::cpu_self(), Instant::now());
             for i in 0..spec.n {
-                state.put(record(i, Status::PendingCreate));
-                sf.save(&mut state)?;
-                state.put(record(i, Status::Created));
-                sf.save(&mut state)?;
+                for status in [Status::PendingCreate, Status::Created] {
+                    let change = crate::state::change(&mut state, record(i, status));
+                    crate::state::commit(&sf, &state, change)?;
+                }
             }
             r.elapsed_s = t.elapsed().as_secs_f64();
             r.cpu_s = util::cpu_self() - cpu;
             r.ok = spec.n;
-            // The same sequence without the file, to split CPU from disk: serializing, and (for
-            // scale) cloning the state, which apply's group commit does before each write.
+            // The same sequence without the file, to split CPU from disk: encoding the lines.
             let mut state = State::new();
-            let (mut ser, mut clone) = (0.0, 0.0);
+            let mut encode = 0.0;
             for i in 0..spec.n {
                 for status in [Status::PendingCreate, Status::Created] {
-                    state.put(record(i, status));
+                    let change = crate::state::change(&mut state, record(i, status));
                     let t = Instant::now();
-                    std::hint::black_box(serde_json::to_string_pretty(&state)?);
-                    ser += t.elapsed().as_secs_f64();
-                    let t = Instant::now();
-                    std::hint::black_box(state.clone());
-                    clone += t.elapsed().as_secs_f64();
+                    std::hint::black_box(roster_engine::journal::encode(&state.lineage, state.serial, &[change])?);
+                    encode += t.elapsed().as_secs_f64();
                 }
             }
-            r.phases.push(("serialize only".into(), ser));
-            r.phases.push(("clone only".into(), clone));
+            r.phases.push(("encode only".into(), encode));
         }
         Side::Baseline | Side::BaselineNoKeepAlive => {
             // What a user's own script does: read the key once, then POST, C at a time.
@@ -667,18 +662,17 @@ fn report(table: &mut Table, op: Op, n: usize, c: usize, latency: u64, cells: &[
     if let Some((_, writes)) = cells.iter().find(|(s, _)| *s == Side::StateWrites) {
         let total = median(&writes.elapsed);
         let part = |name: &str| median(&writes.phases.iter().filter(|(k, _)| k == name).map(|(_, v)| *v).collect::<Vec<_>>());
-        let (ser, clone) = (part("serialize only"), part("clone only"));
+        let encode = part("encode only");
         let w = (2 * n) as f64;
         table.add(
             3,
             format!("{what}, c={c}: engine state writes alone, split"),
             format!("{} per create", util::secs(total / n as f64)),
             format!(
-                "2 writes per create, {} each: {} serializing, {} writing + fsync; a State clone costs {} more",
+                "2 journal commits per create, {} each: {} encoding the line, {} appending + fsync (and the first commit's snapshot)",
                 util::secs(total / w),
-                util::secs(ser / w),
-                util::secs((total - ser).max(0.0) / w),
-                util::secs(clone / w)
+                util::secs(encode / w),
+                util::secs((total - encode).max(0.0) / w)
             ),
         );
     }
