@@ -134,7 +134,9 @@ struct Journal {
     /// Whether bytes follow the good lines (a torn line read, to cut off before appending).
     torn_tail: bool,
     snapshot_len: usize,
+    /// Warnings not yet taken, and every warning ever made (each is made once).
     warnings: Vec<String>,
+    said: Vec<String>,
 }
 
 impl std::fmt::Debug for StateFile {
@@ -190,7 +192,12 @@ impl StateFile {
         j.torn_tail = bytes.len() > replayed.good_len;
         j.snapshot_len = snapshot_len;
         if let Some(torn) = replayed.torn {
-            j.warnings.push(format!("the state journal {journal_name} ended in an unfinished record, {torn}: a write cut short by a crash, never acted on; it is dropped"));
+            // Said once however often it is read before the next append cuts it off.
+            let warning = format!("the state journal {journal_name} ended in an unfinished record, {torn}: a write cut short by a crash, never acted on; it is dropped");
+            if !j.said.contains(&warning) {
+                j.said.push(warning.clone());
+                j.warnings.push(warning);
+            }
         }
         Ok(replayed.state)
     }
@@ -391,7 +398,8 @@ mod tests {
         assert_eq!(state, kept, "the torn record is not data");
         let warnings = restarted.take_warnings();
         assert!(warnings.len() == 1 && warnings[0].contains("unfinished record, line 2"), "{warnings:?}");
-        assert!(restarted.take_warnings().is_empty(), "said once");
+        restarted.load().unwrap();
+        assert!(restarted.take_warnings().is_empty(), "said once, however often it is read");
         commit(&restarted, &mut state, put(record("b.d", "4", Status::PendingCreate)));
         let again = StateFile::new(&path);
         assert_eq!(again.load().unwrap(), state);
