@@ -96,10 +96,18 @@ impl State {
     /// Puts `record` in place of the record `is_it` picks, or adds it; records stay sorted by
     /// address, then id.
     pub fn put_object(&mut self, record: Record, is_it: impl Fn(&Record) -> bool) {
+        let before = |r: &Record| (r.address.as_str(), r.id.as_str()) < (record.address.as_str(), record.id.as_str());
         if let Some(i) = self.position(is_it) {
+            // Same address and id (as from pending to created): in place, where removing and
+            // inserting would put it, without shifting every record after it.
+            let r = &self.resources[i];
+            if r.address == record.address && r.id == record.id && (i == 0 || before(&self.resources[i - 1])) {
+                self.resources[i] = record;
+                return;
+            }
             self.resources.remove(i);
         }
-        let at = self.resources.partition_point(|r| (r.address.as_str(), r.id.as_str()) < (record.address.as_str(), record.id.as_str()));
+        let at = self.resources.partition_point(before);
         self.resources.insert(at, record);
     }
 
@@ -226,4 +234,44 @@ pub fn parse(text: &str, origin: &str) -> Result<State> {
 /// The state file's text.
 pub fn render(state: &State) -> Result<String> {
     Ok(serde_json::to_string_pretty(state)? + "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn record(address: u8, id: u8, status: u8) -> Record {
+        Record {
+            address: format!("t.{}", address % 4),
+            type_name: "t".into(),
+            provider: "p".into(),
+            id: format!("{}", id % 4),
+            status: [Status::Created, Status::PendingCreate, Status::PendingDelete][status as usize % 3],
+            desired: Map::new(),
+            attributes: Map::new(),
+            updated_at: String::new(),
+            read_at: None,
+        }
+    }
+
+    proptest! {
+        /// Putting a record in place gives exactly what removing and inserting it gives.
+        #[test]
+        fn put_object_in_place_is_remove_then_insert(puts in proptest::collection::vec((any::<u8>(), any::<u8>(), any::<u8>()), 1..40)) {
+            let mut fast = State::new();
+            let mut slow = fast.clone();
+            for (a, i, st) in puts {
+                let r = record(a, i, st);
+                let same = |x: &Record| x.id == r.id;
+                fast.put_object(r.clone(), same);
+                if let Some(at) = slow.resources.iter().position(same) {
+                    slow.resources.remove(at);
+                }
+                let at = slow.resources.partition_point(|x| (x.address.as_str(), x.id.as_str()) < (r.address.as_str(), r.id.as_str()));
+                slow.resources.insert(at, r);
+                prop_assert_eq!(&fast.resources, &slow.resources);
+            }
+        }
+    }
 }

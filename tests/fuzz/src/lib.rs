@@ -19,6 +19,16 @@
 //! ```
 #![deny(missing_docs)]
 
+// The vendors' own reply reading, compiled here from their sources: a component crate is a
+// `cdylib` only (an `rlib` beside it costs the Nimbus component 65 KB), so it cannot be a
+// dependency. Their `export!` is wasm32-only; the rest is plain Rust.
+#[allow(dead_code)]
+#[path = "../../../guest/nimbus/src/lib.rs"]
+mod roster_nimbus;
+#[allow(dead_code)]
+#[path = "../../../guest/symbee/src/lib.rs"]
+mod roster_symbee;
+
 use roster_engine::address;
 use roster_engine::rosterfile::{expand_env, FileErrors, RosterFile};
 use roster_engine::rows::{self, Cell, Template};
