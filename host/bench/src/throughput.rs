@@ -412,8 +412,11 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
         Side::StateWrites => {
             // What apply's `create` commits for each user: a pending record, then the created
             // one, each a journal line appended and fsync'd (figure 8 has its cost by state size).
-            let sf = StateFile::new(spec.work_dir.join("writes.state.json"));
-            let _ = std::fs::remove_file(sf.path());
+            // A new state each repetition: the state file and its journal both removed.
+            let path = spec.work_dir.join("writes.state.json");
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(spec.work_dir.join("writes.state.json.journal"));
+            let sf = StateFile::new(path);
             let record = |i: usize, status: Status| {
                 let d = desired(i);
                 let mut attributes = Map::new();
