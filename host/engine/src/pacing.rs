@@ -3,7 +3,6 @@
 //! rate-limited after the vendor's Retry-After, unavailable with exponential backoff and full
 //! jitter, bounded in attempts and in time.
 
-use crate::ledger::{Ledger, Window};
 use roster_runtime::types::ProviderError;
 use roster_runtime::CallError;
 use std::future::Future;
@@ -11,23 +10,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Keeps a provider's operations within its rate limit, spending the budget exactly: the
-/// vendor counts operations in any window of `per`, so the first `operations` go at once and
-/// each later one goes the (padded) window after the one `operations` turns before it — every
-/// window full, none over ([`Window::take`], the rule). A back-off (after "too many requests")
-/// holds every turn until it ends. The window is kept in this process, or in a [`Ledger`] file
-/// every process reaching the same tenant shares ([`Pacer::shared`]).
+/// Spaces operations evenly at a rate limit.
 pub struct Pacer {
-    /// Operations per padded window; `None` does not pace.
-    limit: Option<(u32, Duration)>,
-    window: Backing,
-}
-
-enum Backing {
-    /// In this process: times in milliseconds since `epoch` (tokio's clock, so tests can pause it).
-    Memory { window: Mutex<Window>, epoch: Instant },
-    /// In the tenant's ledger file.
-    Shared(Ledger),
+    interval: Duration,
+    next: Mutex<Instant>,
 }
 
 /// The window a pacer keeps to: the vendor's, widened by a margin so that the delays between
@@ -39,83 +25,39 @@ pub fn padded_window(per: Duration) -> Duration {
 }
 
 impl Pacer {
-    /// A pacer for `operations` per `per`, kept in this process; `None` does not pace.
+    /// A pacer for `operations` per `per`; `None` does not pace.
     pub fn new(rate: Option<(u32, Duration)>) -> Pacer {
-        let limit = rate.filter(|(ops, _)| *ops > 0).map(|(ops, per)| (ops, padded_window(per)));
-        Pacer { limit, window: Backing::Memory { window: Mutex::new(Window::default()), epoch: Instant::now() } }
-    }
-
-    /// A pacer for `operations` per `per` whose window is the ledger at `path`, shared with every
-    /// process that opens it (see [`crate::ledger`]).
-    pub fn shared(operations: u32, per: Duration, path: &std::path::Path) -> std::io::Result<Pacer> {
-        let limit = (operations.max(1), padded_window(per));
-        Ok(Pacer { limit: Some(limit), window: Backing::Shared(Ledger::open(path, limit.0, limit.1)?) })
-    }
-
-    /// The pacer for `rate` of the tenant a component named `component` reaches at `hosts`:
-    /// shared through the tenant's ledger under the machine's component cache (`pacing/`), so
-    /// every `roster` command and Terraform provider process reaching it keeps one window; kept
-    /// in this process when there is no cache directory (no `ROSTER_CACHE_DIR`, `XDG_CACHE_HOME`
-    /// or `HOME`) or no rate. Returns the ledger's path with an error opening it.
-    pub fn for_tenant(rate: Option<(u32, Duration)>, component: &str, hosts: &[String]) -> Result<Pacer, (std::path::PathBuf, std::io::Error)> {
-        match (rate, roster_runtime::ComponentCache::default_dir()) {
-            (Some((ops, per)), Some(cache)) if ops > 0 => {
-                // One tenant: the same component name and the same hosts.
-                let key = format!("{component}\n{}", hosts.join("\n"));
-                let path = Ledger::path_for(&cache.join("pacing"), &key);
-                Pacer::shared(ops, per, &path).map_err(|e| (path, e))
-            }
-            _ => Ok(Pacer::new(rate)),
-        }
-    }
-
-    /// The average spacing of operations at the limit (zero when not paced): what a
-    /// "too many requests" without Retry-After waits, at least.
-    pub fn interval(&self) -> Duration {
-        self.limit.map(|(ops, window)| window / ops).unwrap_or_default()
-    }
-
-    /// How long `n` operations take at the limit, from the first to the last one's start:
-    /// `(ceil(n / operations) - 1)` padded windows.
-    pub fn duration_of(&self, n: usize) -> Duration {
-        match self.limit {
-            Some((ops, window)) if n > 0 => window * (n.div_ceil(ops as usize) - 1) as u32,
+        let interval = match rate {
+            Some((ops, per)) if ops > 0 => padded_window(per) / ops,
             _ => Duration::ZERO,
+        };
+        Pacer { interval, next: Mutex::new(Instant::now()) }
+    }
+
+    /// The spacing between operations.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Waits for this operation's turn (and out any back-off, paced or not).
+    pub async fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().unwrap();
+            let at = (*next).max(Instant::now());
+            *next = at + self.interval;
+            at
+        };
+        // A turn that is already due goes at once: a timer, even an expired one, costs a tick
+        // of the timer wheel (about a millisecond) per operation.
+        if at > Instant::now() {
+            tokio::time::sleep_until(at).await;
         }
     }
 
-    /// Waits for this operation's turn (and out any back-off, paced or not). A ledger that
-    /// cannot be read or written is an error: the turn is not taken.
-    pub async fn wait(&self) -> std::io::Result<()> {
-        match &self.window {
-            Backing::Shared(ledger) => ledger.turn().await,
-            Backing::Memory { window, epoch } => {
-                let (limit, window_ms) = self.limit.map_or((u32::MAX, 0), |(ops, w)| (ops, w.as_millis() as u64));
-                loop {
-                    let wait = {
-                        let now = epoch.elapsed().as_millis() as u64;
-                        match window.lock().unwrap().take(now, limit, window_ms) {
-                            Ok(()) => return Ok(()),
-                            Err(ms) => ms,
-                        }
-                    };
-                    tokio::time::sleep(Duration::from_millis(wait)).await;
-                }
-            }
-        }
-    }
-
-    /// Holds every turn back until `delay` from now (after the vendor said "too many requests").
-    pub fn back_off(&self, delay: Duration) -> std::io::Result<()> {
-        match &self.window {
-            Backing::Shared(ledger) => ledger.back_off(delay),
-            Backing::Memory { window, epoch } => {
-                let until = (epoch.elapsed() + delay).as_millis() as u64;
-                let mut w = window.lock().unwrap();
-                w.not_before = w.not_before.max(until);
-                Ok(())
-            }
-        }
+    /// Pushes the next turn back by `delay` (after the vendor said "too many requests").
+    pub fn back_off(&self, delay: Duration) {
+        let mut next = self.next.lock().unwrap();
+        *next = (*next).max(Instant::now() + delay);
     }
 }
 
@@ -183,11 +125,8 @@ where
     let started = Instant::now();
     let mut retries = Retries::default();
     let mut attempt = 0u32;
-    let ledger = |e: std::io::Error| CallError::Host(anyhow::anyhow!("the shared pacing ledger: {e}"));
     loop {
-        if let Err(e) = pacer.wait().await {
-            return (Err(ledger(e)), retries);
-        }
+        pacer.wait().await;
         let error = match op().await {
             Ok(v) => return (Ok(v), retries),
             Err(e) => e,
@@ -202,9 +141,7 @@ where
                 }
                 retries.rate_limited += 1;
                 on_wait(delay, "rate limited: waiting the vendor's Retry-After");
-                if let Err(e) = pacer.back_off(delay) {
-                    return (Err(ledger(e)), retries);
-                }
+                pacer.back_off(delay);
             }
             e if is_transient(e) && attempt + 1 < policy.max_attempts && elapsed < policy.max_elapsed => {
                 attempt += 1;
@@ -213,9 +150,7 @@ where
                 let delay = ceiling.mul_f64(jitter());
                 on_wait(delay, "unavailable: backing off before a retry");
                 tokio::time::sleep(delay).await;
-                if let Err(e) = pacer.wait().await {
-                    return (Err(ledger(e)), retries);
-                }
+                pacer.wait().await;
                 match before_retry().await {
                     Ok(Some(v)) => return (Ok(v), retries),
                     Ok(None) => {}
@@ -264,44 +199,14 @@ mod tests {
         assert_eq!(Pacer::new(None).interval(), Duration::ZERO);
     }
 
-    /// Start times of `n` turns taken one after another (virtual time).
-    async fn turns(p: &Pacer, n: usize) -> Vec<Duration> {
+    #[tokio::test]
+    async fn pacer_spaces_operations() {
+        let p = Pacer::new(Some((10, Duration::from_secs(1))));
         let t = Instant::now();
-        let mut out = Vec::new();
-        for _ in 0..n {
-            p.wait().await.unwrap();
-            out.push(t.elapsed());
+        for _ in 0..4 {
+            p.wait().await;
         }
-        out
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_first_window_goes_at_once_and_every_window_stays_full_never_over() {
-        let p = Pacer::new(Some((60, Duration::from_secs(60))));
-        let window = padded_window(Duration::from_secs(60));
-        let at = turns(&p, 150).await;
-        assert!(at[..60].iter().all(|t| *t < Duration::from_millis(1)), "the first window's allowance at once");
-        assert_eq!((at[60], at[119], at[120], at[149]), (window, window, window * 2, window * 2));
-        // The vendor's rule, over every window that starts at a turn: at most 60 in it.
-        for (i, start) in at.iter().enumerate() {
-            let within = at[i..].iter().take_while(|t| **t < *start + window).count();
-            assert!(within <= 60, "{within} turns in the window from {start:?}");
-        }
-        assert_eq!(p.duration_of(150), window * 2, "150 operations take two windows after the first");
-        assert_eq!((p.duration_of(60), p.duration_of(61), p.duration_of(0)), (Duration::ZERO, window, Duration::ZERO));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_back_off_holds_every_turn_and_the_window_still_counts() {
-        let p = Pacer::new(Some((3, Duration::from_secs(10))));
-        let window = padded_window(Duration::from_secs(10));
-        turns(&p, 3).await;
-        p.back_off(Duration::from_secs(20)).unwrap();
-        let at = turns(&p, 4).await;
-        assert_eq!(at[0], Duration::from_secs(20), "held until the back-off ends");
-        assert_eq!(at[3], Duration::from_secs(20) + window, "the fourth after a back-off still waits for its window");
-        let unpaced = Pacer::new(None);
-        assert!(turns(&unpaced, 100).await.iter().all(|t| t.is_zero()));
+        assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
     }
 
     #[tokio::test]

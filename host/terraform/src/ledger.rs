@@ -1,14 +1,13 @@
-//! One vendor budget shared by every process on this machine that reaches the same tenant: the
-//! `roster` commands one after another (a plan's reads, then the apply's writes, count in the
-//! same vendor window) and Terraform's provider processes (one per provider configuration, so
-//! two aliases of one provider are two processes). The ledger is a small file (under the
-//! compiled-component cache, `pacing/`) holding the send times of the last window and a "not
-//! before" time set by a vendor's Retry-After, read and written under an exclusive `flock`: a
-//! process takes a turn only while the window has room (never more than the limit in any
-//! window, by every process's count), and a back-off one of them meets holds the others too.
+//! One vendor budget shared by every provider process on this machine that reaches the same
+//! tenant. Terraform starts a process per provider configuration, so two aliases of one
+//! provider are two processes, each pacing itself; together they would send up to twice the
+//! vendor's limit. The ledger is a small file (under the compiled-component cache) holding the
+//! send times of the last window and a "not before" time set by a vendor's Retry-After, read and
+//! written under an exclusive `flock`: a process takes a turn only while the window has room
+//! (never more than the limit in any window, by every process's count), and a back-off one of
+//! them meets holds the others too.
 //!
-//! The pure rule is [`Window::take`], which the in-process pacer ([`crate::pacing::Pacer`])
-//! keeps too; [`Ledger`] is the file around it.
+//! The pure rule is [`Window::take`]; [`Ledger`] is the file around it.
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -75,9 +74,8 @@ fn now_ms() -> u64 {
 }
 
 impl Ledger {
-    /// The ledger of `limit` operations per `window` (already padded: see
-    /// [`crate::pacing::padded_window`]) at `path` (its directory made `0700`).
-    pub fn open(path: &Path, limit: u32, window: Duration) -> std::io::Result<Ledger> {
+    /// The ledger of `limit` operations per `per` at `path` (its directory made `0700`).
+    pub fn open(path: &Path, limit: u32, per: Duration) -> std::io::Result<Ledger> {
         if let Some(dir) = path.parent() {
             let mut b = std::fs::DirBuilder::new();
             b.recursive(true);
@@ -85,7 +83,7 @@ impl Ledger {
             std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
             b.create(dir)?;
         }
-        let ledger = Ledger { path: path.to_path_buf(), limit: limit.max(1), window_ms: window.as_millis() as u64 };
+        let ledger = Ledger { path: path.to_path_buf(), limit: limit.max(1), window_ms: roster_engine::pacing::padded_window(per).as_millis() as u64 };
         ledger.with(|_, _| ())?;
         Ok(ledger)
     }
@@ -106,8 +104,10 @@ impl Ledger {
         let now = now_ms();
         let mut window = match file.read_to_string(&mut text) {
             Ok(_) if text.is_empty() => Window::default(),
-            // Damaged: nothing in it is trusted, so wait a full window (the safe side).
-            Ok(_) => Window::parse(&text).unwrap_or(Window { sends: vec![], not_before: now + self.window_ms }),
+            Ok(_) => Window::parse(&text).unwrap_or_else(|| {
+                tracing::warn!("the pacing ledger {} is damaged: waiting a full window", self.path.display());
+                Window { sends: vec![], not_before: now + self.window_ms }
+            }),
             Err(_) => Window { sends: vec![], not_before: now + self.window_ms },
         };
         let out = f(&mut window, now);
