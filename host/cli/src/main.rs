@@ -80,7 +80,7 @@ enum Command {
         refresh_only: bool,
         /// Only these resource addresses (TYPE.NAME; a name that is not bare may be quoted,
         /// TYPE."ada@example.com", or written as is); repeatable.
-        #[arg(long, value_parser = address)]
+        #[arg(long, value_parser = roster_engine::address::canonical)]
         target: Vec<String>,
         /// Plan deleting everything managed.
         #[arg(long)]
@@ -157,7 +157,7 @@ struct ApplyArgs {
     #[arg(long)]
     allow_replace: bool,
     /// Only these resource addresses (as for `roster plan`); repeatable.
-    #[arg(long, value_parser = address)]
+    #[arg(long, value_parser = roster_engine::address::canonical)]
     target: Vec<String>,
     /// Only record what the vendors have now; change nothing there.
     #[arg(long)]
@@ -260,13 +260,13 @@ enum StateCommand {
     /// Show one record.
     Show {
         /// TYPE.NAME (a name that is not bare may be quoted or written as is)
-        #[arg(value_parser = address)]
+        #[arg(value_parser = roster_engine::address::canonical)]
         address: String,
     },
     /// Forget a record (the object is left at the vendor).
     Rm {
         /// TYPE.NAME (a name that is not bare may be quoted or written as is)
-        #[arg(value_parser = address)]
+        #[arg(value_parser = roster_engine::address::canonical)]
         address: String,
     },
 }
@@ -276,12 +276,6 @@ fn warn(warnings: Vec<String>) {
     for w in warnings {
         eprintln!("Warning: {w}");
     }
-}
-
-/// An address as typed, written as Roster writes it (`nimbus_user.ada@example.com` →
-/// `nimbus_user."ada@example.com"`).
-fn address(text: &str) -> Result<String, String> {
-    roster_engine::address::canonical(text)
 }
 
 fn main() {

@@ -186,7 +186,8 @@ impl Identity {
         Identity { provider: record.provider.clone(), type_name: record.type_name.clone(), id: record.id.clone() }
     }
 
-    fn is(&self, r: &Record) -> bool {
+    /// Whether `r` is the record of this identity.
+    pub fn is(&self, r: &Record) -> bool {
         r.provider == self.provider && r.type_name == self.type_name && r.id == self.id
     }
 }
