@@ -56,6 +56,7 @@ pub mod decide;
 pub mod grants;
 pub mod import;
 pub mod journal;
+pub mod ledger;
 pub mod lock;
 pub mod lookup;
 pub mod ops;

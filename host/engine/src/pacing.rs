@@ -3,61 +3,144 @@
 //! rate-limited after the vendor's Retry-After, unavailable with exponential backoff and full
 //! jitter, bounded in attempts and in time.
 
+use crate::ledger::{Ledger, Window};
 use roster_runtime::types::ProviderError;
 use roster_runtime::CallError;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Spaces operations evenly at a rate limit.
+/// Keeps a provider's operations within its rate limit, spending the budget exactly: the
+/// vendor counts operations in any window of `per`, so the first `operations` go at once and
+/// each later one goes when a turn has counted for a whole (padded) window since it finished —
+/// every window full, none over ([`Window::take`], the rule; [`crate::ledger`] says why a turn
+/// counts to its finish, not from its send). A back-off (after "too many requests") holds every
+/// turn until it ends. The window is kept in this process, or in a [`Ledger`] file every
+/// process reaching the same tenant shares ([`Pacer::shared`]).
 pub struct Pacer {
-    interval: Duration,
-    next: Mutex<Instant>,
+    /// Operations per padded window; `None` does not pace.
+    limit: Option<(u32, Duration)>,
+    window: Backing,
+    /// The next turn's id.
+    ids: AtomicU64,
 }
 
-/// The window a pacer keeps to: the vendor's, widened by a margin so that the delays between
-/// our send and the vendor's count — clock skew, network and scheduling jitter, larger on a
-/// loaded machine — never make a window of the vendor's hold one operation too many: 1 % of the
-/// window, and at least 30 ms (which matters only for short windows: a minute gets 0.6 s).
+enum Backing {
+    /// In this process: times in milliseconds since `epoch` (tokio's clock, so tests can pause it).
+    Memory { window: Mutex<Window>, epoch: Instant },
+    /// In the tenant's ledger file.
+    Shared(Ledger),
+}
+
+/// A turn given by [`Pacer::wait`]: it counts against the window until a window after it is
+/// dropped, so hold it until the operation's answer is in (or the operation is abandoned).
+#[must_use = "a turn counts until it is dropped: hold it across the operation"]
+pub struct Turn<'a> {
+    pacer: &'a Pacer,
+    id: u64,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        match &self.pacer.window {
+            Backing::Memory { window, epoch } => window.lock().unwrap().finish(epoch.elapsed().as_millis() as u64, std::process::id(), self.id),
+            // A ledger that cannot be written now leaves the turn in flight: it keeps its place
+            // (slower, never over) until this process ends (`Window::end_orphans`).
+            Backing::Shared(ledger) => {
+                let _ = ledger.finish(self.id);
+            }
+        }
+    }
+}
+
+/// The window a pacer keeps to: the vendor's, widened by a margin so that the clocks' skew
+/// never makes a window of the vendor's hold one operation too many: 1 % of the window, and at
+/// least 30 ms (which matters only for short windows: a minute gets 0.6 s).
 pub fn padded_window(per: Duration) -> Duration {
     per + per.mul_f64(0.01).max(Duration::from_millis(30))
 }
 
 impl Pacer {
-    /// A pacer for `operations` per `per`; `None` does not pace.
+    /// A pacer for `operations` per `per`, kept in this process; `None` does not pace.
     pub fn new(rate: Option<(u32, Duration)>) -> Pacer {
-        let interval = match rate {
-            Some((ops, per)) if ops > 0 => padded_window(per) / ops,
-            _ => Duration::ZERO,
-        };
-        Pacer { interval, next: Mutex::new(Instant::now()) }
+        let limit = rate.filter(|(ops, _)| *ops > 0).map(|(ops, per)| (ops, padded_window(per)));
+        Pacer { limit, window: Backing::Memory { window: Mutex::new(Window::default()), epoch: Instant::now() }, ids: AtomicU64::new(0) }
     }
 
-    /// The spacing between operations.
-    pub fn interval(&self) -> Duration {
-        self.interval
+    /// A pacer for `operations` per `per` whose window is the ledger at `path`, shared with every
+    /// process that opens it (see [`crate::ledger`]).
+    pub fn shared(operations: u32, per: Duration, path: &std::path::Path) -> std::io::Result<Pacer> {
+        let limit = (operations.max(1), padded_window(per));
+        Ok(Pacer { limit: Some(limit), window: Backing::Shared(Ledger::open(path, limit.0, limit.1)?), ids: AtomicU64::new(0) })
     }
-
-    /// Waits for this operation's turn (and out any back-off, paced or not).
-    pub async fn wait(&self) {
-        let at = {
-            let mut next = self.next.lock().unwrap();
-            let at = (*next).max(Instant::now());
-            *next = at + self.interval;
-            at
-        };
-        // A turn that is already due goes at once: a timer, even an expired one, costs a tick
-        // of the timer wheel (about a millisecond) per operation.
-        if at > Instant::now() {
-            tokio::time::sleep_until(at).await;
+    /// The pacer for `rate` of the tenant a component named `component` reaches at `hosts`:
+    /// shared through the tenant's ledger under the machine's component cache (`pacing/`), so
+    /// every `roster` command and Terraform provider process reaching it keeps one window; kept
+    /// in this process when there is no cache directory (no `ROSTER_CACHE_DIR`, `XDG_CACHE_HOME`
+    /// or `HOME`) or no rate. Returns the ledger's path with an error opening it.
+    pub fn for_tenant(rate: Option<(u32, Duration)>, component: &str, hosts: &[String]) -> Result<Pacer, (std::path::PathBuf, std::io::Error)> {
+        match (rate, roster_runtime::ComponentCache::default_dir()) {
+            (Some((ops, per)), Some(cache)) if ops > 0 => {
+                // One tenant: the same component name and the same hosts.
+                let key = format!("{component}\n{}", hosts.join("\n"));
+                let path = Ledger::path_for(&cache.join("pacing"), &key);
+                Pacer::shared(ops, per, &path).map_err(|e| (path, e))
+            }
+            _ => Ok(Pacer::new(rate)),
         }
     }
 
-    /// Pushes the next turn back by `delay` (after the vendor said "too many requests").
-    pub fn back_off(&self, delay: Duration) {
-        let mut next = self.next.lock().unwrap();
-        *next = (*next).max(Instant::now() + delay);
+    /// The average spacing of operations at the limit (zero when not paced): what a
+    /// "too many requests" without Retry-After waits, at least.
+    pub fn interval(&self) -> Duration {
+        self.limit.map(|(ops, window)| window / ops).unwrap_or_default()
+    }
+
+    /// How long `n` operations take at the limit, from the first to the last one's start:
+    /// `(ceil(n / operations) - 1)` padded windows.
+    pub fn duration_of(&self, n: usize) -> Duration {
+        match self.limit {
+            Some((ops, window)) if n > 0 => window * (n.div_ceil(ops as usize) - 1) as u32,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Waits for this operation's turn (and out any back-off, paced or not); the turn counts
+    /// until it is dropped. A ledger that cannot be read or written is an error: no turn given.
+    pub async fn wait(&self) -> std::io::Result<Turn<'_>> {
+        let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        match &self.window {
+            Backing::Shared(ledger) => ledger.turn(id).await?,
+            Backing::Memory { window, epoch } => {
+                let (limit, window_ms) = self.limit.map_or((u32::MAX, 0), |(ops, w)| (ops, w.as_millis() as u64));
+                loop {
+                    let wait = {
+                        let now = epoch.elapsed().as_millis() as u64;
+                        match window.lock().unwrap().take(now, limit, window_ms, std::process::id(), id) {
+                            Ok(()) => break,
+                            Err(ms) => ms,
+                        }
+                    };
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
+            }
+        }
+        Ok(Turn { pacer: self, id })
+    }
+
+    /// Holds every turn back until `delay` from now (after the vendor said "too many requests").
+    pub fn back_off(&self, delay: Duration) -> std::io::Result<()> {
+        match &self.window {
+            Backing::Shared(ledger) => ledger.back_off(delay),
+            Backing::Memory { window, epoch } => {
+                let until = (epoch.elapsed() + delay).as_millis() as u64;
+                let mut w = window.lock().unwrap();
+                w.not_before = w.not_before.max(until);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -125,9 +208,15 @@ where
     let started = Instant::now();
     let mut retries = Retries::default();
     let mut attempt = 0u32;
+    let ledger = |e: std::io::Error| CallError::Host(anyhow::anyhow!("the shared pacing ledger: {e}"));
     loop {
-        pacer.wait().await;
-        let error = match op().await {
+        let turn = match pacer.wait().await {
+            Ok(turn) => turn,
+            Err(e) => return (Err(ledger(e)), retries),
+        };
+        let answer = op().await;
+        drop(turn);
+        let error = match answer {
             Ok(v) => return (Ok(v), retries),
             Err(e) => e,
         };
@@ -141,7 +230,9 @@ where
                 }
                 retries.rate_limited += 1;
                 on_wait(delay, "rate limited: waiting the vendor's Retry-After");
-                pacer.back_off(delay);
+                if let Err(e) = pacer.back_off(delay) {
+                    return (Err(ledger(e)), retries);
+                }
             }
             e if is_transient(e) && attempt + 1 < policy.max_attempts && elapsed < policy.max_elapsed => {
                 attempt += 1;
@@ -150,8 +241,14 @@ where
                 let delay = ceiling.mul_f64(jitter());
                 on_wait(delay, "unavailable: backing off before a retry");
                 tokio::time::sleep(delay).await;
-                pacer.wait().await;
-                match before_retry().await {
+                // The read `before_retry` makes takes a turn of its own.
+                let turn = match pacer.wait().await {
+                    Ok(turn) => turn,
+                    Err(e) => return (Err(ledger(e)), retries),
+                };
+                let read = before_retry().await;
+                drop(turn);
+                match read {
                     Ok(Some(v)) => return (Ok(v), retries),
                     Ok(None) => {}
                     Err(e) => return (Err(e), retries),
@@ -199,14 +296,65 @@ mod tests {
         assert_eq!(Pacer::new(None).interval(), Duration::ZERO);
     }
 
-    #[tokio::test]
-    async fn pacer_spaces_operations() {
-        let p = Pacer::new(Some((10, Duration::from_secs(1))));
+    /// Start times of `n` turns taken one after another (virtual time).
+    async fn turns(p: &Pacer, n: usize) -> Vec<Duration> {
         let t = Instant::now();
-        for _ in 0..4 {
-            p.wait().await;
+        let mut out = Vec::new();
+        for _ in 0..n {
+            drop(p.wait().await.unwrap());
+            out.push(t.elapsed());
         }
-        assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
+        out
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_window_goes_at_once_and_every_window_stays_full_never_over() {
+        let p = Pacer::new(Some((60, Duration::from_secs(60))));
+        let window = padded_window(Duration::from_secs(60));
+        let at = turns(&p, 150).await;
+        assert!(at[..60].iter().all(|t| *t < Duration::from_millis(1)), "the first window's allowance at once");
+        assert_eq!((at[60], at[119], at[120], at[149]), (window, window, window * 2, window * 2));
+        // The vendor's rule, over every window that starts at a turn: at most 60 in it.
+        for (i, start) in at.iter().enumerate() {
+            let within = at[i..].iter().take_while(|t| **t < *start + window).count();
+            assert!(within <= 60, "{within} turns in the window from {start:?}");
+        }
+        assert_eq!(p.duration_of(150), window * 2, "150 operations take two windows after the first");
+        assert_eq!((p.duration_of(60), p.duration_of(61), p.duration_of(0)), (Duration::ZERO, window, Duration::ZERO));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_back_off_holds_every_turn_and_the_window_still_counts() {
+        let p = Pacer::new(Some((3, Duration::from_secs(10))));
+        let window = padded_window(Duration::from_secs(10));
+        turns(&p, 3).await;
+        p.back_off(Duration::from_secs(20)).unwrap();
+        let at = turns(&p, 4).await;
+        assert_eq!(at[0], Duration::from_secs(20), "held until the back-off ends");
+        assert_eq!(at[3], Duration::from_secs(20) + window, "the fourth after a back-off still waits for its window");
+        let unpaced = Pacer::new(None);
+        assert!(turns(&unpaced, 100).await.iter().all(|t| t.is_zero()));
+    }
+
+    /// The fix for the 429 a loaded CI machine met: a turn counts until a window after its
+    /// answer, not after its send, so however long an operation takes to reach the vendor it is
+    /// still counted when the next one goes.
+    #[tokio::test(start_paused = true)]
+    async fn a_turn_counts_until_a_window_after_its_answer() {
+        let p = Pacer::new(Some((2, Duration::from_secs(10))));
+        let window = padded_window(Duration::from_secs(10));
+        let t = Instant::now();
+        let a = p.wait().await.unwrap();
+        let b = p.wait().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(a);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        drop(b);
+        let _c = p.wait().await.unwrap();
+        assert_eq!(t.elapsed(), Duration::from_secs(5) + window, "a window after the first answer, not after its send");
+        drop(_c);
+        let _d = p.wait().await.unwrap();
+        assert_eq!(t.elapsed(), Duration::from_secs(8) + window, "then a window after the second");
     }
 
     #[tokio::test]

@@ -120,7 +120,7 @@ pub fn costs<'a>(ws: &Workspace, items: impl IntoIterator<Item = &'a str>) -> Ve
             let handle = ws.provider(provider);
             let rate = handle.and_then(|h| h.rate);
             // The first goes at once; the rest one interval apart.
-            let estimate = handle.map(|h| h.pacer.interval() * reads.saturating_sub(1) as u32).unwrap_or_default();
+            let estimate = handle.map(|h| h.pacer.duration_of(reads)).unwrap_or_default();
             ReadCost { provider: provider.to_string(), reads, rate, estimate }
         })
         .collect()

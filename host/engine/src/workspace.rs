@@ -78,7 +78,14 @@ impl Workspace {
             match ComponentProvider::start(runtime, &wasm, &label, decl, &approve).await {
                 Ok(provider) => {
                     let digest = provider.digest().to_string();
-                    started.insert(name.clone(), (Arc::new(provider) as Arc<dyn Provider>, digest));
+                    // One window per tenant, shared with every process that reaches it.
+                    let rate = crate::rosterfile::rate_of(Some(decl), provider.metadata());
+                    match Pacer::for_tenant(rate, &provider.metadata().name, &provider.0.capabilities().hosts) {
+                        Ok(pacer) => {
+                            started.insert(name.clone(), (Arc::new(provider) as Arc<dyn Provider>, digest, pacer));
+                        }
+                        Err((path, e)) => errors.push(file.error(&key, format!("cannot open the shared pacing ledger {}: {e}", path.display()))),
+                    }
                 }
                 Err(e) => errors.push(start_error(&file, name, decl, e)),
             }
@@ -86,7 +93,7 @@ impl Workspace {
         if !errors.is_empty() {
             return Err(FileErrors(errors));
         }
-        Ok(Workspace::with_providers(file, started))
+        Ok(Workspace::paced(file, started))
     }
 
     /// What every provider of `file` asks to be granted, without giving any instance a host or
@@ -117,15 +124,27 @@ impl Workspace {
 
     /// A workspace over providers started elsewhere (an in-memory vendor, say): name →
     /// (provider, digest of its code).
-    pub fn with_providers(mut file: RosterFile, started: BTreeMap<String, (Arc<dyn Provider>, String)>) -> Workspace {
+    pub fn with_providers(file: RosterFile, started: BTreeMap<String, (Arc<dyn Provider>, String)>) -> Workspace {
+        let started = started
+            .into_iter()
+            .map(|(name, (provider, digest))| {
+                let pacer = Pacer::new(crate::rosterfile::rate_of(file.providers.get(&name), provider.metadata()));
+                (name, (provider, digest, pacer))
+            })
+            .collect();
+        Workspace::paced(file, started)
+    }
+
+    /// A workspace over providers started elsewhere, each with its pacer.
+    fn paced(mut file: RosterFile, started: BTreeMap<String, (Arc<dyn Provider>, String, Pacer)>) -> Workspace {
         let mut providers = BTreeMap::new();
         let mut schemas = Schemas::default();
-        for (name, (provider, code_digest)) in started {
+        for (name, (provider, code_digest, pacer)) in started {
             let rate = crate::rosterfile::rate_of(file.providers.get(&name), provider.metadata());
             for r in &provider.metadata().resources {
                 schemas.insert(&name, r.clone());
             }
-            providers.insert(name, Arc::new(ProviderHandle { provider, pacer: Pacer::new(rate), code_digest, rate }));
+            providers.insert(name, Arc::new(ProviderHandle { provider, pacer, code_digest, rate }));
         }
         for r in file.resources.iter_mut().filter(|r| r.origin.is_some()) {
             if let Some(schema) = schemas.get(&r.provider, &r.type_name) {

@@ -22,7 +22,6 @@
 #![deny(missing_docs)]
 
 pub mod docs;
-pub mod ledger;
 pub mod lifecycle;
 pub mod log;
 pub mod package;

@@ -2,7 +2,6 @@
 //! the engine's paced, retried operations ([`roster_engine::ops`]) and the pure lifecycle rules
 //! ([`crate::lifecycle`]).
 
-use crate::ledger::Ledger;
 use crate::lifecycle::{self, Private};
 use crate::package::{Package, COMPONENT_FILE};
 use crate::proto::tfplugin6 as tf;
@@ -89,31 +88,19 @@ tokio::task_local! {
     static SENT: Arc<AtomicBool>;
 }
 
-/// The component, behind the tenant's shared ledger (when paced): every call takes a turn in
-/// the window all provider processes of the tenant share, and a rate-limited answer holds them
-/// all back. [`SENT`] is marked when a create or delete goes out (after its turn).
+/// The component, marking [`SENT`] when a create or delete goes out (the engine's pacer, shared
+/// with every process reaching the tenant, has given it its turn).
 struct Marked {
     component: ComponentProvider,
-    ledger: Option<Arc<Ledger>>,
 }
 
 impl Marked {
     fn call<'a, T: Send + 'a>(&'a self, marks: bool, call: BoxFuture<'a, Result<T, CallError>>) -> BoxFuture<'a, Result<T, CallError>> {
         Box::pin(async move {
-            if let Some(l) = &self.ledger {
-                l.turn().await.map_err(|e| CallError::Host(anyhow::anyhow!("the shared pacing ledger: {e}")))?;
-            }
             if marks {
                 let _ = SENT.try_with(|s| s.store(true, Ordering::SeqCst));
             }
-            let result = call.await;
-            if let (Some(l), Err(CallError::Provider(ProviderError::RateLimited(r)))) = (&self.ledger, &result) {
-                let delay = Duration::from_millis(r.retry_after_ms.unwrap_or(1000));
-                if let Err(e) = l.back_off(delay) {
-                    tracing::warn!("the shared pacing ledger: {e}");
-                }
-            }
-            result
+            call.await
         })
     }
 }
@@ -355,22 +342,14 @@ impl Host {
             vec![d]
         })?;
         let rate = decl.rate(&meta);
-        let ledger = match (rate, roster_runtime::ComponentCache::default_dir()) {
-            (Some((ops, per)), Some(cache)) => {
-                // One tenant: the same component name and the same hosts.
-                let key = format!("{}\n{}", meta.name, provider.0.capabilities().hosts.join("\n"));
-                let path = Ledger::path_for(&cache.join("pacing"), &key);
-                match Ledger::open(&path, ops, per) {
-                    Ok(l) => Some(Arc::new(l)),
-                    Err(e) => return Err(vec![error("the provider could not open its shared pacing ledger", format!("{}: {e}", path.display()))]),
-                }
-            }
-            _ => None,
+        let pacer = match Pacer::for_tenant(rate, &meta.name, &provider.0.capabilities().hosts) {
+            Ok(p) => p,
+            Err((path, e)) => return Err(vec![error("the provider could not open its shared pacing ledger", format!("{}: {e}", path.display()))]),
         };
         let adopt_existing = matches!(config.get("adopt_existing"), Value::Bool(true));
         let digest = provider.digest().to_string();
         tracing::info!("configured {} (component sha256 {digest}, Terraform {terraform_version}); pace: {rate:?}", package.type_name);
-        let handle = ProviderHandle { provider: Arc::new(Marked { component: provider, ledger }), pacer: Pacer::new(rate), code_digest: digest, rate };
+        let handle = ProviderHandle { provider: Arc::new(Marked { component: provider }), pacer, code_digest: digest, rate };
         Ok(Configured { handle, retry: RetryPolicy::default(), adopt_existing })
     }
 }
