@@ -8,7 +8,10 @@
 //
 // This host applies it to requests that name an IP address (checked before anything leaves the
 // process). A request that names a host is resolved by preview2-shim inside its worker, where
-// this host cannot see the address: the rule is not applied to names (see README.md).
+// this host cannot see the address; so, as the Python host does, it resolves every host name of
+// the allow-list when the provider is configured and refuses the configure when one resolves to
+// an address the rule refuses (`refusedNames`): a check at that moment, not of each connection
+// (see README.md).
 //
 // tests/vectors/addresses.json holds the cases; the Rust, Node and Python hosts all run them.
 
@@ -94,4 +97,31 @@ export function checkAddress(host, ip, userGranted, allowPrivateNetworks) {
   const named = literal ? `${ip} is a ${what} address` : `${host} resolves to ${ip}, a ${what} address`;
   const grant = cls === 'loopback' || cls === 'private' ? 'name the IP address itself' : 'list the IP address in allowedHosts yourself (a component cannot grant it to itself)';
   return `${named}; private networks are refused unless you ${grant}, or pass allowPrivateNetworks: true`;
+}
+
+/**
+ * Why each host name among `entries` (`AllowedHost`s) may not be reached, as the configure of
+ * the Node and Python hosts checks them; empty when all may. `resolve(host, port)` gives the
+ * addresses the name has now (none when it does not resolve: nothing to check). IP addresses
+ * and `*.` entries are not resolved: an IP in the list meets the rule on each request, and a
+ * wildcard names no one host. The cases: `configure_names` in tests/vectors/addresses.json.
+ * @param {import('./allowlist.js').AllowedHost[]} entries
+ * @param {boolean} allowPrivateNetworks
+ * @param {(host: string, port: number) => string[]} resolve
+ * @returns {string[]}
+ */
+export function refusedNames(entries, allowPrivateNetworks, resolve) {
+  const out = [];
+  for (const e of entries) {
+    if (e.wildcard || e.host.startsWith('[') || isIP(e.host)) continue;
+    const port = e.port ?? (e.scheme === 'http' ? 80 : 443);
+    for (const ip of resolve(e.host, port)) {
+      const why = checkAddress(e.host, ip, true, allowPrivateNetworks);
+      if (why !== undefined) {
+        out.push(why);
+        break;
+      }
+    }
+  }
+  return out;
 }

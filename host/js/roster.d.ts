@@ -92,7 +92,8 @@ export interface LoadOptions {
   /** Hosts allowed besides those the component asks for, or a function computing the whole list. */
   allowedHosts?: string[] | ((requested: string[], config: Attributes | string) => string[]);
   /** Lets requests that name a loopback, private, link-local or metadata IP through any allowed
-   * host (the private-network rule; it applies to requests that name an IP address). */
+   * host, and allowed host names that resolve to one (the private-network rule: it applies to
+   * requests that name an IP address, and at `configure` to what each allowed name resolves to). */
   allowPrivateNetworks?: boolean;
   timeouts?: Timeouts;
 }
@@ -116,7 +117,8 @@ export class Provider {
   metadata(): ProviderMetadata;
   /** The hosts the component says it needs under `config`. */
   requestedHosts(config: Attributes | string): string[];
-  /** Configures the provider and sets its allow-list. */
+  /** Configures the provider and sets its allow-list; a `ProviderError` `denied` when an allowed
+   * host name resolves now to an address the private-network rule refuses. */
   configure(config: Attributes | string): void;
   /** The hosts this provider may reach now. */
   readonly allowedHosts: string[];

@@ -17,9 +17,11 @@ import * as clocks from '@bytecodealliance/preview2-shim/clocks';
 import * as http from '@bytecodealliance/preview2-shim/http';
 import * as io from '@bytecodealliance/preview2-shim/io';
 import * as random from '@bytecodealliance/preview2-shim/random';
-import { AllowList } from './allowlist.js';
+import { refusedNames } from './address.js';
+import { AllowList, AllowedHost } from './allowlist.js';
 import { allowListedHandler } from './http.js';
 import { Redactor } from './redact.js';
+import { resolveNow } from './resolve.js';
 import { secretsImport } from './secrets.js';
 
 export { AllowList, AllowedHost } from './allowlist.js';
@@ -173,14 +175,15 @@ const toJson = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
  *   hosts allowed besides those the component asks for under its config; or a function
  *   computing the whole list from the component's (e.g. to narrow it)
  * @param {boolean} [options.allowPrivateNetworks] lets requests that name a loopback, private,
- *   link-local or metadata IP through any allowed host (the private-network rule, address.js)
+ *   link-local or metadata IP through any allowed host, and allowed host names that resolve to
+ *   one (the private-network rule, address.js; `configure` checks names when this is off)
  * @param {{connectMs?: number, firstByteMs?: number, betweenBytesMs?: number}} [options.timeouts]
  * @returns {Promise<Provider>}
  */
 export async function loadProvider(vendor, { secrets, allowedHosts = [], allowPrivateNetworks = false, timeouts } = {}) {
   const { bindings, getCoreModule } = await loadGenerated(vendor);
   // Every secret handed over and every credential on a request is kept out of errors.
-  const state = { allowList: new AllowList(), granted: new AllowList(), denied: [], redactor: new Redactor() };
+  const state = { allowList: new AllowList(), granted: new AllowList(), allowPrivateNetworks, denied: [], redactor: new Redactor() };
   const remember = (value) => state.redactor.add(value);
   const imports = {
     ...wasiImports(state.redactor),
@@ -271,7 +274,8 @@ export class Provider {
   /**
    * Configures the provider. The allow-list becomes the hosts the component asks for under
    * this config plus `options.allowedHosts` (or what that function returns); it is empty,
-   * denying every request, until the first successful configure.
+   * denying every request, until the first successful configure. A host name in the list that
+   * resolves now to an address the private-network rule refuses fails it with `denied`.
    */
   configure(config) {
     const json = toJson(config);
@@ -286,6 +290,16 @@ export class Provider {
       grantedList = AllowList.parse(granted);
     } catch (e) {
       throw new ProviderError({ tag: 'invalid-config', val: { field: 'allowed_hosts', message: e.message } });
+    }
+    // The private-network rule for host names, where this host can apply it: each name in the
+    // list, resolved now (the requests themselves resolve inside preview2-shim's worker).
+    if (!this.#state.allowPrivateNetworks) {
+      const hosts = allowList.entries.map((e) => AllowedHost.parse(e));
+      const names = [];
+      refusedNames(hosts, false, (host) => (names.push(host), []));
+      const addresses = resolveNow(names);
+      const refused = refusedNames(hosts, false, (host) => addresses[names.indexOf(host)] ?? []);
+      if (refused.length > 0) throw new ProviderError({ tag: 'denied', val: refused.join('; ') });
     }
     this.#call((i) => i.configure(json));
     this.#config = json;

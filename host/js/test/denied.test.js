@@ -97,3 +97,22 @@ test('the private-network rule: a metadata IP the component asks for is denied u
   assert.notEqual(providerError(() => opted.read('nimbus_user', USER)).tag, 'denied');
   assert.deepEqual(opted.denied, []);
 });
+
+test('a host name that resolves to a private network is refused at configure, unless opted in', async () => {
+  // `127.1` is no IP address to this host, but the resolver reads it as 127.0.0.1: without the
+  // check at configure, preview2-shim would connect there.
+  const { port } = new URL(symbeeUrl);
+  const named = `http://127.1:${port}`;
+  const secrets = { api_key: symbeeDemo.API_KEY };
+  const p = await loadProvider('symbee', { secrets });
+  const err = providerError(() => p.configure(symbeeConfig(named)));
+  assert.equal(err.tag, 'denied');
+  assert.match(err.message, /127\.1 resolves to 127\.0\.0\.1, a loopback address/);
+  assert.deepEqual(p.allowedHosts, [], 'a refused configure leaves the list empty');
+
+  const opted = await loadProvider('symbee', { secrets, allowPrivateNetworks: true });
+  opted.configure(symbeeConfig(named));
+  assert.deepEqual(opted.allowedHosts, [named]);
+  assert.equal(opted.read('symbee_user', 'nobody@abc-gadgets.com'), null, 'the sandbox answers (no such user) through the name');
+  assert.deepEqual(opted.denied, []);
+});

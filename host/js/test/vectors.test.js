@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { checkAddress, classify } from '../address.js';
+import { checkAddress, classify, refusedNames } from '../address.js';
 import { AllowedHost, AllowList } from '../allowlist.js';
 import { forms, redactWith } from '../redact.js';
 import { ProviderError } from '../roster.js';
@@ -40,6 +40,21 @@ test('the private-network rule decides as the vectors say', () => {
     const why = checkAddress(c.host, c.ip, c.user_granted, c.allow_private_networks);
     assert.equal(why === undefined, c.allowed, `${JSON.stringify(c)}: ${why}`);
   }
+});
+
+test('host names that resolve to private networks are refused at configure as the vectors say', () => {
+  const c = vectors('addresses.json').configure_names;
+  const asked = [];
+  const resolve = (host, port) => {
+    asked.push([host, port]);
+    return c.resolve[host] ?? [];
+  };
+  const entries = c.entries.map((e) => AllowedHost.parse(e));
+  const refused = refusedNames(entries, false, resolve);
+  assert.equal(refused.length, c.refused.length, refused.join('\n'));
+  refused.forEach((why, i) => assert.ok(why.startsWith(c.refused[i]), why));
+  assert.deepEqual(asked, c.asked, 'IP addresses and wildcards are not resolved; ports default by scheme');
+  assert.deepEqual(refusedNames(entries, true, resolve), c.refused_with_allow_private_networks);
 });
 
 /** A WIT value in jco's shape: records with camelCase keys, `none` as undefined. */
