@@ -84,6 +84,8 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     table.add(2, "Provider::start (warm cache: load, 2 instances, 3 calls)", summary(&start), format!("median of {starts}"));
     table.add(2, "Provider::start_loaded (component already loaded)", summary(&start_loaded), format!("median of {starts}"));
     table.add(2, "call on a fresh instance (instantiate + configure + echo)", summary(&first_call), format!("median of {fresh}; after a trap discarded the pooled one"));
+    let fresh_median = median(&first_call);
+    table.goal(2, "call on a fresh instance (instantiate + configure + a call)", "≤ 10 µs", util::secs(fresh_median), fresh_median <= 10e-6);
     table.add(2, "trivial guest call create(\"echo\", \"{}\"), pooled instance", summary(&call), format!("median of {calls}"));
     table.add(2, "  same work natively (serde_json parse + write)", summary(&native), "for scale");
     Ok(())

@@ -15,7 +15,8 @@ pub fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     let reps = if opts.quick { 2 } else { 3 };
     for (name, path, wasm) in [("nimbus", roster_components::NIMBUS_PATH, roster_components::NIMBUS_WASM), ("symbee", roster_components::SYMBEE_PATH, roster_components::SYMBEE_WASM)] {
         let size = std::fs::metadata(path).with_context(|| format!("reading {path}"))?.len();
-        table.add(5, format!("{name} component (.wasm, guest profile)"), util::bytes(size), format!("target ≤ 400 KB: {}", util::verdict(size <= SIZE_TARGET)));
+        table.add(5, format!("{name} component (.wasm, guest profile)"), util::bytes(size), "opt-level s, LTO, stripped");
+        table.goal(5, format!("{name} component size"), "≤ 400 KB", util::bytes(size), size <= SIZE_TARGET);
         // Compile into empty caches (a few times: the median), then load from the last one.
         let mut compile = Vec::new();
         let mut precompiled = 0;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p roster-bench -- [--quick] [--only startup,calls,throughput,pacing,components,rosters,terraform,state]
-//!                                        [--reps N] [--reads N] [--creates N] [--roster PATH] [--json FILE]
+//!                                        [--reps N] [--reads N] [--creates N] [--roster PATH] [--json FILE] [--write FILE.md]
 //! ```
 //!
 //! 1. start-up: a no-op `roster plan` as a whole process, first run (empty component cache)
@@ -23,7 +23,8 @@
 //!    journal vs rewriting the whole state file.
 //!
 //! Every comparison is a ratio of medians measured in this run (the machines are noisy).
-//! Nothing here asserts a time: targets are printed next to the figures, marked met or missed.
+//! Nothing here asserts a time: targets are printed after the figures, marked met or MISSED.
+//! `--write docs/benchmarks.md` puts the results of a whole run between that file's markers.
 //!
 //! Figure 3 runs each measurement in a child process of this binary (`__worker`), against a
 //! Symbee sandbox in another child (`__sandbox`), so each side's peak RSS and CPU time are its
@@ -33,6 +34,7 @@
 mod calls;
 mod components;
 mod pacing;
+mod report;
 mod rosters;
 mod startup;
 mod state;
@@ -41,6 +43,7 @@ mod throughput;
 mod util;
 
 use anyhow::{bail, Context, Result};
+pub use report::Table;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -57,6 +60,8 @@ pub struct Opts {
     pub roster: Option<PathBuf>,
     /// Also write the rows as JSON here.
     pub json: Option<PathBuf>,
+    /// Write the results between the markers of this Markdown file (docs/benchmarks.md).
+    pub write: Option<PathBuf>,
     /// Users read in figure 3 (default 10,000; 2,000 with --quick).
     pub reads: usize,
     /// Users created in figure 3 (default 1,000; 200 with --quick).
@@ -69,49 +74,8 @@ impl Opts {
     }
 }
 
-/// One line of the table.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Row {
-    /// Figure number (1–8).
-    pub fig: u8,
-    /// What was measured.
-    pub what: String,
-    /// The figure.
-    pub value: String,
-    /// Target, ratio, or how it was measured.
-    pub note: String,
-}
-
-/// The table being filled.
-#[derive(Default)]
-pub struct Table {
-    rows: Vec<Row>,
-}
-
-impl Table {
-    /// Adds a row (and echoes it to stderr, so a long run shows progress).
-    pub fn add(&mut self, fig: u8, what: impl Into<String>, value: impl Into<String>, note: impl Into<String>) {
-        let row = Row { fig, what: what.into(), value: value.into(), note: note.into() };
-        eprintln!("  [{}] {} = {}   {}", row.fig, row.what, row.value, row.note);
-        self.rows.push(row);
-    }
-
-    fn print(&self) {
-        let mut rows = self.rows.clone();
-        rows.sort_by_key(|r| r.fig);
-        let w = |f: &dyn Fn(&Row) -> usize, head: &str| rows.iter().map(f).max().unwrap_or(0).max(head.chars().count());
-        let (w1, w2, w3) = (w(&|r| r.what.chars().count(), "Measurement"), w(&|r| r.value.chars().count(), "Value"), w(&|r| r.note.chars().count(), "Note"));
-        let pad = |s: &str, n: usize| format!("{s}{}", " ".repeat(n.saturating_sub(s.chars().count())));
-        println!("| Fig | {} | {} | {} |", pad("Measurement", w1), pad("Value", w2), pad("Note", w3));
-        println!("|----:|{}|{}|{}|", "-".repeat(w1 + 2), "-".repeat(w2 + 2), "-".repeat(w3 + 2));
-        for r in &rows {
-            println!("| {:>3} | {} | {} | {} |", r.fig, pad(&r.what, w1), pad(&r.value, w2), pad(&r.note, w3));
-        }
-    }
-}
-
 fn parse_args() -> Result<Opts> {
-    let mut opts = Opts { quick: false, only: vec![], reps: 0, roster: None, json: None, reads: 0, creates: 0 };
+    let mut opts = Opts { quick: false, only: vec![], reps: 0, roster: None, json: None, write: None, reads: 0, creates: 0 };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -122,9 +86,10 @@ fn parse_args() -> Result<Opts> {
             "--reads" => opts.reads = args.next().context("--reads needs a number")?.parse().context("--reads")?,
             "--creates" => opts.creates = args.next().context("--creates needs a number")?.parse().context("--creates")?,
             "--json" => opts.json = Some(args.next().context("--json needs a path")?.into()),
+            "--write" => opts.write = Some(args.next().context("--write needs a path")?.into()),
             "-h" | "--help" => {
                 println!(
-                    "usage: roster-bench [--quick] [--only startup,calls,throughput,pacing,components,rosters,terraform,state] [--reps N] [--reads N] [--creates N] [--roster PATH] [--json FILE]"
+                    "usage: roster-bench [--quick] [--only startup,calls,throughput,pacing,components,rosters,terraform,state] [--reps N] [--reads N] [--creates N] [--roster PATH] [--json FILE] [--write FILE.md]"
                 );
                 std::process::exit(0);
             }
@@ -135,6 +100,12 @@ fn parse_args() -> Result<Opts> {
         if !["startup", "calls", "throughput", "pacing", "components", "rosters", "terraform", "state"].contains(&s.as_str()) {
             bail!("--only: unknown section `{s}`");
         }
+    }
+    if opts.write.is_some() && !opts.only.is_empty() {
+        bail!("--write replaces every figure in the document, so it takes a whole run: drop --only");
+    }
+    if let Some(path) = &opts.write {
+        report::check_writable(path)?;
     }
     if opts.reps == 0 {
         opts.reps = if opts.quick { 3 } else { 5 };
@@ -192,18 +163,27 @@ fn driver() -> Result<()> {
     section("rosters", &mut table, &mut |t| rt.block_on(rosters::run(&opts, t)));
     section("terraform", &mut table, &mut |t| rt.block_on(terraform::run(&opts, t)));
     section("state", &mut table, &mut |t| state::run(&opts, t));
-    println!();
-    println!(
-        "roster-bench {} run: {} CPUs, {} repetitions per throughput figure, {:.0} s in all. Values are medians; ratios are medians of this run.",
-        if opts.quick { "--quick" } else { "full" },
-        util::cpus(),
-        opts.reps,
-        started.elapsed().as_secs_f64()
+    let summary = format!(
+        "{} on {}: `{}`, {:.0} s in all ({} repetitions per throughput figure). Values are medians; every ratio compares two medians of this run.",
+        report::today(),
+        report::provenance(&util::workspace_root()),
+        report::command_line(&util::workspace_root()),
+        started.elapsed().as_secs_f64(),
+        opts.reps
     );
-    println!();
-    table.print();
+    let block = format!("Measured {summary}\n\n{}\n### Targets\n\n{}", table.rows_markdown(), table.goals_markdown());
+    println!("\n{block}");
     if let Some(path) = &opts.json {
-        std::fs::write(path, serde_json::to_string_pretty(&table.rows)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&table.json())?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let failures = table.failures();
+    if let (Some(path), 0) = (&opts.write, failures) {
+        report::write_into(path, &block)?;
+        eprintln!("wrote the results into {}", path.display());
+    }
+    if failures > 0 {
+        let kept = opts.write.as_ref().map(|p| format!("; {} keeps its figures", p.display())).unwrap_or_default();
+        bail!("{failures} section(s) failed (see above){kept}");
     }
     Ok(())
 }

@@ -147,11 +147,18 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
         format!("{created} created, {failed} failed in {} run(s); median {}", runs.len(), util::secs(med(&|r| r.elapsed.as_secs_f64()))),
         format!("settings.concurrency = {concurrency}; rate_limit = {{ operations = {ops}, per_seconds = {} }}", window_ms / 1000),
     );
+    table.goal(
+        4,
+        format!("paced apply of {users} users against the rate's limit"),
+        format!("≤ {TARGET_RATIO}×, no error surfaced"),
+        format!("{} vs {} = {}; {failed} surfaced", util::secs(med(&|r| r.elapsed.as_secs_f64())), util::secs(limit), util::ratio(vs_limit)),
+        vs_limit <= TARGET_RATIO && failed == 0,
+    );
     table.add(
         4,
         "apply time vs the rate's limit, (ceil(N/ops) - 1) windows",
         format!("{} vs {} = {}", util::secs(med(&|r| r.elapsed.as_secs_f64())), util::secs(limit), util::ratio(vs_limit)),
-        format!("target ≤ {TARGET_RATIO}×: {}; runs: {} (the pacer pads each window by 1 %, at least 30 ms)", util::verdict(vs_limit <= TARGET_RATIO), per_run.join(", ")),
+        format!("runs: {} (the pacer pads each window by 1 %, at least 30 ms)", per_run.join(", ")),
     );
     table.add(
         4,
@@ -168,7 +175,7 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
         4,
         "429s answered by the sandbox / absorbed by retries / surfaced as errors",
         format!("{rejected} / {absorbed} / {failed}"),
-        format!("target none surfaced: {}; sandbox admitted {admitted} operations for {} users", util::verdict(failed == 0), runs.len() * runs[0].users),
+        format!("sandbox admitted {admitted} operations for {} users", runs.len() * runs[0].users),
     );
     Ok(())
 }

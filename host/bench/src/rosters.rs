@@ -20,6 +20,8 @@ use std::time::Instant;
 /// The Nimbus limit, with the window shortened from 60 s to 0.6 s.
 const OPS: u64 = 60;
 const WINDOW_S: f64 = 0.6;
+/// Target: a command's wall time at most this multiple of the rate's physical limit.
+const TARGET: f64 = 1.02;
 
 fn guid(i: usize) -> String {
     format!("{i:08x}-0000-4000-8000-{i:012x}")
@@ -99,6 +101,14 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     let routes = sim.stats().by_route;
     let creates = routes.get("create").copied().unwrap_or(0);
     let limit = physical_limit(n as u64);
+    let apply_429s = sim.stats().rate_limited;
+    table.goal(
+        6,
+        format!("first `roster apply` of {n} users against the rate's limit"),
+        format!("≤ {TARGET}×, no 429"),
+        format!("{} vs {} = {}; {apply_429s} 429s", util::secs(apply.wall), util::secs(limit), util::ratio(apply.wall / limit)),
+        apply.wall / limit <= TARGET && apply_429s == 0,
+    );
     table.add(
         6,
         format!("first `roster apply` of {n} Nimbus users from a CSV, limit {OPS} per {WINDOW_S} s"),
@@ -124,7 +134,16 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
         format!("{} operations / minimum {stale}; {} vs the rate's limit {}", partial.ops, util::secs(partial.wall), util::secs(physical_limit(stale as u64))),
         format!("peak RSS {}", util::rss(partial.rss_kib)),
     );
+    let before = sim.stats().rate_limited;
     let full = step(&roster, &d, &cache, &sim, "plan-full", &["plan", "--detailed-exitcode"]).await?;
+    let plan_429s = sim.stats().rate_limited - before;
+    table.goal(
+        6,
+        format!("no-op `roster plan` reading all {n} users against the rate's limit"),
+        format!("≤ {TARGET}×, no 429"),
+        format!("{} vs {} = {}; {plan_429s} 429s", util::secs(full.wall), util::secs(limit), util::ratio(full.wall / limit)),
+        full.wall / limit <= TARGET && plan_429s == 0,
+    );
     table.add(
         6,
         "no-op `roster plan` (reads every record)",

@@ -179,12 +179,3 @@ pub fn new_cache_file(dir: &Path, known: &[PathBuf]) -> Option<(PathBuf, u64)> {
         .filter(|p| p.extension().is_some_and(|x| x == "cwasm") && !known.contains(p))
         .find_map(|p| std::fs::metadata(&p).ok().map(|m| (p.clone(), m.len())))
 }
-
-/// `met` / `missed` against a target.
-pub fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "met"
-    } else {
-        "MISSED"
-    }
-}
