@@ -18,11 +18,18 @@ const PROVIDER: &str = "roster:provider/provider@0.2.0";
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    let root = manifest_dir.parent().and_then(Path::parent).expect("workspace root").to_path_buf();
+    let root = manifest_dir
+        .parent()
+        .and_then(Path::parent)
+        .expect("workspace root")
+        .to_path_buf();
     let out_dir = root.join("target").join("portable");
     std::fs::create_dir_all(&out_dir).unwrap();
 
-    let adapters = [roster_components::CONFIG_SECRETS_PATH, roster_components::CONFIG_WRAPPER_PATH];
+    let adapters = [
+        roster_components::CONFIG_SECRETS_PATH,
+        roster_components::CONFIG_WRAPPER_PATH,
+    ];
     let mut generated = String::new();
     let mut table = String::new();
     for b in roster_components::BUILTINS {
@@ -31,7 +38,8 @@ fn main() {
         for input in adapters.iter().chain([vendor_path]) {
             println!("cargo:rerun-if-changed={input}");
         }
-        let bytes = compose(vendor_path, adapters[0], adapters[1]).unwrap_or_else(|e| panic!("composing {vendor}-portable.wasm: {e:#}"));
+        let bytes = compose(vendor_path, adapters[0], adapters[1])
+            .unwrap_or_else(|e| panic!("composing {vendor}-portable.wasm: {e:#}"));
         let path = out_dir.join(format!("{vendor}-portable.wasm"));
         // Write then rename, so a concurrent reader never sees half a file.
         let partial = out_dir.join(format!(".{vendor}-portable.wasm.{}", std::process::id()));

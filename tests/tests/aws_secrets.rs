@@ -5,7 +5,9 @@
 //! because the credential chain reads process-wide environment variables. Instance metadata is
 //! off throughout (`AWS_EC2_METADATA_DISABLED`): nothing leaves 127.0.0.1.
 
-use roster_runtime::secrets::{AwsOptions, SecretError, SecretSource, SecretStore, SecretsManagerClient};
+use roster_runtime::secrets::{
+    AwsOptions, SecretError, SecretSource, SecretStore, SecretsManagerClient,
+};
 use roster_runtime::{Limits, Provider, ProviderSpec};
 use roster_tests::{misbehave_wasm, runtime, Moto};
 use serde_json::json;
@@ -16,11 +18,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const REGION: &str = "eu-west-2";
 
 fn client(moto: &Moto) -> SecretsManagerClient {
-    SecretsManagerClient::new(AwsOptions { endpoint: Some(moto.endpoint.clone()), region: None, profile: None })
+    SecretsManagerClient::new(AwsOptions {
+        endpoint: Some(moto.endpoint.clone()),
+        region: None,
+        profile: None,
+    })
 }
 
 fn store(moto: &Moto, source: &str, max_age: Duration) -> std::sync::Arc<SecretStore> {
-    let sources = HashMap::from([("api_key".to_string(), source.parse::<SecretSource>().unwrap())]);
+    let sources = HashMap::from([(
+        "api_key".to_string(),
+        source.parse::<SecretSource>().unwrap(),
+    )]);
     SecretStore::new(sources, max_age, client(moto))
 }
 
@@ -64,7 +73,10 @@ async fn container_endpoint() -> String {
             } else {
                 ("403 Forbidden", "{}".to_string())
             };
-            let reply = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let reply = format!(
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
             let _ = s.write_all(reply.as_bytes()).await;
         }
     });
@@ -77,61 +89,125 @@ async fn secrets_manager_backend_against_moto() {
     let moto = Moto::start();
     std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    moto.call(REGION, "CreateSecret", json!({"Name": "SYMBEE_CONNECT_API_KEY", "SecretString": "key-one"})).await;
+    moto.call(
+        REGION,
+        "CreateSecret",
+        json!({"Name": "SYMBEE_CONNECT_API_KEY", "SecretString": "key-one"}),
+    )
+    .await;
     let source = format!("aws-sm:SYMBEE_CONNECT_API_KEY?region={REGION}");
 
     // Fetch, cache within max-age, refresh bypasses the cache.
     let s = store(&moto, &source, Duration::from_millis(700));
     assert_eq!(s.get("api_key").await.unwrap().expose(), "key-one");
     put_value(&moto, "key-two").await;
-    assert_eq!(s.get("api_key").await.unwrap().expose(), "key-one", "served from the cache while young");
+    assert_eq!(
+        s.get("api_key").await.unwrap().expose(),
+        "key-one",
+        "served from the cache while young"
+    );
     assert_eq!(s.fetch_count(), 1);
-    assert_eq!(s.refresh("api_key").await.unwrap().expose(), "key-two", "refresh asks Secrets Manager");
+    assert_eq!(
+        s.refresh("api_key").await.unwrap().expose(),
+        "key-two",
+        "refresh asks Secrets Manager"
+    );
     put_value(&moto, "key-three").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(s.get("api_key").await.unwrap().expose(), "key-three", "an entry past max-age is fetched again");
+    assert_eq!(
+        s.get("api_key").await.unwrap().expose(),
+        "key-three",
+        "an entry past max-age is fetched again"
+    );
     assert_eq!(s.fetch_count(), 3);
 
     // Errors are typed and never carry a value.
-    let missing = store(&moto, &format!("aws-sm:NO_SUCH_SECRET?region={REGION}"), Duration::from_secs(60));
+    let missing = store(
+        &moto,
+        &format!("aws-sm:NO_SUCH_SECRET?region={REGION}"),
+        Duration::from_secs(60),
+    );
     match missing.get("api_key").await {
-        Err(SecretError::NotFound(m)) => assert!(m.contains("NO_SUCH_SECRET") && m.contains("ResourceNotFoundException"), "{m}"),
+        Err(SecretError::NotFound(m)) => assert!(
+            m.contains("NO_SUCH_SECRET") && m.contains("ResourceNotFoundException"),
+            "{m}"
+        ),
         other => panic!("expected not-found, got {other:?}"),
     }
-    let no_region = store(&moto, "aws-sm:SYMBEE_CONNECT_API_KEY", Duration::from_secs(60));
-    assert!(matches!(no_region.get("api_key").await, Err(SecretError::NotFound(m)) if m.contains("region")));
+    let no_region = store(
+        &moto,
+        "aws-sm:SYMBEE_CONNECT_API_KEY",
+        Duration::from_secs(60),
+    );
+    assert!(
+        matches!(no_region.get("api_key").await, Err(SecretError::NotFound(m)) if m.contains("region"))
+    );
 
     // A JSON secret with ?key=.
-    moto.call(REGION, "CreateSecret", json!({"Name": "app/creds", "SecretString": "{\"client_secret\":\"s3cr3t\"}"})).await;
-    let keyed = store(&moto, &format!("aws-sm:app/creds?region={REGION}&key=client_secret"), Duration::from_secs(60));
+    moto.call(
+        REGION,
+        "CreateSecret",
+        json!({"Name": "app/creds", "SecretString": "{\"client_secret\":\"s3cr3t\"}"}),
+    )
+    .await;
+    let keyed = store(
+        &moto,
+        &format!("aws-sm:app/creds?region={REGION}&key=client_secret"),
+        Duration::from_secs(60),
+    );
     assert_eq!(keyed.get("api_key").await.unwrap().expose(), "s3cr3t");
 
     // Through a component: the guest gets the value from the host, and refresh reaches moto.
     let (rt, _cache) = runtime();
     let mut spec = ProviderSpec::new("misbehave", json!({}));
-    spec.secrets.insert("api_key".into(), source.parse().unwrap());
-    spec.aws = AwsOptions { endpoint: Some(moto.endpoint.clone()), ..AwsOptions::default() };
+    spec.secrets
+        .insert("api_key".into(), source.parse().unwrap());
+    spec.aws = AwsOptions {
+        endpoint: Some(moto.endpoint.clone()),
+        ..AwsOptions::default()
+    };
     spec.secret_max_age = Duration::from_secs(3600);
     spec.limits = Limits::default();
     let p = Provider::start(&rt, &misbehave_wasm(), spec).await.unwrap();
     let got = |fresh: bool| {
         let p = &p;
         async move {
-            let out = p.create("secret", &json!({"name": "api_key", "fresh": fresh}).to_string()).await.unwrap();
-            serde_json::from_str::<serde_json::Value>(&out).unwrap()["value"].as_str().unwrap().to_string()
+            let out = p
+                .create(
+                    "secret",
+                    &json!({"name": "api_key", "fresh": fresh}).to_string(),
+                )
+                .await
+                .unwrap();
+            serde_json::from_str::<serde_json::Value>(&out).unwrap()["value"]
+                .as_str()
+                .unwrap()
+                .to_string()
         }
     };
     assert_eq!(got(false).await, "key-three");
     put_value(&moto, "key-four").await;
-    assert_eq!(got(false).await, "key-three", "the host cache holds it for an hour");
-    assert_eq!(got(true).await, "key-four", "the fresh-value path reaches Secrets Manager");
+    assert_eq!(
+        got(false).await,
+        "key-three",
+        "the host cache holds it for an hour"
+    );
+    assert_eq!(
+        got(true).await,
+        "key-four",
+        "the fresh-value path reaches Secrets Manager"
+    );
     assert_eq!(got(false).await, "key-four", "and refills the cache");
 
     // Credential chain: shared credentials file with a profile.
     clear_aws_env();
     let dir = tempfile::tempdir().unwrap();
     let creds = dir.path().join("credentials");
-    std::fs::write(&creds, "[ops]\naws_access_key_id = AKIAFROMFILE\naws_secret_access_key = from-file\n").unwrap();
+    std::fs::write(
+        &creds,
+        "[ops]\naws_access_key_id = AKIAFROMFILE\naws_secret_access_key = from-file\n",
+    )
+    .unwrap();
     std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", &creds);
     std::env::set_var("AWS_PROFILE", "ops");
     let s = store(&moto, &source, Duration::from_secs(60));
@@ -146,14 +222,19 @@ async fn secrets_manager_backend_against_moto() {
     }
 
     // Credential chain: the container credentials endpoint (with its authorization token).
-    std::env::set_var("AWS_CONTAINER_CREDENTIALS_FULL_URI", container_endpoint().await);
+    std::env::set_var(
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        container_endpoint().await,
+    );
     std::env::set_var("AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-token");
     let s = store(&moto, &source, Duration::from_secs(60));
     assert_eq!(s.get("api_key").await.unwrap().expose(), "key-four");
     std::env::set_var("AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong");
     let s = store(&moto, &source, Duration::from_secs(60));
     match s.get("api_key").await {
-        Err(SecretError::Denied(m)) => assert!(m.contains("no AWS credentials") && m.contains("403"), "{m}"),
+        Err(SecretError::Denied(m)) => {
+            assert!(m.contains("no AWS credentials") && m.contains("403"), "{m}")
+        }
         other => panic!("expected denied, got {other:?}"),
     }
 
@@ -161,14 +242,22 @@ async fn secrets_manager_backend_against_moto() {
     // exchanged at STS (moto's, through AWS_ENDPOINT_URL) for temporary credentials.
     clear_aws_env();
     let token = dir.path().join("oidc-token");
-    std::fs::write(&token, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyb3N0ZXIifQ.c2lnbmF0dXJl").unwrap();
+    std::fs::write(
+        &token,
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyb3N0ZXIifQ.c2lnbmF0dXJl",
+    )
+    .unwrap();
     std::env::set_var("AWS_REGION", REGION);
     std::env::set_var("AWS_ENDPOINT_URL", &moto.endpoint);
     std::env::set_var("AWS_WEB_IDENTITY_TOKEN_FILE", &token);
     std::env::set_var("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/roster-ci");
     std::env::set_var("AWS_ROLE_SESSION_NAME", "roster-test");
     let s = store(&moto, &source, Duration::from_secs(60));
-    assert_eq!(s.get("api_key").await.unwrap().expose(), "key-four", "through web identity");
+    assert_eq!(
+        s.get("api_key").await.unwrap().expose(),
+        "key-four",
+        "through web identity"
+    );
 
     // Credential chain: an AssumeRole profile (role_arn + source_profile) through moto's STS.
     clear_aws_env();
@@ -183,22 +272,50 @@ async fn secrets_manager_backend_against_moto() {
     std::env::set_var("AWS_REGION", REGION);
     std::env::set_var("AWS_ENDPOINT_URL", &moto.endpoint);
     let assumed = SecretStore::new(
-        HashMap::from([("api_key".to_string(), source.parse::<SecretSource>().unwrap())]),
+        HashMap::from([(
+            "api_key".to_string(),
+            source.parse::<SecretSource>().unwrap(),
+        )]),
         Duration::from_secs(60),
-        SecretsManagerClient::new(AwsOptions { profile: Some("deploy".into()), ..AwsOptions::default() }),
+        SecretsManagerClient::new(AwsOptions {
+            profile: Some("deploy".into()),
+            ..AwsOptions::default()
+        }),
     );
-    assert_eq!(assumed.get("api_key").await.unwrap().expose(), "key-four", "through an AssumeRole profile");
+    assert_eq!(
+        assumed.get("api_key").await.unwrap().expose(),
+        "key-four",
+        "through an AssumeRole profile"
+    );
     // The same profile without its source is no credentials at all: the role was what worked.
-    std::fs::write(&config, "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/roster-deploy\n").unwrap();
+    std::fs::write(
+        &config,
+        "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/roster-deploy\n",
+    )
+    .unwrap();
     let orphan = SecretStore::new(
-        HashMap::from([("api_key".to_string(), source.parse::<SecretSource>().unwrap())]),
+        HashMap::from([(
+            "api_key".to_string(),
+            source.parse::<SecretSource>().unwrap(),
+        )]),
         Duration::from_secs(60),
-        SecretsManagerClient::new(AwsOptions { profile: Some("deploy".into()), ..AwsOptions::default() }),
+        SecretsManagerClient::new(AwsOptions {
+            profile: Some("deploy".into()),
+            ..AwsOptions::default()
+        }),
     );
-    assert!(matches!(orphan.get("api_key").await, Err(SecretError::Denied(_))));
+    assert!(matches!(
+        orphan.get("api_key").await,
+        Err(SecretError::Denied(_))
+    ));
     clear_aws_env();
 }
 
 async fn put_value(moto: &Moto, value: &str) {
-    moto.call(REGION, "PutSecretValue", json!({"SecretId": "SYMBEE_CONNECT_API_KEY", "SecretString": value})).await;
+    moto.call(
+        REGION,
+        "PutSecretValue",
+        json!({"SecretId": "SYMBEE_CONNECT_API_KEY", "SecretString": value}),
+    )
+    .await;
 }

@@ -39,9 +39,17 @@ fn check_imports(name: &str, wasm: &[u8]) {
     let (rt, _cache) = runtime();
     let imports = rt.imports(wasm).unwrap();
     println!("{name} imports: {imports:#?}");
-    assert!(imports.iter().any(|i| i.starts_with("roster:provider/secrets@")), "{name} imports secrets");
+    assert!(
+        imports
+            .iter()
+            .any(|i| i.starts_with("roster:provider/secrets@")),
+        "{name} imports secrets"
+    );
     let extra: Vec<&String> = imports.iter().filter(|i| !allowed_import(i)).collect();
-    assert!(extra.is_empty(), "{name} imports more than the contract allows: {extra:?}");
+    assert!(
+        extra.is_empty(),
+        "{name} imports more than the contract allows: {extra:?}"
+    );
 }
 
 #[test]
@@ -75,19 +83,31 @@ fn the_cache_trusts_only_private_entries_of_this_user() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("cache/components");
-    let rt = roster_runtime::Runtime::new(roster_runtime::RuntimeOptions { cache_dir: Some(dir.clone()) }).unwrap();
+    let rt = roster_runtime::Runtime::new(roster_runtime::RuntimeOptions {
+        cache_dir: Some(dir.clone()),
+    })
+    .unwrap();
     let wasm = misbehave_wasm();
     assert_eq!(rt.load(&wasm).unwrap().outcome, CacheOutcome::Compiled);
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700, "the cache directory is private");
-    let entry = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let entry = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     assert_eq!(mode(&entry), 0o600, "entries are private");
     assert_eq!(rt.load(&wasm).unwrap().outcome, CacheOutcome::Hit);
 
     // An entry others could have written is compiled again (and replaced by a private one).
     for loose in [0o666, 0o620, 0o602] {
         std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(loose)).unwrap();
-        assert_eq!(rt.load(&wasm).unwrap().outcome, CacheOutcome::Compiled, "mode {loose:o}");
+        assert_eq!(
+            rt.load(&wasm).unwrap().outcome,
+            CacheOutcome::Compiled,
+            "mode {loose:o}"
+        );
         assert_eq!(mode(&entry), 0o600);
         assert_eq!(rt.load(&wasm).unwrap().outcome, CacheOutcome::Hit);
     }
@@ -99,8 +119,16 @@ fn the_cache_trusts_only_private_entries_of_this_user() {
     // user; anyone else gets EPERM here (and the rule itself is table-tested in cache.rs).
     match std::os::unix::fs::chown(&entry, Some(54321), None) {
         Ok(()) => {
-            assert_eq!(rt.load(&wasm).unwrap().outcome, CacheOutcome::Compiled, "an entry owned by user 54321");
-            assert_eq!(std::fs::metadata(&entry).unwrap().uid(), std::fs::metadata(&dir).unwrap().uid(), "replaced by our own");
+            assert_eq!(
+                rt.load(&wasm).unwrap().outcome,
+                CacheOutcome::Compiled,
+                "an entry owned by user 54321"
+            );
+            assert_eq!(
+                std::fs::metadata(&entry).unwrap().uid(),
+                std::fs::metadata(&dir).unwrap().uid(),
+                "replaced by our own"
+            );
             assert_eq!(rt.load(&wasm).unwrap().outcome, CacheOutcome::Hit);
         }
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}"),
@@ -116,11 +144,19 @@ fn a_component_of_another_contract_version_is_refused_naming_both() {
     let ours = roster_components::NIMBUS_WASM.to_vec();
     let mut next = ours.clone();
     for name in ["provider", "secrets", "types"] {
-        next = replace_all(&next, format!("roster:provider/{name}@0.2.0").as_bytes(), format!("roster:provider/{name}@0.3.0").as_bytes());
+        next = replace_all(
+            &next,
+            format!("roster:provider/{name}@0.2.0").as_bytes(),
+            format!("roster:provider/{name}@0.3.0").as_bytes(),
+        );
     }
     assert_ne!(next, ours);
     let e = rt.load(&next).err().expect("refused").to_string();
-    assert!(e.contains("speaks roster:provider 0.3.0") && e.contains("this host speaks roster:provider 0.2.0"), "{e}");
+    assert!(
+        e.contains("speaks roster:provider 0.3.0")
+            && e.contains("this host speaks roster:provider 0.2.0"),
+        "{e}"
+    );
     assert!(rt.load(&ours).is_ok(), "the host's own version loads");
 }
 
@@ -146,11 +182,31 @@ fn replace_all(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 async fn components_report_the_one_version() {
     let (rt, _dir) = runtime();
     for b in roster_components::BUILTINS {
-        let meta = roster_runtime::Provider::inspect(&rt, b.wasm).await.unwrap();
+        let meta = roster_runtime::Provider::inspect(&rt, b.wasm)
+            .await
+            .unwrap();
         assert_eq!(meta.version, env!("CARGO_PKG_VERSION"), "{}", b.name);
     }
-    let package: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../host/js/package.json")).unwrap()).unwrap();
-    assert_eq!(package["version"], env!("CARGO_PKG_VERSION"), "host/js/package.json");
-    let pyproject = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../host/python/pyproject.toml")).unwrap();
-    assert!(pyproject.contains(&format!("version = \"{}\"", env!("CARGO_PKG_VERSION"))), "host/python/pyproject.toml");
+    let package: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../host/js/package.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        package["version"],
+        env!("CARGO_PKG_VERSION"),
+        "host/js/package.json"
+    );
+    let pyproject = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../host/python/pyproject.toml"
+    ))
+    .unwrap();
+    assert!(
+        pyproject.contains(&format!("version = \"{}\"", env!("CARGO_PKG_VERSION"))),
+        "host/python/pyproject.toml"
+    );
 }

@@ -21,7 +21,11 @@ use std::time::{Duration, Instant};
 fn limits() -> Limits {
     Limits {
         call_deadline: Duration::from_secs(3),
-        http: HttpTimeouts { connect: Duration::from_secs(1), first_byte: Duration::from_secs(2), between_bytes: Duration::from_secs(1) },
+        http: HttpTimeouts {
+            connect: Duration::from_secs(1),
+            first_byte: Duration::from_secs(2),
+            between_bytes: Duration::from_secs(1),
+        },
         ..Limits::default()
     }
 }
@@ -30,39 +34,85 @@ const BOUND: Duration = Duration::from_secs(30);
 
 fn faults(route: &str, m: Misbehaviour) -> Faults {
     let mut f = Faults::default();
-    f.routes.insert(route.into(), Fault { misbehave: Some(m), ..Fault::default() });
+    f.routes.insert(
+        route.into(),
+        Fault {
+            misbehave: Some(m),
+            ..Fault::default()
+        },
+    );
     f
 }
 
 /// What one call came to, checked for what every case must satisfy.
-fn check(case: &str, m: Misbehaviour, started: Instant, result: Result<Result<String, CallError>, tokio::time::error::Elapsed>) -> ProviderError {
+fn check(
+    case: &str,
+    m: Misbehaviour,
+    started: Instant,
+    result: Result<Result<String, CallError>, tokio::time::error::Elapsed>,
+) -> ProviderError {
     let elapsed = started.elapsed();
     let result = result.unwrap_or_else(|_| panic!("{case}: {m:?} did not end within {BOUND:?}"));
     let error = match result {
         Err(CallError::Provider(e)) => e,
         // A body that never ends (or ends only after the call's wall bound), or one too large to
         // hold: the instance is stopped at its deadline or its memory limit and replaced.
-        Err(e @ (CallError::Deadline(_) | CallError::MemoryLimit(_))) if matches!(m, Misbehaviour::SlowBody | Misbehaviour::EndlessBody | Misbehaviour::HugeJson) => {
-            eprintln!("{case:<22} {m:<18?} {:>6} ms  {e:?} (instance replaced)", elapsed.as_millis());
+        Err(e @ (CallError::Deadline(_) | CallError::MemoryLimit(_)))
+            if matches!(
+                m,
+                Misbehaviour::SlowBody | Misbehaviour::EndlessBody | Misbehaviour::HugeJson
+            ) =>
+        {
+            eprintln!(
+                "{case:<22} {m:<18?} {:>6} ms  {e:?} (instance replaced)",
+                elapsed.as_millis()
+            );
             return ProviderError::Unavailable(format!("{e:?}"));
         }
         other => panic!("{case}: {m:?} must end in a typed provider error, got {other:?}"),
     };
     let message = format!("{error:?}");
-    assert!(message.len() < 2_000, "{case}: {m:?}: the error quotes {} bytes of the answer", message.len());
-    eprintln!("{case:<22} {m:<18?} {:>6} ms  {}", elapsed.as_millis(), message.chars().take(160).collect::<String>());
+    assert!(
+        message.len() < 2_000,
+        "{case}: {m:?}: the error quotes {} bytes of the answer",
+        message.len()
+    );
+    eprintln!(
+        "{case:<22} {m:<18?} {:>6} ms  {}",
+        elapsed.as_millis(),
+        message.chars().take(160).collect::<String>()
+    );
     match m {
-        Misbehaviour::RetryAfterPast | Misbehaviour::RetryAfterDate | Misbehaviour::RetryAfterAbsurd | Misbehaviour::DuplicateHeaders => {
-            let ProviderError::RateLimited(r) = &error else { panic!("{case}: {m:?} is a 429: rate limited, got {error:?}") };
+        Misbehaviour::RetryAfterPast
+        | Misbehaviour::RetryAfterDate
+        | Misbehaviour::RetryAfterAbsurd
+        | Misbehaviour::DuplicateHeaders => {
+            let ProviderError::RateLimited(r) = &error else {
+                panic!("{case}: {m:?} is a 429: rate limited, got {error:?}")
+            };
             let ms = r.retry_after_ms;
             match m {
-                Misbehaviour::RetryAfterPast => assert_eq!(ms, Some(0), "{case}: a date in the past means now"),
-                Misbehaviour::RetryAfterDate => assert!(ms.is_some_and(|ms| ms <= 3_000), "{case}: a date 2 s ahead: {ms:?}"),
-                Misbehaviour::RetryAfterAbsurd => assert!(ms.is_some_and(|ms| ms >= 1_000 * 99_999_999_999), "{case}: the engine's max_wait refuses it, so it must see it whole: {ms:?}"),
-                _ => assert!(ms.is_some(), "{case}: one of the two Retry-After values is used"),
+                Misbehaviour::RetryAfterPast => {
+                    assert_eq!(ms, Some(0), "{case}: a date in the past means now")
+                }
+                Misbehaviour::RetryAfterDate => assert!(
+                    ms.is_some_and(|ms| ms <= 3_000),
+                    "{case}: a date 2 s ahead: {ms:?}"
+                ),
+                Misbehaviour::RetryAfterAbsurd => assert!(
+                    ms.is_some_and(|ms| ms >= 1_000 * 99_999_999_999),
+                    "{case}: the engine's max_wait refuses it, so it must see it whole: {ms:?}"
+                ),
+                _ => assert!(
+                    ms.is_some(),
+                    "{case}: one of the two Retry-After values is used"
+                ),
             }
         }
-        _ => assert!(!matches!(error, ProviderError::RateLimited(_)), "{case}: {m:?} is not a rate limit: {error:?}"),
+        _ => assert!(
+            !matches!(error, ProviderError::RateLimited(_)),
+            "{case}: {m:?} is not a rate limit: {error:?}"
+        ),
     }
     error
 }
@@ -73,19 +123,39 @@ async fn symbee(m: Misbehaviour) {
     let (rt, _cache) = runtime();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("api_key"), demo::API_KEY).unwrap();
-    let mut spec = symbee_spec(&server.url(), demo::ENV_SAML, "saml", &format!("file:{}", dir.path().join("api_key").display()));
+    let mut spec = symbee_spec(
+        &server.url(),
+        demo::ENV_SAML,
+        "saml",
+        &format!("file:{}", dir.path().join("api_key").display()),
+    );
     spec.limits = limits();
-    let p = Provider::start(&rt, roster_components::builtin("symbee").unwrap(), spec).await.unwrap();
+    let p = Provider::start(&rt, roster_components::builtin("symbee").unwrap(), spec)
+        .await
+        .unwrap();
     let user =
         serde_json::json!({ "login_user_id": "mmars@abc-gadgets.com", "first_name": "Mike", "last_name": "Mars", "user_template_name": demo::TEMPLATE, "create_in_amazon_connect": false }).to_string();
 
     sandbox.update(|s| s.faults = faults("query-existence", m));
     let started = Instant::now();
-    check("symbee read", m, started, tokio::time::timeout(BOUND, p.read("symbee_user", "mmars@abc-gadgets.com")).await.map(|r| r.map(|v| format!("{v:?}"))));
+    check(
+        "symbee read",
+        m,
+        started,
+        tokio::time::timeout(BOUND, p.read("symbee_user", "mmars@abc-gadgets.com"))
+            .await
+            .map(|r| r.map(|v| format!("{v:?}"))),
+    );
     sandbox.update(|s| s.faults = faults("add-user", m));
     let started = Instant::now();
-    check("symbee create", m, started, tokio::time::timeout(BOUND, p.create("symbee_user", &user)).await);
-    still_answers_when_the_vendor_recovers(&p, || sandbox.update(|s| s.faults = Faults::default())).await;
+    check(
+        "symbee create",
+        m,
+        started,
+        tokio::time::timeout(BOUND, p.create("symbee_user", &user)).await,
+    );
+    still_answers_when_the_vendor_recovers(&p, || sandbox.update(|s| s.faults = Faults::default()))
+        .await;
 }
 
 async fn nimbus(m: Misbehaviour) {
@@ -94,21 +164,43 @@ async fn nimbus(m: Misbehaviour) {
     let (rt, _cache) = runtime();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("client_secret"), demo::CLIENT_SECRET).unwrap();
-    let mut spec = nimbus_spec(&server.url(), demo::TENANT_ID, serde_json::json!({}), dir.path(), &["client_secret"]);
+    let mut spec = nimbus_spec(
+        &server.url(),
+        demo::TENANT_ID,
+        serde_json::json!({}),
+        dir.path(),
+        &["client_secret"],
+    );
     spec.limits = limits();
-    let p = Provider::start(&rt, roster_components::builtin("nimbus").unwrap(), spec).await.unwrap();
+    let p = Provider::start(&rt, roster_components::builtin("nimbus").unwrap(), spec)
+        .await
+        .unwrap();
     let id = "7a3c1f2e-5b6d-4e8f-9a0b-1c2d3e4f5a6b";
-    let user = serde_json::json!({ "o365_id": id, "organization_unit_id": demo::OU_SALES }).to_string();
+    let user =
+        serde_json::json!({ "o365_id": id, "organization_unit_id": demo::OU_SALES }).to_string();
 
     for route in ["token", "get"] {
         sandbox.update(|s| s.faults = faults(route, m));
         let started = Instant::now();
-        check(&format!("nimbus read ({route})"), m, started, tokio::time::timeout(BOUND, p.read("nimbus_user", id)).await.map(|r| r.map(|v| format!("{v:?}"))));
+        check(
+            &format!("nimbus read ({route})"),
+            m,
+            started,
+            tokio::time::timeout(BOUND, p.read("nimbus_user", id))
+                .await
+                .map(|r| r.map(|v| format!("{v:?}"))),
+        );
     }
     sandbox.update(|s| s.faults = faults("create", m));
     let started = Instant::now();
-    check("nimbus create", m, started, tokio::time::timeout(BOUND, p.create("nimbus_user", &user)).await);
-    still_answers_when_the_vendor_recovers(&p, || sandbox.update(|s| s.faults = Faults::default())).await;
+    check(
+        "nimbus create",
+        m,
+        started,
+        tokio::time::timeout(BOUND, p.create("nimbus_user", &user)).await,
+    );
+    still_answers_when_the_vendor_recovers(&p, || sandbox.update(|s| s.faults = Faults::default()))
+        .await;
 }
 
 /// After the hostile answers, the provider (its instances, its token cache) still works.

@@ -4,22 +4,34 @@ use crate::{FieldError, ProviderError, RateLimitedError, VendorError};
 
 /// The provider config is wrong at `key`.
 pub fn invalid_config(key: &str, message: &str) -> ProviderError {
-    ProviderError::InvalidConfig(FieldError { field: key.into(), message: message.into() })
+    ProviderError::InvalidConfig(FieldError {
+        field: key.into(),
+        message: message.into(),
+    })
 }
 
 /// The desired attributes are wrong at `field`.
 pub fn invalid_input(field: &str, message: &str) -> ProviderError {
-    ProviderError::InvalidInput(FieldError { field: field.into(), message: message.into() })
+    ProviderError::InvalidInput(FieldError {
+        field: field.into(),
+        message: message.into(),
+    })
 }
 
 /// The vendor said "too many requests".
 pub fn rate_limited(retry_after_ms: Option<u64>, message: &str) -> ProviderError {
-    ProviderError::RateLimited(RateLimitedError { retry_after_ms, message: message.into() })
+    ProviderError::RateLimited(RateLimitedError {
+        retry_after_ms,
+        message: message.into(),
+    })
 }
 
 /// An answer the provider cannot classify further.
 pub fn vendor(status: u16, message: &str) -> ProviderError {
-    ProviderError::Vendor(VendorError { status, message: message.into() })
+    ProviderError::Vendor(VendorError {
+        status,
+        message: message.into(),
+    })
 }
 
 /// Joins a documented meaning with the server's own detail, skipping an empty or repeated detail.

@@ -4,13 +4,19 @@
 pub fn is_guid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     let lengths = [8, 4, 4, 4, 12];
-    groups.len() == 5 && groups.iter().zip(lengths).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip(lengths)
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// True for a plausible e-mail address: one `@`, a non-empty local part, a dotted domain,
 /// no white space. (Deliverability is the vendor's business.)
 pub fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else { return false };
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && !domain.contains('@')
         && domain.contains('.')

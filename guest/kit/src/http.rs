@@ -38,7 +38,12 @@ pub fn delete(url: &str) -> Request {
 
 impl Request {
     fn new(method: Method, url: &str) -> Self {
-        Request { method, url: url.to_string(), headers: Vec::new(), body: None }
+        Request {
+            method,
+            url: url.to_string(),
+            headers: Vec::new(),
+            body: None,
+        }
     }
 
     /// Adds a header.
@@ -70,36 +75,60 @@ impl Request {
 
     /// Sends `fields` as `application/x-www-form-urlencoded`.
     pub fn form(mut self, fields: &[(&str, &str)]) -> Self {
-        let fields = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let fields = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         self.body = Some(Body::Form(fields));
         self
     }
 
     /// The host part of the URL (for messages).
     fn host(&self) -> String {
-        let rest = self.url.split_once("://").map(|(_, r)| r).unwrap_or(&self.url);
+        let rest = self
+            .url
+            .split_once("://")
+            .map(|(_, r)| r)
+            .unwrap_or(&self.url);
         rest.split(['/', '?']).next().unwrap_or(rest).to_string()
     }
 
     /// Sends the request and reads the whole answer.
     pub fn send(self) -> Result<Reply, ProviderError> {
         let host = self.host();
-        let mut builder = Client::new().request(self.method.clone(), &self.url).connect_timeout(CONNECT_TIMEOUT).header("accept", "application/json");
+        let mut builder = Client::new()
+            .request(self.method.clone(), &self.url)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .header("accept", "application/json");
         for (name, value) in &self.headers {
-            let name = waki::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| errors::invalid_input("", &format!("bad header name `{name}`")))?;
-            let value = waki::header::HeaderValue::from_str(value).map_err(|_| errors::invalid_input("", &format!("bad value for header `{name}`")))?;
+            let name = waki::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| errors::invalid_input("", &format!("bad header name `{name}`")))?;
+            let value = waki::header::HeaderValue::from_str(value).map_err(|_| {
+                errors::invalid_input("", &format!("bad value for header `{name}`"))
+            })?;
             builder = builder.header(name, value);
         }
         builder = match &self.body {
             None => builder,
-            Some(Body::Json(v)) => builder.header("content-type", "application/json").body(v.to_string()),
-            Some(Body::Form(fields)) => builder.form(fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            Some(Body::Json(v)) => builder
+                .header("content-type", "application/json")
+                .body(v.to_string()),
+            Some(Body::Form(fields)) => {
+                builder.form(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            }
         };
         let response = builder.send().map_err(|e| transport_error(&host, e))?;
         let status = response.status_code();
-        let retry_after = response.header("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let retry_after = response
+            .header("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = response.body().map_err(|e| transport_error(&host, e))?;
-        Ok(Reply { status, retry_after, body })
+        Ok(Reply {
+            status,
+            retry_after,
+            body,
+        })
     }
 }
 
@@ -108,10 +137,14 @@ fn transport_error(host: &str, error: anyhow::Error) -> ProviderError {
     match error.downcast_ref::<ErrorCode>() {
         // The host decides why (not an allowed host, or a private address it was not granted)
         // and Roster's host adds its reason to this message.
-        Some(ErrorCode::HttpRequestDenied) => ProviderError::Denied(format!("request to {host} denied")),
-        Some(code @ (ErrorCode::ConnectionTimeout | ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout)) => {
-            ProviderError::Unavailable(format!("{host} did not answer in time ({code:?})"))
+        Some(ErrorCode::HttpRequestDenied) => {
+            ProviderError::Denied(format!("request to {host} denied"))
         }
+        Some(
+            code @ (ErrorCode::ConnectionTimeout
+            | ErrorCode::ConnectionReadTimeout
+            | ErrorCode::HttpResponseTimeout),
+        ) => ProviderError::Unavailable(format!("{host} did not answer in time ({code:?})")),
         Some(code) => ProviderError::Unavailable(format!("{host}: {code:?}")),
         None => ProviderError::Unavailable(format!("{host}: {error:#}")),
     }
@@ -140,24 +173,40 @@ impl Reply {
 
     /// The body parsed as JSON; a body that is not JSON is an `unavailable` error quoting it.
     pub fn json(&self) -> Result<serde_json::Value, ProviderError> {
-        serde_json::from_slice(&self.body).map_err(|e| ProviderError::Unavailable(format!("expected JSON from the vendor (HTTP {}), got: {} ({e})", self.status, self.text())))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            ProviderError::Unavailable(format!(
+                "expected JSON from the vendor (HTTP {}), got: {} ({e})",
+                self.status,
+                self.text()
+            ))
+        })
     }
 
     /// `Retry-After` in milliseconds, if the server sent one.
     pub fn retry_after_ms(&self) -> Option<u64> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        self.retry_after.as_deref().and_then(|v| retry_after::parse(v, now))
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.retry_after
+            .as_deref()
+            .and_then(|v| retry_after::parse(v, now))
     }
 
     /// The error for a 429 answer, with its retry delay.
     pub fn rate_limited(&self) -> ProviderError {
-        errors::rate_limited(self.retry_after_ms(), &errors::with_detail("too many requests", &self.text()))
+        errors::rate_limited(
+            self.retry_after_ms(),
+            &errors::with_detail("too many requests", &self.text()),
+        )
     }
 
     /// The server's detail: a JSON `message`/`error_description`/`detail`/`title` field if
     /// present, else the text.
     pub fn detail(&self) -> String {
-        if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(&self.body) {
+        if let Ok(serde_json::Value::Object(map)) =
+            serde_json::from_slice::<serde_json::Value>(&self.body)
+        {
             for key in ["message", "error_description", "detail", "title", "error"] {
                 if let Some(serde_json::Value::String(s)) = map.get(key) {
                     return s.clone();

@@ -20,7 +20,9 @@ thread_local! {
 /// for one `T`.
 pub fn with<T: Default + 'static, R>(f: impl FnOnce(&mut T) -> R) -> R {
     // Taken out while `f` runs, so `f` may use the state of other types.
-    let mut state: Box<dyn Any> = STATES.with(|s| s.borrow_mut().remove(&TypeId::of::<T>())).unwrap_or_else(|| Box::new(T::default()));
+    let mut state: Box<dyn Any> = STATES
+        .with(|s| s.borrow_mut().remove(&TypeId::of::<T>()))
+        .unwrap_or_else(|| Box::new(T::default()));
     let result = f(state.downcast_mut::<T>().expect("keyed by its type"));
     STATES.with(|s| s.borrow_mut().insert(TypeId::of::<T>(), state));
     result

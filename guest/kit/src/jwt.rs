@@ -28,7 +28,10 @@ pub fn pem_blocks(text: &str, label: &str) -> Vec<Vec<u8>> {
     while let Some(start) = rest.find(&begin) {
         let after = &rest[start + begin.len()..];
         let Some(stop) = after.find(&end) else { break };
-        let body: String = after[..stop].chars().filter(|c| !c.is_whitespace()).collect();
+        let body: String = after[..stop]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
         if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(body) {
             blocks.push(der);
         }
@@ -93,27 +96,56 @@ pub struct CertificateKey {
 
 impl std::fmt::Debug for CertificateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CertificateKey(x5t#S256 {}, <private key redacted>)", self.sha256_thumbprint)
+        write!(
+            f,
+            "CertificateKey(x5t#S256 {}, <private key redacted>)",
+            self.sha256_thumbprint
+        )
     }
 }
 
 impl CertificateKey {
     /// Parses a PEM certificate (the first `CERTIFICATE` block) and a PEM RSA private key
     /// (PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`).
-    pub fn from_pem(certificate: &str, private_key: &str) -> Result<CertificateKey, CredentialError> {
-        let cert_error = |message: &str| CredentialError { which: KeyPart::Certificate, message: message.into() };
-        let key_error = |message: &str| CredentialError { which: KeyPart::PrivateKey, message: message.into() };
-        let der = pem_blocks(certificate, "CERTIFICATE").into_iter().next().ok_or_else(|| cert_error("is not a PEM certificate (expected a `-----BEGIN CERTIFICATE-----` block)"))?;
+    pub fn from_pem(
+        certificate: &str,
+        private_key: &str,
+    ) -> Result<CertificateKey, CredentialError> {
+        let cert_error = |message: &str| CredentialError {
+            which: KeyPart::Certificate,
+            message: message.into(),
+        };
+        let key_error = |message: &str| CredentialError {
+            which: KeyPart::PrivateKey,
+            message: message.into(),
+        };
+        let der = pem_blocks(certificate, "CERTIFICATE")
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                cert_error(
+                    "is not a PEM certificate (expected a `-----BEGIN CERTIFICATE-----` block)",
+                )
+            })?;
         let key = if let Some(der) = pem_blocks(private_key, "PRIVATE KEY").into_iter().next() {
-            RsaPrivateKey::from_pkcs8_der(&der).map_err(|_| key_error("holds a PKCS#8 `PRIVATE KEY` that is not an RSA key"))?
-        } else if let Some(der) = pem_blocks(private_key, "RSA PRIVATE KEY").into_iter().next() {
-            RsaPrivateKey::from_pkcs1_der(&der).map_err(|_| key_error("holds an `RSA PRIVATE KEY` (PKCS#1) that does not parse"))?
+            RsaPrivateKey::from_pkcs8_der(&der)
+                .map_err(|_| key_error("holds a PKCS#8 `PRIVATE KEY` that is not an RSA key"))?
+        } else if let Some(der) = pem_blocks(private_key, "RSA PRIVATE KEY")
+            .into_iter()
+            .next()
+        {
+            RsaPrivateKey::from_pkcs1_der(&der)
+                .map_err(|_| key_error("holds an `RSA PRIVATE KEY` (PKCS#1) that does not parse"))?
         } else if private_key.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
             return Err(key_error("is an encrypted PKCS#8 key; give the key unencrypted (the secret source protects it)"));
         } else {
             return Err(key_error("is not a PEM RSA private key (expected `-----BEGIN PRIVATE KEY-----` (PKCS#8) or `-----BEGIN RSA PRIVATE KEY-----` (PKCS#1))"));
         };
-        Ok(CertificateKey { key, sha256_thumbprint: b64url(&Sha256::digest(&der)), sha1_thumbprint: b64url(&sha1::Sha1::digest(&der)) })
+        Ok(CertificateKey {
+            key,
+            sha256_thumbprint: b64url(&Sha256::digest(&der)),
+            sha1_thumbprint: b64url(&sha1::Sha1::digest(&der)),
+        })
     }
 
     /// The certificate's `x5t#S256`: base64url SHA-256 of its DER.
@@ -124,17 +156,34 @@ impl CertificateKey {
     /// The JWS header for `alg`: PS256 names the SHA-256 thumbprint, RS256 the SHA-1 one.
     pub fn header(&self, alg: Algorithm) -> Value {
         match alg {
-            Algorithm::Ps256 => json!({ "alg": "PS256", "typ": "JWT", "x5t#S256": self.sha256_thumbprint }),
-            Algorithm::Rs256 => json!({ "alg": "RS256", "typ": "JWT", "x5t": self.sha1_thumbprint }),
+            Algorithm::Ps256 => {
+                json!({ "alg": "PS256", "typ": "JWT", "x5t#S256": self.sha256_thumbprint })
+            }
+            Algorithm::Rs256 => {
+                json!({ "alg": "RS256", "typ": "JWT", "x5t": self.sha1_thumbprint })
+            }
         }
     }
 
     /// A signed JWT `header.claims.signature` with `claims`.
-    pub fn sign(&self, alg: Algorithm, claims: &Value, rng: &mut impl rsa::rand_core::CryptoRngCore) -> String {
-        let input = format!("{}.{}", b64url(self.header(alg).to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+    pub fn sign(
+        &self,
+        alg: Algorithm,
+        claims: &Value,
+        rng: &mut impl rsa::rand_core::CryptoRngCore,
+    ) -> String {
+        let input = format!(
+            "{}.{}",
+            b64url(self.header(alg).to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
         let signature = match alg {
-            Algorithm::Ps256 => rsa::pss::SigningKey::<Sha256>::new(self.key.clone()).sign_with_rng(rng, input.as_bytes()).to_vec(),
-            Algorithm::Rs256 => rsa::pkcs1v15::SigningKey::<Sha256>::new(self.key.clone()).sign(input.as_bytes()).to_vec(),
+            Algorithm::Ps256 => rsa::pss::SigningKey::<Sha256>::new(self.key.clone())
+                .sign_with_rng(rng, input.as_bytes())
+                .to_vec(),
+            Algorithm::Rs256 => rsa::pkcs1v15::SigningKey::<Sha256>::new(self.key.clone())
+                .sign(input.as_bytes())
+                .to_vec(),
         };
         format!("{input}.{}", b64url(&signature))
     }
@@ -143,7 +192,13 @@ impl CertificateKey {
 /// The claims of a client assertion (Microsoft identity platform "certificate credentials"):
 /// `aud` the token endpoint, `iss` = `sub` = the client id, a fresh `jti`, valid from `now` for
 /// `lifetime_secs`.
-pub fn assertion_claims(client_id: &str, token_url: &str, jti: &str, now: u64, lifetime_secs: u64) -> Value {
+pub fn assertion_claims(
+    client_id: &str,
+    token_url: &str,
+    jti: &str,
+    now: u64,
+    lifetime_secs: u64,
+) -> Value {
     json!({
         "aud": token_url,
         "iss": client_id,
@@ -159,7 +214,9 @@ pub fn assertion_claims(client_id: &str, token_url: &str, jti: &str, now: u64, l
 pub fn unverified_claims(token: &str) -> Option<Value> {
     let mut parts = token.trim().split('.');
     let (_, claims, _) = (parts.next()?, parts.next()?, parts.next()?);
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims.trim_end_matches('=')).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims.trim_end_matches('='))
+        .ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -168,7 +225,14 @@ pub fn uuid_v4(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// The platform's cryptographic random source (wasi:random on wasm32-wasip2) as an RNG.
@@ -212,8 +276,14 @@ mod tests {
     fn claims_follow_the_microsoft_shape() {
         let c = assertion_claims("app", "https://login/t/oauth2/v2.0/token", "j", 1000, 600);
         assert_eq!(c["aud"], "https://login/t/oauth2/v2.0/token");
-        assert_eq!((c["iss"].as_str(), c["sub"].as_str()), (Some("app"), Some("app")));
-        assert_eq!((c["nbf"].as_u64(), c["iat"].as_u64(), c["exp"].as_u64()), (Some(1000), Some(1000), Some(1600)));
+        assert_eq!(
+            (c["iss"].as_str(), c["sub"].as_str()),
+            (Some("app"), Some("app"))
+        );
+        assert_eq!(
+            (c["nbf"].as_u64(), c["iat"].as_u64(), c["exp"].as_u64()),
+            (Some(1000), Some(1000), Some(1600))
+        );
     }
 
     #[test]
@@ -249,22 +319,45 @@ mod tests {
         for (key_pem, alg) in [(pkcs8, Algorithm::Ps256), (pkcs1, Algorithm::Rs256)] {
             let signer = CertificateKey::from_pem(&cert, &key_pem).unwrap();
             // SHA-256 of the DER bytes 01 02 03, base64url.
-            assert_eq!(signer.x5t_s256(), "A5BYxvLAy0ksUzsKTRTvd8wPeKvMztUofYShogEc-4E");
+            assert_eq!(
+                signer.x5t_s256(),
+                "A5BYxvLAy0ksUzsKTRTvd8wPeKvMztUofYShogEc-4E"
+            );
             let jwt = signer.sign(alg, &claims, &mut SystemRng);
             let (input, signature) = jwt.rsplit_once('.').unwrap();
-            let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signature).unwrap();
-            let header = unverified_claims(&format!("x.{}.y", jwt.split('.').next().unwrap())).unwrap();
+            let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(signature)
+                .unwrap();
+            let header =
+                unverified_claims(&format!("x.{}.y", jwt.split('.').next().unwrap())).unwrap();
             assert_eq!(header, signer.header(alg));
-            let thumbprint = if alg == Algorithm::Ps256 { "x5t#S256" } else { "x5t" };
+            let thumbprint = if alg == Algorithm::Ps256 {
+                "x5t#S256"
+            } else {
+                "x5t"
+            };
             assert!(header[thumbprint].is_string(), "{header}");
             let public = rsa::RsaPublicKey::from(&signer.key);
             let verified = match alg {
-                Algorithm::Ps256 => rsa::pss::VerifyingKey::<Sha256>::new(public).verify(input.as_bytes(), &rsa::pss::Signature::try_from(signature.as_slice()).unwrap()).is_ok(),
-                Algorithm::Rs256 => rsa::pkcs1v15::VerifyingKey::<Sha256>::new(public).verify(input.as_bytes(), &rsa::pkcs1v15::Signature::try_from(signature.as_slice()).unwrap()).is_ok(),
+                Algorithm::Ps256 => rsa::pss::VerifyingKey::<Sha256>::new(public)
+                    .verify(
+                        input.as_bytes(),
+                        &rsa::pss::Signature::try_from(signature.as_slice()).unwrap(),
+                    )
+                    .is_ok(),
+                Algorithm::Rs256 => rsa::pkcs1v15::VerifyingKey::<Sha256>::new(public)
+                    .verify(
+                        input.as_bytes(),
+                        &rsa::pkcs1v15::Signature::try_from(signature.as_slice()).unwrap(),
+                    )
+                    .is_ok(),
             };
             assert!(verified, "{alg:?}");
             assert_eq!(unverified_claims(&jwt).unwrap(), claims);
-            assert!(!format!("{signer:?}").contains(&key_pem[30..60]), "Debug never shows the key");
+            assert!(
+                !format!("{signer:?}").contains(&key_pem[30..60]),
+                "Debug never shows the key"
+            );
         }
     }
 
@@ -274,11 +367,23 @@ mod tests {
         let e = CertificateKey::from_pem(cert, "hunter2-not-a-key").unwrap_err();
         assert_eq!(e.which, KeyPart::PrivateKey);
         assert!(!e.message.contains("hunter2"));
-        let e = CertificateKey::from_pem("nope", "-----BEGIN PRIVATE KEY-----\nAQID\n-----END PRIVATE KEY-----").unwrap_err();
+        let e = CertificateKey::from_pem(
+            "nope",
+            "-----BEGIN PRIVATE KEY-----\nAQID\n-----END PRIVATE KEY-----",
+        )
+        .unwrap_err();
         assert_eq!(e.which, KeyPart::Certificate);
-        let e = CertificateKey::from_pem(cert, "-----BEGIN PRIVATE KEY-----\nAQID\n-----END PRIVATE KEY-----").unwrap_err();
+        let e = CertificateKey::from_pem(
+            cert,
+            "-----BEGIN PRIVATE KEY-----\nAQID\n-----END PRIVATE KEY-----",
+        )
+        .unwrap_err();
         assert!(e.message.contains("PKCS#8"), "{e:?}");
-        let e = CertificateKey::from_pem(cert, "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAQID\n-----END ENCRYPTED PRIVATE KEY-----").unwrap_err();
+        let e = CertificateKey::from_pem(
+            cert,
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAQID\n-----END ENCRYPTED PRIVATE KEY-----",
+        )
+        .unwrap_err();
         assert!(e.message.contains("encrypted"), "{e:?}");
     }
 }

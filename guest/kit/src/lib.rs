@@ -49,7 +49,8 @@ pub mod schema;
 pub mod secret;
 
 pub use bindings::roster::provider::types::{
-    AttributeSchema, DataSourceSchema, FieldError, Presence, ProviderError, ProviderMetadata, RateLimit, RateLimitedError, ResourceSchema, SecretSchema, ValueType, VendorError,
+    AttributeSchema, DataSourceSchema, FieldError, Presence, ProviderError, ProviderMetadata,
+    RateLimit, RateLimitedError, ResourceSchema, SecretSchema, ValueType, VendorError,
 };
 
 /// A JSON object: the attribute maps and configs that travel as `json` in the contract.
@@ -59,8 +60,14 @@ pub type Object = serde_json::Map<String, serde_json::Value>;
 pub fn parse_object(text: &str, what: &str) -> Result<Object, ProviderError> {
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(errors::invalid_input("", &format!("{what} must be a JSON object"))),
-        Err(e) => Err(errors::invalid_input("", &format!("{what} is not valid JSON: {e}"))),
+        Ok(_) => Err(errors::invalid_input(
+            "",
+            &format!("{what} must be a JSON object"),
+        )),
+        Err(e) => Err(errors::invalid_input(
+            "",
+            &format!("{what} is not valid JSON: {e}"),
+        )),
     }
 }
 
@@ -75,14 +82,22 @@ pub fn expect_type(kind: &str, name: &str, known: &str) -> Result<(), ProviderEr
 
 /// `validate` for a provider with one resource type `known`: the desired attributes parsed as a
 /// JSON object and given to `check`; an unknown type or bad JSON is the one problem reported.
-pub fn validate_one(type_name: &str, known: &str, desired: &str, check: impl FnOnce(&Object) -> Vec<FieldError>) -> Vec<FieldError> {
+pub fn validate_one(
+    type_name: &str,
+    known: &str,
+    desired: &str,
+    check: impl FnOnce(&Object) -> Vec<FieldError>,
+) -> Vec<FieldError> {
     if let Err(ProviderError::InvalidInput(e)) = expect_type("resource type", type_name, known) {
         return vec![e];
     }
     match parse_object(desired, "desired") {
         Ok(d) => check(&d),
         Err(ProviderError::InvalidInput(e)) => vec![e],
-        Err(other) => vec![FieldError { field: String::new(), message: format!("{other:?}") }],
+        Err(other) => vec![FieldError {
+            field: String::new(),
+            message: format!("{other:?}"),
+        }],
     }
 }
 

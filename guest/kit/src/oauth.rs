@@ -76,7 +76,11 @@ impl CredentialKind {
     }
 }
 
-const KINDS: [CredentialKind; 3] = [CredentialKind::ClientSecret, CredentialKind::Certificate(Algorithm::Ps256), CredentialKind::FederatedToken];
+const KINDS: [CredentialKind; 3] = [
+    CredentialKind::ClientSecret,
+    CredentialKind::Certificate(Algorithm::Ps256),
+    CredentialKind::FederatedToken,
+];
 
 /// The config keys this module reads; a vendor appends them to its config schema.
 pub fn config_schema() -> Vec<AttributeSchema> {
@@ -89,7 +93,11 @@ pub fn config_schema() -> Vec<AttributeSchema> {
 
 /// The secrets this module may ask for; `what` names the app registration for humans.
 pub fn secret_schemas(what: &str) -> Vec<SecretSchema> {
-    let s = |name: &str, description: String, default_source: Option<String>| SecretSchema { name: name.into(), description, default_source };
+    let s = |name: &str, description: String, default_source: Option<String>| SecretSchema {
+        name: name.into(),
+        description,
+        default_source,
+    };
     vec![
         s(CLIENT_SECRET, format!("Client secret of {what} (credential = client_secret)."), None),
         s(CLIENT_CERTIFICATE, format!("PEM certificate registered on {what} (credential = certificate)."), None),
@@ -104,7 +112,11 @@ pub fn secret_schemas(what: &str) -> Vec<SecretSchema> {
 
 /// The credential a checked config asks for. A key of another credential is an error naming it.
 pub fn parse_credential(config: &Object) -> Result<CredentialKind, ProviderError> {
-    let get = |k: &str| crate::schema::string(config, k).map(str::trim).filter(|s| !s.is_empty());
+    let get = |k: &str| {
+        crate::schema::string(config, k)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
     let kind = match get(CREDENTIAL) {
         None | Some("client_secret") => CredentialKind::ClientSecret,
         Some("certificate") => {
@@ -114,7 +126,10 @@ pub fn parse_credential(config: &Object) -> Result<CredentialKind, ProviderError
         Some("federated_token") => CredentialKind::FederatedToken,
         Some(other) => return Err(errors::invalid_config(CREDENTIAL, &format!("`{CREDENTIAL}` must be client_secret, certificate or federated_token, got `{other}`"))),
     };
-    let misplaced = [(ASSERTION_ALGORITHM, "certificate"), (FEDERATED_TOKEN_FILE, "federated_token")];
+    let misplaced = [
+        (ASSERTION_ALGORITHM, "certificate"),
+        (FEDERATED_TOKEN_FILE, "federated_token"),
+    ];
     for (key, wants) in misplaced {
         if get(key).is_some() && kind.name() != wants {
             return Err(errors::invalid_config(key, &format!("`{key}` belongs to credential = \"{wants}\", but this config authenticates with {}: name one credential only", kind.name())));
@@ -149,7 +164,11 @@ pub fn check_single_credential(kind: CredentialKind) -> Result<(), ProviderError
 /// The client's credential with its cached secrets.
 enum Credential {
     Secret(CachedSecret),
-    Certificate { certificate: CachedSecret, private_key: CachedSecret, alg: Algorithm },
+    Certificate {
+        certificate: CachedSecret,
+        private_key: CachedSecret,
+        alg: Algorithm,
+    },
     Federated(CachedSecret),
 }
 
@@ -158,7 +177,11 @@ impl Credential {
         let secret = |name: &str| CachedSecret::new(name, None);
         match kind {
             CredentialKind::ClientSecret => Credential::Secret(secret(CLIENT_SECRET)),
-            CredentialKind::Certificate(alg) => Credential::Certificate { certificate: secret(CLIENT_CERTIFICATE), private_key: secret(CLIENT_PRIVATE_KEY), alg },
+            CredentialKind::Certificate(alg) => Credential::Certificate {
+                certificate: secret(CLIENT_CERTIFICATE),
+                private_key: secret(CLIENT_PRIVATE_KEY),
+                alg,
+            },
             CredentialKind::FederatedToken => Credential::Federated(secret(FEDERATED_TOKEN)),
         }
     }
@@ -167,7 +190,11 @@ impl Credential {
     fn refresh(&mut self) -> Result<(), ProviderError> {
         match self {
             Credential::Secret(s) | Credential::Federated(s) => s.refresh().map(drop),
-            Credential::Certificate { certificate, private_key, .. } => {
+            Credential::Certificate {
+                certificate,
+                private_key,
+                ..
+            } => {
                 certificate.refresh()?;
                 private_key.refresh().map(drop)
             }
@@ -196,7 +223,11 @@ pub struct Client {
 impl Client {
     /// A client for `endpoint` authenticating with `kind`.
     pub fn new(endpoint: Endpoint, kind: CredentialKind) -> Client {
-        Client { endpoint, credential: Credential::new(kind), token: None }
+        Client {
+            endpoint,
+            credential: Credential::new(kind),
+            token: None,
+        }
     }
 
     /// Forgets the cached token (the API refused it).
@@ -218,7 +249,10 @@ impl Client {
             reply = self.request_token()?;
         }
         let (token, lifetime) = token_answer(&reply)?;
-        self.token = Some((token.clone(), Instant::now() + lifetime - TOKEN_MARGIN.min(lifetime / 2)));
+        self.token = Some((
+            token.clone(),
+            Instant::now() + lifetime - TOKEN_MARGIN.min(lifetime / 2),
+        ));
         Ok(token)
     }
 
@@ -237,21 +271,42 @@ impl Client {
 
     fn request_token(&mut self) -> Result<Reply, ProviderError> {
         let e = &self.endpoint;
-        let base = [("grant_type", "client_credentials"), ("scope", e.scope.as_str())];
+        let base = [
+            ("grant_type", "client_credentials"),
+            ("scope", e.scope.as_str()),
+        ];
         match &mut self.credential {
             Credential::Secret(secret) => {
                 let secret = secret.get()?;
-                http::post(&e.token_url).basic_auth(&e.client_id, &secret).form(&base).send()
+                http::post(&e.token_url)
+                    .basic_auth(&e.client_id, &secret)
+                    .form(&base)
+                    .send()
             }
-            Credential::Certificate { certificate, private_key, alg } => {
-                let key = CertificateKey::from_pem(&certificate.get()?, &private_key.get()?).map_err(|err| {
-                    let name = if err.which == KeyPart::Certificate { CLIENT_CERTIFICATE } else { CLIENT_PRIVATE_KEY };
-                    errors::invalid_config(name, &format!("secret `{name}` {}", err.message))
-                })?;
+            Credential::Certificate {
+                certificate,
+                private_key,
+                alg,
+            } => {
+                let key = CertificateKey::from_pem(&certificate.get()?, &private_key.get()?)
+                    .map_err(|err| {
+                        let name = if err.which == KeyPart::Certificate {
+                            CLIENT_CERTIFICATE
+                        } else {
+                            CLIENT_PRIVATE_KEY
+                        };
+                        errors::invalid_config(name, &format!("secret `{name}` {}", err.message))
+                    })?;
                 let mut rng = SystemRng;
                 let mut jti = [0u8; 16];
                 rsa::rand_core::RngCore::fill_bytes(&mut rng, &mut jti);
-                let claims = jwt::assertion_claims(&e.client_id, &e.token_url, &jwt::uuid_v4(jti), unix_now(), ASSERTION_LIFETIME_SECS);
+                let claims = jwt::assertion_claims(
+                    &e.client_id,
+                    &e.token_url,
+                    &jwt::uuid_v4(jti),
+                    unix_now(),
+                    ASSERTION_LIFETIME_SECS,
+                );
                 let assertion = key.sign(*alg, &claims, &mut rng);
                 post_assertion(e, &base, &assertion)
             }
@@ -266,19 +321,32 @@ impl Client {
     }
 }
 
-fn post_assertion(e: &Endpoint, base: &[(&str, &str)], assertion: &str) -> Result<Reply, ProviderError> {
+fn post_assertion(
+    e: &Endpoint,
+    base: &[(&str, &str)],
+    assertion: &str,
+) -> Result<Reply, ProviderError> {
     let mut form = base.to_vec();
-    form.extend([("client_id", e.client_id.as_str()), ("client_assertion_type", JWT_BEARER), ("client_assertion", assertion)]);
+    form.extend([
+        ("client_id", e.client_id.as_str()),
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", assertion),
+    ]);
     http::post(&e.token_url).form(&form).send()
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// True when a JWT's `exp` is past or within a minute (a token without one is taken as is).
 pub fn expires_soon(token: &str, now: u64) -> bool {
-    jwt::unverified_claims(token).and_then(|c| c.get("exp").and_then(Value::as_u64)).is_some_and(|exp| exp <= now + FEDERATED_MARGIN_SECS)
+    jwt::unverified_claims(token)
+        .and_then(|c| c.get("exp").and_then(Value::as_u64))
+        .is_some_and(|exp| exp <= now + FEDERATED_MARGIN_SECS)
 }
 
 /// True when the token endpoint refused the client's credential (RFC 6749 §5.2 `invalid_client`,
@@ -293,9 +361,16 @@ pub fn token_answer(reply: &Reply) -> Result<(String, Duration), ProviderError> 
     if reply.status != 200 {
         let body = reply.json().unwrap_or(Value::Null);
         let error = body.get("error").and_then(Value::as_str).unwrap_or("");
-        let description = body.get("error_description").and_then(Value::as_str).unwrap_or("");
+        let description = body
+            .get("error_description")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let text = match (error, description) {
-            ("", "") => format!("token endpoint answered HTTP {}: {}", reply.status, reply.text()),
+            ("", "") => format!(
+                "token endpoint answered HTTP {}: {}",
+                reply.status,
+                reply.text()
+            ),
             (e, d) => format!("{e}: {d}"),
         };
         return Err(match reply.status {
@@ -305,8 +380,18 @@ pub fn token_answer(reply: &Reply) -> Result<(String, Duration), ProviderError> 
         });
     }
     let body = reply.json()?;
-    let token = body.get("access_token").and_then(Value::as_str).ok_or_else(|| ProviderError::Unauthorized("the token endpoint answered without an access_token".into()))?;
-    let secs = body.get("expires_in").and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())).unwrap_or(3599);
+    let token = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ProviderError::Unauthorized(
+                "the token endpoint answered without an access_token".into(),
+            )
+        })?;
+    let secs = body
+        .get("expires_in")
+        .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+        .unwrap_or(3599);
     Ok((token.to_string(), Duration::from_secs(secs)))
 }
 
@@ -321,24 +406,64 @@ mod tests {
     #[test]
     fn the_credential_comes_from_config() {
         let kind = |v: Value| parse_credential(&config(v));
-        assert_eq!(kind(serde_json::json!({})).unwrap(), CredentialKind::ClientSecret);
-        assert_eq!(kind(serde_json::json!({ "credential": "certificate" })).unwrap(), CredentialKind::Certificate(Algorithm::Ps256));
-        assert_eq!(kind(serde_json::json!({ "credential": "certificate", "assertion_algorithm": "RS256" })).unwrap(), CredentialKind::Certificate(Algorithm::Rs256));
-        assert_eq!(kind(serde_json::json!({ "credential": "federated_token", "federated_token_file": "/t" })).unwrap(), CredentialKind::FederatedToken);
+        assert_eq!(
+            kind(serde_json::json!({})).unwrap(),
+            CredentialKind::ClientSecret
+        );
+        assert_eq!(
+            kind(serde_json::json!({ "credential": "certificate" })).unwrap(),
+            CredentialKind::Certificate(Algorithm::Ps256)
+        );
+        assert_eq!(
+            kind(
+                serde_json::json!({ "credential": "certificate", "assertion_algorithm": "RS256" })
+            )
+            .unwrap(),
+            CredentialKind::Certificate(Algorithm::Rs256)
+        );
+        assert_eq!(
+            kind(
+                serde_json::json!({ "credential": "federated_token", "federated_token_file": "/t" })
+            )
+            .unwrap(),
+            CredentialKind::FederatedToken
+        );
         let field = |v: Value| match kind(v) {
             Err(ProviderError::InvalidConfig(f)) => f.field,
             other => panic!("{other:?}"),
         };
-        assert_eq!(field(serde_json::json!({ "credential": "password" })), "credential");
-        assert_eq!(field(serde_json::json!({ "credential": "certificate", "assertion_algorithm": "HS256" })), "assertion_algorithm");
-        assert_eq!(field(serde_json::json!({ "credential": "certificate", "federated_token_file": "/t" })), "federated_token_file");
-        assert_eq!(field(serde_json::json!({ "federated_token_file": "/t" })), "federated_token_file");
-        assert_eq!(field(serde_json::json!({ "assertion_algorithm": "RS256" })), "assertion_algorithm");
+        assert_eq!(
+            field(serde_json::json!({ "credential": "password" })),
+            "credential"
+        );
+        assert_eq!(
+            field(
+                serde_json::json!({ "credential": "certificate", "assertion_algorithm": "HS256" })
+            ),
+            "assertion_algorithm"
+        );
+        assert_eq!(
+            field(serde_json::json!({ "credential": "certificate", "federated_token_file": "/t" })),
+            "federated_token_file"
+        );
+        assert_eq!(
+            field(serde_json::json!({ "federated_token_file": "/t" })),
+            "federated_token_file"
+        );
+        assert_eq!(
+            field(serde_json::json!({ "assertion_algorithm": "RS256" })),
+            "assertion_algorithm"
+        );
     }
 
     #[test]
     fn federated_tokens_near_expiry_are_read_again() {
-        let token = |exp: u64| format!("h.{}.s", jwt::b64url(format!("{{\"exp\":{exp}}}").as_bytes()));
+        let token = |exp: u64| {
+            format!(
+                "h.{}.s",
+                jwt::b64url(format!("{{\"exp\":{exp}}}").as_bytes())
+            )
+        };
         assert!(expires_soon(&token(1000), 1000));
         assert!(expires_soon(&token(1050), 1000));
         assert!(!expires_soon(&token(2000), 1000));
@@ -346,17 +471,37 @@ mod tests {
     }
 
     fn reply(status: u16, body: &str) -> Reply {
-        Reply { status, retry_after: None, body: body.as_bytes().to_vec() }
+        Reply {
+            status,
+            retry_after: None,
+            body: body.as_bytes().to_vec(),
+        }
     }
 
     #[test]
     fn token_answers_and_refusals() {
-        let (t, life) = token_answer(&reply(200, r#"{"access_token":"a","expires_in":"60"}"#)).unwrap();
+        let (t, life) =
+            token_answer(&reply(200, r#"{"access_token":"a","expires_in":"60"}"#)).unwrap();
         assert_eq!((t.as_str(), life), ("a", Duration::from_secs(60)));
-        let e = token_answer(&reply(401, r#"{"error":"invalid_client","error_description":"AADSTS700027: x"}"#)).unwrap_err();
-        assert!(matches!(e, ProviderError::Unauthorized(m) if m == "invalid_client: AADSTS700027: x"));
-        assert!(matches!(token_answer(&reply(503, "down")).unwrap_err(), ProviderError::Unavailable(_)));
-        assert!(refused_credential(&reply(400, r#"{"error":"invalid_client"}"#)));
-        assert!(!refused_credential(&reply(400, r#"{"error":"invalid_scope"}"#)));
+        let e = token_answer(&reply(
+            401,
+            r#"{"error":"invalid_client","error_description":"AADSTS700027: x"}"#,
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(e, ProviderError::Unauthorized(m) if m == "invalid_client: AADSTS700027: x")
+        );
+        assert!(matches!(
+            token_answer(&reply(503, "down")).unwrap_err(),
+            ProviderError::Unavailable(_)
+        ));
+        assert!(refused_credential(&reply(
+            400,
+            r#"{"error":"invalid_client"}"#
+        )));
+        assert!(!refused_credential(&reply(
+            400,
+            r#"{"error":"invalid_scope"}"#
+        )));
     }
 }

@@ -19,17 +19,23 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
         return None;
     }
     let day: u64 = parts[0].parse().ok()?;
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let month = MONTHS.iter().position(|m| *m == parts[1])? as u64 + 1;
     let year: u64 = parts[2].parse().ok()?;
-    let hms: Vec<u64> = parts[3].split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let hms: Vec<u64> = parts[3]
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
     if hms.len() != 3 || hms[0] > 23 || hms[1] > 59 || hms[2] > 60 || !(1..=31).contains(&day) {
         return None;
     }
     if year > 9999 {
         return None;
     }
-    let secs = days_from_civil(year as i64, month as i64, day as i64) * 86_400 + (hms[0] * 3600 + hms[1] * 60 + hms[2]) as i64;
+    let secs = days_from_civil(year as i64, month as i64, day as i64) * 86_400
+        + (hms[0] * 3600 + hms[1] * 60 + hms[2]) as i64;
     Some(secs.max(0) as u64)
 }
 
@@ -52,13 +58,25 @@ mod tests {
     #[test]
     fn seconds_and_dates() {
         assert_eq!(parse("120", 0), Some(120_000));
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
-        assert_eq!(parse("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_770), Some(7_000));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_770),
+            Some(7_000)
+        );
         assert_eq!(parse("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_800), Some(0));
         assert_eq!(parse("soon", 0), None);
         // Regression (issue 11): a date before 1970 wrapped around into an endless wait.
-        assert_eq!(parse("Thu, 01 Jan 1960 00:00:00 GMT", 1_700_000_000), Some(0));
-        assert_eq!(parse("Sat, 01 Jan 0000 00:00:00 GMT", 1_700_000_000), Some(0));
+        assert_eq!(
+            parse("Thu, 01 Jan 1960 00:00:00 GMT", 1_700_000_000),
+            Some(0)
+        );
+        assert_eq!(
+            parse("Sat, 01 Jan 0000 00:00:00 GMT", 1_700_000_000),
+            Some(0)
+        );
         assert_eq!(parse("Thu, 01 Jan 1970 00:00:00 GMT", 0), Some(0));
         assert_eq!(parse("Sun, 06 Nov 1994 08:49:37 UTC", 0), None);
     }

@@ -4,8 +4,22 @@ use crate::{errors, AttributeSchema, FieldError, Object, Presence, ProviderError
 use serde_json::Value;
 
 /// An attribute with no flags set; chain [`AttributeSchema`]'s builder methods from [`Flags`].
-pub fn attr(name: &str, value_type: ValueType, presence: Presence, description: &str) -> AttributeSchema {
-    AttributeSchema { name: name.into(), description: description.into(), value_type, presence, sensitive: false, replace_on_change: false, create_only: false, case_insensitive: false }
+pub fn attr(
+    name: &str,
+    value_type: ValueType,
+    presence: Presence,
+    description: &str,
+) -> AttributeSchema {
+    AttributeSchema {
+        name: name.into(),
+        description: description.into(),
+        value_type,
+        presence,
+        sensitive: false,
+        replace_on_change: false,
+        create_only: false,
+        case_insensitive: false,
+    }
 }
 
 /// Builder-style flag setters for [`AttributeSchema`].
@@ -45,7 +59,9 @@ fn type_matches(value: &Value, value_type: ValueType) -> bool {
         ValueType::Boolean => value.is_boolean(),
         ValueType::Integer => value.is_i64() || value.is_u64(),
         ValueType::Number => value.is_number(),
-        ValueType::StringList => value.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+        ValueType::StringList => value
+            .as_array()
+            .is_some_and(|a| a.iter().all(Value::is_string)),
         ValueType::Object => value.is_object() || value.is_array(),
     }
 }
@@ -65,20 +81,41 @@ fn type_name(value_type: ValueType) -> &'static str {
 /// set on computed attributes, and wrong value types. Null counts as unset.
 pub fn check(input: &Object, schema: &[AttributeSchema]) -> Vec<FieldError> {
     let mut problems = Vec::new();
-    let mut problem = |field: &str, message: String| problems.push(FieldError { field: field.into(), message });
+    let mut problem = |field: &str, message: String| {
+        problems.push(FieldError {
+            field: field.into(),
+            message,
+        })
+    };
     for key in input.keys() {
         if !schema.iter().any(|a| &a.name == key) {
-            let known: Vec<&str> = schema.iter().filter(|a| a.presence != Presence::Computed).map(|a| a.name.as_str()).collect();
-            problem(key, format!("unknown key `{key}`; expected one of: {}", known.join(", ")));
+            let known: Vec<&str> = schema
+                .iter()
+                .filter(|a| a.presence != Presence::Computed)
+                .map(|a| a.name.as_str())
+                .collect();
+            problem(
+                key,
+                format!("unknown key `{key}`; expected one of: {}", known.join(", ")),
+            );
         }
     }
     for a in schema {
         let value = input.get(&a.name).filter(|v| !v.is_null());
         match (value, a.presence) {
             (None, Presence::Required) => problem(&a.name, format!("`{}` is required", a.name)),
-            (Some(Value::String(s)), Presence::Required) if s.trim().is_empty() => problem(&a.name, format!("`{}` is required and must not be empty", a.name)),
-            (Some(_), Presence::Computed) => problem(&a.name, format!("`{}` is computed by the provider and cannot be set", a.name)),
-            (Some(v), _) if !type_matches(v, a.value_type) => problem(&a.name, format!("`{}` must be {}, got {v}", a.name, type_name(a.value_type))),
+            (Some(Value::String(s)), Presence::Required) if s.trim().is_empty() => problem(
+                &a.name,
+                format!("`{}` is required and must not be empty", a.name),
+            ),
+            (Some(_), Presence::Computed) => problem(
+                &a.name,
+                format!("`{}` is computed by the provider and cannot be set", a.name),
+            ),
+            (Some(v), _) if !type_matches(v, a.value_type) => problem(
+                &a.name,
+                format!("`{}` must be {}, got {v}", a.name, type_name(a.value_type)),
+            ),
             _ => {}
         }
     }
@@ -98,7 +135,10 @@ pub fn parse_config(text: &str, schema: &[AttributeSchema]) -> Result<Object, Pr
 /// An http(s) URL from config `key`, without trailing slashes.
 pub fn http_url(key: &str, url: &str) -> Result<String, ProviderError> {
     if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(errors::invalid_config(key, &format!("`{key}` must be an http(s) URL, got `{url}`")));
+        return Err(errors::invalid_config(
+            key,
+            &format!("`{key}` must be an http(s) URL, got `{url}`"),
+        ));
     }
     Ok(url.trim_end_matches('/').to_string())
 }
@@ -134,12 +174,17 @@ mod tests {
     use super::*;
 
     fn schema() -> Vec<AttributeSchema> {
-        vec![attr("id", ValueType::String, Presence::Required, "id"), attr("flag", ValueType::Boolean, Presence::Optional, "flag"), attr("made", ValueType::String, Presence::Computed, "made")]
+        vec![
+            attr("id", ValueType::String, Presence::Required, "id"),
+            attr("flag", ValueType::Boolean, Presence::Optional, "flag"),
+            attr("made", ValueType::String, Presence::Computed, "made"),
+        ]
     }
 
     #[test]
     fn finds_each_kind_of_problem() {
-        let input: Object = serde_json::from_str(r#"{"flag": "yes", "made": "x", "typo": 1}"#).unwrap();
+        let input: Object =
+            serde_json::from_str(r#"{"flag": "yes", "made": "x", "typo": 1}"#).unwrap();
         let problems = check(&input, &schema());
         let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(fields, ["typo", "id", "flag", "made"]);

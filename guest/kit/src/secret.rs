@@ -27,7 +27,11 @@ impl std::fmt::Debug for CachedSecret {
 impl CachedSecret {
     /// A secret called `name`, kept at most `max_age` (forever when `None`).
     pub fn new(name: &str, max_age: Option<Duration>) -> Self {
-        CachedSecret { name: name.to_string(), max_age, value: None }
+        CachedSecret {
+            name: name.to_string(),
+            max_age,
+            value: None,
+        }
     }
 
     /// The cached value while young enough, else the host's current value.
@@ -52,7 +56,11 @@ impl CachedSecret {
 
     /// Runs `attempt` with the value; when `rejected` says the vendor refused it (the secret
     /// rotated), fetches it fresh from the host once and runs `attempt` again.
-    pub fn with_fresh_on_rejection<T>(&mut self, attempt: impl Fn(&str) -> Result<T, ProviderError>, rejected: impl Fn(&T) -> bool) -> Result<T, ProviderError> {
+    pub fn with_fresh_on_rejection<T>(
+        &mut self,
+        attempt: impl Fn(&str) -> Result<T, ProviderError>,
+        rejected: impl Fn(&T) -> bool,
+    ) -> Result<T, ProviderError> {
         let first = attempt(&self.get()?)?;
         if !rejected(&first) {
             return Ok(first);
@@ -68,9 +76,13 @@ impl CachedSecret {
     fn error(&self, e: SecretError) -> ProviderError {
         let name = &self.name;
         match e {
-            SecretError::NotFound(m) => errors::invalid_config(name, &format!("secret `{name}`: {m}")),
+            SecretError::NotFound(m) => {
+                errors::invalid_config(name, &format!("secret `{name}`: {m}"))
+            }
             SecretError::Denied(m) => ProviderError::Unauthorized(format!("secret `{name}`: {m}")),
-            SecretError::Unavailable(m) => ProviderError::Unavailable(format!("secret `{name}`: {m}")),
+            SecretError::Unavailable(m) => {
+                ProviderError::Unavailable(format!("secret `{name}`: {m}"))
+            }
         }
     }
 }

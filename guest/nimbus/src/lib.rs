@@ -14,27 +14,67 @@ use roster_guest_kit::bindings::exports::roster::provider::provider::Guest;
 use roster_guest_kit::http::{self, Reply};
 use roster_guest_kit::oauth::{self, CredentialKind};
 use roster_guest_kit::schema::{self, attr, Flags};
-use roster_guest_kit::{errors, expect_type, formats, instance, parse_object, to_json, validate_one, FieldError, Object, Presence::*, ProviderError};
-use roster_guest_kit::{AttributeSchema, DataSourceSchema, ProviderMetadata, RateLimit, ResourceSchema, ValueType as V};
+use roster_guest_kit::{
+    errors, expect_type, formats, instance, parse_object, to_json, validate_one, FieldError,
+    Object, Presence::*, ProviderError,
+};
+use roster_guest_kit::{
+    AttributeSchema, DataSourceSchema, ProviderMetadata, RateLimit, ResourceSchema, ValueType as V,
+};
 use serde_json::{json, Value};
 
 /// Nimbus clusters (`admin.<cluster>.luware.cloud`), from the doc's admin URL list.
-const CLUSTERS: &[&str] = &["ch-01", "ch-02", "dewe-01", "dewe-02", "ukso-01", "aue-01", "euwe-01", "use-01"];
+const CLUSTERS: &[&str] = &[
+    "ch-01", "ch-02", "dewe-01", "dewe-02", "ukso-01", "aue-01", "euwe-01", "use-01",
+];
 const DEFAULT_LOGIN_URL: &str = "https://login.microsoftonline.com";
 const API: &str = "/api/public-api-next";
 const USER: &str = "nimbus_user";
 const LICENSE_USAGE: &str = "nimbus_license_usage";
 /// "There is a limit of 60 API operations/minute."
-const RATE_LIMIT: RateLimit = RateLimit { operations: 60, per_seconds: 60 };
+const RATE_LIMIT: RateLimit = RateLimit {
+    operations: 60,
+    per_seconds: 60,
+};
 
 fn config_schema() -> Vec<AttributeSchema> {
     vec![
-        attr("cluster", V::String, Optional, "Nimbus cluster: ch-01, ch-02, dewe-01, dewe-02, ukso-01, aue-01, euwe-01 or use-01."),
-        attr("admin_url", V::String, Optional, "Explicit admin URL (e.g. a sandbox); default https://admin.<cluster>.luware.cloud."),
-        attr("tenant_id", V::String, Required, "Microsoft Entra tenant id (GUID)."),
-        attr("client_id", V::String, Required, "Application (client) id of the Nimbus app registration (GUID)."),
-        attr("login_url", V::String, Optional, "Entra login URL; default https://login.microsoftonline.com."),
-        attr("scope", V::String, Optional, "OAuth scope; default https://admin.<cluster>.luware.cloud/.default."),
+        attr(
+            "cluster",
+            V::String,
+            Optional,
+            "Nimbus cluster: ch-01, ch-02, dewe-01, dewe-02, ukso-01, aue-01, euwe-01 or use-01.",
+        ),
+        attr(
+            "admin_url",
+            V::String,
+            Optional,
+            "Explicit admin URL (e.g. a sandbox); default https://admin.<cluster>.luware.cloud.",
+        ),
+        attr(
+            "tenant_id",
+            V::String,
+            Required,
+            "Microsoft Entra tenant id (GUID).",
+        ),
+        attr(
+            "client_id",
+            V::String,
+            Required,
+            "Application (client) id of the Nimbus app registration (GUID).",
+        ),
+        attr(
+            "login_url",
+            V::String,
+            Optional,
+            "Entra login URL; default https://login.microsoftonline.com.",
+        ),
+        attr(
+            "scope",
+            V::String,
+            Optional,
+            "OAuth scope; default https://admin.<cluster>.luware.cloud/.default.",
+        ),
     ]
     .into_iter()
     .chain(oauth::config_schema())
@@ -61,7 +101,12 @@ fn user_schema() -> Vec<AttributeSchema> {
 }
 
 fn license_schema() -> Vec<AttributeSchema> {
-    vec![attr("licenses", V::Object, Computed, "Per licence type: license_type, total, used, available.")]
+    vec![attr(
+        "licenses",
+        V::Object,
+        Computed,
+        "Per licence type: license_type, total, used, available.",
+    )]
 }
 
 /// A parsed provider config.
@@ -74,23 +119,41 @@ struct Config {
 
 fn parse_config(text: &str) -> Result<Config, ProviderError> {
     let c = schema::parse_config(text, &config_schema())?;
-    let get = |k: &str| schema::string(&c, k).map(str::trim).filter(|s| !s.is_empty());
+    let get = |k: &str| {
+        schema::string(&c, k)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
     let cluster = get("cluster");
     if let Some(cl) = cluster {
         if !CLUSTERS.contains(&cl) {
-            return Err(errors::invalid_config("cluster", &format!("unknown cluster `{cl}`; expected one of {}", CLUSTERS.join(", "))));
+            return Err(errors::invalid_config(
+                "cluster",
+                &format!(
+                    "unknown cluster `{cl}`; expected one of {}",
+                    CLUSTERS.join(", ")
+                ),
+            ));
         }
     }
     let admin_url = match (get("admin_url"), cluster) {
         (Some(url), _) => schema::http_url("admin_url", url)?,
         (None, Some(cl)) => format!("https://admin.{cl}.luware.cloud"),
-        (None, None) => return Err(errors::invalid_config("cluster", "set `cluster` (or an explicit `admin_url`)")),
+        (None, None) => {
+            return Err(errors::invalid_config(
+                "cluster",
+                "set `cluster` (or an explicit `admin_url`)",
+            ))
+        }
     };
     let login_url = schema::http_url("login_url", get("login_url").unwrap_or(DEFAULT_LOGIN_URL))?;
     for key in ["tenant_id", "client_id"] {
         let v = get(key).unwrap_or_default();
         if !formats::is_guid(v) {
-            return Err(errors::invalid_config(key, &format!("`{key}` must be a GUID, got `{v}`")));
+            return Err(errors::invalid_config(
+                key,
+                &format!("`{key}` must be a GUID, got `{v}`"),
+            ));
         }
     }
     let scope = match (get("scope"), cluster) {
@@ -99,7 +162,14 @@ fn parse_config(text: &str) -> Result<Config, ProviderError> {
         (None, None) => format!("{admin_url}/.default"),
     };
     Ok(Config {
-        endpoint: oauth::Endpoint { token_url: format!("{login_url}/{}/oauth2/v2.0/token", get("tenant_id").unwrap()), client_id: get("client_id").unwrap().to_string(), scope },
+        endpoint: oauth::Endpoint {
+            token_url: format!(
+                "{login_url}/{}/oauth2/v2.0/token",
+                get("tenant_id").unwrap()
+            ),
+            client_id: get("client_id").unwrap().to_string(),
+            scope,
+        },
         credential: oauth::parse_credential(&c)?,
         login_host: login_url,
         admin_url,
@@ -153,7 +223,9 @@ struct Nimbus {
     oauth: Option<oauth::Client>,
 }
 
-fn with_state<R>(f: impl FnOnce(&mut Nimbus) -> Result<R, ProviderError>) -> Result<R, ProviderError> {
+fn with_state<R>(
+    f: impl FnOnce(&mut Nimbus) -> Result<R, ProviderError>,
+) -> Result<R, ProviderError> {
     instance::with(f)
 }
 
@@ -164,7 +236,10 @@ impl Nimbus {
 
     /// Sends an API request with an Entra token (see [`oauth::Client::send`]).
     fn api(&mut self, build: impl Fn(&str) -> http::Request) -> Result<Reply, ProviderError> {
-        self.oauth.as_mut().ok_or_else(errors::not_configured)?.send(build)
+        self.oauth
+            .as_mut()
+            .ok_or_else(errors::not_configured)?
+            .send(build)
     }
 
     fn url(&self, path: &str) -> Result<String, ProviderError> {
@@ -187,7 +262,10 @@ pub fn read_outcome(id: &str, reply: &Reply) -> Result<Option<Object>, ProviderE
             // The doc does not describe the answer; the details name the user they are of.
             // Anything else (an error inside a 200, another user's details) is not this user's
             // state: read as one, it would plan replacing a user nobody changed.
-            None => Err(ProviderError::Unavailable(format!("Nimbus answered HTTP 200 for user {id} without that user's details: {}", reply.text()))),
+            None => Err(ProviderError::Unavailable(format!(
+                "Nimbus answered HTTP 200 for user {id} without that user's details: {}",
+                reply.text()
+            ))),
         },
         404 => Ok(None),
         _ => Err(error_for(Op::Read, reply)),
@@ -197,11 +275,18 @@ pub fn read_outcome(id: &str, reply: &Reply) -> Result<Option<Object>, ProviderE
 /// The outcome of creating user `id` (by copying a template user when `copy`): its state when
 /// the answer holds the user's details, `None` when the user must be read back (the doc does not
 /// describe the answer), or the error.
-pub fn create_outcome(copy: bool, id: &str, reply: &Reply) -> Result<Option<Object>, ProviderError> {
+pub fn create_outcome(
+    copy: bool,
+    id: &str,
+    reply: &Reply,
+) -> Result<Option<Object>, ProviderError> {
     if reply.status != 200 && reply.status != 201 {
         return Err(error_for(if copy { Op::Copy } else { Op::Create }, reply));
     }
-    Ok(reply.json().ok().and_then(|details| own_details(id, &details)))
+    Ok(reply
+        .json()
+        .ok()
+        .and_then(|details| own_details(id, &details)))
 }
 
 /// The outcome of deleting a user.
@@ -218,7 +303,9 @@ pub fn license_usage_outcome(reply: &Reply) -> Result<Value, ProviderError> {
         return Err(error_for(Op::LicenseUsage, reply));
     }
     let licenses = match snake_keys(&reply.json()?) {
-        Value::Object(mut m) if m.contains_key("licenses") => m.remove("licenses").unwrap_or_default(),
+        Value::Object(mut m) if m.contains_key("licenses") => {
+            m.remove("licenses").unwrap_or_default()
+        }
         other => other,
     };
     Ok(json!({ "licenses": licenses }))
@@ -228,16 +315,33 @@ pub fn license_usage_outcome(reply: &Reply) -> Result<Value, ProviderError> {
 /// ignoring case as Nimbus does).
 fn own_details(id: &str, details: &Value) -> Option<Object> {
     let o365 = details.get("o365Id").and_then(Value::as_str)?;
-    o365.eq_ignore_ascii_case(id).then(|| user_state(details, id))
+    o365.eq_ignore_ascii_case(id)
+        .then(|| user_state(details, id))
 }
 
 /// The computed state of a user from the details GET (whose body the doc does not describe:
 /// camelCase fields as the request bodies use, lists of names or of objects with a `name`).
 fn user_state(details: &Value, id: &str) -> Object {
-    let text = |k: &str| details.get(k).and_then(Value::as_str).map(|s| Value::String(s.into())).unwrap_or(Value::Null);
+    let text = |k: &str| {
+        details
+            .get(k)
+            .and_then(Value::as_str)
+            .map(|s| Value::String(s.into()))
+            .unwrap_or(Value::Null)
+    };
     let names = |k: &str| {
-        let items = details.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
-        Value::Array(items.iter().filter_map(|i| i.as_str().or_else(|| i.get("name").and_then(Value::as_str))).map(|s| Value::String(s.into())).collect())
+        let items = details
+            .get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        Value::Array(
+            items
+                .iter()
+                .filter_map(|i| i.as_str().or_else(|| i.get("name").and_then(Value::as_str)))
+                .map(|s| Value::String(s.into()))
+                .collect(),
+        )
     };
     let mut state = Object::new();
     let o365 = details.get("o365Id").and_then(Value::as_str).unwrap_or(id);
@@ -262,7 +366,10 @@ fn check_user(desired: &Object) -> Vec<FieldError> {
     let mut guid = |field: &str| {
         if let Some(v) = schema::string(desired, field) {
             if !formats::is_guid(v) {
-                problems.push(FieldError { field: field.into(), message: format!("`{field}` must be a GUID, got `{v}`") });
+                problems.push(FieldError {
+                    field: field.into(),
+                    message: format!("`{field}` must be a GUID, got `{v}`"),
+                });
             }
         }
     };
@@ -285,7 +392,10 @@ fn check_id(id: &str) -> Result<(), ProviderError> {
     if formats::is_guid(id) {
         Ok(())
     } else {
-        Err(errors::invalid_input("o365_id", &format!("`o365_id` must be a GUID, got `{id}`")))
+        Err(errors::invalid_input(
+            "o365_id",
+            &format!("`o365_id` must be a GUID, got `{id}`"),
+        ))
     }
 }
 
@@ -375,16 +485,30 @@ impl Guest for NimbusProvider {
         expect_type("resource type", &type_name, USER)?;
         let d = parse_object(&desired, "desired")?;
         schema::first_problem(check_user(&d))?;
-        let id = schema::string(&d, "o365_id").unwrap_or_default().to_string();
+        let id = schema::string(&d, "o365_id")
+            .unwrap_or_default()
+            .to_string();
         with_state(|s| {
             let (op, url, body) = match schema::string(&d, "copy_from") {
-                Some(src) => (Op::Copy, s.url("/user/copy")?, json!({ "sourceO365Id": src, "newO365Id": id })),
-                None => (Op::Create, s.url("/user")?, json!({ "o365Id": id, "organizationUnitId": schema::string(&d, "organization_unit_id") })),
+                Some(src) => (
+                    Op::Copy,
+                    s.url("/user/copy")?,
+                    json!({ "sourceO365Id": src, "newO365Id": id }),
+                ),
+                None => (
+                    Op::Create,
+                    s.url("/user")?,
+                    json!({ "o365Id": id, "organizationUnitId": schema::string(&d, "organization_unit_id") }),
+                ),
             };
             let reply = s.api(|t| http::post(&url).bearer(t).json(body.clone()))?;
             let state = match create_outcome(op == Op::Copy, &id, &reply)? {
                 Some(state) => state,
-                None => s.read_user(&id)?.ok_or_else(|| ProviderError::Unavailable(format!("Nimbus accepted user {id} but does not return it yet")))?,
+                None => s.read_user(&id)?.ok_or_else(|| {
+                    ProviderError::Unavailable(format!(
+                        "Nimbus accepted user {id} but does not return it yet"
+                    ))
+                })?,
             };
             Ok(to_json(&state))
         })
@@ -420,7 +544,11 @@ mod tests {
     const OTHER: &str = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
 
     fn reply(status: u16, body: Value) -> Reply {
-        Reply { status, retry_after: None, body: body.to_string().into_bytes() }
+        Reply {
+            status,
+            retry_after: None,
+            body: body.to_string().into_bytes(),
+        }
     }
 
     #[test]
@@ -433,9 +561,15 @@ mod tests {
         assert_eq!(state["roles"], json!([]));
         assert!(read_outcome(ID, &reply(404, json!({}))).unwrap().is_none());
         // An error inside a 200, or another user's details, is not this user's state.
-        for body in [json!({ "error": "tenant suspended" }), json!({ "o365Id": OTHER }), json!([])] {
+        for body in [
+            json!({ "error": "tenant suspended" }),
+            json!({ "o365Id": OTHER }),
+            json!([]),
+        ] {
             match read_outcome(ID, &reply(200, body.clone())) {
-                Err(ProviderError::Unavailable(m)) => assert!(m.contains("without that user's details"), "{m}"),
+                Err(ProviderError::Unavailable(m)) => {
+                    assert!(m.contains("without that user's details"), "{m}")
+                }
                 other => panic!("{body}: {other:?}"),
             }
         }
@@ -443,51 +577,131 @@ mod tests {
 
     #[test]
     fn a_create_answer_with_another_users_details_is_read_back_not_recorded() {
-        assert_eq!(create_outcome(false, ID, &reply(201, json!({ "o365Id": ID, "organizationUnitId": OTHER }))).unwrap().unwrap()["organization_unit_id"], OTHER);
-        assert!(create_outcome(false, ID, &reply(201, json!({ "o365Id": OTHER }))).unwrap().is_none());
-        assert!(create_outcome(true, ID, &reply(200, json!("created"))).unwrap().is_none());
-        assert!(create_outcome(false, ID, &Reply { status: 201, retry_after: None, body: b"not json".to_vec() }).unwrap().is_none());
+        assert_eq!(
+            create_outcome(
+                false,
+                ID,
+                &reply(201, json!({ "o365Id": ID, "organizationUnitId": OTHER }))
+            )
+            .unwrap()
+            .unwrap()["organization_unit_id"],
+            OTHER
+        );
+        assert!(
+            create_outcome(false, ID, &reply(201, json!({ "o365Id": OTHER })))
+                .unwrap()
+                .is_none()
+        );
+        assert!(create_outcome(true, ID, &reply(200, json!("created")))
+            .unwrap()
+            .is_none());
+        assert!(create_outcome(
+            false,
+            ID,
+            &Reply {
+                status: 201,
+                retry_after: None,
+                body: b"not json".to_vec()
+            }
+        )
+        .unwrap()
+        .is_none());
     }
 
     #[test]
     fn the_documented_error_table() {
-        let err = |copy, status, body: Value| create_outcome(copy, ID, &reply(status, body)).unwrap_err();
-        assert!(matches!(err(false, 400, json!({ "message": "User already exists" })), ProviderError::AlreadyExists(_)));
-        assert!(matches!(err(true, 400, json!({ "message": "bad" })), ProviderError::InvalidInput(f) if f.field == "copy_from"));
-        assert!(matches!(err(false, 401, json!({})), ProviderError::Unauthorized(_)));
-        assert!(matches!(err(false, 403, json!({})), ProviderError::Forbidden(_)));
-        assert!(matches!(err(true, 404, json!({})), ProviderError::NotFound(m) if m.contains("no source user")));
-        assert!(matches!(err(false, 409, json!({})), ProviderError::AlreadyExists(_)));
-        assert!(matches!(err(false, 503, json!({})), ProviderError::Unavailable(_)));
-        let limited = Reply { status: 429, retry_after: Some("7".into()), body: vec![] };
-        assert!(matches!(read_outcome(ID, &limited), Err(ProviderError::RateLimited(r)) if r.retry_after_ms == Some(7000)));
+        let err =
+            |copy, status, body: Value| create_outcome(copy, ID, &reply(status, body)).unwrap_err();
+        assert!(matches!(
+            err(false, 400, json!({ "message": "User already exists" })),
+            ProviderError::AlreadyExists(_)
+        ));
+        assert!(
+            matches!(err(true, 400, json!({ "message": "bad" })), ProviderError::InvalidInput(f) if f.field == "copy_from")
+        );
+        assert!(matches!(
+            err(false, 401, json!({})),
+            ProviderError::Unauthorized(_)
+        ));
+        assert!(matches!(
+            err(false, 403, json!({})),
+            ProviderError::Forbidden(_)
+        ));
+        assert!(
+            matches!(err(true, 404, json!({})), ProviderError::NotFound(m) if m.contains("no source user"))
+        );
+        assert!(matches!(
+            err(false, 409, json!({})),
+            ProviderError::AlreadyExists(_)
+        ));
+        assert!(matches!(
+            err(false, 503, json!({})),
+            ProviderError::Unavailable(_)
+        ));
+        let limited = Reply {
+            status: 429,
+            retry_after: Some("7".into()),
+            body: vec![],
+        };
+        assert!(
+            matches!(read_outcome(ID, &limited), Err(ProviderError::RateLimited(r)) if r.retry_after_ms == Some(7000))
+        );
         assert!(delete_outcome(&reply(204, Value::Null)).is_ok());
-        assert!(matches!(delete_outcome(&reply(404, json!({}))), Err(ProviderError::NotFound(_))));
+        assert!(matches!(
+            delete_outcome(&reply(404, json!({}))),
+            Err(ProviderError::NotFound(_))
+        ));
     }
 
     #[test]
     fn licence_usage_is_snake_cased() {
         let answer = json!({ "licenses": [{ "licenseType": "Enterprise", "total": 10, "used": 4, "available": 6 }] });
-        assert_eq!(license_usage_outcome(&reply(200, answer)).unwrap(), json!({ "licenses": [{ "license_type": "Enterprise", "total": 10, "used": 4, "available": 6 }] }));
-        assert!(matches!(license_usage_outcome(&reply(401, json!({}))), Err(ProviderError::Unauthorized(_))));
+        assert_eq!(
+            license_usage_outcome(&reply(200, answer)).unwrap(),
+            json!({ "licenses": [{ "license_type": "Enterprise", "total": 10, "used": 4, "available": 6 }] })
+        );
+        assert!(matches!(
+            license_usage_outcome(&reply(401, json!({}))),
+            Err(ProviderError::Unauthorized(_))
+        ));
     }
 
     #[test]
     fn config_and_desired_users_are_checked_against_the_doc() {
         let config = |extra: Value| {
             let mut c = json!({ "cluster": "ch-01", "tenant_id": ID, "client_id": OTHER });
-            c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            c.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
             parse_config(&c.to_string())
         };
         let c = config(json!({})).unwrap_or_else(|_| panic!("a documented cluster"));
         assert_eq!(c.admin_url, "https://admin.ch-01.luware.cloud");
-        assert_eq!(c.endpoint.scope, "https://admin.ch-01.luware.cloud/.default");
-        assert!(matches!(config(json!({ "cluster": "mars-01" })), Err(ProviderError::InvalidConfig(f)) if f.field == "cluster"));
-        assert!(matches!(config(json!({ "tenant_id": "nope" })), Err(ProviderError::InvalidConfig(f)) if f.field == "tenant_id"));
-        let fields = |d: Value| check_user(d.as_object().unwrap()).into_iter().map(|f| f.field).collect::<Vec<_>>();
+        assert_eq!(
+            c.endpoint.scope,
+            "https://admin.ch-01.luware.cloud/.default"
+        );
+        assert!(
+            matches!(config(json!({ "cluster": "mars-01" })), Err(ProviderError::InvalidConfig(f)) if f.field == "cluster")
+        );
+        assert!(
+            matches!(config(json!({ "tenant_id": "nope" })), Err(ProviderError::InvalidConfig(f)) if f.field == "tenant_id")
+        );
+        let fields = |d: Value| {
+            check_user(d.as_object().unwrap())
+                .into_iter()
+                .map(|f| f.field)
+                .collect::<Vec<_>>()
+        };
         assert!(fields(json!({ "o365_id": ID, "organization_unit_id": OTHER })).is_empty());
         assert_eq!(fields(json!({ "o365_id": ID })), ["organization_unit_id"]);
-        assert_eq!(fields(json!({ "o365_id": ID, "organization_unit_id": OTHER, "copy_from": OTHER })), ["organization_unit_id"]);
-        assert_eq!(fields(json!({ "o365_id": ID, "copy_from": ID })), ["copy_from"]);
+        assert_eq!(
+            fields(json!({ "o365_id": ID, "organization_unit_id": OTHER, "copy_from": OTHER })),
+            ["organization_unit_id"]
+        );
+        assert_eq!(
+            fields(json!({ "o365_id": ID, "copy_from": ID })),
+            ["copy_from"]
+        );
     }
 }

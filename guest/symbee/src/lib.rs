@@ -13,14 +13,29 @@ use roster_guest_kit::bindings::exports::roster::provider::provider::Guest;
 use roster_guest_kit::http::{self, Reply};
 use roster_guest_kit::schema::{self, attr, Flags};
 use roster_guest_kit::secret::CachedSecret;
-use roster_guest_kit::{errors, expect_type, formats, instance, parse_object, to_json, validate_one, FieldError, Object, Presence::*, ProviderError};
-use roster_guest_kit::{AttributeSchema, ProviderMetadata, ResourceSchema, SecretSchema, ValueType as V};
+use roster_guest_kit::{
+    errors, expect_type, formats, instance, parse_object, to_json, validate_one, FieldError,
+    Object, Presence::*, ProviderError,
+};
+use roster_guest_kit::{
+    AttributeSchema, ProviderMetadata, ResourceSchema, SecretSchema, ValueType as V,
+};
 use serde_json::{json, Value};
 
 use std::time::Duration;
 
 /// Regions with their own host (`<region>.symbeeconnect.com`); none means us-east-1.
-const REGIONS: &[&str] = &["us-west-2", "ca-central-1", "eu-west-2", "eu-central-1", "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "ap-northeast-2", "af-south-1"];
+const REGIONS: &[&str] = &[
+    "us-west-2",
+    "ca-central-1",
+    "eu-west-2",
+    "eu-central-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "af-south-1",
+];
 const PORT: u16 = 9443;
 const BASE_PATH: &str = "/symbee-admin/api/users/";
 const PLATFORM: &str = "AWS Connect";
@@ -43,15 +58,50 @@ fn user_schema() -> Vec<AttributeSchema> {
     // The API has no update: every attribute the user sets forces a replacement.
     let set = |name: &str, t, p, what: &str| attr(name, t, p, what).replace_on_change();
     vec![
-        set("login_user_id", V::String, Required, "Login id (case-sensitive); usually an e-mail address with SAML SSO."),
+        set(
+            "login_user_id",
+            V::String,
+            Required,
+            "Login id (case-sensitive); usually an e-mail address with SAML SSO.",
+        ),
         set("first_name", V::String, Required, "First name."),
         set("last_name", V::String, Required, "Last name."),
-        set("user_template_name", V::String, Required, "The Symbee Connect user template to create the user from."),
-        set("create_in_amazon_connect", V::Boolean, Optional, "Also create the user in the backing Amazon Connect instance (default false)."),
-        set("primary_email", V::String, Optional, "E-mail address; required with a directory, ignored with SAML SSO."),
-        set("secondary_email", V::String, Optional, "E-mail address for notifications."),
-        attr("connect_user_id", V::String, Computed, "The Amazon Connect user id, when the user exists there."),
-        attr("amazon_connect_status", V::String, Computed, "EXISTS or NOT_FOUND in Amazon Connect."),
+        set(
+            "user_template_name",
+            V::String,
+            Required,
+            "The Symbee Connect user template to create the user from.",
+        ),
+        set(
+            "create_in_amazon_connect",
+            V::Boolean,
+            Optional,
+            "Also create the user in the backing Amazon Connect instance (default false).",
+        ),
+        set(
+            "primary_email",
+            V::String,
+            Optional,
+            "E-mail address; required with a directory, ignored with SAML SSO.",
+        ),
+        set(
+            "secondary_email",
+            V::String,
+            Optional,
+            "E-mail address for notifications.",
+        ),
+        attr(
+            "connect_user_id",
+            V::String,
+            Computed,
+            "The Amazon Connect user id, when the user exists there.",
+        ),
+        attr(
+            "amazon_connect_status",
+            V::String,
+            Computed,
+            "EXISTS or NOT_FOUND in Amazon Connect.",
+        ),
     ]
 }
 
@@ -71,19 +121,39 @@ struct Config {
 
 fn parse_config(text: &str) -> Result<Config, ProviderError> {
     let c = schema::parse_config(text, &config_schema())?;
-    let get = |k: &str| schema::string(&c, k).map(str::trim).filter(|s| !s.is_empty());
+    let get = |k: &str| {
+        schema::string(&c, k)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
     let base_url = match (get("base_url"), get("region")) {
         (Some(url), _) => format!("{}/", schema::http_url("base_url", url)?),
         (None, Some(r)) if !REGIONS.contains(&r) && r != "us-east-1" => {
-            return Err(errors::invalid_config("region", &format!("unknown region `{r}`; expected none (us-east-1) or one of {}", REGIONS.join(", "))))
+            return Err(errors::invalid_config(
+                "region",
+                &format!(
+                    "unknown region `{r}`; expected none (us-east-1) or one of {}",
+                    REGIONS.join(", ")
+                ),
+            ))
         }
-        (None, Some(r)) if r != "us-east-1" => format!("https://{r}.symbeeconnect.com:{PORT}{BASE_PATH}"),
+        (None, Some(r)) if r != "us-east-1" => {
+            format!("https://{r}.symbeeconnect.com:{PORT}{BASE_PATH}")
+        }
         (None, _) => format!("https://symbeeconnect.com:{PORT}{BASE_PATH}"),
     };
     let sso_mode = match get("sso_mode") {
         Some("saml") => SsoMode::Saml,
         Some("directory") => SsoMode::Directory,
-        other => return Err(errors::invalid_config("sso_mode", &format!("`sso_mode` must be `saml` or `directory`, got `{}`", other.unwrap_or("")))),
+        other => {
+            return Err(errors::invalid_config(
+                "sso_mode",
+                &format!(
+                    "`sso_mode` must be `saml` or `directory`, got `{}`",
+                    other.unwrap_or("")
+                ),
+            ))
+        }
     };
     Ok(Config {
         base_url,
@@ -131,11 +201,16 @@ struct Symbee {
 
 impl Default for Symbee {
     fn default() -> Self {
-        Symbee { config: None, key: CachedSecret::new("api_key", Some(KEY_MAX_AGE)) }
+        Symbee {
+            config: None,
+            key: CachedSecret::new("api_key", Some(KEY_MAX_AGE)),
+        }
     }
 }
 
-fn with_state<R>(f: impl FnOnce(&mut Symbee) -> Result<R, ProviderError>) -> Result<R, ProviderError> {
+fn with_state<R>(
+    f: impl FnOnce(&mut Symbee) -> Result<R, ProviderError>,
+) -> Result<R, ProviderError> {
     instance::with(f)
 }
 
@@ -146,7 +221,9 @@ impl Symbee {
         let c = self.config.as_ref().ok_or_else(errors::not_configured)?;
         let url = format!("{}{operation}", c.base_url);
         let mut body = json!({ "tenant": { "platform": PLATFORM, "companyCode": c.company_code, "environment": c.environment } });
-        body.as_object_mut().unwrap().extend(fields.as_object().cloned().unwrap_or_default());
+        body.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().cloned().unwrap_or_default());
         let headers = [
             ("X-sc-platform-code", PLATFORM.to_string()),
             ("X-sc-company-code", c.company_code.clone()),
@@ -165,7 +242,9 @@ impl Symbee {
             let parsed = body_of(&reply)?;
             Ok((reply, parsed))
         };
-        let unauthorized = |(r, b): &(Reply, Value)| r.status == 401 || b.get("result").and_then(Value::as_str) == Some("UNAUTHORIZED");
+        let unauthorized = |(r, b): &(Reply, Value)| {
+            r.status == 401 || b.get("result").and_then(Value::as_str) == Some("UNAUTHORIZED")
+        };
         self.key.with_fresh_on_rejection(attempt, unauthorized)
     }
 }
@@ -183,7 +262,11 @@ pub fn body_of(reply: &Reply) -> Result<Value, ProviderError> {
 
 /// The outcome of `query-existence` for login `id` (`body` from [`body_of`]): the readable part
 /// of its state, `None` when Symbee has no such user, or the error.
-pub fn read_outcome(id: &str, reply: &Reply, body: &Value) -> Result<Option<Object>, ProviderError> {
+pub fn read_outcome(
+    id: &str,
+    reply: &Reply,
+    body: &Value,
+) -> Result<Option<Object>, ProviderError> {
     match body.get("result").and_then(Value::as_str) {
         Some("SUCCESS") => {}
         Some("NOT_FOUND") => return Ok(None),
@@ -193,10 +276,16 @@ pub fn read_outcome(id: &str, reply: &Reply, body: &Value) -> Result<Option<Obje
     // readable and stay as the host recorded them. Whether the user is in Amazon Connect is
     // reported as `create_in_amazon_connect`, so a user missing there shows as drift against a
     // desired `true`.
-    let status = body.get("amazonConnectStatus").and_then(Value::as_str).unwrap_or("NOT_FOUND");
+    let status = body
+        .get("amazonConnectStatus")
+        .and_then(Value::as_str)
+        .unwrap_or("NOT_FOUND");
     let mut state = Object::new();
     state.insert("login_user_id".into(), Value::String(id.into()));
-    state.insert("create_in_amazon_connect".into(), Value::Bool(status == "EXISTS"));
+    state.insert(
+        "create_in_amazon_connect".into(),
+        Value::Bool(status == "EXISTS"),
+    );
     state.insert("amazon_connect_status".into(), Value::String(status.into()));
     state.insert("connect_user_id".into(), connect_user_id(body));
     Ok(Some(state))
@@ -204,7 +293,12 @@ pub fn read_outcome(id: &str, reply: &Reply, body: &Value) -> Result<Option<Obje
 
 /// The outcome of `add-user` for `desired` in an environment using `mode`: the new user's state
 /// (what was asked, and the Amazon Connect side as answered), or the error.
-fn create_outcome(desired: &Object, mode: SsoMode, reply: &Reply, body: &Value) -> Result<Object, ProviderError> {
+fn create_outcome(
+    desired: &Object,
+    mode: SsoMode,
+    reply: &Reply,
+    body: &Value,
+) -> Result<Object, ProviderError> {
     if body.get("result").and_then(Value::as_str) != Some("SUCCESS") {
         return Err(error_for(reply, body));
     }
@@ -213,8 +307,15 @@ fn create_outcome(desired: &Object, mode: SsoMode, reply: &Reply, body: &Value) 
         state.remove("primary_email");
     }
     let connect_id = connect_user_id(body);
-    state.insert("create_in_amazon_connect".into(), Value::Bool(schema::boolean(desired, "create_in_amazon_connect").unwrap_or(false)));
-    let status = if connect_id.is_string() { "EXISTS" } else { "NOT_FOUND" };
+    state.insert(
+        "create_in_amazon_connect".into(),
+        Value::Bool(schema::boolean(desired, "create_in_amazon_connect").unwrap_or(false)),
+    );
+    let status = if connect_id.is_string() {
+        "EXISTS"
+    } else {
+        "NOT_FOUND"
+    };
     state.insert("amazon_connect_status".into(), Value::String(status.into()));
     state.insert("connect_user_id".into(), connect_id);
     Ok(state)
@@ -230,7 +331,10 @@ pub fn delete_outcome(reply: &Reply, body: &Value) -> Result<(), ProviderError> 
 
 /// The Amazon Connect user id an answer gives: a string, or null (anything else is not an id).
 fn connect_user_id(body: &Value) -> Value {
-    body.get("connectUserId").filter(|v| v.is_string()).cloned().unwrap_or(Value::Null)
+    body.get("connectUserId")
+        .filter(|v| v.is_string())
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 fn check_user(desired: &Object, mode: Option<SsoMode>) -> Vec<FieldError> {
@@ -238,24 +342,44 @@ fn check_user(desired: &Object, mode: Option<SsoMode>) -> Vec<FieldError> {
     if let Some(Err(e)) = schema::string(desired, "login_user_id").map(check_login) {
         problems.push(e);
     }
-    let mut problem = |field: &str, message: String| problems.push(FieldError { field: field.into(), message });
+    let mut problem = |field: &str, message: String| {
+        problems.push(FieldError {
+            field: field.into(),
+            message,
+        })
+    };
     for field in ["primary_email", "secondary_email"] {
         if let Some(v) = schema::string(desired, field) {
             if !formats::is_email(v) {
-                problem(field, format!("`{field}` must be an e-mail address, got `{v}`"));
+                problem(
+                    field,
+                    format!("`{field}` must be an e-mail address, got `{v}`"),
+                );
             }
         }
     }
     if mode == Some(SsoMode::Directory) && schema::string(desired, "primary_email").is_none() {
-        problem("primary_email", "`primary_email` is required: this environment is linked to an existing directory".into());
+        problem(
+            "primary_email",
+            "`primary_email` is required: this environment is linked to an existing directory"
+                .into(),
+        );
     }
     problems
 }
 
 /// A login id: non-empty, at most 128 characters, no white space (case is kept: ids are case-sensitive).
 fn check_login(login: &str) -> Result<(), FieldError> {
-    if login.is_empty() || login.len() > 128 || login.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(FieldError { field: "login_user_id".into(), message: format!("`login_user_id` must be 1 to 128 characters with no spaces, got `{login}`") });
+    if login.is_empty()
+        || login.len() > 128
+        || login.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(FieldError {
+            field: "login_user_id".into(),
+            message: format!(
+                "`login_user_id` must be 1 to 128 characters with no spaces, got `{login}`"
+            ),
+        });
     }
     Ok(())
 }
@@ -293,8 +417,14 @@ impl Guest for SymbeeProvider {
 
     fn allowed_hosts(config: String) -> Result<Vec<String>, ProviderError> {
         let c = parse_config(&config)?;
-        let (scheme, rest) = c.base_url.split_once("://").unwrap_or(("https", &c.base_url));
-        Ok(vec![format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest))])
+        let (scheme, rest) = c
+            .base_url
+            .split_once("://")
+            .unwrap_or(("https", &c.base_url));
+        Ok(vec![format!(
+            "{scheme}://{}",
+            rest.split('/').next().unwrap_or(rest)
+        )])
     }
 
     fn configure(config: String) -> Result<(), ProviderError> {
@@ -324,7 +454,11 @@ impl Guest for SymbeeProvider {
         expect_type("resource type", &type_name, USER)?;
         let d = parse_object(&desired, "desired")?;
         with_state(|s| {
-            let mode = s.config.as_ref().ok_or_else(errors::not_configured)?.sso_mode;
+            let mode = s
+                .config
+                .as_ref()
+                .ok_or_else(errors::not_configured)?
+                .sso_mode;
             schema::first_problem(check_user(&d, Some(mode)))?;
             let text = |k: &str| schema::string(&d, k).map(|v| Value::String(v.into()));
             let in_connect = schema::boolean(&d, "create_in_amazon_connect").unwrap_or(false);
@@ -370,22 +504,36 @@ mod tests {
     use super::*;
 
     fn answer(body: Value) -> (Reply, Value) {
-        let reply = Reply { status: 200, retry_after: None, body: body.to_string().into_bytes() };
+        let reply = Reply {
+            status: 200,
+            retry_after: None,
+            body: body.to_string().into_bytes(),
+        };
         let parsed = body_of(&reply).unwrap();
         (reply, parsed)
     }
 
     #[test]
     fn a_read_reports_existence_and_the_amazon_connect_side() {
-        let (r, b) = answer(json!({ "result": "SUCCESS", "amazonConnectStatus": "EXISTS", "connectUserId": "c-1" }));
-        let state = read_outcome("mmars@abc-gadgets.com", &r, &b).unwrap().unwrap();
-        assert_eq!(Value::Object(state), json!({ "login_user_id": "mmars@abc-gadgets.com", "create_in_amazon_connect": true, "amazon_connect_status": "EXISTS", "connect_user_id": "c-1" }));
+        let (r, b) = answer(
+            json!({ "result": "SUCCESS", "amazonConnectStatus": "EXISTS", "connectUserId": "c-1" }),
+        );
+        let state = read_outcome("mmars@abc-gadgets.com", &r, &b)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            Value::Object(state),
+            json!({ "login_user_id": "mmars@abc-gadgets.com", "create_in_amazon_connect": true, "amazon_connect_status": "EXISTS", "connect_user_id": "c-1" })
+        );
         let (r, b) = answer(json!({ "result": "NOT_FOUND", "message": "no such user" }));
         assert!(read_outcome("x", &r, &b).unwrap().is_none());
         // A connect id that is not a string is not an id.
         let (r, b) = answer(json!({ "result": "SUCCESS", "connectUserId": { "id": 1 } }));
         let state = read_outcome("x", &r, &b).unwrap().unwrap();
-        assert_eq!((&state["connect_user_id"], &state["amazon_connect_status"]), (&Value::Null, &json!("NOT_FOUND")));
+        assert_eq!(
+            (&state["connect_user_id"], &state["amazon_connect_status"]),
+            (&Value::Null, &json!("NOT_FOUND"))
+        );
     }
 
     #[test]
@@ -394,16 +542,43 @@ mod tests {
             let (r, b) = answer(body);
             delete_outcome(&r, &b).unwrap_err()
         };
-        assert!(matches!(err(json!({ "result": "UNAUTHORIZED", "message": "m" })), ProviderError::Unauthorized(m) if m == "UNAUTHORIZED: m"));
-        assert!(matches!(err(json!({ "result": "INVALID_TENANT" })), ProviderError::InvalidConfig(f) if f.field == "company_code"));
-        assert!(matches!(err(json!({ "result": "INVALID_ARGUMENTS" })), ProviderError::InvalidInput(_)));
-        assert!(matches!(err(json!({ "result": "ALREADY_EXISTS" })), ProviderError::AlreadyExists(_)));
-        assert!(matches!(err(json!({ "result": "NOT_SUPPORTED" })), ProviderError::InvalidConfig(f) if f.field == "environment"));
-        assert!(matches!(err(json!({ "result": "NOT_FOUND" })), ProviderError::NotFound(_)));
-        assert!(matches!(err(json!({ "result": "FAIL" })), ProviderError::Vendor(_)));
-        assert!(matches!(err(json!({ "ok": true })), ProviderError::Unavailable(m) if m.contains("without a result")));
-        let unauthorized = Reply { status: 401, retry_after: None, body: b"denied".to_vec() };
-        assert!(matches!(delete_outcome(&unauthorized, &body_of(&unauthorized).unwrap()), Err(ProviderError::Unauthorized(_))));
+        assert!(
+            matches!(err(json!({ "result": "UNAUTHORIZED", "message": "m" })), ProviderError::Unauthorized(m) if m == "UNAUTHORIZED: m")
+        );
+        assert!(
+            matches!(err(json!({ "result": "INVALID_TENANT" })), ProviderError::InvalidConfig(f) if f.field == "company_code")
+        );
+        assert!(matches!(
+            err(json!({ "result": "INVALID_ARGUMENTS" })),
+            ProviderError::InvalidInput(_)
+        ));
+        assert!(matches!(
+            err(json!({ "result": "ALREADY_EXISTS" })),
+            ProviderError::AlreadyExists(_)
+        ));
+        assert!(
+            matches!(err(json!({ "result": "NOT_SUPPORTED" })), ProviderError::InvalidConfig(f) if f.field == "environment")
+        );
+        assert!(matches!(
+            err(json!({ "result": "NOT_FOUND" })),
+            ProviderError::NotFound(_)
+        ));
+        assert!(matches!(
+            err(json!({ "result": "FAIL" })),
+            ProviderError::Vendor(_)
+        ));
+        assert!(
+            matches!(err(json!({ "ok": true })), ProviderError::Unavailable(m) if m.contains("without a result"))
+        );
+        let unauthorized = Reply {
+            status: 401,
+            retry_after: None,
+            body: b"denied".to_vec(),
+        };
+        assert!(matches!(
+            delete_outcome(&unauthorized, &body_of(&unauthorized).unwrap()),
+            Err(ProviderError::Unauthorized(_))
+        ));
         let (r, b) = answer(json!({ "result": "SUCCESS" }));
         assert!(delete_outcome(&r, &b).is_ok());
     }
@@ -413,22 +588,47 @@ mod tests {
         let desired = json!({ "login_user_id": "v@x.com", "first_name": "V", "primary_email": "v@x.com", "create_in_amazon_connect": true });
         let (r, b) = answer(json!({ "result": "SUCCESS", "connectUserId": "c-9" }));
         let state = create_outcome(desired.as_object().unwrap(), SsoMode::Saml, &r, &b).unwrap();
-        assert_eq!(state.get("primary_email"), None, "ignored under SAML SSO, so not recorded");
-        assert_eq!((&state["amazon_connect_status"], &state["connect_user_id"]), (&json!("EXISTS"), &json!("c-9")));
+        assert_eq!(
+            state.get("primary_email"),
+            None,
+            "ignored under SAML SSO, so not recorded"
+        );
+        assert_eq!(
+            (&state["amazon_connect_status"], &state["connect_user_id"]),
+            (&json!("EXISTS"), &json!("c-9"))
+        );
         let (r, b) = answer(json!({ "result": "ALREADY_EXISTS" }));
-        assert!(matches!(create_outcome(desired.as_object().unwrap(), SsoMode::Directory, &r, &b), Err(ProviderError::AlreadyExists(_))));
+        assert!(matches!(
+            create_outcome(desired.as_object().unwrap(), SsoMode::Directory, &r, &b),
+            Err(ProviderError::AlreadyExists(_))
+        ));
     }
 
     #[test]
     fn regions_and_sso_modes_come_from_the_doc() {
         let config = |extra: Value| {
             let mut c = json!({ "company_code": "abc", "environment": "prod", "secrets_region": "us-east-1", "sso_mode": "saml" });
-            c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            c.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
             parse_config(&c.to_string())
         };
-        assert_eq!(config(json!({})).map(|c| c.base_url).ok().as_deref(), Some("https://symbeeconnect.com:9443/symbee-admin/api/users/"));
-        assert_eq!(config(json!({ "region": "eu-west-2" })).map(|c| c.base_url).ok().as_deref(), Some("https://eu-west-2.symbeeconnect.com:9443/symbee-admin/api/users/"));
-        assert!(matches!(config(json!({ "region": "mars-1" })), Err(ProviderError::InvalidConfig(f)) if f.field == "region"));
-        assert!(matches!(config(json!({ "sso_mode": "internal" })), Err(ProviderError::InvalidConfig(f)) if f.field == "sso_mode"));
+        assert_eq!(
+            config(json!({})).map(|c| c.base_url).ok().as_deref(),
+            Some("https://symbeeconnect.com:9443/symbee-admin/api/users/")
+        );
+        assert_eq!(
+            config(json!({ "region": "eu-west-2" }))
+                .map(|c| c.base_url)
+                .ok()
+                .as_deref(),
+            Some("https://eu-west-2.symbeeconnect.com:9443/symbee-admin/api/users/")
+        );
+        assert!(
+            matches!(config(json!({ "region": "mars-1" })), Err(ProviderError::InvalidConfig(f)) if f.field == "region")
+        );
+        assert!(
+            matches!(config(json!({ "sso_mode": "internal" })), Err(ProviderError::InvalidConfig(f)) if f.field == "sso_mode")
+        );
     }
 }

@@ -45,7 +45,15 @@ impl Guest for Misbehave {
 
     fn allowed_hosts(config: String) -> Result<Vec<String>, ProviderError> {
         let config = parse_object(&config, "config")?;
-        Ok(config.get("hosts").and_then(Value::as_array).map(|a| a.iter().filter_map(|h| h.as_str().map(String::from)).collect()).unwrap_or_default())
+        Ok(config
+            .get("hosts")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|h| h.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     fn configure(config: String) -> Result<(), ProviderError> {
@@ -104,7 +112,11 @@ impl Guest for Misbehave {
             "secret" => {
                 let name = args.get("name").and_then(Value::as_str).unwrap_or_default();
                 let fresh = args.get("fresh").and_then(Value::as_bool).unwrap_or(false);
-                let got = if fresh { secrets::refresh(name) } else { secrets::get(name) };
+                let got = if fresh {
+                    secrets::refresh(name)
+                } else {
+                    secrets::get(name)
+                };
                 match got {
                     Ok(value) => Ok(json!({ "length": value.len(), "value": value }).to_string()),
                     Err(e) => Err(errors::vendor(0, &format!("{e:?}"))),

@@ -19,14 +19,25 @@ fn spec() -> ProviderSpec {
 }
 
 fn summary(samples: &[f64]) -> String {
-    format!("{} (p10 {}, p90 {})", util::micros(median(samples)), util::micros(quantile(samples, 0.1)), util::micros(quantile(samples, 0.9)))
+    format!(
+        "{} (p10 {}, p90 {})",
+        util::micros(median(samples)),
+        util::micros(quantile(samples, 0.1)),
+        util::micros(quantile(samples, 0.9))
+    )
 }
 
 pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
-    let (starts, fresh, calls) = if opts.quick { (50, 200, 20_000) } else { (200, 1_000, 100_000) };
+    let (starts, fresh, calls) = if opts.quick {
+        (50, 200, 20_000)
+    } else {
+        (200, 1_000, 100_000)
+    };
     let wasm = std::fs::read(roster_components::MISBEHAVE_PATH)?;
     let cache = tempfile::tempdir()?;
-    let runtime = Runtime::new(RuntimeOptions { cache_dir: Some(cache.path().to_path_buf()) })?;
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+    })?;
     runtime.load(&wasm)?; // compiles into the cache: everything below is warm
 
     // Provider::start, warm cache.
@@ -35,7 +46,11 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
         let t = Instant::now();
         let p = Provider::start(&runtime, &wasm, spec()).await?;
         start.push(t.elapsed().as_secs_f64());
-        ensure!(p.instantiated() == 2, "Provider::start made {} instances, expected 2", p.instantiated());
+        ensure!(
+            p.instantiated() == 2,
+            "Provider::start made {} instances, expected 2",
+            p.instantiated()
+        );
     }
     // The same without the cache read: Provider::start_loaded of a loaded component.
     let loaded = runtime.load(&wasm)?;
@@ -56,7 +71,10 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
         let out = provider.create("echo", "{}").await?;
         first_call.push(t.elapsed().as_secs_f64());
         ensure!(out == "{}", "echo answered {out}");
-        ensure!(provider.instantiated() == before + 1, "the call after a trap did not make a new instance");
+        ensure!(
+            provider.instantiated() == before + 1,
+            "the call after a trap did not make a new instance"
+        );
     }
 
     // Trivial calls on the pooled instance.
@@ -71,22 +89,57 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
         call.push(t.elapsed().as_secs_f64());
         debug_assert_eq!(out, "{}");
     }
-    ensure!(provider.instantiated() == before, "pooled calls made new instances");
+    ensure!(
+        provider.instantiated() == before,
+        "pooled calls made new instances"
+    );
     // The same work natively, for scale: parse the JSON object and write it back.
     let mut native = Vec::with_capacity(calls);
     for _ in 0..calls {
         let t = Instant::now();
-        let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(std::hint::black_box("{}"))?;
+        let v: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(std::hint::black_box("{}"))?;
         std::hint::black_box(serde_json::Value::Object(v).to_string());
         native.push(t.elapsed().as_secs_f64());
     }
 
-    table.add(2, "Provider::start (warm cache: load, 2 instances, 3 calls)", summary(&start), format!("median of {starts}"));
-    table.add(2, "Provider::start_loaded (component already loaded)", summary(&start_loaded), format!("median of {starts}"));
-    table.add(2, "call on a fresh instance (instantiate + configure + echo)", summary(&first_call), format!("median of {fresh}; after a trap discarded the pooled one"));
+    table.add(
+        2,
+        "Provider::start (warm cache: load, 2 instances, 3 calls)",
+        summary(&start),
+        format!("median of {starts}"),
+    );
+    table.add(
+        2,
+        "Provider::start_loaded (component already loaded)",
+        summary(&start_loaded),
+        format!("median of {starts}"),
+    );
+    table.add(
+        2,
+        "call on a fresh instance (instantiate + configure + echo)",
+        summary(&first_call),
+        format!("median of {fresh}; after a trap discarded the pooled one"),
+    );
     let fresh_median = median(&first_call);
-    table.goal(2, "call on a fresh instance (instantiate + configure + a call)", "≤ 10 µs", util::secs(fresh_median), fresh_median <= 10e-6);
-    table.add(2, "trivial guest call create(\"echo\", \"{}\"), pooled instance", summary(&call), format!("median of {calls}"));
-    table.add(2, "  same work natively (serde_json parse + write)", summary(&native), "for scale");
+    table.goal(
+        2,
+        "call on a fresh instance (instantiate + configure + a call)",
+        "≤ 10 µs",
+        util::secs(fresh_median),
+        fresh_median <= 10e-6,
+    );
+    table.add(
+        2,
+        "trivial guest call create(\"echo\", \"{}\"), pooled instance",
+        summary(&call),
+        format!("median of {calls}"),
+    );
+    table.add(
+        2,
+        "  same work natively (serde_json parse + write)",
+        summary(&native),
+        "for scale",
+    );
     Ok(())
 }

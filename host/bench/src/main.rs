@@ -75,16 +75,50 @@ impl Opts {
 }
 
 fn parse_args() -> Result<Opts> {
-    let mut opts = Opts { quick: false, only: vec![], reps: 0, roster: None, json: None, write: None, reads: 0, creates: 0 };
+    let mut opts = Opts {
+        quick: false,
+        only: vec![],
+        reps: 0,
+        roster: None,
+        json: None,
+        write: None,
+        reads: 0,
+        creates: 0,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => opts.quick = true,
-            "--only" => opts.only = args.next().context("--only needs a list")?.split(',').map(|s| s.trim().to_string()).collect(),
-            "--reps" => opts.reps = args.next().context("--reps needs a number")?.parse().context("--reps")?,
+            "--only" => {
+                opts.only = args
+                    .next()
+                    .context("--only needs a list")?
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .collect()
+            }
+            "--reps" => {
+                opts.reps = args
+                    .next()
+                    .context("--reps needs a number")?
+                    .parse()
+                    .context("--reps")?
+            }
             "--roster" => opts.roster = Some(args.next().context("--roster needs a path")?.into()),
-            "--reads" => opts.reads = args.next().context("--reads needs a number")?.parse().context("--reads")?,
-            "--creates" => opts.creates = args.next().context("--creates needs a number")?.parse().context("--creates")?,
+            "--reads" => {
+                opts.reads = args
+                    .next()
+                    .context("--reads needs a number")?
+                    .parse()
+                    .context("--reads")?
+            }
+            "--creates" => {
+                opts.creates = args
+                    .next()
+                    .context("--creates needs a number")?
+                    .parse()
+                    .context("--creates")?
+            }
             "--json" => opts.json = Some(args.next().context("--json needs a path")?.into()),
             "--write" => opts.write = Some(args.next().context("--write needs a path")?.into()),
             "-h" | "--help" => {
@@ -97,12 +131,25 @@ fn parse_args() -> Result<Opts> {
         }
     }
     for s in &opts.only {
-        if !["startup", "calls", "throughput", "pacing", "components", "rosters", "terraform", "state"].contains(&s.as_str()) {
+        if ![
+            "startup",
+            "calls",
+            "throughput",
+            "pacing",
+            "components",
+            "rosters",
+            "terraform",
+            "state",
+        ]
+        .contains(&s.as_str())
+        {
             bail!("--only: unknown section `{s}`");
         }
     }
     if opts.write.is_some() && !opts.only.is_empty() {
-        bail!("--write replaces every figure in the document, so it takes a whole run: drop --only");
+        bail!(
+            "--write replaces every figure in the document, so it takes a whole run: drop --only"
+        );
     }
     if let Some(path) = &opts.write {
         report::check_writable(path)?;
@@ -141,7 +188,12 @@ fn driver() -> Result<()> {
     let started = Instant::now();
     let mut table = Table::default();
     let rt = tokio::runtime::Runtime::new()?;
-    eprintln!("roster-bench ({}; {} CPUs; {} repetitions)", if opts.quick { "quick" } else { "full" }, util::cpus(), opts.reps);
+    eprintln!(
+        "roster-bench ({}; {} CPUs; {} repetitions)",
+        if opts.quick { "quick" } else { "full" },
+        util::cpus(),
+        opts.reps
+    );
     // Sections that fail report the error as a row and the run goes on.
     let section = |name: &str, table: &mut Table, f: &mut dyn FnMut(&mut Table) -> Result<()>| {
         if !opts.wants(name) {
@@ -156,12 +208,22 @@ fn driver() -> Result<()> {
         eprintln!("   ({name} took {:.0} s)", t.elapsed().as_secs_f64());
     };
     section("components", &mut table, &mut |t| components::run(&opts, t));
-    section("startup", &mut table, &mut |t| rt.block_on(startup::run(&opts, t)));
-    section("calls", &mut table, &mut |t| rt.block_on(calls::run(&opts, t)));
+    section("startup", &mut table, &mut |t| {
+        rt.block_on(startup::run(&opts, t))
+    });
+    section("calls", &mut table, &mut |t| {
+        rt.block_on(calls::run(&opts, t))
+    });
     section("throughput", &mut table, &mut |t| throughput::run(&opts, t));
-    section("pacing", &mut table, &mut |t| rt.block_on(pacing::run(&opts, t)));
-    section("rosters", &mut table, &mut |t| rt.block_on(rosters::run(&opts, t)));
-    section("terraform", &mut table, &mut |t| rt.block_on(terraform::run(&opts, t)));
+    section("pacing", &mut table, &mut |t| {
+        rt.block_on(pacing::run(&opts, t))
+    });
+    section("rosters", &mut table, &mut |t| {
+        rt.block_on(rosters::run(&opts, t))
+    });
+    section("terraform", &mut table, &mut |t| {
+        rt.block_on(terraform::run(&opts, t))
+    });
     section("state", &mut table, &mut |t| state::run(&opts, t));
     let summary = format!(
         "{} on {}: `{}`, {:.0} s in all ({} repetitions per throughput figure). Values are medians; every ratio compares two medians of this run.",
@@ -171,10 +233,15 @@ fn driver() -> Result<()> {
         started.elapsed().as_secs_f64(),
         opts.reps
     );
-    let block = format!("Measured {summary}\n\n{}\n### Targets\n\n{}", table.rows_markdown(), table.goals_markdown());
+    let block = format!(
+        "Measured {summary}\n\n{}\n### Targets\n\n{}",
+        table.rows_markdown(),
+        table.goals_markdown()
+    );
     println!("\n{block}");
     if let Some(path) = &opts.json {
-        std::fs::write(path, serde_json::to_string_pretty(&table.json())?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&table.json())?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let failures = table.failures();
     if let (Some(path), 0) = (&opts.write, failures) {
@@ -182,7 +249,11 @@ fn driver() -> Result<()> {
         eprintln!("wrote the results into {}", path.display());
     }
     if failures > 0 {
-        let kept = opts.write.as_ref().map(|p| format!("; {} keeps its figures", p.display())).unwrap_or_default();
+        let kept = opts
+            .write
+            .as_ref()
+            .map(|p| format!("; {} keeps its figures", p.display()))
+            .unwrap_or_default();
         bail!("{failures} section(s) failed (see above){kept}");
     }
     Ok(())

@@ -54,7 +54,11 @@ struct Paced {
 async fn once(users: usize, ops: u32, window_ms: u64, concurrency: usize) -> Result<Paced> {
     let mut seed = NimbusSeed::demo();
     seed.tenants[0].licenses[0].total = 10_000;
-    seed.rate_limit = RateLimit { operations: ops, window_ms, mode: RateMode::Reject };
+    seed.rate_limit = RateLimit {
+        operations: ops,
+        window_ms,
+        mode: RateMode::Reject,
+    };
     let (sandbox, server) = nimbus::start(seed).await?;
     let url = server.url();
     let dir = tempfile::tempdir()?;
@@ -66,15 +70,28 @@ async fn once(users: usize, ops: u32, window_ms: u64, concurrency: usize) -> Res
         window_ms as f64 / 1000.0
     );
     for i in 1..=users {
-        text.push_str(&format!("\n[resource.nimbus_user.p{i}]\no365_id = \"{}\"\norganization_unit_id = \"{}\"\n", guid(0xc000 + i), nd::OU_SALES));
+        text.push_str(&format!(
+            "\n[resource.nimbus_user.p{i}]\no365_id = \"{}\"\norganization_unit_id = \"{}\"\n",
+            guid(0xc000 + i),
+            nd::OU_SALES
+        ));
     }
     let path = dir.path().join("roster.toml");
     let file = RosterFile::parse(&path, &text).map_err(|e| anyhow!("{e}"))?;
     let cache = tempfile::tempdir()?;
-    let runtime = Runtime::new(RuntimeOptions { cache_dir: Some(cache.path().to_path_buf()) })?;
-    let builtins: Vec<_> = roster_components::BUILTINS.iter().map(|b| (b.name, b.wasm)).collect();
-    let lock = Workspace::wanted_grants(&file, &runtime, &builtins).await.map_err(|e| anyhow!("{e}"))?;
-    let ws = Workspace::open(file, &runtime, &builtins, &lock).await.map_err(|e| anyhow!("{e}"))?;
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+    })?;
+    let builtins: Vec<_> = roster_components::BUILTINS
+        .iter()
+        .map(|b| (b.name, b.wasm))
+        .collect();
+    let lock = Workspace::wanted_grants(&file, &runtime, &builtins)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let ws = Workspace::open(file, &runtime, &builtins, &lock)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     let sf = StateFile::new(dir.path().join("roster.state.json"));
     let state = sf.load()?;
     let stamps = Stamps(Mutex::new(Vec::new()));
@@ -94,7 +111,10 @@ async fn once(users: usize, ops: u32, window_ms: u64, concurrency: usize) -> Res
     let limit = window.as_secs_f64() * (users.div_ceil(ops as usize) - 1) as f64;
     let vs_limit = elapsed.as_secs_f64() / limit;
     // The most completions inside any one window (never more than allowed, or 429s follow).
-    let busiest = (0..t.len()).map(|i| t[i..].iter().take_while(|x| **x - t[i] < window).count()).max().unwrap_or(0);
+    let busiest = (0..t.len())
+        .map(|i| t[i..].iter().take_while(|x| **x - t[i] < window).count())
+        .max()
+        .unwrap_or(0);
     Ok(Paced {
         users,
         created,
@@ -151,14 +171,27 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
         4,
         format!("paced apply of {users} users against the rate's limit"),
         format!("≤ {TARGET_RATIO}×, no error surfaced"),
-        format!("{} vs {} = {}; {failed} surfaced", util::secs(med(&|r| r.elapsed.as_secs_f64())), util::secs(limit), util::ratio(vs_limit)),
+        format!(
+            "{} vs {} = {}; {failed} surfaced",
+            util::secs(med(&|r| r.elapsed.as_secs_f64())),
+            util::secs(limit),
+            util::ratio(vs_limit)
+        ),
         vs_limit <= TARGET_RATIO && failed == 0,
     );
     table.add(
         4,
         "apply time vs the rate's limit, (ceil(N/ops) - 1) windows",
-        format!("{} vs {} = {}", util::secs(med(&|r| r.elapsed.as_secs_f64())), util::secs(limit), util::ratio(vs_limit)),
-        format!("runs: {} (the pacer pads each window by 1 %, at least 30 ms)", per_run.join(", ")),
+        format!(
+            "{} vs {} = {}",
+            util::secs(med(&|r| r.elapsed.as_secs_f64())),
+            util::secs(limit),
+            util::ratio(vs_limit)
+        ),
+        format!(
+            "runs: {} (the pacer pads each window by 1 %, at least 30 ms)",
+            per_run.join(", ")
+        ),
     );
     table.add(
         4,
@@ -175,7 +208,10 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
         4,
         "429s answered by the sandbox / absorbed by retries / surfaced as errors",
         format!("{rejected} / {absorbed} / {failed}"),
-        format!("sandbox admitted {admitted} operations for {} users", runs.len() * runs[0].users),
+        format!(
+            "sandbox admitted {admitted} operations for {} users",
+            runs.len() * runs[0].users
+        ),
     );
     Ok(())
 }

@@ -50,16 +50,50 @@ pub struct Table {
 
 impl Table {
     /// Adds a row (and echoes it to stderr, so a long run shows progress).
-    pub fn add(&mut self, fig: u8, what: impl Into<String>, value: impl Into<String>, note: impl Into<String>) {
-        let row = Row { fig, what: what.into(), value: value.into(), note: note.into() };
-        eprintln!("  [{}] {} = {}   {}", row.fig, row.what, row.value, row.note);
+    pub fn add(
+        &mut self,
+        fig: u8,
+        what: impl Into<String>,
+        value: impl Into<String>,
+        note: impl Into<String>,
+    ) {
+        let row = Row {
+            fig,
+            what: what.into(),
+            value: value.into(),
+            note: note.into(),
+        };
+        eprintln!(
+            "  [{}] {} = {}   {}",
+            row.fig, row.what, row.value, row.note
+        );
         self.rows.push(row);
     }
 
     /// Holds a measurement against a goal; returns the verdict (`met` / `MISSED`) for a note.
-    pub fn goal(&mut self, fig: u8, what: impl Into<String>, goal: impl Into<String>, measured: impl Into<String>, met: bool) -> &'static str {
-        let goal = Goal { fig, what: what.into(), goal: goal.into(), measured: measured.into(), met };
-        eprintln!("  [{}] target {}: {} against {} — {}", goal.fig, goal.what, goal.measured, goal.goal, verdict(met));
+    pub fn goal(
+        &mut self,
+        fig: u8,
+        what: impl Into<String>,
+        goal: impl Into<String>,
+        measured: impl Into<String>,
+        met: bool,
+    ) -> &'static str {
+        let goal = Goal {
+            fig,
+            what: what.into(),
+            goal: goal.into(),
+            measured: measured.into(),
+            met,
+        };
+        eprintln!(
+            "  [{}] target {}: {} against {} — {}",
+            goal.fig,
+            goal.what,
+            goal.measured,
+            goal.goal,
+            verdict(met)
+        );
         self.goals.push(goal);
         verdict(met)
     }
@@ -78,7 +112,20 @@ impl Table {
     pub fn rows_markdown(&self) -> String {
         let mut rows = self.rows.clone();
         rows.sort_by_key(|r| r.fig);
-        markdown(&["Fig", "Measurement", "Value", "Note"], &rows.iter().map(|r| [r.fig.to_string(), r.what.clone(), r.value.clone(), r.note.clone()]).collect::<Vec<_>>())
+        markdown(
+            &["Fig", "Measurement", "Value", "Note"],
+            &rows
+                .iter()
+                .map(|r| {
+                    [
+                        r.fig.to_string(),
+                        r.what.clone(),
+                        r.value.clone(),
+                        r.note.clone(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        )
     }
 
     /// The goals as a Markdown table, by figure.
@@ -87,7 +134,18 @@ impl Table {
         goals.sort_by_key(|g| g.fig);
         markdown(
             &["Fig", "Target", "Goal", "Measured", ""],
-            &goals.iter().map(|g| [g.fig.to_string(), g.what.clone(), g.goal.clone(), g.measured.clone(), verdict(g.met).to_string()]).collect::<Vec<_>>(),
+            &goals
+                .iter()
+                .map(|g| {
+                    [
+                        g.fig.to_string(),
+                        g.what.clone(),
+                        g.goal.clone(),
+                        g.measured.clone(),
+                        verdict(g.met).to_string(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
         )
     }
 }
@@ -103,7 +161,15 @@ pub fn verdict(ok: bool) -> &'static str {
 
 /// A Markdown table with padded columns (the first right-aligned: figure numbers).
 fn markdown<const N: usize>(head: &[&str; N], rows: &[[String; N]]) -> String {
-    let widths: Vec<usize> = (0..N).map(|i| rows.iter().map(|r| r[i].chars().count()).chain([head[i].chars().count(), 3]).max().unwrap_or(3)).collect();
+    let widths: Vec<usize> = (0..N)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([head[i].chars().count(), 3])
+                .max()
+                .unwrap_or(3)
+        })
+        .collect();
     let cell = |s: &str, i: usize| {
         let pad = " ".repeat(widths[i] - s.chars().count());
         if i == 0 {
@@ -114,7 +180,17 @@ fn markdown<const N: usize>(head: &[&str; N], rows: &[[String; N]]) -> String {
     };
     let line = |cells: Vec<String>| format!("|{}|\n", cells.join("|"));
     let mut out = line((0..N).map(|i| cell(head[i], i)).collect());
-    out += &line((0..N).map(|i| if i == 0 { format!("{}:", "-".repeat(widths[i] + 1)) } else { "-".repeat(widths[i] + 2) }).collect());
+    out += &line(
+        (0..N)
+            .map(|i| {
+                if i == 0 {
+                    format!("{}:", "-".repeat(widths[i] + 1))
+                } else {
+                    "-".repeat(widths[i] + 2)
+                }
+            })
+            .collect(),
+    );
     for r in rows {
         out += &line((0..N).map(|i| cell(&r[i], i)).collect());
     }
@@ -124,7 +200,11 @@ fn markdown<const N: usize>(head: &[&str; N], rows: &[[String; N]]) -> String {
 /// Replaces what lies between the markers in `doc` with `block`. Refuses (and changes nothing)
 /// unless each marker appears exactly once, `BEGIN` first.
 pub fn splice(doc: &str, block: &str) -> Result<String, String> {
-    let one = |marker: &str| match doc.match_indices(marker).map(|(i, _)| i).collect::<Vec<_>>()[..] {
+    let one = |marker: &str| match doc
+        .match_indices(marker)
+        .map(|(i, _)| i)
+        .collect::<Vec<_>>()[..]
+    {
         [i] => Ok(i),
         [] => Err(format!("the marker `{marker}` is missing")),
         _ => Err(format!("the marker `{marker}` appears more than once")),
@@ -140,11 +220,14 @@ pub fn splice(doc: &str, block: &str) -> Result<String, String> {
 /// Writes `block` between the markers of the file at `path` (atomically: a temporary file
 /// renamed over it). A file without the markers is left unchanged.
 pub fn write_into(path: &Path, block: &str) -> Result<()> {
-    let doc = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let new = splice(&doc, block).map_err(|e| anyhow::anyhow!("{}: {e}; nothing written", path.display()))?;
+    let doc =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let new = splice(&doc, block)
+        .map_err(|e| anyhow::anyhow!("{}: {e}; nothing written", path.display()))?;
     let tmp = path.with_extension("md.tmp");
     std::fs::write(&tmp, new).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }
 
@@ -165,7 +248,10 @@ pub fn civil_date(days: i64) -> (i64, u32, u32) {
 
 /// Today's UTC date as `YYYY-MM-DD`.
 pub fn today() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (y, m, d) = civil_date((secs / 86_400) as i64);
     format!("{y:04}-{m:02}-{d:02}")
 }
@@ -174,33 +260,65 @@ pub fn today() -> String {
 pub fn provenance(root: &Path) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string())))
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .and_then(|r| r.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let run = |cmd: &str, args: &[&str]| Command::new(cmd).args(args).current_dir(root).output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let run = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
     let rustc = run("rustc", &["--version"]).unwrap_or_else(|| "rustc unknown".into());
     let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap_or_default();
-    let wasmtime =
-        lock.split("[[package]]").find_map(|p| p.contains("\nname = \"wasmtime\"\n").then(|| p.lines().find_map(|l| l.strip_prefix("version = \"")?.strip_suffix('"').map(str::to_string))).flatten());
+    let wasmtime = lock.split("[[package]]").find_map(|p| {
+        p.contains("\nname = \"wasmtime\"\n")
+            .then(|| {
+                p.lines().find_map(|l| {
+                    l.strip_prefix("version = \"")?
+                        .strip_suffix('"')
+                        .map(str::to_string)
+                })
+            })
+            .flatten()
+    });
     let commit = run("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = run("git", &["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let dirty = run("git", &["status", "--porcelain", "--untracked-files=no"])
+        .is_some_and(|s| !s.is_empty());
     format!(
         "{cpu}, {} CPUs, {}, {rustc}, wasmtime {}, commit `{commit}`{}",
         super::util::cpus(),
         std::env::consts::OS,
         wasmtime.as_deref().unwrap_or("unknown"),
-        if dirty { " with uncommitted changes" } else { "" }
+        if dirty {
+            " with uncommitted changes"
+        } else {
+            ""
+        }
     )
 }
 
 /// The command line that made this run, paths under the workspace shown relative to it.
 pub fn command_line(root: &Path) -> String {
     let prefix = format!("{}/", root.display());
-    std::iter::once("roster-bench".to_string()).chain(std::env::args().skip(1).map(|a| a.replace(&prefix, ""))).collect::<Vec<_>>().join(" ")
+    std::iter::once("roster-bench".to_string())
+        .chain(std::env::args().skip(1).map(|a| a.replace(&prefix, "")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Checks that `--write` can write where it is told before minutes of measuring.
 pub fn check_writable(path: &Path) -> Result<()> {
-    let doc = std::fs::read_to_string(path).with_context(|| format!("--write {}", path.display()))?;
+    let doc =
+        std::fs::read_to_string(path).with_context(|| format!("--write {}", path.display()))?;
     if let Err(e) = splice(&doc, "") {
         bail!("--write {}: {e}", path.display());
     }
@@ -227,9 +345,15 @@ mod tests {
     #[test]
     fn splice_refuses_a_document_without_one_pair_of_markers() {
         assert!(splice("no markers", "x").unwrap_err().contains("missing"));
-        assert!(splice(&format!("{BEGIN}\n{BEGIN}\n{END}"), "x").unwrap_err().contains("more than once"));
-        assert!(splice(&format!("{END}\n{BEGIN}"), "x").unwrap_err().contains("comes before"));
-        assert!(splice(&format!("{BEGIN}\n"), "x").unwrap_err().contains("results:end"));
+        assert!(splice(&format!("{BEGIN}\n{BEGIN}\n{END}"), "x")
+            .unwrap_err()
+            .contains("more than once"));
+        assert!(splice(&format!("{END}\n{BEGIN}"), "x")
+            .unwrap_err()
+            .contains("comes before"));
+        assert!(splice(&format!("{BEGIN}\n"), "x")
+            .unwrap_err()
+            .contains("results:end"));
     }
 
     #[test]
@@ -241,7 +365,9 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "# no markers\n");
         std::fs::write(&path, doc("")).unwrap();
         write_into(&path, "| a |").unwrap();
-        assert!(std::fs::read_to_string(&path).unwrap().contains(&format!("{BEGIN}\n\n| a |\n\n{END}")));
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .contains(&format!("{BEGIN}\n\n| a |\n\n{END}")));
     }
 
     #[test]
@@ -254,7 +380,13 @@ mod tests {
 
     #[test]
     fn markdown_pads_columns_and_right_aligns_the_first() {
-        let t = markdown(&["Fig", "What"], &[["1".into(), "µs here".into()], ["10".into(), "x".into()]]);
-        assert_eq!(t, "| Fig | What    |\n|----:|---------|\n|   1 | µs here |\n|  10 | x       |\n");
+        let t = markdown(
+            &["Fig", "What"],
+            &[["1".into(), "µs here".into()], ["10".into(), "x".into()]],
+        );
+        assert_eq!(
+            t,
+            "| Fig | What    |\n|----:|---------|\n|   1 | µs here |\n|  10 | x       |\n"
+        );
     }
 }

@@ -31,7 +31,11 @@ fn guid(i: usize) -> String {
 fn agents_csv(n: usize) -> String {
     let mut csv = String::from("alias,o365_id,team\n");
     for i in 1..=n {
-        csv.push_str(&format!("agent{i:05},{},{}\n", guid(0xd0000 + i), if i % 3 == 0 { "support" } else { "sales" }));
+        csv.push_str(&format!(
+            "agent{i:05},{},{}\n",
+            guid(0xd0000 + i),
+            if i % 3 == 0 { "support" } else { "sales" }
+        ));
     }
     csv
 }
@@ -67,16 +71,31 @@ struct Step {
     out: String,
 }
 
-async fn step(roster: &Path, dir: &Path, cache: &Path, sim: &NimbusSim, name: &str, args: &[&str]) -> Result<Step> {
+async fn step(
+    roster: &Path,
+    dir: &Path,
+    cache: &Path,
+    sim: &NimbusSim,
+    name: &str,
+    args: &[&str],
+) -> Result<Step> {
     let before = sim.stats().operations;
     let mut c = Command::new(roster);
-    c.current_dir(dir).args(args).env("ROSTER_CACHE_DIR", cache).env("NO_COLOR", "1");
+    c.current_dir(dir)
+        .args(args)
+        .env("ROSTER_CACHE_DIR", cache)
+        .env("NO_COLOR", "1");
     let (d, n) = (dir.to_path_buf(), name.to_string());
     let (fin, out) = tokio::task::spawn_blocking(move || util::run_measured(c, &d, &n)).await??;
     if fin.code != Some(0) {
         bail!("`roster {}` exited {:?}:\n{out}", args.join(" "), fin.code);
     }
-    Ok(Step { wall: fin.wall.as_secs_f64(), rss_kib: fin.maxrss_kib, ops: sim.stats().operations - before, out })
+    Ok(Step {
+        wall: fin.wall.as_secs_f64(),
+        rss_kib: fin.maxrss_kib,
+        ops: sim.stats().operations - before,
+        out,
+    })
 }
 
 pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
@@ -84,7 +103,11 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     let n: usize = if opts.quick { 300 } else { 1000 };
     let mut seed = NimbusSeed::demo();
     seed.tenants[0].licenses[0].total = 100_000;
-    seed.rate_limit = RateLimit { operations: OPS as u32, window_ms: (WINDOW_S * 1000.0) as u64, mode: RateMode::Reject };
+    seed.rate_limit = RateLimit {
+        operations: OPS as u32,
+        window_ms: (WINDOW_S * 1000.0) as u64,
+        mode: RateMode::Reject,
+    };
     let (sim, server) = nimbus::start(seed).await?;
     let dir = tempfile::tempdir()?;
     let d = dir.path().to_path_buf();
@@ -94,7 +117,15 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     std::fs::write(d.join("roster.toml"), roster_text(&server.url()))?;
     step(&roster, &d, &cache, &sim, "grant", &["grant"]).await?;
 
-    let apply = step(&roster, &d, &cache, &sim, "apply", &["apply", "--auto-approve"]).await?;
+    let apply = step(
+        &roster,
+        &d,
+        &cache,
+        &sim,
+        "apply",
+        &["apply", "--auto-approve"],
+    )
+    .await?;
     if !apply.out.contains(&format!("{n} added")) {
         bail!("the first apply did not add {n}:\n{}", apply.out);
     }
@@ -106,49 +137,124 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
         6,
         format!("first `roster apply` of {n} users against the rate's limit"),
         format!("≤ {TARGET}×, no 429"),
-        format!("{} vs {} = {}; {apply_429s} 429s", util::secs(apply.wall), util::secs(limit), util::ratio(apply.wall / limit)),
+        format!(
+            "{} vs {} = {}; {apply_429s} 429s",
+            util::secs(apply.wall),
+            util::secs(limit),
+            util::ratio(apply.wall / limit)
+        ),
         apply.wall / limit <= TARGET && apply_429s == 0,
     );
     table.add(
         6,
-        format!("first `roster apply` of {n} Nimbus users from a CSV, limit {OPS} per {WINDOW_S} s"),
-        format!("{} operations ({creates} creates) / minimum {n}; {} vs the rate's limit {} = {}", apply.ops, util::secs(apply.wall), util::secs(limit), util::ratio(apply.wall / limit)),
-        format!("whole process; peak RSS {}; 429s answered: {}", util::rss(apply.rss_kib), sim.stats().rate_limited),
+        format!(
+            "first `roster apply` of {n} Nimbus users from a CSV, limit {OPS} per {WINDOW_S} s"
+        ),
+        format!(
+            "{} operations ({creates} creates) / minimum {n}; {} vs the rate's limit {} = {}",
+            apply.ops,
+            util::secs(apply.wall),
+            util::secs(limit),
+            util::ratio(apply.wall / limit)
+        ),
+        format!(
+            "whole process; peak RSS {}; 429s answered: {}",
+            util::rss(apply.rss_kib),
+            sim.stats().rate_limited
+        ),
     );
 
-    let noop = step(&roster, &d, &cache, &sim, "plan-norefresh", &["plan", "--refresh=false", "--detailed-exitcode"]).await?;
-    table.add(6, "no-op `roster plan --refresh=false`", format!("{} operations / minimum 0; {}", noop.ops, util::secs(noop.wall)), format!("peak RSS {}", util::rss(noop.rss_kib)));
+    let noop = step(
+        &roster,
+        &d,
+        &cache,
+        &sim,
+        "plan-norefresh",
+        &["plan", "--refresh=false", "--detailed-exitcode"],
+    )
+    .await?;
+    table.add(
+        6,
+        "no-op `roster plan --refresh=false`",
+        format!(
+            "{} operations / minimum 0; {}",
+            noop.ops,
+            util::secs(noop.wall)
+        ),
+        format!("peak RSS {}", util::rss(noop.rss_kib)),
+    );
 
     // A tenth of the records last read long ago: a partial refresh reads exactly those.
     let stale = n / 10;
     let path = d.join("roster.state.json");
     let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-    for r in state["resources"].as_array_mut().ok_or_else(|| anyhow!("the state has no resources"))?.iter_mut().take(stale) {
+    for r in state["resources"]
+        .as_array_mut()
+        .ok_or_else(|| anyhow!("the state has no resources"))?
+        .iter_mut()
+        .take(stale)
+    {
         r["read_at"] = serde_json::json!("2000-01-01T00:00:00Z");
     }
     std::fs::write(&path, serde_json::to_string_pretty(&state)?)?;
-    let partial = step(&roster, &d, &cache, &sim, "plan-stale", &["plan", "--refresh-stale", "1h", "--detailed-exitcode"]).await?;
+    let partial = step(
+        &roster,
+        &d,
+        &cache,
+        &sim,
+        "plan-stale",
+        &["plan", "--refresh-stale", "1h", "--detailed-exitcode"],
+    )
+    .await?;
     table.add(
         6,
         format!("no-op `roster plan --refresh-stale 1h`, {stale} records stale"),
-        format!("{} operations / minimum {stale}; {} vs the rate's limit {}", partial.ops, util::secs(partial.wall), util::secs(physical_limit(stale as u64))),
+        format!(
+            "{} operations / minimum {stale}; {} vs the rate's limit {}",
+            partial.ops,
+            util::secs(partial.wall),
+            util::secs(physical_limit(stale as u64))
+        ),
         format!("peak RSS {}", util::rss(partial.rss_kib)),
     );
     let before = sim.stats().rate_limited;
-    let full = step(&roster, &d, &cache, &sim, "plan-full", &["plan", "--detailed-exitcode"]).await?;
+    let full = step(
+        &roster,
+        &d,
+        &cache,
+        &sim,
+        "plan-full",
+        &["plan", "--detailed-exitcode"],
+    )
+    .await?;
     let plan_429s = sim.stats().rate_limited - before;
     table.goal(
         6,
         format!("no-op `roster plan` reading all {n} users against the rate's limit"),
         format!("≤ {TARGET}×, no 429"),
-        format!("{} vs {} = {}; {plan_429s} 429s", util::secs(full.wall), util::secs(limit), util::ratio(full.wall / limit)),
+        format!(
+            "{} vs {} = {}; {plan_429s} 429s",
+            util::secs(full.wall),
+            util::secs(limit),
+            util::ratio(full.wall / limit)
+        ),
         full.wall / limit <= TARGET && plan_429s == 0,
     );
     table.add(
         6,
         "no-op `roster plan` (reads every record)",
-        format!("{} operations / minimum {n}; {} vs the rate's limit {} = {}", full.ops, util::secs(full.wall), util::secs(limit), util::ratio(full.wall / limit)),
-        format!("peak RSS {}; 429s answered in all: {}", util::rss(full.rss_kib), sim.stats().rate_limited),
+        format!(
+            "{} operations / minimum {n}; {} vs the rate's limit {} = {}",
+            full.ops,
+            util::secs(full.wall),
+            util::secs(limit),
+            util::ratio(full.wall / limit)
+        ),
+        format!(
+            "peak RSS {}; 429s answered in all: {}",
+            util::rss(full.rss_kib),
+            sim.stats().rate_limited
+        ),
     );
     drop(server);
 
@@ -175,9 +281,20 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
             if f.resources.len() != rows {
                 bail!("{} resources from {rows} rows", f.resources.len());
             }
-            let s = step(&roster, &sub, &cache, &sim, &format!("plan-{rows}-{rep}"), &["plan", "--refresh=false"]).await?;
+            let s = step(
+                &roster,
+                &sub,
+                &cache,
+                &sim,
+                &format!("plan-{rows}-{rep}"),
+                &["plan", "--refresh=false"],
+            )
+            .await?;
             if !s.out.contains(&format!("Plan: {rows} to add")) {
-                bail!("the plan of {rows} rows:\n{}", s.out.lines().last().unwrap_or_default());
+                bail!(
+                    "the plan of {rows} rows:\n{}",
+                    s.out.lines().last().unwrap_or_default()
+                );
             }
             plan.push(s.wall);
             rss.push(s.rss_kib as f64);
@@ -196,7 +313,11 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     table.add(
         6,
         "10k / 1k rows, time per row (1.0 = linear)",
-        format!("parse {} · plan {}", util::ratio(large.1 / small.1 / scale), util::ratio(large.2 / small.2 / scale)),
+        format!(
+            "parse {} · plan {}",
+            util::ratio(large.1 / small.1 / scale),
+            util::ratio(large.2 / small.2 / scale)
+        ),
         "plan includes the process start-up, which a larger roster amortises (so below 1.0)",
     );
     Ok(())

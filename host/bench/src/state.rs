@@ -23,11 +23,21 @@ use std::time::Instant;
 
 fn record(i: usize, status: Status) -> Record {
     let mut desired = Map::new();
-    desired.insert("login_user_id".into(), Value::String(format!("user{i:05}@abc-gadgets.com")));
+    desired.insert(
+        "login_user_id".into(),
+        Value::String(format!("user{i:05}@abc-gadgets.com")),
+    );
     desired.insert("first_name".into(), Value::String(format!("First{i}")));
     desired.insert("last_name".into(), Value::String(format!("Last{i}")));
-    desired.insert("user_template_name".into(), Value::String("StandardAgent".into()));
-    let attributes = if status == Status::Created { desired.clone() } else { Map::new() };
+    desired.insert(
+        "user_template_name".into(),
+        Value::String("StandardAgent".into()),
+    );
+    let attributes = if status == Status::Created {
+        desired.clone()
+    } else {
+        Map::new()
+    };
     Record {
         address: format!("symbee_user.u{i:05}"),
         type_name: "symbee_user".into(),
@@ -45,8 +55,15 @@ fn record(i: usize, status: Status) -> Record {
 /// the commit); returns the change.
 pub fn change(state: &mut State, record: Record) -> Change {
     let identity = Identity::of(&record);
-    let was = state.resources.iter().any(|r| identity.is(r)).then_some(identity);
-    let change = Change { was, now: Some(record) };
+    let was = state
+        .resources
+        .iter()
+        .any(|r| identity.is(r))
+        .then_some(identity);
+    let change = Change {
+        was,
+        now: Some(record),
+    };
     state.apply_change(&change);
     state.serial += 1;
     change
@@ -55,8 +72,17 @@ pub fn change(state: &mut State, record: Record) -> Change {
 /// Commits `change` (already in `state`) through `file` as apply does: one journal line, or the
 /// whole state when the store asks for it.
 pub fn commit(file: &StateFile, state: &State, change: Change) -> Result<()> {
-    let whole = if file.wants_whole() { Some(render(state)?) } else { None };
-    file.commit(&Commit { lineage: state.lineage.clone(), serial: state.serial, changes: vec![change], whole })
+    let whole = if file.wants_whole() {
+        Some(render(state)?)
+    } else {
+        None
+    };
+    file.commit(&Commit {
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        changes: vec![change],
+        whole,
+    })
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -68,7 +94,9 @@ enum Method {
 /// Seconds per create (two durable records) for `creates` creates onto a state of `size` users,
 /// and of the in-memory change alone.
 fn measure(method: Method, size: usize, creates: usize) -> Result<(f64, f64)> {
-    let dir = tempfile::Builder::new().prefix("roster-bench-state").tempdir_in(util::workspace_root().join("target"))?;
+    let dir = tempfile::Builder::new()
+        .prefix("roster-bench-state")
+        .tempdir_in(util::workspace_root().join("target"))?;
     let path = dir.path().join("roster.state.json");
     let mut state = State::new();
     for i in 0..size {
@@ -95,7 +123,10 @@ fn measure(method: Method, size: usize, creates: usize) -> Result<(f64, f64)> {
     let per_create = durable / creates as f64;
     if method == Method::Journal {
         // What was committed reads back (the figure is of a working store).
-        anyhow::ensure!(StateFile::new(&path).load()? == state, "the journal did not read back as the state");
+        anyhow::ensure!(
+            StateFile::new(&path).load()? == state,
+            "the journal did not read back as the state"
+        );
     }
     Ok((per_create, memory / creates as f64))
 }
@@ -108,7 +139,9 @@ pub fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     let mut memory = vec![Vec::new(); sizes.len()];
     for rep in 0..opts.reps {
         // Rotate the order, so neither side always runs on a warmer disk.
-        let mut order: Vec<(usize, Method)> = (0..sizes.len()).flat_map(|s| [(s, Method::Journal), (s, Method::Rewrite)]).collect();
+        let mut order: Vec<(usize, Method)> = (0..sizes.len())
+            .flat_map(|s| [(s, Method::Journal), (s, Method::Rewrite)])
+            .collect();
         let n = order.len();
         order.rotate_left(rep % n);
         for (s, method) in order {
@@ -118,25 +151,49 @@ pub fn run(opts: &Opts, table: &mut Table) -> Result<()> {
         }
     }
     let ms = |v: f64| format!("{:.2} ms", v * 1e3);
-    for (method, name) in [(Method::Journal, "journal (apply now)"), (Method::Rewrite, "whole rewrite (baseline)")] {
+    for (method, name) in [
+        (Method::Journal, "journal (apply now)"),
+        (Method::Rewrite, "whole rewrite (baseline)"),
+    ] {
         let m: Vec<f64> = results[method as usize].iter().map(|r| median(r)).collect();
         for (s, size) in sizes.iter().enumerate() {
-            table.add(8, format!("durable cost of one create, {name}, state of {size} users"), ms(m[s]), format!("{creates} creates, 2 records each, median of {}", opts.reps));
+            table.add(
+                8,
+                format!("durable cost of one create, {name}, state of {size} users"),
+                ms(m[s]),
+                format!("{creates} creates, 2 records each, median of {}", opts.reps),
+            );
         }
         let ratio = m[1] / m[0];
         let note = match method {
             Method::Journal => {
                 let measured = format!("{} → {}: {}", ms(m[0]), ms(m[1]), util::ratio(ratio));
-                table.goal(8, "durable cost of one create, state of 10,000 users against 100", "≤ 1.2× (flat)", measured, ratio <= 1.2);
+                table.goal(
+                    8,
+                    "durable cost of one create, state of 10,000 users against 100",
+                    "≤ 1.2× (flat)",
+                    measured,
+                    ratio <= 1.2,
+                );
                 "flat: one line appended per record".to_string()
             }
             Method::Rewrite => "grows with the state: every record rewrites it".to_string(),
         };
-        table.add(8, format!("  ratio 10,000 : 100 users, {name}"), util::ratio(ratio), note);
+        table.add(
+            8,
+            format!("  ratio 10,000 : 100 users, {name}"),
+            util::ratio(ratio),
+            note,
+        );
     }
     for (s, size) in sizes.iter().enumerate() {
         let us = median(&memory[s]) * 1e6;
-        table.add(8, format!("  in-memory change per create, state of {size} users"), format!("{us:.1} µs"), "the same for both; grows with the state (a scan of the sorted records)");
+        table.add(
+            8,
+            format!("  in-memory change per create, state of {size} users"),
+            format!("{us:.1} µs"),
+            "the same for both; grows with the state (a scan of the sorted records)",
+        );
     }
     Ok(())
 }

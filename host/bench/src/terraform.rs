@@ -25,7 +25,9 @@ fn guid(i: usize) -> String {
 }
 
 fn main_tf(url: &str, users: usize) -> String {
-    let agents: Vec<String> = (1..=users).map(|i| format!("    u{i} = \"{}\"", guid(0xe0000 + i))).collect();
+    let agents: Vec<String> = (1..=users)
+        .map(|i| format!("    u{i} = \"{}\"", guid(0xe0000 + i)))
+        .collect();
     format!(
         "terraform {{\n  required_providers {{\n    nimbus = {{ source = \"roster.example/roster/nimbus\", version = \"{v}\" }}\n  }}\n}}\n\n\
          provider \"nimbus\" {{\n  admin_url  = \"{url}\"\n  login_url  = \"{url}\"\n  tenant_id  = \"{t}\"\n  client_id  = \"{c}\"\n  secrets    = {{ client_secret = \"file:nimbus.secret\" }}\n  rate_limit = {{ operations = {OPS}, per_seconds = {WINDOW_S} }}\n}}\n\n\
@@ -42,7 +44,11 @@ fn timed(mut cmd: Command, what: &str) -> Result<f64> {
     let t = Instant::now();
     let o = cmd.output().with_context(|| format!("running {what}"))?;
     if !o.status.success() {
-        bail!("{what} failed: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        bail!(
+            "{what} failed: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     Ok(t.elapsed().as_secs_f64())
 }
@@ -51,7 +57,10 @@ fn timed(mut cmd: Command, what: &str) -> Result<f64> {
 fn handshake(exe: &Path) -> Result<f64> {
     let t = Instant::now();
     let mut child = Command::new(exe)
-        .env("TF_PLUGIN_MAGIC_COOKIE", "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2")
+        .env(
+            "TF_PLUGIN_MAGIC_COOKIE",
+            "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
+        )
         .env("PLUGIN_PROTOCOL_VERSIONS", "6")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -70,12 +79,26 @@ fn handshake(exe: &Path) -> Result<f64> {
 
 pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     let terraform = std::env::var("ROSTER_TERRAFORM").unwrap_or_else(|_| "terraform".into());
-    let version = Command::new(&terraform).arg("version").env("CHECKPOINT_DISABLE", "1").output().with_context(|| format!("no terraform (`{terraform}`): set ROSTER_TERRAFORM or put it on PATH"))?;
-    let version = String::from_utf8_lossy(&version.stdout).lines().next().unwrap_or_default().to_string();
+    let version = Command::new(&terraform)
+        .arg("version")
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .with_context(|| {
+            format!("no terraform (`{terraform}`): set ROSTER_TERRAFORM or put it on PATH")
+        })?;
+    let version = String::from_utf8_lossy(&version.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let roster = roster_binary(opts)?;
     let users = 200;
     let mut seed = NimbusSeed::demo();
-    seed.rate_limit = RateLimit { operations: OPS as u32, window_ms: (WINDOW_S * 1000.0) as u64, mode: RateMode::Reject };
+    seed.rate_limit = RateLimit {
+        operations: OPS as u32,
+        window_ms: (WINDOW_S * 1000.0) as u64,
+        mode: RateMode::Reject,
+    };
     seed.tenants[0].licenses[0].total = 10_000;
     let (sim, server) = nimbus::start(seed).await?;
     let url = server.url();
@@ -86,12 +109,31 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     std::fs::write(dir.path().join("main.tf"), main_tf(&url, users))?;
     let roster_cmd = |args: &[&str]| {
         let mut c = Command::new(&roster);
-        c.current_dir(dir.path()).args(args).env("ROSTER_CACHE_DIR", cache.path()).stdin(Stdio::null());
+        c.current_dir(dir.path())
+            .args(args)
+            .env("ROSTER_CACHE_DIR", cache.path())
+            .stdin(Stdio::null());
         c
     };
-    let install = ["terraform", "install", "--only", "nimbus", "--config", &format!("nimbus.admin_url={url}"), "--config", &format!("nimbus.login_url={url}")];
+    let install = [
+        "terraform",
+        "install",
+        "--only",
+        "nimbus",
+        "--config",
+        &format!("nimbus.admin_url={url}"),
+        "--config",
+        &format!("nimbus.login_url={url}"),
+    ];
     let mut c = roster_cmd(&install);
-    c.args(["--config", &format!("nimbus.tenant_id={}", nd::TENANT_ID), "--config", &format!("nimbus.client_id={}", nd::CLIENT_ID), "--secret", "nimbus.client_secret=file:nimbus.secret"]);
+    c.args([
+        "--config",
+        &format!("nimbus.tenant_id={}", nd::TENANT_ID),
+        "--config",
+        &format!("nimbus.client_id={}", nd::CLIENT_ID),
+        "--secret",
+        "nimbus.client_secret=file:nimbus.secret",
+    ]);
     timed(c, "roster terraform install")?;
     let tf = |args: &[&str]| {
         let mut c = Command::new(&terraform);
@@ -121,25 +163,56 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     let mut refresh = Vec::new();
     let mut no_refresh = Vec::new();
     for _ in 0..reps {
-        let (a, b) = (tf_ref(&["plan", "-no-color", "-detailed-exitcode"]), tf_ref(&["plan", "-refresh=false", "-no-color", "-detailed-exitcode"]));
-        let (r, n) = tokio::task::spawn_blocking(move || -> Result<(f64, f64)> { Ok((timed(a, "terraform plan")?, timed(b, "terraform plan -refresh=false")?)) }).await??;
+        let (a, b) = (
+            tf_ref(&["plan", "-no-color", "-detailed-exitcode"]),
+            tf_ref(&["plan", "-refresh=false", "-no-color", "-detailed-exitcode"]),
+        );
+        let (r, n) = tokio::task::spawn_blocking(move || -> Result<(f64, f64)> {
+            Ok((
+                timed(a, "terraform plan")?,
+                timed(b, "terraform plan -refresh=false")?,
+            ))
+        })
+        .await??;
         refresh.push(r);
         no_refresh.push(n);
     }
     let after = sim.stats();
-    let reads = after.by_route.get("get").copied().unwrap_or(0) - before.by_route.get("get").copied().unwrap_or(0);
+    let reads = after.by_route.get("get").copied().unwrap_or(0)
+        - before.by_route.get("get").copied().unwrap_or(0);
     let limit = ((users as u64).div_ceil(OPS) - 1) as f64 * WINDOW_S;
     let (r, n) = (median(&refresh), median(&no_refresh));
     table.add(
         7,
         format!("terraform plan, {users} users, refresh"),
         util::secs(r),
-        format!("{} vs the rate's limit for {users} reads {} ({reads} reads in {reps} plans; 429s: {})", util::ratio(r / limit), util::secs(limit), after.rate_limited),
+        format!(
+            "{} vs the rate's limit for {users} reads {} ({reads} reads in {reps} plans; 429s: {})",
+            util::ratio(r / limit),
+            util::secs(limit),
+            after.rate_limited
+        ),
     );
-    table.add(7, format!("terraform plan, {users} users, -refresh=false"), util::secs(n), format!("{} of the refreshing plan; no vendor call", util::ratio(n / r)));
-    let source = roster_terraform::package::parse_source("roster.example/roster/nimbus").map_err(anyhow::Error::msg)?;
-    let exe = roster_terraform::package::package_dir(&dir_path.join("terraform.d/plugins"), &source, env!("CARGO_PKG_VERSION"))
-        .join(roster_terraform::package::executable_name("nimbus", env!("CARGO_PKG_VERSION")));
+    table.add(
+        7,
+        format!("terraform plan, {users} users, -refresh=false"),
+        util::secs(n),
+        format!(
+            "{} of the refreshing plan; no vendor call",
+            util::ratio(n / r)
+        ),
+    );
+    let source = roster_terraform::package::parse_source("roster.example/roster/nimbus")
+        .map_err(anyhow::Error::msg)?;
+    let exe = roster_terraform::package::package_dir(
+        &dir_path.join("terraform.d/plugins"),
+        &source,
+        env!("CARGO_PKG_VERSION"),
+    )
+    .join(roster_terraform::package::executable_name(
+        "nimbus",
+        env!("CARGO_PKG_VERSION"),
+    ));
     let mut start = Vec::new();
     let mut bare = Vec::new();
     for _ in 0..if opts.quick { 5 } else { 15 } {
@@ -147,7 +220,16 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
         bare.push(timed(roster_ref(&["--version"]), "roster --version")?);
     }
     let (s, b) = (median(&start), median(&bare));
-    table.add(7, "provider start-up (spawn to handshake, cache warm)", util::secs(s), format!("{} of `roster --version` ({}); {version}", util::ratio(s / b), util::secs(b)));
+    table.add(
+        7,
+        "provider start-up (spawn to handshake, cache warm)",
+        util::secs(s),
+        format!(
+            "{} of `roster --version` ({}); {version}",
+            util::ratio(s / b),
+            util::secs(b)
+        ),
+    );
     drop(server);
     Ok(())
 }

@@ -136,7 +136,10 @@ fn desired(i: usize) -> Map<String, Value> {
     m.insert("login_user_id".into(), Value::String(login(i)));
     m.insert("first_name".into(), Value::String(format!("First{i}")));
     m.insert("last_name".into(), Value::String(format!("Last{i}")));
-    m.insert("user_template_name".into(), Value::String(sd::TEMPLATE.into()));
+    m.insert(
+        "user_template_name".into(),
+        Value::String(sd::TEMPLATE.into()),
+    );
     m
 }
 
@@ -208,10 +211,21 @@ pub fn sandbox_main() -> Result<()> {
             let reply = match (words.next(), words.next()) {
                 (Some("reset"), Some(n)) => {
                     let n: usize = n.parse().context("reset N")?;
-                    let latency_ms: u64 = words.next().map(str::parse).transpose().context("reset N LATENCY_MS")?.unwrap_or(0);
+                    let latency_ms: u64 = words
+                        .next()
+                        .map(str::parse)
+                        .transpose()
+                        .context("reset N LATENCY_MS")?
+                        .unwrap_or(0);
                     let mut seed = seed_with(n);
                     if latency_ms > 0 {
-                        seed.faults.routes.insert("*".into(), Fault { latency_ms, ..Fault::default() });
+                        seed.faults.routes.insert(
+                            "*".into(),
+                            Fault {
+                                latency_ms,
+                                ..Fault::default()
+                            },
+                        );
                     }
                     sandbox.reseed(seed);
                     "ok".to_string()
@@ -238,7 +252,11 @@ struct SandboxChild {
 
 impl SandboxChild {
     fn start() -> Result<SandboxChild> {
-        let mut child = Command::new(std::env::current_exe()?).arg("__sandbox").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg("__sandbox")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
         let stdin = child.stdin.take();
         let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
         let mut url = String::new();
@@ -247,11 +265,19 @@ impl SandboxChild {
         if !url.starts_with("http://127.0.0.1:") {
             bail!("the sandbox child printed {url:?} instead of its URL");
         }
-        Ok(SandboxChild { child, stdin, stdout, url })
+        Ok(SandboxChild {
+            child,
+            stdin,
+            stdout,
+            url,
+        })
     }
 
     fn ask(&mut self, line: &str) -> Result<String> {
-        let stdin = self.stdin.as_mut().ok_or_else(|| anyhow!("sandbox closed"))?;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| anyhow!("sandbox closed"))?;
         writeln!(stdin, "{line}")?;
         stdin.flush()?;
         let mut reply = String::new();
@@ -295,13 +321,18 @@ pub fn worker_main(spec: &str) -> Result<()> {
     Ok(())
 }
 
-fn tally<T, E: std::fmt::Display>(results: Vec<Result<T, E>>, good: impl Fn(&T) -> bool, r: &mut WorkerResult) {
+fn tally<T, E: std::fmt::Display>(
+    results: Vec<Result<T, E>>,
+    good: impl Fn(&T) -> bool,
+    r: &mut WorkerResult,
+) {
     for x in results {
         match x {
             Ok(v) if good(&v) => r.ok += 1,
             Ok(_) => {
                 r.failed += 1;
-                r.first_error.get_or_insert_with(|| "unexpected answer".into());
+                r.first_error
+                    .get_or_insert_with(|| "unexpected answer".into());
             }
             Err(e) => {
                 r.failed += 1;
@@ -317,15 +348,27 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
     let key_file = spec.work_dir.join("symbee.key");
     match spec.side {
         Side::HostEngine => {
-            let runtime = Runtime::new(RuntimeOptions { cache_dir: Some(spec.cache_dir.clone()) })?;
+            let runtime = Runtime::new(RuntimeOptions {
+                cache_dir: Some(spec.cache_dir.clone()),
+            })?;
             let text = roster_text(&spec.url, spec.n, c);
             let path = spec.work_dir.join("roster.toml");
             let t = Instant::now();
             let file = RosterFile::parse(&path, &text).map_err(|e| anyhow!("{e}"))?;
-            r.phases.push(("parse roster file (untimed)".into(), t.elapsed().as_secs_f64()));
-            let builtins: Vec<_> = roster_components::BUILTINS.iter().map(|b| (b.name, b.wasm)).collect();
-            let lock = Workspace::wanted_grants(&file, &runtime, &builtins).await.map_err(|e| anyhow!("{e}"))?;
-            let ws = Workspace::open(file, &runtime, &builtins, &lock).await.map_err(|e| anyhow!("{e}"))?;
+            r.phases.push((
+                "parse roster file (untimed)".into(),
+                t.elapsed().as_secs_f64(),
+            ));
+            let builtins: Vec<_> = roster_components::BUILTINS
+                .iter()
+                .map(|b| (b.name, b.wasm))
+                .collect();
+            let lock = Workspace::wanted_grants(&file, &runtime, &builtins)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            let ws = Workspace::open(file, &runtime, &builtins, &lock)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
             match spec.op {
                 Op::Read => {
                     // A state that manages every user, as after an apply.
@@ -334,8 +377,12 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
                         .map(|i| {
                             let d = desired(i);
                             let mut attributes = d.clone();
-                            attributes.insert("create_in_amazon_connect".into(), Value::Bool(false));
-                            attributes.insert("amazon_connect_status".into(), Value::String("NOT_FOUND".into()));
+                            attributes
+                                .insert("create_in_amazon_connect".into(), Value::Bool(false));
+                            attributes.insert(
+                                "amazon_connect_status".into(),
+                                Value::String("NOT_FOUND".into()),
+                            );
                             attributes.insert("connect_user_id".into(), Value::Null);
                             Record {
                                 address: format!("symbee_user.u{i:05}"),
@@ -350,7 +397,10 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
                             }
                         })
                         .collect();
-                    r.phases.push(("peak RSS before plan (KiB)".into(), util::vmhwm_kib() as f64));
+                    r.phases.push((
+                        "peak RSS before plan (KiB)".into(),
+                        util::vmhwm_kib() as f64,
+                    ));
                     let (cpu, t) = (util::cpu_self(), Instant::now());
                     let p = plan(&ws, &state, &PlanOptions::default()).await;
                     r.elapsed_s = t.elapsed().as_secs_f64();
@@ -360,7 +410,10 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
                         Ok(p) => {
                             r.failed = p.actions.len() + p.drift.len();
                             r.ok = spec.n - r.failed.min(spec.n);
-                            r.first_error = Some(format!("plan was not a no-op: {:?}", p.actions.first().map(|a| (&a.address, a.kind))));
+                            r.first_error = Some(format!(
+                                "plan was not a no-op: {:?}",
+                                p.actions.first().map(|a| (&a.address, a.kind))
+                            ));
                         }
                         Err(e) => {
                             r.failed = spec.n;
@@ -382,33 +435,63 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
                     r.phases.push(("apply".into(), r.elapsed_s - planned));
                     r.ok = summary.count(roster_engine::plan::ActionKind::Create);
                     r.failed = summary.failed().len();
-                    r.first_error = summary.failed().first().and_then(|o| o.result.clone().err());
+                    r.first_error = summary
+                        .failed()
+                        .first()
+                        .and_then(|o| o.result.clone().err());
                     let bytes = std::fs::metadata(sf.path()).map(|m| m.len()).unwrap_or(0);
-                    r.phases.push(("final state file bytes".into(), bytes as f64));
+                    r.phases
+                        .push(("final state file bytes".into(), bytes as f64));
                     // Every StateFile::save bumps the serial: it counts the writes.
-                    r.phases.push(("state writes".into(), sf.load()?.serial as f64));
+                    r.phases
+                        .push(("state writes".into(), sf.load()?.serial as f64));
                 }
             }
-            r.instances = ws.providers.values().filter_map(|h| h.provider.component()).map(|c| c.instantiated()).sum();
+            r.instances = ws
+                .providers
+                .values()
+                .filter_map(|h| h.provider.component())
+                .map(|c| c.instantiated())
+                .sum();
         }
         Side::HostProvider => {
-            let runtime = Runtime::new(RuntimeOptions { cache_dir: Some(spec.cache_dir.clone()) })?;
+            let runtime = Runtime::new(RuntimeOptions {
+                cache_dir: Some(spec.cache_dir.clone()),
+            })?;
             let mut ps = ProviderSpec::new("symbee", symbee_config(&spec.url));
-            ps.secrets.insert("api_key".into(), format!("file:{}", key_file.display()).parse().map_err(|e: String| anyhow!(e))?);
+            ps.secrets.insert(
+                "api_key".into(),
+                format!("file:{}", key_file.display())
+                    .parse()
+                    .map_err(|e: String| anyhow!(e))?,
+            );
             ps.limits.max_instances = 32;
-            let provider = Provider::start(&runtime, roster_components::SYMBEE_WASM, ps).await.map_err(|e| anyhow!("{e}"))?;
+            let provider = Provider::start(&runtime, roster_components::SYMBEE_WASM, ps)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
             let (cpu, t) = (util::cpu_self(), Instant::now());
             match spec.op {
                 Op::Read => {
                     let provider = &provider;
-                    let results: Vec<_> = futures::stream::iter(0..spec.n).map(|i| async move { provider.read("symbee_user", &login(i)).await }).buffer_unordered(c).collect().await;
+                    let results: Vec<_> = futures::stream::iter(0..spec.n)
+                        .map(|i| async move { provider.read("symbee_user", &login(i)).await })
+                        .buffer_unordered(c)
+                        .collect()
+                        .await;
                     r.elapsed_s = t.elapsed().as_secs_f64();
                     tally(results, |v: &Option<String>| v.is_some(), &mut r);
                 }
                 Op::Create => {
                     let provider = &provider;
-                    let results: Vec<_> =
-                        futures::stream::iter(0..spec.n).map(|i| async move { provider.create("symbee_user", &Value::Object(desired(i)).to_string()).await }).buffer_unordered(c).collect().await;
+                    let results: Vec<_> = futures::stream::iter(0..spec.n)
+                        .map(|i| async move {
+                            provider
+                                .create("symbee_user", &Value::Object(desired(i)).to_string())
+                                .await
+                        })
+                        .buffer_unordered(c)
+                        .collect()
+                        .await;
                     r.elapsed_s = t.elapsed().as_secs_f64();
                     tally(results, |_: &String| true, &mut r);
                 }
@@ -430,7 +513,10 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
                 if status == Status::Created {
                     attributes = d.clone();
                     attributes.insert("create_in_amazon_connect".into(), Value::Bool(false));
-                    attributes.insert("amazon_connect_status".into(), Value::String("NOT_FOUND".into()));
+                    attributes.insert(
+                        "amazon_connect_status".into(),
+                        Value::String("NOT_FOUND".into()),
+                    );
                     attributes.insert("connect_user_id".into(), Value::Null);
                 }
                 Record {
@@ -463,7 +549,11 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
                 for status in [Status::PendingCreate, Status::Created] {
                     let change = crate::state::change(&mut state, record(i, status));
                     let t = Instant::now();
-                    std::hint::black_box(roster_engine::journal::encode(&state.lineage, state.serial, &[change])?);
+                    std::hint::black_box(roster_engine::journal::encode(
+                        &state.lineage,
+                        state.serial,
+                        &[change],
+                    )?);
                     encode += t.elapsed().as_secs_f64();
                 }
             }
@@ -493,7 +583,18 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
             };
             let (cpu, t) = (util::cpu_self(), Instant::now());
             let results: Vec<_> = match spec.op {
-                Op::Read => futures::stream::iter(0..spec.n).map(|i| send("query-existence", json!({ "tenant": tenant(), "loginUserId": login(i) }))).buffer_unordered(c).collect().await,
+                Op::Read => {
+                    futures::stream::iter(0..spec.n)
+                        .map(|i| {
+                            send(
+                                "query-existence",
+                                json!({ "tenant": tenant(), "loginUserId": login(i) }),
+                            )
+                        })
+                        .buffer_unordered(c)
+                        .collect()
+                        .await
+                }
                 Op::Create => {
                     futures::stream::iter(0..spec.n)
                         .map(|i| {
@@ -516,7 +617,11 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
             };
             r.elapsed_s = t.elapsed().as_secs_f64();
             r.cpu_s = util::cpu_self() - cpu;
-            tally(results, |(status, body): &(u16, Value)| *status == 200 && body["result"] == "SUCCESS", &mut r);
+            tally(
+                results,
+                |(status, body): &(u16, Value)| *status == 200 && body["result"] == "SUCCESS",
+                &mut r,
+            );
         }
     }
     Ok(r)
@@ -526,10 +631,21 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
 // The driver.
 
 fn run_worker(spec: &WorkerSpec) -> Result<WorkerResult> {
-    let out = Command::new(std::env::current_exe()?).arg("__worker").arg(serde_json::to_string(spec)?).stdin(Stdio::null()).output()?;
+    let out = Command::new(std::env::current_exe()?)
+        .arg("__worker")
+        .arg(serde_json::to_string(spec)?)
+        .stdin(Stdio::null())
+        .output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        bail!("worker {:?} {:?} failed ({}): {}{}", spec.side, spec.op, out.status, stdout, String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "worker {:?} {:?} failed ({}): {}{}",
+            spec.side,
+            spec.op,
+            out.status,
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let last = stdout.lines().last().unwrap_or("");
     serde_json::from_str(last).with_context(|| format!("worker output {last:?}"))
@@ -550,19 +666,33 @@ struct Cell {
 
 pub fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     let (n_read, n_create) = (opts.reads, opts.creates);
-    let sides = [Side::Baseline, Side::HostEngine, Side::HostProvider, Side::BaselineNoKeepAlive];
+    let sides = [
+        Side::Baseline,
+        Side::HostEngine,
+        Side::HostProvider,
+        Side::BaselineNoKeepAlive,
+    ];
     let work = tempfile::tempdir()?;
     let work_dir = work.path().to_path_buf();
     std::fs::write(work_dir.join("symbee.key"), sd::API_KEY)?;
     let cache_dir = work_dir.join("cache");
     // Warm the component cache once, so workers load instead of compiling.
-    Runtime::new(RuntimeOptions { cache_dir: Some(cache_dir.clone()) })?.load(roster_components::SYMBEE_WASM)?;
+    Runtime::new(RuntimeOptions {
+        cache_dir: Some(cache_dir.clone()),
+    })?
+    .load(roster_components::SYMBEE_WASM)?;
     let mut sandbox = SandboxChild::start()?;
 
     // (operation, users, concurrency, vendor latency): the last group adds a few milliseconds of
     // latency to every answer, as a real vendor API has, to show what the per-request costs
     // weigh there.
-    let groups = [(Op::Read, n_read, 1usize, 0u64), (Op::Read, n_read, 32, 0), (Op::Create, n_create, 1, 0), (Op::Create, n_create, 32, 0), (Op::Read, n_read, 32, VENDOR_LATENCY_MS)];
+    let groups = [
+        (Op::Read, n_read, 1usize, 0u64),
+        (Op::Read, n_read, 32, 0),
+        (Op::Create, n_create, 1, 0),
+        (Op::Create, n_create, 32, 0),
+        (Op::Read, n_read, 32, VENDOR_LATENCY_MS),
+    ];
     for (op, n, c, latency) in groups {
         if op == Op::Read {
             sandbox.reset(n, latency)?;
@@ -577,7 +707,8 @@ pub fn run(opts: &Opts, table: &mut Table) -> Result<()> {
             if latency > 0 {
                 sides.truncate(3); // baseline, engine, provider
             }
-            let mut cells: Vec<(Side, Cell)> = sides.iter().map(|s| (*s, Cell::default())).collect();
+            let mut cells: Vec<(Side, Cell)> =
+                sides.iter().map(|s| (*s, Cell::default())).collect();
             let mut pair_ratios = vec![];
             for rep in 0..opts.reps {
                 // Rotate the order from one repetition to the next.
@@ -592,7 +723,15 @@ pub fn run(opts: &Opts, table: &mut Table) -> Result<()> {
                     if op == Op::Create {
                         sandbox.reset(0, latency)?;
                     }
-                    let spec = WorkerSpec { side, op, url: sandbox.url.clone(), n, concurrency: c, cache_dir: cache_dir.clone(), work_dir: work_dir.clone() };
+                    let spec = WorkerSpec {
+                        side,
+                        op,
+                        url: sandbox.url.clone(),
+                        n,
+                        concurrency: c,
+                        cache_dir: cache_dir.clone(),
+                        work_dir: work_dir.clone(),
+                    };
                     let sandbox_cpu = sandbox.cpu();
                     let res = run_worker(&spec)?;
                     let sandbox_cpu = sandbox.cpu() - sandbox_cpu;
@@ -626,52 +765,114 @@ pub fn run(opts: &Opts, table: &mut Table) -> Result<()> {
         }
     }
     let stats = sandbox.stats()?;
-    table.add(3, "sandbox: 401s / 429s seen over the whole figure", format!("{} / {}", stats["unauthorized"], stats["rate_limited"]), "should be 0 / 0");
+    table.add(
+        3,
+        "sandbox: 401s / 429s seen over the whole figure",
+        format!("{} / {}", stats["unauthorized"], stats["rate_limited"]),
+        "should be 0 / 0",
+    );
     drop(sandbox);
     Ok(())
 }
 
-fn report(table: &mut Table, op: Op, n: usize, c: usize, latency: u64, cells: &[(Side, Cell)], pair_ratios: &[(f64, f64)]) {
+fn report(
+    table: &mut Table,
+    op: Op,
+    n: usize,
+    c: usize,
+    latency: u64,
+    cells: &[(Side, Cell)],
+    pair_ratios: &[(f64, f64)],
+) {
     let what = match op {
         Op::Read => format!("plan (read) {n} Symbee users"),
         Op::Create => format!("apply (create) {n} Symbee users"),
     };
-    let what = if latency > 0 { format!("{what} with {latency} ms vendor latency") } else { what };
+    let what = if latency > 0 {
+        format!("{what} with {latency} ms vendor latency")
+    } else {
+        what
+    };
     let base = median(&cells[0].1.elapsed);
     for (side, cell) in cells {
         let t = median(&cell.elapsed);
         let per_op_cpu = median(&cell.cpu) / n as f64;
         let sandbox_cpu = median(&cell.sandbox_cpu) / n as f64;
-        let mut note = format!("{:.0} ops/s; CPU/op {} client + {} sandbox", n as f64 / t, util::micros(per_op_cpu), util::micros(sandbox_cpu));
+        let mut note = format!(
+            "{:.0} ops/s; CPU/op {} client + {} sandbox",
+            n as f64 / t,
+            util::micros(per_op_cpu),
+            util::micros(sandbox_cpu)
+        );
         if *side != Side::Baseline {
             let r = t / base;
             note = format!("{} of baseline; {note}", util::ratio(r));
             if let (Some(goal), Side::HostEngine) = (engine_goal(op, c, latency), side) {
-                table.goal(3, format!("{what}, c={c}: engine against reqwest"), format!("≤ {goal}×"), format!("{} vs {} = {}", util::secs(t), util::secs(base), util::ratio(r)), r <= goal);
+                table.goal(
+                    3,
+                    format!("{what}, c={c}: engine against reqwest"),
+                    format!("≤ {goal}×"),
+                    format!(
+                        "{} vs {} = {}",
+                        util::secs(t),
+                        util::secs(base),
+                        util::ratio(r)
+                    ),
+                    r <= goal,
+                );
             }
         }
         if *side == Side::HostEngine || *side == Side::HostProvider {
             note.push_str(&format!("; {} instances", median(&cell.instances)));
         }
         if cell.failed > 0 {
-            note.push_str(&format!("; {} FAILED ops: {}", cell.failed, cell.first_error.as_deref().unwrap_or("")));
+            note.push_str(&format!(
+                "; {} FAILED ops: {}",
+                cell.failed,
+                cell.first_error.as_deref().unwrap_or("")
+            ));
         }
-        table.add(3, format!("{what}, c={c}: {}", side.label()), util::secs(t), note);
+        table.add(
+            3,
+            format!("{what}, c={c}: {}", side.label()),
+            util::secs(t),
+            note,
+        );
     }
     let (lo_e, hi_e) = minmax(pair_ratios.iter().map(|p| p.0));
     let (lo_p, hi_p) = minmax(pair_ratios.iter().map(|p| p.1));
     table.add(
         3,
         format!("{what}, c={c}: ratio host/baseline"),
-        format!("engine {}, provider {}", util::ratio(median(&cells[1].1.elapsed) / base), util::ratio(median(&cells[2].1.elapsed) / base)),
+        format!(
+            "engine {}, provider {}",
+            util::ratio(median(&cells[1].1.elapsed) / base),
+            util::ratio(median(&cells[2].1.elapsed) / base)
+        ),
         format!("per-repetition ranges: engine {lo_e:.2}–{hi_e:.2}, provider {lo_p:.2}–{hi_p:.2}"),
     );
     // The engine's own parts, when it reported them (create: plan vs apply; state file size).
     let engine = &cells[1].1;
-    let phase = |name: &str| -> Vec<f64> { engine.phases.iter().filter(|(k, _)| k == name).map(|(_, v)| *v).collect() };
+    let phase = |name: &str| -> Vec<f64> {
+        engine
+            .phases
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| *v)
+            .collect()
+    };
     if let Some((_, writes)) = cells.iter().find(|(s, _)| *s == Side::StateWrites) {
         let total = median(&writes.elapsed);
-        let part = |name: &str| median(&writes.phases.iter().filter(|(k, _)| k == name).map(|(_, v)| *v).collect::<Vec<_>>());
+        let part = |name: &str| {
+            median(
+                &writes
+                    .phases
+                    .iter()
+                    .filter(|(k, _)| k == name)
+                    .map(|(_, v)| *v)
+                    .collect::<Vec<_>>(),
+            )
+        };
         let encode = part("encode only");
         let w = (2 * n) as f64;
         table.add(
@@ -691,8 +892,16 @@ fn report(table: &mut Table, op: Op, n: usize, c: usize, latency: u64, cells: &[
         table.add(
             3,
             format!("{what}, c={c}: engine breakdown"),
-            format!("plan {} + apply {}", util::secs(median(&phase("plan"))), util::secs(median(&phase("apply")))),
-            format!("{:.0} state-file writes (fsync'd) for {n} creates; final state file {:.0} KB", median(&phase("state writes")), bytes / 1000.0),
+            format!(
+                "plan {} + apply {}",
+                util::secs(median(&phase("plan"))),
+                util::secs(median(&phase("apply")))
+            ),
+            format!(
+                "{:.0} state-file writes (fsync'd) for {n} creates; final state file {:.0} KB",
+                median(&phase("state writes")),
+                bytes / 1000.0
+            ),
         );
     }
     if latency > 0 {
@@ -700,17 +909,39 @@ fn report(table: &mut Table, op: Op, n: usize, c: usize, latency: u64, cells: &[
     }
     if op == Op::Read && c == 32 {
         let parse = median(&phase("parse roster file (untimed)"));
-        table.add(3, format!("{what}: parse roster file (not in the figures above)"), util::secs(parse), "RosterFile::parse");
+        table.add(
+            3,
+            format!("{what}: parse roster file (not in the figures above)"),
+            util::secs(parse),
+            "RosterFile::parse",
+        );
     }
     // Peak memory (figure 5).
     if c == 32 {
-        let rss: Vec<String> = cells.iter().map(|(s, cell)| format!("{} {}", s.label(), util::rss(median(&cell.rss) as u64))).collect();
+        let rss: Vec<String> = cells
+            .iter()
+            .map(|(s, cell)| format!("{} {}", s.label(), util::rss(median(&cell.rss) as u64)))
+            .collect();
         let before = median(&phase("peak RSS before plan (KiB)"));
-        let before = if before.is_finite() { format!("; engine's peak before plan() (roster file parsed, state built): {}", util::rss(before as u64)) } else { String::new() };
-        table.add(5, format!("peak RSS, {what}, c={c}"), rss[..3].join(" / "), format!("VmHWM of each worker process; {}{before}", rss[3]));
+        let before = if before.is_finite() {
+            format!(
+                "; engine's peak before plan() (roster file parsed, state built): {}",
+                util::rss(before as u64)
+            )
+        } else {
+            String::new()
+        };
+        table.add(
+            5,
+            format!("peak RSS, {what}, c={c}"),
+            rss[..3].join(" / "),
+            format!("VmHWM of each worker process; {}{before}", rss[3]),
+        );
     }
 }
 
 fn minmax(it: impl Iterator<Item = f64>) -> (f64, f64) {
-    it.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)))
+    it.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+        (lo.min(x), hi.max(x))
+    })
 }

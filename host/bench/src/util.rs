@@ -61,7 +61,9 @@ pub fn ratio(r: f64) -> String {
 
 /// Available CPUs.
 pub fn cpus() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// User + system CPU time of this process (all threads), in seconds.
@@ -75,11 +77,19 @@ pub fn cpu_self() -> f64 {
 
 /// User + system CPU time of another process, in seconds (from /proc, clock-tick resolution).
 pub fn cpu_of(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return f64::NAN };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
     // Fields after the `(comm)`: state is field 3; utime and stime are fields 14 and 15.
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else { return f64::NAN };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return f64::NAN;
+    };
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i - 3).and_then(|s| s.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let ticks = |i: usize| {
+        f.get(i - 3)
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     (ticks(14) + ticks(15)) / hz
@@ -87,7 +97,14 @@ pub fn cpu_of(pid: u32) -> f64 {
 
 /// This process's peak resident set (VmHWM), in KiB.
 pub fn vmhwm_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status").ok().and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())).unwrap_or(0)
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// How a child process ended, with its wall time and peak RSS.
@@ -109,7 +126,11 @@ pub struct Finished {
 pub fn run_measured(cmd: Command, log_dir: &Path, name: &str) -> Result<(Finished, String)> {
     let out_path = log_dir.join(format!("{name}.out"));
     let mut launcher = Command::new(std::env::current_exe()?);
-    launcher.arg("__measure").arg(&out_path).arg(cmd.get_program()).args(cmd.get_args());
+    launcher
+        .arg("__measure")
+        .arg(&out_path)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
     for (k, v) in cmd.get_envs() {
         match v {
             Some(v) => launcher.env(k, v),
@@ -119,10 +140,22 @@ pub fn run_measured(cmd: Command, log_dir: &Path, name: &str) -> Result<(Finishe
     if let Some(dir) = cmd.get_current_dir() {
         launcher.current_dir(dir);
     }
-    let output = launcher.stdin(std::process::Stdio::null()).output().with_context(|| format!("starting {cmd:?}"))?;
+    let output = launcher
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("starting {cmd:?}"))?;
     let report = String::from_utf8_lossy(&output.stdout);
-    let v: serde_json::Value = serde_json::from_str(report.trim()).with_context(|| format!("launcher said {report:?} {}", String::from_utf8_lossy(&output.stderr)))?;
-    let finished = Finished { code: v["code"].as_i64().map(|c| c as i32), wall: Duration::from_secs_f64(v["wall_s"].as_f64().unwrap_or(f64::NAN)), maxrss_kib: v["maxrss_kib"].as_u64().unwrap_or(0) };
+    let v: serde_json::Value = serde_json::from_str(report.trim()).with_context(|| {
+        format!(
+            "launcher said {report:?} {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    let finished = Finished {
+        code: v["code"].as_i64().map(|c| c as i32),
+        wall: Duration::from_secs_f64(v["wall_s"].as_f64().unwrap_or(f64::NAN)),
+        maxrss_kib: v["maxrss_kib"].as_u64().unwrap_or(0),
+    };
     let text = std::fs::read_to_string(&out_path).unwrap_or_default();
     Ok((finished, text))
 }
@@ -135,11 +168,17 @@ pub fn measure_main(mut args: impl Iterator<Item = String>) -> Result<()> {
     let out = std::fs::File::create(&out_path)?;
     let err = out.try_clone()?;
     let mut cmd = Command::new(&program);
-    cmd.args(args).stdin(std::process::Stdio::null()).stdout(out).stderr(err);
+    cmd.args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err);
     let started = Instant::now();
     let child = cmd.spawn().with_context(|| format!("starting {program}"))?;
     let f = wait4(child, started)?;
-    println!("{}", serde_json::json!({ "code": f.code, "wall_s": f.wall.as_secs_f64(), "maxrss_kib": f.maxrss_kib }));
+    println!(
+        "{}",
+        serde_json::json!({ "code": f.code, "wall_s": f.wall.as_secs_f64(), "maxrss_kib": f.maxrss_kib })
+    );
     Ok(())
 }
 
@@ -161,13 +200,25 @@ pub fn wait4(child: Child, started: Instant) -> Result<Finished> {
     }
     let wall = started.elapsed();
     std::mem::forget(child);
-    let code = if libc::WIFEXITED(status) { Some(libc::WEXITSTATUS(status)) } else { None };
-    Ok(Finished { code, wall, maxrss_kib: usage.ru_maxrss as u64 })
+    let code = if libc::WIFEXITED(status) {
+        Some(libc::WEXITSTATUS(status))
+    } else {
+        None
+    };
+    Ok(Finished {
+        code,
+        wall,
+        maxrss_kib: usage.ru_maxrss as u64,
+    })
 }
 
 /// The workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().and_then(Path::parent).expect("host/bench is two levels down").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .and_then(Path::parent)
+        .expect("host/bench is two levels down")
+        .to_path_buf()
 }
 
 /// The first `.cwasm` file in `dir` not in `known`, with its size.

@@ -31,11 +31,19 @@ pub async fn run(runtime: &Runtime, style: Style) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("roster.toml");
     sim::write_sample(&path, &nimbus_server, &symbee_server, None)?;
-    heading(style, "Roster demo: two vendor simulators on loopback, no credentials, no network");
+    heading(
+        style,
+        "Roster demo: two vendor simulators on loopback, no credentials, no network",
+    );
     println!("Nimbus + Entra simulator  {}", nimbus_server.url());
     println!("Symbee Connect simulator  {}", symbee_server.url());
     println!("Roster file               {}\n", path.display());
-    for line in std::fs::read_to_string(&path)?.lines().filter(|l| l.starts_with("[resource") || l.starts_with("[provider") || l.starts_with("[rows") || l.starts_with("csv")) {
+    for line in std::fs::read_to_string(&path)?.lines().filter(|l| {
+        l.starts_with("[resource")
+            || l.starts_with("[provider")
+            || l.starts_with("[rows")
+            || l.starts_with("csv")
+    }) {
         println!("  {line}");
     }
     println!("\nagents.csv (each row a nimbus_user):");
@@ -46,11 +54,17 @@ pub async fn run(runtime: &Runtime, style: Style) -> Result<()> {
     let file = RosterFile::load(&path)?;
     // First use: grant the built-in components what they ask for, and show it.
     let lock = crate::grant_sample(runtime, &path).await?;
-    heading(style, "roster grant (roster.lock: what each component may reach and read)");
+    heading(
+        style,
+        "roster grant (roster.lock: what each component may reach and read)",
+    );
     print!("{}", roster_engine::grants::render(&lock));
     let ws = Workspace::open(file, runtime, &crate::builtins(), &lock).await?;
     let errors = ws.validate().await;
-    anyhow::ensure!(errors.is_empty(), roster_engine::rosterfile::FileErrors(errors));
+    anyhow::ensure!(
+        errors.is_empty(),
+        roster_engine::rosterfile::FileErrors(errors)
+    );
     let state = StateFile::new(ws.file.settings.state.clone());
 
     heading(style, "roster plan");
@@ -59,18 +73,36 @@ pub async fn run(runtime: &Runtime, style: Style) -> Result<()> {
 
     heading(style, "roster apply --auto-approve");
     let progress = crate::progress::for_stderr(p.actions.len());
-    let summary = apply::apply(&ws, &p, &state, &ApplyOptions::default(), progress.as_ref()).await?;
+    let summary =
+        apply::apply(&ws, &p, &state, &ApplyOptions::default(), progress.as_ref()).await?;
     crate::progress::finish(progress.as_ref());
     print!("{}", render::summary(&summary, style));
 
     heading(style, "roster plan (again)");
     // Reads every managed user: the cost is said first (on stderr, as `roster plan` does).
-    let again = plan::plan_with(&ws, &state.load()?, &PlanOptions::default(), crate::progress::reads().as_ref()).await?;
+    let again = plan::plan_with(
+        &ws,
+        &state.load()?,
+        &PlanOptions::default(),
+        crate::progress::reads().as_ref(),
+    )
+    .await?;
     print!("{}", render::plan(&again, style));
 
-    heading(style, "roster plan --refresh=false (from the state alone: no vendor operations)");
+    heading(
+        style,
+        "roster plan --refresh=false (from the state alone: no vendor operations)",
+    );
     let before = n.stats().operations;
-    let cheap = plan::plan(&ws, &state.load()?, &PlanOptions { reads: plan::ReadPolicy::None, ..PlanOptions::default() }).await?;
+    let cheap = plan::plan(
+        &ws,
+        &state.load()?,
+        &PlanOptions {
+            reads: plan::ReadPolicy::None,
+            ..PlanOptions::default()
+        },
+    )
+    .await?;
     print!("{}", render::plan(&cheap, style));
     println!(
         "Nimbus operations used: {} (a full plan reads each managed user: {} operations of the 60-a-minute budget).",
@@ -80,31 +112,110 @@ pub async fn run(runtime: &Runtime, style: Style) -> Result<()> {
 
     heading(style, "What the simulators hold now");
     let nimbus_state = n.snapshot();
-    let ous: std::collections::HashMap<String, String> =
-        nimbus_state["tenants"][0]["organization_units"].as_array().into_iter().flatten().map(|o| (o["id"].as_str().unwrap_or("").to_string(), o["name"].as_str().unwrap_or("").to_string())).collect();
+    let ous: std::collections::HashMap<String, String> = nimbus_state["tenants"][0]
+        ["organization_units"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            (
+                o["id"].as_str().unwrap_or("").to_string(),
+                o["name"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
     println!("Nimbus users:");
-    println!("  {:<38} {:<8} {:<14} roles / skills", "o365Id", "OU", "assignment");
-    for u in nimbus_state["tenants"][0]["users"].as_array().into_iter().flatten() {
-        let list = |k: &str| u[k].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default();
-        let ou = ous.get(u["organizationUnitId"].as_str().unwrap_or("")).cloned().unwrap_or_default();
-        println!("  {:<38} {:<8} {:<14} {} / {}", u["o365Id"].as_str().unwrap_or(""), ou, u["assignmentType"].as_str().unwrap_or(""), list("roles"), list("skills"));
+    println!(
+        "  {:<38} {:<8} {:<14} roles / skills",
+        "o365Id", "OU", "assignment"
+    );
+    for u in nimbus_state["tenants"][0]["users"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let list = |k: &str| {
+            u[k].as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        };
+        let ou = ous
+            .get(u["organizationUnitId"].as_str().unwrap_or(""))
+            .cloned()
+            .unwrap_or_default();
+        println!(
+            "  {:<38} {:<8} {:<14} {} / {}",
+            u["o365Id"].as_str().unwrap_or(""),
+            ou,
+            u["assignmentType"].as_str().unwrap_or(""),
+            list("roles"),
+            list("skills")
+        );
     }
-    for l in nimbus_state["tenants"][0]["licenses"].as_array().into_iter().flatten() {
-        let used = nimbus_state["tenants"][0]["users"].as_array().map(|u| u.len()).unwrap_or(0);
-        println!("  licences: {} of {} {} in use", used, l["total"], l["license_type"].as_str().unwrap_or(""));
+    for l in nimbus_state["tenants"][0]["licenses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let used = nimbus_state["tenants"][0]["users"]
+            .as_array()
+            .map(|u| u.len())
+            .unwrap_or(0);
+        println!(
+            "  licences: {} of {} {} in use",
+            used,
+            l["total"],
+            l["license_type"].as_str().unwrap_or("")
+        );
     }
     let symbee_state = s.snapshot();
     let env = &symbee_state["companies"][0]["environments"][0];
-    println!("\nSymbee Connect users ({}/{}):", symbee_state["companies"][0]["company_code"].as_str().unwrap_or(""), env["name"].as_str().unwrap_or(""));
-    println!("  {:<26} {:<14} {:<14} Amazon Connect id", "loginUserId", "name", "template");
+    println!(
+        "\nSymbee Connect users ({}/{}):",
+        symbee_state["companies"][0]["company_code"]
+            .as_str()
+            .unwrap_or(""),
+        env["name"].as_str().unwrap_or("")
+    );
+    println!(
+        "  {:<26} {:<14} {:<14} Amazon Connect id",
+        "loginUserId", "name", "template"
+    );
     for u in env["users"].as_array().into_iter().flatten() {
         let login = u["login_user_id"].as_str().unwrap_or("");
-        let connect = env["connect_users"].as_array().into_iter().flatten().find(|c| c["username"] == login).and_then(|c| c["id"].as_str()).unwrap_or("(not in Connect)");
-        let name = format!("{} {}", u["first_name"].as_str().unwrap_or(""), u["last_name"].as_str().unwrap_or(""));
-        println!("  {:<26} {:<14} {:<14} {}", login, name, u["user_template_name"].as_str().unwrap_or(""), connect);
+        let connect = env["connect_users"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["username"] == login)
+            .and_then(|c| c["id"].as_str())
+            .unwrap_or("(not in Connect)");
+        let name = format!(
+            "{} {}",
+            u["first_name"].as_str().unwrap_or(""),
+            u["last_name"].as_str().unwrap_or("")
+        );
+        println!(
+            "  {:<26} {:<14} {:<14} {}",
+            login,
+            name,
+            u["user_template_name"].as_str().unwrap_or(""),
+            connect
+        );
     }
     let stats = n.stats();
-    println!("\nNimbus API operations: {} (tokens issued: {}, rate-limited: {}).  Done in {:.1} s.", stats.operations, stats.tokens_issued, stats.rate_limited, started.elapsed().as_secs_f64());
+    println!(
+        "\nNimbus API operations: {} (tokens issued: {}, rate-limited: {}).  Done in {:.1} s.",
+        stats.operations,
+        stats.tokens_issued,
+        stats.rate_limited,
+        started.elapsed().as_secs_f64()
+    );
     println!("Next: `roster sim --write-roster roster.toml` runs these sandboxes for your own roster files.");
     Ok(())
 }

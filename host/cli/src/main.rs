@@ -23,10 +23,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "roster", version, about = "Provision contact-centre users like infrastructure: plan, apply, state.")]
+#[command(
+    name = "roster",
+    version,
+    about = "Provision contact-centre users like infrastructure: plan, apply, state."
+)]
 struct Cli {
     /// The roster file.
-    #[arg(short = 'f', long = "file", global = true, default_value = "roster.toml", env = "ROSTER_FILE")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        default_value = "roster.toml",
+        env = "ROSTER_FILE"
+    )]
     file: PathBuf,
     /// The state file (default: settings.state, else roster.state.json beside the roster file).
     #[arg(long, global = true)]
@@ -183,7 +193,9 @@ impl ReadArgs {
     /// The engine's read policy; `refresh_only` (which exists to read) refuses reading less.
     fn policy(&self, refresh_only: bool) -> Result<ReadPolicy> {
         let policy = match (&self.refresh_stale, self.refresh) {
-            (Some(age), _) => ReadPolicy::Stale { before: time::OffsetDateTime::now_utc() - parse_age(age)? },
+            (Some(age), _) => ReadPolicy::Stale {
+                before: time::OffsetDateTime::now_utc() - parse_age(age)?,
+            },
             (None, false) => ReadPolicy::None,
             (None, true) => ReadPolicy::All,
         };
@@ -198,7 +210,9 @@ impl ReadArgs {
 fn parse_age(text: &str) -> Result<Duration> {
     let t = text.trim();
     let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = number.parse().map_err(|_| anyhow!("--refresh-stale {text}: expected a whole number with s, m, h or d, e.g. 12h"))?;
+    let n: u64 = number.parse().map_err(|_| {
+        anyhow!("--refresh-stale {text}: expected a whole number with s, m, h or d, e.g. 12h")
+    })?;
     let secs = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -281,8 +295,15 @@ fn warn(warnings: Vec<String>) {
 fn main() {
     // Installed in a Terraform mirror as `terraform-provider-TYPE_vVERSION`: serve the package
     // this executable sits in (Terraform starts it), or say what it is (a person did).
-    let argv0 = std::env::args_os().next().map(PathBuf::from).unwrap_or_default();
-    if argv0.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("terraform-provider-")) {
+    let argv0 = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    if argv0
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("terraform-provider-"))
+    {
         std::process::exit(serve_terraform());
     }
     let cli = Cli::parse();
@@ -303,10 +324,24 @@ async fn push_component(cli: &Cli, wasm: &Path, reference: &str) -> Result<i32> 
     let r = roster_oci::Reference::parse(reference).map_err(|e| anyhow!(e))?;
     let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
     let runtime = runtime(cli)?;
-    let meta = roster_runtime::Provider::inspect(&runtime, &bytes).await.with_context(|| format!("{} is not a provider component this host speaks", wasm.display()))?;
+    let meta = roster_runtime::Provider::inspect(&runtime, &bytes)
+        .await
+        .with_context(|| {
+            format!(
+                "{} is not a provider component this host speaks",
+                wasm.display()
+            )
+        })?;
     let (exports, imports) = (runtime.exports(&bytes)?, runtime.imports(&bytes)?);
-    let manifest = roster_oci::Registry::new().push(&r, &bytes, &exports, &imports).await?;
-    println!("Pushed {} {} ({}) to {r}", meta.name, meta.version, roster_oci::digest(&bytes));
+    let manifest = roster_oci::Registry::new()
+        .push(&r, &bytes, &exports, &imports)
+        .await?;
+    println!(
+        "Pushed {} {} ({}) to {r}",
+        meta.name,
+        meta.version,
+        roster_oci::digest(&bytes)
+    );
     println!("manifest {manifest}");
     println!("\nIn a roster file: component = \"{r}\"; then `roster grant` pins its digest in roster.lock.");
     Ok(0)
@@ -338,18 +373,31 @@ fn serve_terraform() -> i32 {
 }
 
 fn style(cli: &Cli) -> Style {
-    Style { color: !cli.no_color && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() }
+    Style {
+        color: !cli.no_color
+            && std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none(),
+    }
 }
 
 /// The per-process wasmtime runtime (engine, linker, compiled-code cache).
 fn runtime(cli: &Cli) -> Result<Runtime> {
-    let cache_dir = if cli.no_cache { None } else { cli.cache_dir.clone().or_else(roster_runtime::ComponentCache::default_dir) };
+    let cache_dir = if cli.no_cache {
+        None
+    } else {
+        cli.cache_dir
+            .clone()
+            .or_else(roster_runtime::ComponentCache::default_dir)
+    };
     Runtime::new(RuntimeOptions { cache_dir })
 }
 
 /// The components built into this binary, for `Workspace::open`.
 pub fn builtins() -> Vec<roster_engine::workspace::Builtin<'static>> {
-    roster_components::BUILTINS.iter().map(|b| (b.name, b.wasm)).collect()
+    roster_components::BUILTINS
+        .iter()
+        .map(|b| (b.name, b.wasm))
+        .collect()
 }
 
 /// The roster file's lock of granted capabilities; none is an error naming the fix.
@@ -372,11 +420,15 @@ async fn workspace(cli: &Cli, runtime: &Runtime) -> Result<Workspace> {
 
 /// Writes roster.lock granting what the providers of the roster file at `path` ask for: the
 /// first use of a sample roster that `roster demo` or `roster sim --write-roster` just wrote.
-pub(crate) async fn grant_sample(runtime: &Runtime, path: &Path) -> Result<roster_engine::grants::LockFile> {
+pub(crate) async fn grant_sample(
+    runtime: &Runtime,
+    path: &Path,
+) -> Result<roster_engine::grants::LockFile> {
     let file = RosterFile::load(path)?;
     let lock = Workspace::wanted_grants(&file, runtime, &builtins()).await?;
     let lock_path = roster_engine::grants::path_for(path);
-    std::fs::write(&lock_path, roster_engine::grants::render(&lock)).with_context(|| format!("writing {}", lock_path.display()))?;
+    std::fs::write(&lock_path, roster_engine::grants::render(&lock))
+        .with_context(|| format!("writing {}", lock_path.display()))?;
     Ok(lock)
 }
 
@@ -386,7 +438,9 @@ async fn grant(cli: &Cli) -> Result<i32> {
     let file = RosterFile::load(&cli.file)?;
     let wanted = Workspace::wanted_grants(&file, &runtime, &builtins()).await?;
     let path = roster_engine::grants::path_for(&cli.file);
-    let granted = roster_engine::grants::load(&cli.file).map_err(|e| anyhow!(e))?.unwrap_or_default();
+    let granted = roster_engine::grants::load(&cli.file)
+        .map_err(|e| anyhow!(e))?
+        .unwrap_or_default();
     let mut changed = false;
     for (name, want) in &wanted.providers {
         let lines = roster_engine::grants::changes(granted.providers.get(name), want);
@@ -398,23 +452,37 @@ async fn grant(cli: &Cli) -> Result<i32> {
             }
         }
     }
-    for name in granted.providers.keys().filter(|n| !wanted.providers.contains_key(*n)) {
+    for name in granted
+        .providers
+        .keys()
+        .filter(|n| !wanted.providers.contains_key(*n))
+    {
         changed = true;
         println!("provider.{name}: no longer declared; its grant is removed");
     }
     if !changed {
-        println!("{} already grants what every provider asks for.", path.display());
+        println!(
+            "{} already grants what every provider asks for.",
+            path.display()
+        );
         return Ok(0);
     }
-    std::fs::write(&path, roster_engine::grants::render(&wanted)).with_context(|| format!("writing {}", path.display()))?;
-    println!("\nWrote {}: review it and commit it with the roster file.", path.display());
+    std::fs::write(&path, roster_engine::grants::render(&wanted))
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "\nWrote {}: review it and commit it with the roster file.",
+        path.display()
+    );
     Ok(0)
 }
 
 /// The state file: `--state`, else the roster file's `settings.state` (by default
 /// roster.state.json beside it). The one place this is decided.
 fn state_path(cli: &Cli, file: Option<&RosterFile>) -> PathBuf {
-    cli.state.clone().or_else(|| file.map(|f| f.settings.state.clone())).unwrap_or_else(|| cli.file.with_file_name("roster.state.json"))
+    cli.state
+        .clone()
+        .or_else(|| file.map(|f| f.settings.state.clone()))
+        .unwrap_or_else(|| cli.file.with_file_name("roster.state.json"))
 }
 
 fn state_file(cli: &Cli, ws: &Workspace) -> StateFile {
@@ -422,21 +490,36 @@ fn state_file(cli: &Cli, ws: &Workspace) -> StateFile {
 }
 
 fn lock(cli: &Cli, state: &StateFile, operation: &str) -> Result<StateLock> {
-    StateLock::acquire(state.path(), operation, Duration::from_secs_f64(cli.lock_timeout.max(0.0)))
+    StateLock::acquire(
+        state.path(),
+        operation,
+        Duration::from_secs_f64(cli.lock_timeout.max(0.0)),
+    )
 }
 
 async fn run(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "roster", &mut std::io::stdout());
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "roster",
+                &mut std::io::stdout(),
+            );
             Ok(0)
         }
         Command::Sim(args) => sim::run(args, &runtime(&cli)?).await.map(|_| 0),
         Command::Demo => demo::run(&runtime(&cli)?, style(&cli)).await.map(|_| 0),
         Command::Grant => grant(&cli).await,
-        Command::Component { command: ComponentCommand::Push { wasm, reference } } => push_component(&cli, wasm, reference).await,
+        Command::Component {
+            command: ComponentCommand::Push { wasm, reference },
+        } => push_component(&cli, wasm, reference).await,
         Command::Terraform { command } => terraform::run(&runtime(&cli)?, command).await,
-        Command::Providers { name, wasm, json } => schemas::providers(&runtime(&cli)?, name.clone(), wasm.clone(), *json).await.map(|_| 0),
+        Command::Providers { name, wasm, json } => {
+            schemas::providers(&runtime(&cli)?, name.clone(), wasm.clone(), *json)
+                .await
+                .map(|_| 0)
+        }
         Command::Validate { json } => {
             let runtime = runtime(&cli)?;
             let errors = match RosterFile::load(&cli.file) {
@@ -451,7 +534,10 @@ async fn run(cli: Cli) -> Result<i32> {
             };
             if *json {
                 let list: Vec<_> = errors.iter().map(|e| serde_json::json!({ "file": e.file, "line": e.line, "key": e.key, "message": e.message })).collect();
-                println!("{}", serde_json::json!({ "valid": errors.is_empty(), "errors": list }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "valid": errors.is_empty(), "errors": list })
+                );
             } else if errors.is_empty() {
                 println!("{} is valid.", cli.file.display());
             } else {
@@ -461,7 +547,15 @@ async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(if errors.is_empty() { 0 } else { 1 })
         }
-        Command::Plan { out, detailed_exitcode, refresh_only, target, destroy, reads, json } => {
+        Command::Plan {
+            out,
+            detailed_exitcode,
+            refresh_only,
+            target,
+            destroy,
+            reads,
+            json,
+        } => {
             let policy = reads.policy(*refresh_only)?;
             let runtime = runtime(&cli)?;
             let ws = checked_workspace(&cli, &runtime).await?;
@@ -469,7 +563,12 @@ async fn run(cli: Cli) -> Result<i32> {
             let _lock = lock(&cli, &sf, "plan")?;
             let state = sf.load()?;
             warn(sf.take_warnings());
-            let options = PlanOptions { refresh_only: *refresh_only, destroy: *destroy, targets: target.clone(), reads: policy.clone() };
+            let options = PlanOptions {
+                refresh_only: *refresh_only,
+                destroy: *destroy,
+                targets: target.clone(),
+                reads: policy.clone(),
+            };
             let p = plan::plan_with(&ws, &state, &options, progress::reads().as_ref()).await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&p)?);
@@ -486,10 +585,15 @@ async fn run(cli: Cli) -> Result<i32> {
             if let Some(path) = out {
                 planfile::save(&p, path)?;
                 if !*json {
-                    println!("\nSaved the plan to {}. Apply exactly it with: roster apply {}", path.display(), path.display());
+                    println!(
+                        "\nSaved the plan to {}. Apply exactly it with: roster apply {}",
+                        path.display(),
+                        path.display()
+                    );
                 }
             }
-            let changes = !p.is_empty() || (*refresh_only && (!p.drift.is_empty() || !p.refreshed.is_empty()));
+            let changes = !p.is_empty()
+                || (*refresh_only && (!p.drift.is_empty() || !p.refreshed.is_empty()));
             Ok(if *detailed_exitcode && changes { 2 } else { 0 })
         }
         Command::Apply(args) => apply_command(&cli, args, false).await,
@@ -501,13 +605,19 @@ async fn run(cli: Cli) -> Result<i32> {
             match command {
                 StateCommand::List => {
                     for r in sf.load()?.resources {
-                        let pending = if r.status == roster_engine::state::Status::Created { String::new() } else { format!("  ({})", r.status) };
+                        let pending = if r.status == roster_engine::state::Status::Created {
+                            String::new()
+                        } else {
+                            format!("  ({})", r.status)
+                        };
                         println!("{}{pending}", r.address);
                     }
                 }
                 StateCommand::Show { address } => {
                     let state = sf.load()?;
-                    let r = state.get(address).ok_or_else(|| anyhow!("no {address} in the state"))?;
+                    let r = state
+                        .get(address)
+                        .ok_or_else(|| anyhow!("no {address} in the state"))?;
                     println!("{}", serde_json::to_string_pretty(r)?);
                 }
                 StateCommand::Rm { address } => {
@@ -522,7 +632,11 @@ async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Get { type_name, id, json } => {
+        Command::Get {
+            type_name,
+            id,
+            json,
+        } => {
             let runtime = runtime(&cli)?;
             let ws = workspace(&cli, &runtime).await?;
             match roster_engine::lookup::get(&ws, type_name, id).await? {
@@ -542,7 +656,9 @@ async fn run(cli: Cli) -> Result<i32> {
             let ws = workspace(&cli, &runtime).await?;
             let mut map = serde_json::Map::new();
             for a in args {
-                let (k, v) = a.split_once('=').ok_or_else(|| anyhow!("--arg {a}: expected KEY=VALUE"))?;
+                let (k, v) = a
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("--arg {a}: expected KEY=VALUE"))?;
                 map.insert(k.to_string(), serde_json::Value::String(v.to_string()));
             }
             let value = roster_engine::lookup::query(&ws, data_source, &map).await?;
@@ -570,14 +686,27 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<i32
     let _lock = lock(cli, &sf, if destroy { "destroy" } else { "apply" })?;
     let style = style(cli);
     let (p, from_file) = match &args.plan_file {
-        Some(_) if destroy || args.refresh_only || !args.target.is_empty() || policy != ReadPolicy::All => {
+        Some(_)
+            if destroy
+                || args.refresh_only
+                || !args.target.is_empty()
+                || policy != ReadPolicy::All =>
+        {
             bail!("a saved plan is applied exactly as it was made, without reading again: --target, --refresh-only, --refresh and --refresh-stale (give them to `roster plan`) and destroy do not go with a plan file")
         }
         Some(path) => (planfile::load(path)?, true),
         None => {
             let state = sf.load()?;
-            let options = PlanOptions { refresh_only: args.refresh_only, destroy, targets: args.target.clone(), reads: policy.clone() };
-            (plan::plan_with(&ws, &state, &options, progress::reads().as_ref()).await?, false)
+            let options = PlanOptions {
+                refresh_only: args.refresh_only,
+                destroy,
+                targets: args.target.clone(),
+                reads: policy.clone(),
+            };
+            (
+                plan::plan_with(&ws, &state, &options, progress::reads().as_ref()).await?,
+                false,
+            )
         }
     };
     if !from_file {
@@ -593,15 +722,28 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<i32
         // Refused before anything happens when it does not fit this state, file and config.
         planfile::check(&ws, &p, &sf.load()?, !sf.path().exists())?;
     }
-    apply::check_guards(&ws, &p, &ApplyOptions { allow_mass_delete: args.allow_mass_delete, allow_replace: args.allow_replace })?;
+    apply::check_guards(
+        &ws,
+        &p,
+        &ApplyOptions {
+            allow_mass_delete: args.allow_mass_delete,
+            allow_replace: args.allow_replace,
+        },
+    )?;
     if p.is_empty() && p.refreshed.is_empty() {
         // Nothing to do but record when each user was read (what --refresh-stale goes by).
-        warn(apply::apply(&ws, &p, &sf, &ApplyOptions::default(), &apply::Silent).await?.warnings);
+        warn(
+            apply::apply(&ws, &p, &sf, &ApplyOptions::default(), &apply::Silent)
+                .await?
+                .warnings,
+        );
         return Ok(0);
     }
     if !args.auto_approve && !from_file && !p.is_empty() {
         if !std::io::stdin().is_terminal() {
-            bail!("refusing to apply without confirmation: run on a terminal, or pass --auto-approve");
+            bail!(
+                "refusing to apply without confirmation: run on a terminal, or pass --auto-approve"
+            );
         }
         print!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
         std::io::stdout().flush()?;
@@ -613,7 +755,17 @@ async fn apply_command(cli: &Cli, args: &ApplyArgs, destroy: bool) -> Result<i32
         }
     }
     let progress = progress::for_stderr(p.actions.len());
-    let summary = apply::apply(&ws, &p, &sf, &ApplyOptions { allow_mass_delete: args.allow_mass_delete, allow_replace: args.allow_replace }, progress.as_ref()).await?;
+    let summary = apply::apply(
+        &ws,
+        &p,
+        &sf,
+        &ApplyOptions {
+            allow_mass_delete: args.allow_mass_delete,
+            allow_replace: args.allow_replace,
+        },
+        progress.as_ref(),
+    )
+    .await?;
     progress::finish(progress.as_ref());
     warn(summary.warnings.clone());
     print!("\n{}", render::summary(&summary, style));
@@ -643,38 +795,84 @@ async fn import(cli: &Cli, args: &ImportArgs) -> Result<i32> {
     let rows = match &args.rows {
         Some(name) => Some(ws.file.rows.get(name).ok_or_else(|| {
             let known: Vec<&str> = ws.file.rows.keys().map(String::as_str).collect();
-            anyhow!("--rows {name}: {} has no [rows.{name}] (it has: {})", cli.file.display(), if known.is_empty() { "none".to_string() } else { known.join(", ") })
+            anyhow!(
+                "--rows {name}: {} has no [rows.{name}] (it has: {})",
+                cli.file.display(),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )
         })?),
         None => None,
     };
     let type_name = match (rows, &args.type_name) {
-        (Some(r), Some(t)) if *t != r.type_name => bail!("[rows.{}] declares {}, not {t}", r.name, r.type_name),
+        (Some(r), Some(t)) if *t != r.type_name => {
+            bail!("[rows.{}] declares {}, not {t}", r.name, r.type_name)
+        }
         (Some(r), _) => r.type_name.clone(),
         (None, Some(t)) => t.clone(),
-        (None, None) => bail!("give the resource type: roster import TYPE --csv FILE (or --rows NAME)"),
+        (None, None) => {
+            bail!("give the resource type: roster import TYPE --csv FILE (or --rows NAME)")
+        }
     };
-    let (_, schema) = ws.provider_for_type(&type_name).ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
+    let (_, schema) = ws
+        .provider_for_type(&type_name)
+        .ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
     let bytes = std::fs::read(csv).with_context(|| format!("reading {}", csv.display()))?;
-    let located = |errors: Vec<roster_engine::rows::RowError>| FileErrors(errors.into_iter().map(|e| FileError::in_rows(csv, e, "")).collect());
+    let located = |errors: Vec<roster_engine::rows::RowError>| {
+        FileErrors(
+            errors
+                .into_iter()
+                .map(|e| FileError::in_rows(csv, e, ""))
+                .collect(),
+        )
+    };
     let table = roster_engine::rows::parse_csv(&bytes).map_err(located)?;
     // The id column: given, or the one the rows source takes the id from, or the id attribute's name, or `id`.
     let from_rows = rows.and_then(|r| {
-        r.template.attributes.iter().find_map(|(a, cell)| match cell {
-            roster_engine::rows::Cell::Column { column, .. } if *a == schema.id_attribute => Some(column.clone()),
-            _ => None,
-        })
+        r.template
+            .attributes
+            .iter()
+            .find_map(|(a, cell)| match cell {
+                roster_engine::rows::Cell::Column { column, .. } if *a == schema.id_attribute => {
+                    Some(column.clone())
+                }
+                _ => None,
+            })
     });
     let candidates: Vec<String> = match &args.id_column {
         Some(c) => vec![c.clone()],
-        None => from_rows.into_iter().chain([schema.id_attribute.clone(), "id".to_string()]).collect(),
+        None => from_rows
+            .into_iter()
+            .chain([schema.id_attribute.clone(), "id".to_string()])
+            .collect(),
     };
     let id_column = candidates
         .iter()
         .find_map(|c| table.column(c))
-        .ok_or_else(|| anyhow!("{}: no id column: expected one of {} in the header ({})", csv.display(), candidates.join(", "), table.columns.join(", ")))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: no id column: expected one of {} in the header ({})",
+                csv.display(),
+                candidates.join(", "),
+                table.columns.join(", ")
+            )
+        })?;
     let name_column = match &args.name_column {
-        Some(c) => Some(table.column(c).ok_or_else(|| anyhow!("{}: --name-column {c} is not in the header ({})", csv.display(), table.columns.join(", ")))?),
-        None => rows.map(|r| r.template.key.clone()).into_iter().chain(["name".to_string()]).find_map(|c| table.column(&c)),
+        Some(c) => Some(table.column(c).ok_or_else(|| {
+            anyhow!(
+                "{}: --name-column {c} is not in the header ({})",
+                csv.display(),
+                table.columns.join(", ")
+            )
+        })?),
+        None => rows
+            .map(|r| r.template.key.clone())
+            .into_iter()
+            .chain(["name".to_string()])
+            .find_map(|c| table.column(&c)),
     };
     let given = import::given(rows.map(|r| &r.template), schema, &table).map_err(located)?;
     let wanted: Vec<import::Wanted> = table
@@ -683,7 +881,9 @@ async fn import(cli: &Cli, args: &ImportArgs) -> Result<i32> {
         .zip(given)
         .map(|(row, given)| import::Wanted {
             id: row.cells[id_column].trim().to_string(),
-            name: name_column.map(|i| row.cells[i].trim().to_string()).filter(|n| !n.is_empty()),
+            name: name_column
+                .map(|i| row.cells[i].trim().to_string())
+                .filter(|n| !n.is_empty()),
             origin: format!("{}:{}", csv.display(), row.line),
             given,
         })
@@ -691,7 +891,15 @@ async fn import(cli: &Cli, args: &ImportArgs) -> Result<i32> {
     let sf = state_file(cli, &ws);
     let _lock = lock(cli, &sf, "import")?;
     let into = rows.map_or(WriteTo::Blocks, WriteTo::Rows);
-    let done = import::many(&ws, &sf, &type_name, &wanted, into, progress::reads().as_ref()).await?;
+    let done = import::many(
+        &ws,
+        &sf,
+        &type_name,
+        &wanted,
+        into,
+        progress::reads().as_ref(),
+    )
+    .await?;
     for (address, id) in &done.recorded {
         println!("Imported {type_name} {id} as {address}.");
     }
@@ -699,10 +907,17 @@ async fn import(cli: &Cli, args: &ImportArgs) -> Result<i32> {
         println!("Already managed: {type_name} {id} as {address}.");
     }
     if let Some(path) = &done.written {
-        println!("\nDeclared {} new object(s) in {}: review it and commit it with the state.", done.generated, path.display());
+        println!(
+            "\nDeclared {} new object(s) in {}: review it and commit it with the state.",
+            done.generated,
+            path.display()
+        );
     }
     if !done.missing.is_empty() {
-        println!("\nNot found at the vendor, so not recorded ({}):", done.missing.len());
+        println!(
+            "\nNot found at the vendor, so not recorded ({}):",
+            done.missing.len()
+        );
         for w in &done.missing {
             println!("  {} ({})", w.id, w.origin);
         }
@@ -713,6 +928,12 @@ async fn import(cli: &Cli, args: &ImportArgs) -> Result<i32> {
             eprintln!("  {id}: {why}");
         }
     }
-    println!("\n{} imported, {} already managed, {} not found, {} not imported.", done.recorded.len(), done.already.len(), done.missing.len(), done.failed.len());
+    println!(
+        "\n{} imported, {} already managed, {} not found, {} not imported.",
+        done.recorded.len(),
+        done.already.len(),
+        done.missing.len(),
+        done.failed.len()
+    );
     Ok(if done.failed.is_empty() { 0 } else { 1 })
 }

@@ -28,13 +28,25 @@ impl Progress for Bar {
         if let Err(e) = &o.result {
             let _ = writeln!(err, "\r\x1b[2K{}: failed: {e}", o.address);
         }
-        let _ = write!(err, "\r\x1b[2K[{}{}] {done}/{total}  {:.1}s  {}", "=".repeat(filled), " ".repeat(width - filled), self.started.elapsed().as_secs_f64(), o.address);
+        let _ = write!(
+            err,
+            "\r\x1b[2K[{}{}] {done}/{total}  {:.1}s  {}",
+            "=".repeat(filled),
+            " ".repeat(width - filled),
+            self.started.elapsed().as_secs_f64(),
+            o.address
+        );
         let _ = err.flush();
     }
     fn waiting(&self, address: &str, delay: std::time::Duration, why: &str) {
         let (done, total) = *self.total.lock().unwrap();
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[2K{done}/{total}  {:.1}s  {address}: {why} ({:.1}s)", self.started.elapsed().as_secs_f64(), delay.as_secs_f64());
+        let _ = write!(
+            err,
+            "\r\x1b[2K{done}/{total}  {:.1}s  {address}: {why} ({:.1}s)",
+            self.started.elapsed().as_secs_f64(),
+            delay.as_secs_f64()
+        );
         let _ = err.flush();
     }
 }
@@ -44,7 +56,11 @@ impl Progress for Lines {
     fn finished(&self, o: &Outcome) {
         let verb = o.kind.verb();
         match &o.result {
-            Ok(()) => eprintln!("{}: {verb} done ({:.2}s)", o.address, o.elapsed.as_secs_f64()),
+            Ok(()) => eprintln!(
+                "{}: {verb} done ({:.2}s)",
+                o.address,
+                o.elapsed.as_secs_f64()
+            ),
             Err(e) => eprintln!("{}: {verb} failed: {e}", o.address),
         }
     }
@@ -56,7 +72,10 @@ impl Progress for Lines {
 /// The right progress display for stderr.
 pub fn for_stderr(_total: usize) -> Box<dyn Progress> {
     if std::io::stderr().is_terminal() {
-        Box::new(Bar { total: Mutex::new((0, 0)), started: Instant::now() })
+        Box::new(Bar {
+            total: Mutex::new((0, 0)),
+            started: Instant::now(),
+        })
     } else {
         Box::new(Lines)
     }
@@ -94,7 +113,13 @@ impl ReadProgress for Reads {
         let parts: Vec<String> = costs
             .iter()
             .map(|c| match c.rate {
-                Some((ops, per)) => format!("{} {} at {ops} per {} (at least {})", c.provider, c.reads, duration(per), duration(c.estimate)),
+                Some((ops, per)) => format!(
+                    "{} {} at {ops} per {} (at least {})",
+                    c.provider,
+                    c.reads,
+                    duration(per),
+                    duration(c.estimate)
+                ),
                 None => format!("{} {} (unpaced)", c.provider, c.reads),
             })
             .collect();
@@ -108,8 +133,16 @@ impl ReadProgress for Reads {
         };
         let elapsed = started.elapsed();
         // The observed pace, once there is one; the estimate before.
-        let eta = if done > 0 { elapsed.mul_f64((total - done) as f64 / done as f64) } else { estimate };
-        let line = format!("Read {done}/{total} · {} elapsed · ETA {}", duration(elapsed), duration(eta));
+        let eta = if done > 0 {
+            elapsed.mul_f64((total - done) as f64 / done as f64)
+        } else {
+            estimate
+        };
+        let line = format!(
+            "Read {done}/{total} · {} elapsed · ETA {}",
+            duration(elapsed),
+            duration(eta)
+        );
         let mut err = std::io::stderr().lock();
         if self.terminal {
             let _ = write!(err, "\r\x1b[2K{line}");
@@ -123,12 +156,24 @@ impl ReadProgress for Reads {
     }
     fn waiting(&self, delay: std::time::Duration, why: &str) {
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "{}{why} ({})", if self.terminal { "\r\x1b[2K" } else { "" }, duration(delay));
-        let _ = if self.terminal { err.flush() } else { writeln!(err) };
+        let _ = write!(
+            err,
+            "{}{why} ({})",
+            if self.terminal { "\r\x1b[2K" } else { "" },
+            duration(delay)
+        );
+        let _ = if self.terminal {
+            err.flush()
+        } else {
+            writeln!(err)
+        };
     }
 }
 
 /// The progress display for a plan's reads, on stderr.
 pub fn reads() -> Box<dyn ReadProgress> {
-    Box::new(Reads { terminal: std::io::stderr().is_terminal(), started: Mutex::new(None) })
+    Box::new(Reads {
+        terminal: std::io::stderr().is_terminal(),
+        started: Mutex::new(None),
+    })
 }

@@ -6,15 +6,24 @@ use roster_runtime::{Provider, Runtime};
 use std::path::PathBuf;
 
 /// Lists the built-in providers, or shows one provider's schemas.
-pub async fn providers(runtime: &Runtime, name: Option<String>, wasm: Option<PathBuf>, json: bool) -> Result<()> {
+pub async fn providers(
+    runtime: &Runtime,
+    name: Option<String>,
+    wasm: Option<PathBuf>,
+    json: bool,
+) -> Result<()> {
     let (label, bytes) = match (name, wasm) {
         (_, Some(path)) => {
-            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             (path.display().to_string(), bytes)
         }
         (Some(name), None) => match roster_components::builtin(&name) {
             Some(bytes) => (name, bytes.to_vec()),
-            None => bail!("no built-in provider `{name}`; built-in: {}", builtin_names()),
+            None => bail!(
+                "no built-in provider `{name}`; built-in: {}",
+                builtin_names()
+            ),
         },
         (None, None) => {
             let mut all = Vec::new();
@@ -33,7 +42,9 @@ pub async fn providers(runtime: &Runtime, name: Option<String>, wasm: Option<Pat
             return Ok(());
         }
     };
-    let metadata = Provider::inspect(runtime, &bytes).await.with_context(|| format!("inspecting {label}"))?;
+    let metadata = Provider::inspect(runtime, &bytes)
+        .await
+        .with_context(|| format!("inspecting {label}"))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&metadata)?);
     } else {
@@ -66,7 +77,10 @@ fn value_type(t: ValueType) -> &'static str {
 fn describe(m: &ProviderMetadata) -> String {
     let mut out = format!("{} {} — {}\n", m.name, m.version, m.description);
     if let Some(r) = &m.rate_limit {
-        out.push_str(&format!("rate limit: {} operations per {} s\n", r.operations, r.per_seconds));
+        out.push_str(&format!(
+            "rate limit: {} operations per {} s\n",
+            r.operations, r.per_seconds
+        ));
     }
     let section = |out: &mut String, title: &str, attrs: &[AttributeSchema]| {
         if attrs.is_empty() {
@@ -92,17 +106,33 @@ fn describe(m: &ProviderMetadata) -> String {
             if a.case_insensitive {
                 flags.push("case-insensitive");
             }
-            out.push_str(&format!("    {:<26} {:<12} ({}) {}\n", a.name, value_type(a.value_type), flags.join(", "), a.description));
+            out.push_str(&format!(
+                "    {:<26} {:<12} ({}) {}\n",
+                a.name,
+                value_type(a.value_type),
+                flags.join(", "),
+                a.description
+            ));
         }
     };
     out.push_str("config\n");
     section(&mut out, "keys", &m.config_schema);
     for s in &m.secrets {
-        let default = s.default_source.as_deref().map(|d| format!(" (default source: {d})")).unwrap_or_default();
-        out.push_str(&format!("  secret {:<19} {}{default}\n", s.name, s.description));
+        let default = s
+            .default_source
+            .as_deref()
+            .map(|d| format!(" (default source: {d})"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  secret {:<19} {}{default}\n",
+            s.name, s.description
+        ));
     }
     for r in &m.resources {
-        out.push_str(&format!("resource {} (id: {}) — {}\n", r.type_name, r.id_attribute, r.description));
+        out.push_str(&format!(
+            "resource {} (id: {}) — {}\n",
+            r.type_name, r.id_attribute, r.description
+        ));
         if let Some(w) = &r.replace_warning {
             out.push_str(&format!("  replacing it: {w}\n"));
         }

@@ -62,25 +62,37 @@ impl SimCertificate {
     /// A new key and certificate.
     pub fn generate() -> Result<SimCertificate> {
         let cert = roster_sim::credentials::TestCertificate::generate("roster-sim")?;
-        Ok(SimCertificate { certificate_pem: cert.certificate_pem.clone(), key: SimKey::Generated(cert.private_key_pkcs8_pem()) })
+        Ok(SimCertificate {
+            certificate_pem: cert.certificate_pem.clone(),
+            key: SimKey::Generated(cert.private_key_pkcs8_pem()),
+        })
     }
 
     /// The certificate at `path` (and its key at `key`, if given).
     pub fn given(path: &Path, key: Option<&Path>) -> Result<SimCertificate> {
-        let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let pem =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         if roster_sim::entra::certificate_thumbprint(&pem).is_none() {
-            return Err(anyhow!("{} is not a PEM X.509 certificate with an RSA key", path.display()));
+            return Err(anyhow!(
+                "{} is not a PEM X.509 certificate with an RSA key",
+                path.display()
+            ));
         }
         let key = match key {
             Some(k) => SimKey::Path(std::path::absolute(k)?),
             None => SimKey::Unknown,
         };
-        Ok(SimCertificate { certificate_pem: pem, key })
+        Ok(SimCertificate {
+            certificate_pem: pem,
+            key,
+        })
     }
 
     /// Registers the certificate on every app of the seed's first Entra tenant.
     fn register(&self, seed: &mut NimbusSeed) -> Result<String> {
-        let tenant = seed.entra.first_mut().ok_or_else(|| anyhow!("the Nimbus seed has no Entra tenant to register the certificate in"))?;
+        let tenant = seed.entra.first_mut().ok_or_else(|| {
+            anyhow!("the Nimbus seed has no Entra tenant to register the certificate in")
+        })?;
         for app in &mut tenant.apps {
             app.certificates.push(self.certificate_pem.clone());
         }
@@ -89,7 +101,8 @@ impl SimCertificate {
 }
 
 fn read_seed<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not a valid seed", path.display()))
 }
 
@@ -100,15 +113,28 @@ pub async fn run(args: &SimArgs, runtime: &roster_runtime::Runtime) -> Result<()
         None => NimbusSeed::demo(),
     };
     if let Some(rate) = &args.nimbus_rate {
-        let (ops, secs) = rate.split_once('/').ok_or_else(|| anyhow!("--nimbus-rate {rate}: expected OPERATIONS/SECONDS, e.g. 60/60"))?;
-        nimbus_seed.rate_limit.operations = ops.trim().parse().map_err(|_| anyhow!("--nimbus-rate {rate}: bad operations"))?;
-        let secs: f64 = secs.trim().trim_end_matches('s').parse().map_err(|_| anyhow!("--nimbus-rate {rate}: bad seconds"))?;
+        let (ops, secs) = rate.split_once('/').ok_or_else(|| {
+            anyhow!("--nimbus-rate {rate}: expected OPERATIONS/SECONDS, e.g. 60/60")
+        })?;
+        nimbus_seed.rate_limit.operations = ops
+            .trim()
+            .parse()
+            .map_err(|_| anyhow!("--nimbus-rate {rate}: bad operations"))?;
+        let secs: f64 = secs
+            .trim()
+            .trim_end_matches('s')
+            .parse()
+            .map_err(|_| anyhow!("--nimbus-rate {rate}: bad seconds"))?;
         nimbus_seed.rate_limit.window_ms = (secs * 1000.0) as u64;
     }
     nimbus_seed.rate_limit.mode = match args.nimbus_rate_mode.as_str() {
         "reject" => RateMode::Reject,
         "delay" => RateMode::Delay,
-        other => return Err(anyhow!("--nimbus-rate-mode {other}: expected reject or delay")),
+        other => {
+            return Err(anyhow!(
+                "--nimbus-rate-mode {other}: expected reject or delay"
+            ))
+        }
     };
     let symbee_seed = match &args.symbee_seed {
         Some(p) => read_seed::<SymbeeSeed>(p)?,
@@ -120,16 +146,35 @@ pub async fn run(args: &SimArgs, runtime: &roster_runtime::Runtime) -> Result<()
     };
     let thumbprint = certificate.register(&mut nimbus_seed)?;
     let n = NimbusSim::new(nimbus_seed);
-    let nimbus_server = n.serve(args.nimbus).await.with_context(|| format!("listening on {}", args.nimbus))?;
+    let nimbus_server = n
+        .serve(args.nimbus)
+        .await
+        .with_context(|| format!("listening on {}", args.nimbus))?;
     let s = SymbeeSim::new(symbee_seed);
-    let symbee_server = s.serve(args.symbee).await.with_context(|| format!("listening on {}", args.symbee))?;
-    println!("Nimbus + Entra sandbox: {}   (state: GET {}/_sandbox/state)", nimbus_server.url(), nimbus_server.url());
-    println!("Symbee Connect sandbox: {}   (state: GET {}/_sandbox/state)", symbee_server.url(), symbee_server.url());
+    let symbee_server = s
+        .serve(args.symbee)
+        .await
+        .with_context(|| format!("listening on {}", args.symbee))?;
+    println!(
+        "Nimbus + Entra sandbox: {}   (state: GET {}/_sandbox/state)",
+        nimbus_server.url(),
+        nimbus_server.url()
+    );
+    println!(
+        "Symbee Connect sandbox: {}   (state: GET {}/_sandbox/state)",
+        symbee_server.url(),
+        symbee_server.url()
+    );
     println!("Certificate registered on the demo Nimbus app: x5t#S256 {thumbprint}");
     if let Some(path) = &args.write_roster {
         write_sample(path, &nimbus_server, &symbee_server, Some(&certificate))?;
         crate::grant_sample(runtime, path).await?;
-        println!("Wrote {} and its {} (try: roster -f {} plan)", path.display(), roster_engine::grants::path_for(path).display(), path.display());
+        println!(
+            "Wrote {} and its {} (try: roster -f {} plan)",
+            path.display(),
+            roster_engine::grants::path_for(path).display(),
+            path.display()
+        );
     }
     println!("Press Ctrl-C to stop.");
     tokio::signal::ctrl_c().await?;
@@ -138,9 +183,20 @@ pub async fn run(args: &SimArgs, runtime: &roster_runtime::Runtime) -> Result<()
 
 /// Writes a sample roster for both sandboxes at `path`, with the sandboxes' (non-secret) demo
 /// credentials and its agents.csv in files beside it; Nimbus authenticates with `certificate` when its key is known.
-pub fn write_sample(path: &Path, nimbus: &Running, symbee: &Running, certificate: Option<&SimCertificate>) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::write(dir.join("nimbus-client-secret.txt"), nimbus::demo::CLIENT_SECRET)?;
+pub fn write_sample(
+    path: &Path,
+    nimbus: &Running,
+    symbee: &Running,
+    certificate: Option<&SimCertificate>,
+) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::write(
+        dir.join("nimbus-client-secret.txt"),
+        nimbus::demo::CLIENT_SECRET,
+    )?;
     std::fs::write(dir.join("symbee-api-key.txt"), symbee::demo::API_KEY)?;
     let key = match certificate.map(|c| &c.key) {
         Some(SimKey::Generated(pem)) => {
@@ -153,8 +209,13 @@ pub fn write_sample(path: &Path, nimbus: &Running, symbee: &Running, certificate
     if let (Some(c), Some(_)) = (certificate, &key) {
         std::fs::write(dir.join(CERTIFICATE_FILE), &c.certificate_pem)?;
     }
-    std::fs::write(dir.join("agents.csv"), SAMPLE_AGENTS).with_context(|| format!("writing {}", dir.join("agents.csv").display()))?;
-    std::fs::write(path, sample_roster(&nimbus.url(), &symbee.url(), key.as_deref())).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(dir.join("agents.csv"), SAMPLE_AGENTS)
+        .with_context(|| format!("writing {}", dir.join("agents.csv").display()))?;
+    std::fs::write(
+        path,
+        sample_roster(&nimbus.url(), &symbee.url(), key.as_deref()),
+    )
+    .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The rows of the sample roster's `[rows.agents]`, written beside it as agents.csv.
@@ -171,7 +232,10 @@ fn write_private(path: &Path, pem: &str) -> Result<()> {
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).and_then(|mut f| f.write_all(pem.as_bytes())).with_context(|| format!("writing {}", path.display()))
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(pem.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The `[provider.nimbus]` credential lines: the certificate when its key file is known

@@ -20,7 +20,11 @@ fn root() -> PathBuf {
 /// The documents whose blocks are run.
 fn documents() -> Vec<PathBuf> {
     let mut docs = vec![root().join("README.md")];
-    let mut more: Vec<PathBuf> = std::fs::read_dir(root().join("docs")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "md")).collect();
+    let mut more: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
     more.sort();
     docs.extend(more);
     docs
@@ -37,19 +41,31 @@ struct Block {
 
 fn blocks(path: &Path) -> Vec<Block> {
     let text = std::fs::read_to_string(path).unwrap();
-    let name = path.strip_prefix(root()).unwrap_or(path).display().to_string();
+    let name = path
+        .strip_prefix(root())
+        .unwrap_or(path)
+        .display()
+        .to_string();
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
     let mut i = 0;
     while i < lines.len() {
         if let Some(lang) = lines[i].strip_prefix("```").filter(|l| !l.is_empty()) {
-            let not_run = i.checked_sub(1).and_then(|p| lines[p].trim().strip_prefix("<!-- not run:")).map(|r| r.trim_end_matches("-->").trim().to_string());
+            let not_run = i
+                .checked_sub(1)
+                .and_then(|p| lines[p].trim().strip_prefix("<!-- not run:"))
+                .map(|r| r.trim_end_matches("-->").trim().to_string());
             let start = i + 1;
             let mut end = start;
             while end < lines.len() && !lines[end].starts_with("```") {
                 end += 1;
             }
-            out.push(Block { at: format!("{name}:{}", i + 1), lang: lang.trim().to_string(), text: lines[start..end].join("\n") + "\n", not_run });
+            out.push(Block {
+                at: format!("{name}:{}", i + 1),
+                lang: lang.trim().to_string(),
+                text: lines[start..end].join("\n") + "\n",
+                not_run,
+            });
             i = end + 1;
         } else {
             i += 1;
@@ -59,16 +75,27 @@ fn blocks(path: &Path) -> Vec<Block> {
 }
 
 fn free_port() -> String {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string()
 }
 
 /// A shell line without its trailing comment, and the exit code the comment asks for.
 fn command_of(line: &str) -> (String, i32) {
     let (cmd, comment) = match line.find(" #") {
-        Some(i) if line[..i].matches('\'').count().is_multiple_of(2) => (&line[..i], &line[i + 2..]),
+        Some(i) if line[..i].matches('\'').count().is_multiple_of(2) => {
+            (&line[..i], &line[i + 2..])
+        }
         _ => (line, ""),
     };
-    let expect = comment.trim().strip_prefix("exit ").and_then(|n| n.split(|c: char| !c.is_ascii_digit()).next()).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let expect = comment
+        .trim()
+        .strip_prefix("exit ")
+        .and_then(|n| n.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     (cmd.trim().to_string(), expect)
 }
 
@@ -94,13 +121,31 @@ impl Session {
     fn new(cache: &Path) -> Session {
         let bin = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(ROSTER, bin.path().join("roster")).unwrap();
-        Session { dir: tempfile::tempdir().unwrap(), bin, cache: cache.to_path_buf(), nimbus: free_port(), symbee: free_port(), sim: None }
+        Session {
+            dir: tempfile::tempdir().unwrap(),
+            bin,
+            cache: cache.to_path_buf(),
+            nimbus: free_port(),
+            symbee: free_port(),
+            sim: None,
+        }
     }
 
     fn shell(&self, cmd: &str) -> Command {
-        let path = format!("{}:{}", self.bin.path().display(), std::env::var("PATH").unwrap_or_default());
+        let path = format!(
+            "{}:{}",
+            self.bin.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         let mut c = Command::new("bash");
-        c.arg("-c").arg(cmd).current_dir(self.dir.path()).env("PATH", path).env("ROSTER_CACHE_DIR", &self.cache).env("NO_COLOR", "1").env("CHECKPOINT_DISABLE", "1").stdin(Stdio::null());
+        c.arg("-c")
+            .arg(cmd)
+            .current_dir(self.dir.path())
+            .env("PATH", path)
+            .env("ROSTER_CACHE_DIR", &self.cache)
+            .env("NO_COLOR", "1")
+            .env("CHECKPOINT_DISABLE", "1")
+            .stdin(Stdio::null());
         c
     }
 
@@ -110,20 +155,36 @@ impl Session {
             Some(rest) => format!("roster{rest}"),
             None => cmd,
         };
-        let cmd = cmd.replace("127.0.0.1:8781", &self.nimbus).replace("127.0.0.1:8782", &self.symbee);
-        if let Some(sim) = cmd.strip_suffix('&').map(str::trim).filter(|c| c.starts_with("roster sim")) {
+        let cmd = cmd
+            .replace("127.0.0.1:8781", &self.nimbus)
+            .replace("127.0.0.1:8782", &self.symbee);
+        if let Some(sim) = cmd
+            .strip_suffix('&')
+            .map(str::trim)
+            .filter(|c| c.starts_with("roster sim"))
+        {
             if let Some(mut old) = self.sim.take() {
                 let _ = old.kill();
                 let _ = old.wait();
             }
             let full = format!("{sim} --nimbus {} --symbee {}", self.nimbus, self.symbee);
-            let writes = sim.split_whitespace().skip_while(|w| *w != "--write-roster").nth(1).map(|f| self.dir.path().join(f).with_file_name("roster.lock"));
+            let writes = sim
+                .split_whitespace()
+                .skip_while(|w| *w != "--write-roster")
+                .nth(1)
+                .map(|f| self.dir.path().join(f).with_file_name("roster.lock"));
             let _ = writes.as_ref().map(std::fs::remove_file);
-            let mut child = self.shell(&format!("exec {full}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+            let mut child = self
+                .shell(&format!("exec {full}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
                 assert!(child.try_wait().unwrap().is_none(), "{at}: `{full}` exited");
-                let up = std::net::TcpStream::connect(&self.nimbus).is_ok() && writes.as_ref().is_none_or(|l| l.exists());
+                let up = std::net::TcpStream::connect(&self.nimbus).is_ok()
+                    && writes.as_ref().is_none_or(|l| l.exists());
                 if up {
                     break;
                 }
@@ -134,8 +195,16 @@ impl Session {
             return;
         }
         let o = self.shell(&cmd).output().unwrap();
-        let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-        assert_eq!(o.status.code(), Some(expect), "{at}: `{cmd}` should exit {expect}:\n{out}");
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(expect),
+            "{at}: `{cmd}` should exit {expect}:\n{out}"
+        );
     }
 }
 
@@ -174,7 +243,10 @@ fn every_shell_block_runs() {
             }
         }
     }
-    println!("ran {ran} documented commands; blocks run elsewhere (each says where): {}", skipped.join(", "));
+    println!(
+        "ran {ran} documented commands; blocks run elsewhere (each says where): {}",
+        skipped.join(", ")
+    );
     assert!(ran >= 20, "the docs hold runnable sessions");
 }
 
@@ -185,8 +257,15 @@ fn every_roster_file_is_valid() {
     let mut checked = 0;
     for doc in documents() {
         let all = blocks(&doc);
-        for (i, b) in all.iter().enumerate().filter(|(_, b)| b.lang == "toml" && b.not_run.is_none()) {
-            if !["[provider.", "[resource.", "[rows."].iter().any(|k| b.text.contains(k)) {
+        for (i, b) in all
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.lang == "toml" && b.not_run.is_none())
+        {
+            if !["[provider.", "[resource.", "[rows."]
+                .iter()
+                .any(|k| b.text.contains(k))
+            {
                 continue;
             }
             let dir = tempfile::tempdir().unwrap();
@@ -201,7 +280,11 @@ fn every_roster_file_is_valid() {
             }
             std::fs::write(dir.path().join("roster.toml"), &text).unwrap();
             if let Some(csv) = all.get(i + 1).filter(|n| n.lang == "csv") {
-                let name = text.split("csv = \"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("agents.csv");
+                let name = text
+                    .split("csv = \"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .unwrap_or("agents.csv");
                 std::fs::write(dir.path().join(name), &csv.text).unwrap();
             }
             let run = |args: &[&str]| {
@@ -217,7 +300,14 @@ fn every_roster_file_is_valid() {
             };
             for args in [&["grant"][..], &["validate"]] {
                 let o = run(args);
-                assert!(o.status.success(), "{}: `roster {}`:\n{}{}\n{text}", b.at, args[0], String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+                assert!(
+                    o.status.success(),
+                    "{}: `roster {}`:\n{}{}\n{text}",
+                    b.at,
+                    args[0],
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                );
             }
             checked += 1;
         }
@@ -235,7 +325,16 @@ fn nimbus_client() -> &'static str {
 
 #[test]
 fn command_lines_and_their_exit_codes() {
-    assert_eq!(command_of("roster plan   # what would change"), ("roster plan".to_string(), 0));
-    assert_eq!(command_of("roster import --csv ids.csv   # exit 1: one is missing"), ("roster import --csv ids.csv".to_string(), 1));
-    assert_eq!(command_of("printf 'a # b' > x"), ("printf 'a # b' > x".to_string(), 0));
+    assert_eq!(
+        command_of("roster plan   # what would change"),
+        ("roster plan".to_string(), 0)
+    );
+    assert_eq!(
+        command_of("roster import --csv ids.csv   # exit 1: one is missing"),
+        ("roster import --csv ids.csv".to_string(), 1)
+    );
+    assert_eq!(
+        command_of("printf 'a # b' > x"),
+        ("printf 'a # b' > x".to_string(), 0)
+    );
 }

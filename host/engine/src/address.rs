@@ -12,7 +12,9 @@
 
 /// Whether `s` is a bare name: not empty, only ASCII letters, digits, `_` and `-`.
 pub fn is_bare(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Why `name` cannot name a resource, if it cannot.
@@ -22,7 +24,10 @@ pub fn check_name(name: &str) -> Result<(), String> {
     } else if name.chars().any(char::is_control) {
         Err(format!("name {} holds a control character (a line end or tab, say); names are one line of text", quote(name)))
     } else if name.trim() != name {
-        Err(format!("name {} starts or ends with white space; remove it (a name is matched exactly)", quote(name)))
+        Err(format!(
+            "name {} starts or ends with white space; remove it (a name is matched exactly)",
+            quote(name)
+        ))
     } else {
         Ok(())
     }
@@ -146,14 +151,20 @@ pub fn last_dot(path: &str) -> Option<usize> {
 /// roster file quotes it, or written as is (everything after the first dot: a type name has no
 /// dot, so `nimbus_user.ada@example.com` needs no quotes on a command line).
 pub fn parse(text: &str) -> Result<(String, String), String> {
-    let (type_name, rest) = text.split_once('.').ok_or_else(|| format!("`{text}` is not an address: expected TYPE.NAME (e.g. nimbus_user.ada)"))?;
+    let (type_name, rest) = text.split_once('.').ok_or_else(|| {
+        format!("`{text}` is not an address: expected TYPE.NAME (e.g. nimbus_user.ada)")
+    })?;
     if !is_bare(type_name) {
         return Err(format!("`{text}` is not an address: the type `{type_name}` may hold only ASCII letters, digits, `_` and `-`"));
     }
     let name = if rest.starts_with('"') {
         match unquote(rest) {
             Ok((name, "")) => name,
-            Ok((_, after)) => return Err(format!("`{text}` is not an address: `{after}` follows the quoted name")),
+            Ok((_, after)) => {
+                return Err(format!(
+                    "`{text}` is not an address: `{after}` follows the quoted name"
+                ))
+            }
             Err(why) => return Err(format!("`{text}` is not an address: {why}")),
         }
     } else {
@@ -177,37 +188,77 @@ mod tests {
     fn bare_names_stay_bare_and_others_are_quoted_as_toml_quotes_them() {
         assert_eq!(of("nimbus_user", "ada"), "nimbus_user.ada");
         assert_eq!(of("nimbus_user", "ada-b_2"), "nimbus_user.ada-b_2");
-        assert_eq!(of("nimbus_user", "ada@example.com"), r#"nimbus_user."ada@example.com""#);
+        assert_eq!(
+            of("nimbus_user", "ada@example.com"),
+            r#"nimbus_user."ada@example.com""#
+        );
         assert_eq!(of("t", "say \"hi\" \\ bye"), r#"t."say \"hi\" \\ bye""#);
         assert_eq!(of("t", "Zoë Müller"), "t.\"Zoë Müller\"");
         // TOML reads the quoted form back as the same key.
-        let doc: toml_edit::DocumentMut = format!("[resource.{}]\nx = 1\n", of("t", "a.b\"c\\d é")).parse().expect("valid TOML");
-        let names: Vec<&str> = doc["resource"]["t"].as_table().expect("a table").iter().map(|(k, _)| k).collect();
+        let doc: toml_edit::DocumentMut = format!("[resource.{}]\nx = 1\n", of("t", "a.b\"c\\d é"))
+            .parse()
+            .expect("valid TOML");
+        let names: Vec<&str> = doc["resource"]["t"]
+            .as_table()
+            .expect("a table")
+            .iter()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(names, ["a.b\"c\\d é"]);
     }
 
     #[test]
     fn names_refused_say_why() {
         assert!(check_name("").is_err());
-        assert!(check_name("ada\nb").unwrap_err().contains("control character"));
+        assert!(check_name("ada\nb")
+            .unwrap_err()
+            .contains("control character"));
         assert!(check_name(" ada").unwrap_err().contains("white space"));
         assert!(check_name("ada@example.com").is_ok());
     }
 
     #[test]
     fn user_addresses_are_read_quoted_or_as_typed() {
-        assert_eq!(canonical("nimbus_user.ada"), Ok("nimbus_user.ada".to_string()));
-        assert_eq!(canonical(r#"nimbus_user."ada""#), Ok("nimbus_user.ada".to_string()));
-        assert_eq!(canonical("nimbus_user.ada@example.com"), Ok(r#"nimbus_user."ada@example.com""#.to_string()));
-        assert_eq!(canonical(r#"nimbus_user."a.b@example.com""#), Ok(r#"nimbus_user."a.b@example.com""#.to_string()));
-        for bad in ["nimbus_user", "nimbus_user.", "a b.c", r#"t."unterminated"#, r#"t."x"y"#, r#"t."\q""#, "t. ada"] {
+        assert_eq!(
+            canonical("nimbus_user.ada"),
+            Ok("nimbus_user.ada".to_string())
+        );
+        assert_eq!(
+            canonical(r#"nimbus_user."ada""#),
+            Ok("nimbus_user.ada".to_string())
+        );
+        assert_eq!(
+            canonical("nimbus_user.ada@example.com"),
+            Ok(r#"nimbus_user."ada@example.com""#.to_string())
+        );
+        assert_eq!(
+            canonical(r#"nimbus_user."a.b@example.com""#),
+            Ok(r#"nimbus_user."a.b@example.com""#.to_string())
+        );
+        for bad in [
+            "nimbus_user",
+            "nimbus_user.",
+            "a b.c",
+            r#"t."unterminated"#,
+            r#"t."x"y"#,
+            r#"t."\q""#,
+            "t. ada",
+        ] {
             assert!(canonical(bad).is_err(), "{bad} was accepted");
         }
     }
 
     #[test]
     fn dotted_keys_split_outside_quotes() {
-        assert_eq!(split(r#"resource.t."a.b".email"#), Some(vec!["resource".into(), "t".into(), "a.b".into(), "email".into()]));
+        assert_eq!(
+            split(r#"resource.t."a.b".email"#),
+            Some(vec![
+                "resource".into(),
+                "t".into(),
+                "a.b".into(),
+                "email".into()
+            ])
+        );
         assert_eq!(last_dot(r#"resource.t."a.b""#), Some(10));
         assert_eq!(last_dot(r#"resource.t."a\".b""#), Some(10));
         assert_eq!(split(r#"t."a"b"#), None);

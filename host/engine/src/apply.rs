@@ -70,7 +70,10 @@ pub struct Summary {
 impl Summary {
     /// Successful actions of `kind`.
     pub fn count(&self, kind: ActionKind) -> usize {
-        self.outcomes.iter().filter(|o| o.kind == kind && o.result.is_ok()).count()
+        self.outcomes
+            .iter()
+            .filter(|o| o.kind == kind && o.result.is_ok())
+            .count()
     }
 
     /// Failed actions.
@@ -96,7 +99,12 @@ pub fn check_guards(ws: &Workspace, plan: &Plan, options: &ApplyOptions) -> Resu
     if n > threshold && !options.allow_mass_delete {
         bail!("this plan deletes or forgets {n} objects, more than the mass-delete threshold of {threshold}; review it and pass --allow-mass-delete (or raise settings.mass_delete_threshold)");
     }
-    let costly: Vec<&str> = plan.actions.iter().filter(|a| a.kind == ActionKind::Replace && a.warning.is_some()).map(|a| a.address.as_str()).collect();
+    let costly: Vec<&str> = plan
+        .actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::Replace && a.warning.is_some())
+        .map(|a| a.address.as_str())
+        .collect();
     if !costly.is_empty() && !options.allow_replace {
         bail!(
             "this plan replaces {} ({}); a replacement there loses data (see the plan); pass --allow-replace to go ahead",
@@ -128,11 +136,20 @@ impl Shared<'_> {
     /// Changes the record of the object `is_it` picks and returns once the change is durable.
     /// Concurrent changes are committed together (group commit): a writer that finds its change
     /// already committed returns at once.
-    async fn write(&self, is_it: impl Fn(&Record) -> bool, f: impl FnOnce(&mut State)) -> Result<(), String> {
+    async fn write(
+        &self,
+        is_it: impl Fn(&Record) -> bool,
+        f: impl FnOnce(&mut State),
+    ) -> Result<(), String> {
         let mine = {
             let mut guard = self.state.lock().unwrap();
             let c = &mut *guard;
-            let was = c.state.resources.iter().find(|r| is_it(r)).map(Identity::of);
+            let was = c
+                .state
+                .resources
+                .iter()
+                .find(|r| is_it(r))
+                .map(Identity::of);
             f(&mut c.state);
             let now = c.state.resources.iter().find(|r| is_it(r)).cloned();
             c.uncommitted.push(Change { was, now });
@@ -150,8 +167,20 @@ impl Shared<'_> {
             let mut guard = self.state.lock().unwrap();
             let c = &mut *guard;
             c.state.serial += 1;
-            let whole = if self.store.wants_whole() { Some(crate::state::render(&c.state).map_err(|e| format!("{e:#}"))?) } else { None };
-            (Commit { lineage: c.state.lineage.clone(), serial: c.state.serial, changes: std::mem::take(&mut c.uncommitted), whole }, c.made)
+            let whole = if self.store.wants_whole() {
+                Some(crate::state::render(&c.state).map_err(|e| format!("{e:#}"))?)
+            } else {
+                None
+            };
+            (
+                Commit {
+                    lineage: c.state.lineage.clone(),
+                    serial: c.state.serial,
+                    changes: std::mem::take(&mut c.uncommitted),
+                    whole,
+                },
+                c.made,
+            )
         };
         self.store.commit(&commit).map_err(|e| format!("{e:#}"))?;
         *durable = made;
@@ -173,13 +202,24 @@ fn same_object<'a>(ws: &'a Workspace, action: &'a Action) -> impl Fn(&Record) ->
 }
 
 /// Picks the record of object `id` of `type_name` under `provider` (by [`Schemas::key`](crate::decide::Schemas::key)).
-fn object_is<'a>(ws: &'a Workspace, provider: &str, type_name: &str, id: &str) -> impl Fn(&Record) -> bool + 'a {
+fn object_is<'a>(
+    ws: &'a Workspace,
+    provider: &str,
+    type_name: &str,
+    id: &str,
+) -> impl Fn(&Record) -> bool + 'a {
     let key = ws.schemas.key(provider, type_name, id);
     move |r: &Record| key.is_some() && ws.schemas.record_key(r) == key
 }
 
 /// Applies `plan` to the state in `store` (whose lock the caller holds).
-pub async fn apply(ws: &Workspace, plan: &Plan, store: &dyn StateStore, options: &ApplyOptions, progress: &dyn Progress) -> Result<Summary> {
+pub async fn apply(
+    ws: &Workspace,
+    plan: &Plan,
+    store: &dyn StateStore,
+    options: &ApplyOptions,
+    progress: &dyn Progress,
+) -> Result<Summary> {
     let mut state = store.load()?;
     let fresh = !store.exists();
     crate::planfile::check(ws, plan, &state, fresh)?;
@@ -192,7 +232,12 @@ pub async fn apply(ws: &Workspace, plan: &Plan, store: &dyn StateStore, options:
     // something (a record's attributes, or when it was last read).
     let mut changed = false;
     for refresh in &plan.refreshed {
-        if let Some(i) = state.position(object_is(ws, &refresh.provider, &refresh.type_name, &refresh.id)) {
+        if let Some(i) = state.position(object_is(
+            ws,
+            &refresh.provider,
+            &refresh.type_name,
+            &refresh.id,
+        )) {
             if state.resources[i].attributes != refresh.attributes {
                 state.resources[i].attributes = refresh.attributes.clone();
                 state.resources[i].updated_at = now();
@@ -211,7 +256,17 @@ pub async fn apply(ws: &Workspace, plan: &Plan, store: &dyn StateStore, options:
     if changed {
         store.save(&mut state)?;
     }
-    let shared = Shared { ws, state: Mutex::new(Changing { state, made: 0, uncommitted: Vec::new() }), durable: tokio::sync::Mutex::new(0), store, progress };
+    let shared = Shared {
+        ws,
+        state: Mutex::new(Changing {
+            state,
+            made: 0,
+            uncommitted: Vec::new(),
+        }),
+        durable: tokio::sync::Mutex::new(0),
+        store,
+        progress,
+    };
     progress.started(plan.actions.len());
     let runs = plan.actions.iter().map(|action| {
         let shared = &shared;
@@ -219,15 +274,28 @@ pub async fn apply(ws: &Workspace, plan: &Plan, store: &dyn StateStore, options:
             let started = Instant::now();
             let mut retries = Retries::default();
             let result = run(shared, action, &mut retries).await;
-            let outcome = Outcome { address: action.address.clone(), kind: action.kind, result, retries, elapsed: started.elapsed() };
+            let outcome = Outcome {
+                address: action.address.clone(),
+                kind: action.kind,
+                result,
+                retries,
+                elapsed: started.elapsed(),
+            };
             progress.finished(&outcome);
             outcome
         }
     });
-    let outcomes = futures::stream::iter(runs).buffer_unordered(ws.file.settings.concurrency.max(1)).collect().await;
+    let outcomes = futures::stream::iter(runs)
+        .buffer_unordered(ws.file.settings.concurrency.max(1))
+        .collect()
+        .await;
     // Fold the journal into the state file, so that after a command the file alone is the state.
     // Every change is durable already: a failure here loses nothing (the next apply folds it).
-    let state = shared.state.into_inner().unwrap_or_else(|e| e.into_inner()).state;
+    let state = shared
+        .state
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .state;
     let mut warnings = store.take_warnings();
     if let Err(e) = store.compact(&state) {
         warnings.push(format!("every change is recorded in the state journal, but folding it into the state file failed (the next apply tries again): {e:#}"));
@@ -241,8 +309,17 @@ fn add(total: &mut Retries, r: Retries) {
 }
 
 async fn run(s: &Shared<'_>, action: &Action, retries: &mut Retries) -> Result<(), String> {
-    let schema = s.ws.schema(&action.provider, &action.type_name).ok_or_else(|| format!("provider `{}` has no resource type `{}`", action.provider, action.type_name))?;
-    let handle = s.ws.provider(&action.provider).ok_or_else(|| format!("provider `{}` is not declared", action.provider))?;
+    let schema =
+        s.ws.schema(&action.provider, &action.type_name)
+            .ok_or_else(|| {
+                format!(
+                    "provider `{}` has no resource type `{}`",
+                    action.provider, action.type_name
+                )
+            })?;
+    let handle =
+        s.ws.provider(&action.provider)
+            .ok_or_else(|| format!("provider `{}` is not declared", action.provider))?;
     let is_it = same_object(s.ws, action);
     match action.kind {
         ActionKind::Forget => {
@@ -276,15 +353,26 @@ async fn run(s: &Shared<'_>, action: &Action, retries: &mut Retries) -> Result<(
     }
 }
 
-fn on_wait<'a>(s: &'a Shared<'_>, action: &'a Action) -> impl Fn(Duration, &str) + Send + Sync + 'a {
+fn on_wait<'a>(
+    s: &'a Shared<'_>,
+    action: &'a Action,
+) -> impl Fn(Duration, &str) + Send + Sync + 'a {
     move |delay, why| s.progress.waiting(&action.address, delay, why)
 }
 
-async fn delete(s: &Shared<'_>, action: &Action, handle: &ProviderHandle, retries: &mut Retries) -> Result<(), String> {
+async fn delete(
+    s: &Shared<'_>,
+    action: &Action,
+    handle: &ProviderHandle,
+    retries: &mut Retries,
+) -> Result<(), String> {
     let is_it = same_object(s.ws, action);
     let Some(record) = s.record(action) else {
         // Never delete what the state does not hold (a saved plan is checked for this too).
-        return Err(format!("delete {}: the state holds no record for it; nothing was deleted", action.id));
+        return Err(format!(
+            "delete {}: the state holds no record for it; nothing was deleted",
+            action.id
+        ));
     };
     s.write(&is_it, |st| {
         if let Some(i) = st.position(&is_it) {
@@ -303,7 +391,10 @@ async fn delete(s: &Shared<'_>, action: &Action, handle: &ProviderHandle, retrie
             })
             .await
         }
-        Err(e) if is_transient(&e) => Err(format!("delete {}: {e} (left pending; the next plan reads it)", action.id)),
+        Err(e) if is_transient(&e) => Err(format!(
+            "delete {}: {e} (left pending; the next plan reads it)",
+            action.id
+        )),
         Err(e) => {
             s.write(&is_it, |st| {
                 if let Some(i) = st.position(&is_it) {
@@ -316,7 +407,13 @@ async fn delete(s: &Shared<'_>, action: &Action, handle: &ProviderHandle, retrie
     }
 }
 
-async fn create(s: &Shared<'_>, action: &Action, schema: &ResourceSchema, handle: &ProviderHandle, retries: &mut Retries) -> Result<(), String> {
+async fn create(
+    s: &Shared<'_>,
+    action: &Action,
+    schema: &ResourceSchema,
+    handle: &ProviderHandle,
+    retries: &mut Retries,
+) -> Result<(), String> {
     let is_it = same_object(s.ws, action);
     // Sensitive attributes never travel in plan files: take them from the roster file.
     let mut desired: Map<String, Value> = action.desired.clone();
@@ -327,7 +424,9 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &ResourceSchema, handle
         }
     }
     // An earlier create of this object may have reached the vendor: then it is Roster's own.
-    let ours_before = s.record(action).is_some_and(|r| r.status == Status::PendingCreate);
+    let ours_before = s
+        .record(action)
+        .is_some_and(|r| r.status == Status::PendingCreate);
     let pending = Record {
         address: action.address.clone(),
         type_name: action.type_name.clone(),
@@ -342,7 +441,16 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &ResourceSchema, handle
     s.write(&is_it, |st| st.put_object(pending, &is_it)).await?;
     let wait = on_wait(s, action);
     let handle_retry = &s.ws.retry;
-    let (outcome, r) = ops::create(handle, handle_retry, &action.type_name, &action.id, &desired, ours_before, &wait).await;
+    let (outcome, r) = ops::create(
+        handle,
+        handle_retry,
+        &action.type_name,
+        &action.id,
+        &desired,
+        ours_before,
+        &wait,
+    )
+    .await;
     add(retries, r);
     let adopt = declared.is_some_and(|d| d.adopt);
     let attributes = match outcome {
@@ -363,10 +471,19 @@ async fn create(s: &Shared<'_>, action: &Action, schema: &ResourceSchema, handle
             .await?;
             return Err(format!("{m}; it is not managed by Roster: import it with `roster import {} {}`, or set `adopt = true` on {}", action.type_name, action.id, action.address));
         }
-        Created::Failed { error: e, may_have_landed: true } => {
-            return Err(format!("create {}: {e} (left pending; the next plan reads it)", action.id));
+        Created::Failed {
+            error: e,
+            may_have_landed: true,
+        } => {
+            return Err(format!(
+                "create {}: {e} (left pending; the next plan reads it)",
+                action.id
+            ));
         }
-        Created::Failed { error: e, may_have_landed: false } => {
+        Created::Failed {
+            error: e,
+            may_have_landed: false,
+        } => {
             // The vendor refused it outright on the first try: nothing was made.
             s.write(&is_it, |st| {
                 st.remove_object(&is_it);

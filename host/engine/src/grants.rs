@@ -59,7 +59,12 @@ pub fn render(lock: &LockFile) -> String {
     let mut out =
         String::from("# roster.lock: what each provider component may do, granted by `roster grant`.\n# Commit it and review changes to it: a component asking for more is refused until granted.\n");
     for (name, g) in &lock.providers {
-        out.push_str(&format!("\n[provider.{name}]\ncomponent = {}\nsha256 = {}\nversion = {}\nhosts = [\n", quote(&g.component), quote(&g.sha256), quote(&g.version)));
+        out.push_str(&format!(
+            "\n[provider.{name}]\ncomponent = {}\nsha256 = {}\nversion = {}\nhosts = [\n",
+            quote(&g.component),
+            quote(&g.sha256),
+            quote(&g.version)
+        ));
         for h in &g.hosts {
             out.push_str(&format!("    {},\n", quote(h)));
         }
@@ -76,23 +81,60 @@ pub fn render(lock: &LockFile) -> String {
 
 /// Parses the file's text; errors name the key.
 pub fn parse(text: &str) -> Result<LockFile, String> {
-    let doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| e.message().trim().to_string())?;
+    let doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| e.message().trim().to_string())?;
     let mut lock = LockFile::default();
-    let Some(providers) = doc.get("provider") else { return Ok(lock) };
+    let Some(providers) = doc.get("provider") else {
+        return Ok(lock);
+    };
     let providers = providers.as_table().ok_or("`provider` must be a table")?;
     for (name, item) in providers.iter() {
-        let t = item.as_table().ok_or_else(|| format!("provider.{name} must be a table"))?;
-        let string = |key: &str| t.get(key).and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| format!("provider.{name}.{key} must be a string"));
-        let hosts = t.get("hosts").and_then(|v| v.as_array()).ok_or_else(|| format!("provider.{name}.hosts must be a list"))?;
-        let hosts = hosts.iter().map(|h| h.as_str().map(str::to_string).ok_or_else(|| format!("provider.{name}.hosts holds a non-string"))).collect::<Result<_, _>>()?;
+        let t = item
+            .as_table()
+            .ok_or_else(|| format!("provider.{name} must be a table"))?;
+        let string = |key: &str| {
+            t.get(key)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+                .ok_or_else(|| format!("provider.{name}.{key} must be a string"))
+        };
+        let hosts = t
+            .get("hosts")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| format!("provider.{name}.hosts must be a list"))?;
+        let hosts = hosts
+            .iter()
+            .map(|h| {
+                h.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("provider.{name}.hosts holds a non-string"))
+            })
+            .collect::<Result<_, _>>()?;
         let mut secrets = BTreeMap::new();
         if let Some(s) = t.get("secrets") {
-            let s = s.as_table_like().ok_or_else(|| format!("provider.{name}.secrets must be a table"))?;
+            let s = s
+                .as_table_like()
+                .ok_or_else(|| format!("provider.{name}.secrets must be a table"))?;
             for (k, v) in s.iter() {
-                secrets.insert(k.to_string(), v.as_str().ok_or_else(|| format!("provider.{name}.secrets.{k} must be a string"))?.to_string());
+                secrets.insert(
+                    k.to_string(),
+                    v.as_str()
+                        .ok_or_else(|| format!("provider.{name}.secrets.{k} must be a string"))?
+                        .to_string(),
+                );
             }
         }
-        lock.providers.insert(name.to_string(), Grant { component: string("component")?, sha256: string("sha256")?, version: string("version")?, hosts, secrets });
+        lock.providers.insert(
+            name.to_string(),
+            Grant {
+                component: string("component")?,
+                sha256: string("sha256")?,
+                version: string("version")?,
+                hosts,
+                secrets,
+            },
+        );
     }
     Ok(lock)
 }
@@ -101,7 +143,9 @@ pub fn parse(text: &str) -> Result<LockFile, String> {
 pub fn load(roster_file: &Path) -> Result<Option<LockFile>, String> {
     let path = path_for(roster_file);
     match std::fs::read_to_string(&path) {
-        Ok(text) => parse(&text).map(Some).map_err(|e| format!("{}: {e}", path.display())),
+        Ok(text) => parse(&text)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("reading {}: {e}", path.display())),
     }
@@ -114,7 +158,10 @@ pub fn not_granted(granted: Option<&Grant>, wanted: &Grant) -> Vec<String> {
     };
     let mut out = Vec::new();
     if g.component != wanted.component {
-        out.push(format!("its component is now {} (granted: {})", wanted.component, g.component));
+        out.push(format!(
+            "its component is now {} (granted: {})",
+            wanted.component, g.component
+        ));
     }
     if g.sha256 != wanted.sha256 {
         out.push(format!("its component's code changed: sha256 {} (version {}) where {} (version {}) was granted", short(&wanted.sha256), wanted.version, short(&g.sha256), g.version));
@@ -140,7 +187,10 @@ pub fn changes(granted: Option<&Grant>, wanted: &Grant) -> Vec<String> {
     let g = granted.unwrap_or(&empty);
     let mut out = Vec::new();
     if g.sha256 != wanted.sha256 || g.component != wanted.component {
-        out.push(format!("+ component {} sha256 {} version {}", wanted.component, wanted.sha256, wanted.version));
+        out.push(format!(
+            "+ component {} sha256 {} version {}",
+            wanted.component, wanted.sha256, wanted.version
+        ));
     }
     for h in wanted.hosts.difference(&g.hosts) {
         out.push(format!("+ host {h}"));
@@ -170,8 +220,16 @@ mod tests {
             component: "builtin:nimbus".into(),
             sha256: "ab".repeat(32),
             version: "0.1.0".into(),
-            hosts: ["login.microsoftonline.com".to_string(), "admin.ch-01.luware.cloud".to_string()].into(),
-            secrets: [("client_secret".to_string(), "env:NIMBUS_CLIENT_SECRET".to_string())].into(),
+            hosts: [
+                "login.microsoftonline.com".to_string(),
+                "admin.ch-01.luware.cloud".to_string(),
+            ]
+            .into(),
+            secrets: [(
+                "client_secret".to_string(),
+                "env:NIMBUS_CLIENT_SECRET".to_string(),
+            )]
+            .into(),
         }
     }
 
@@ -179,14 +237,27 @@ mod tests {
     fn renders_sorted_and_parses_back() {
         let mut lock = LockFile::default();
         lock.providers.insert("nimbus".into(), grant());
-        lock.providers.insert("a_first".into(), Grant { secrets: BTreeMap::new(), ..grant() });
+        lock.providers.insert(
+            "a_first".into(),
+            Grant {
+                secrets: BTreeMap::new(),
+                ..grant()
+            },
+        );
         let text = render(&lock);
         assert!(text.find("[provider.a_first]").unwrap() < text.find("[provider.nimbus]").unwrap());
-        assert!(text.find("admin.ch-01").unwrap() < text.find("login.micro").unwrap(), "hosts sorted");
+        assert!(
+            text.find("admin.ch-01").unwrap() < text.find("login.micro").unwrap(),
+            "hosts sorted"
+        );
         assert_eq!(parse(&text).unwrap(), lock);
         assert_eq!(render(&parse(&text).unwrap()), text, "stable");
-        assert!(parse("[provider.x]\ncomponent = 1\nhosts = []\n").unwrap_err().contains("provider.x.component must be a string"));
-        assert!(parse("[provider.x]\ncomponent = \"builtin:x\"\n").unwrap_err().contains("provider.x.hosts must be a list"));
+        assert!(parse("[provider.x]\ncomponent = 1\nhosts = []\n")
+            .unwrap_err()
+            .contains("provider.x.component must be a string"));
+        assert!(parse("[provider.x]\ncomponent = \"builtin:x\"\n")
+            .unwrap_err()
+            .contains("provider.x.hosts must be a list"));
     }
 
     #[test]
@@ -196,17 +267,42 @@ mod tests {
         assert_eq!(not_granted(None, &g), vec!["it is not in roster.lock"]);
         let mut w = g.clone();
         w.hosts.insert("collector.example".into());
-        w.secrets.insert("exfil".into(), "file:/proc/self/environ".into());
-        assert_eq!(not_granted(Some(&g), &w), vec!["new host collector.example", "new secret source exfil = file:/proc/self/environ"]);
+        w.secrets
+            .insert("exfil".into(), "file:/proc/self/environ".into());
+        assert_eq!(
+            not_granted(Some(&g), &w),
+            vec![
+                "new host collector.example",
+                "new secret source exfil = file:/proc/self/environ"
+            ]
+        );
         let mut w = g.clone();
         w.sha256 = "cd".repeat(32);
         assert!(not_granted(Some(&g), &w)[0].contains("code changed: sha256 cdcdcdcdcdcd"));
         let mut w = g.clone();
         w.hosts.remove("login.microsoftonline.com");
-        assert_eq!(not_granted(Some(&g), &w), Vec::<String>::new(), "asking for less needs no grant");
-        assert_eq!(changes(Some(&g), &w), vec!["- host login.microsoftonline.com"]);
-        let w = Grant { component: "nimbus.wasm".into(), ..g.clone() };
-        assert_eq!(not_granted(Some(&g), &w).len(), 1, "the same code from elsewhere is another grant");
-        assert_eq!(changes(Some(&g), &w).len(), 1, "and `roster grant` shows and writes it");
+        assert_eq!(
+            not_granted(Some(&g), &w),
+            Vec::<String>::new(),
+            "asking for less needs no grant"
+        );
+        assert_eq!(
+            changes(Some(&g), &w),
+            vec!["- host login.microsoftonline.com"]
+        );
+        let w = Grant {
+            component: "nimbus.wasm".into(),
+            ..g.clone()
+        };
+        assert_eq!(
+            not_granted(Some(&g), &w).len(),
+            1,
+            "the same code from elsewhere is another grant"
+        );
+        assert_eq!(
+            changes(Some(&g), &w).len(),
+            1,
+            "and `roster grant` shows and writes it"
+        );
     }
 }

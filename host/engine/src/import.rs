@@ -9,7 +9,9 @@
 //! records them) — never records without declarations, which a plan would delete.
 
 use crate::decide::{diff, Key, Read};
-use crate::plan::{created_record, read, read_many, without_sensitive, Action, ActionKind, ReadProgress};
+use crate::plan::{
+    created_record, read, read_many, without_sensitive, Action, ActionKind, ReadProgress,
+};
 use crate::rosterfile::{RosterFile, RowSource, RowsDecl};
 use crate::rows;
 use crate::state::Record;
@@ -22,7 +24,14 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// The adopt action that records object `id` of `type_name` under `address`.
-fn adopt(address: &str, provider: &str, type_name: &str, id: &str, schema: &ResourceSchema, desired: &Map<String, Value>) -> Action {
+fn adopt(
+    address: &str,
+    provider: &str,
+    type_name: &str,
+    id: &str,
+    schema: &ResourceSchema,
+    desired: &Map<String, Value>,
+) -> Action {
     Action {
         address: address.to_string(),
         kind: ActionKind::Adopt,
@@ -40,15 +49,27 @@ fn adopt(address: &str, provider: &str, type_name: &str, id: &str, schema: &Reso
 
 /// The record of object `key`, if the state holds one.
 fn held<'a>(ws: &Workspace, records: &'a [Record], key: &Key) -> Option<&'a Record> {
-    records.iter().find(|r| ws.schemas.record_key(r).as_ref() == Some(key))
+    records
+        .iter()
+        .find(|r| ws.schemas.record_key(r).as_ref() == Some(key))
 }
 
 /// The resource `file` declares for object `key`, if any.
-fn declared<'a>(ws: &Workspace, file: &'a RosterFile, key: &Key) -> Option<&'a crate::rosterfile::ResourceDecl> {
+fn declared<'a>(
+    ws: &Workspace,
+    file: &'a RosterFile,
+    key: &Key,
+) -> Option<&'a crate::rosterfile::ResourceDecl> {
     file.resources.iter().find(|r| {
         r.provider == key.provider
             && r.type_name == key.type_name
-            && ws.schemas.get(&r.provider, &r.type_name).and_then(|s| r.attributes.get(&s.id_attribute)).and_then(Value::as_str).and_then(|i| ws.schemas.key(&r.provider, &r.type_name, i)).as_ref()
+            && ws
+                .schemas
+                .get(&r.provider, &r.type_name)
+                .and_then(|s| r.attributes.get(&s.id_attribute))
+                .and_then(Value::as_str)
+                .and_then(|i| ws.schemas.key(&r.provider, &r.type_name, i))
+                .as_ref()
                 == Some(key)
     })
 }
@@ -56,16 +77,41 @@ fn declared<'a>(ws: &Workspace, file: &'a RosterFile, key: &Key) -> Option<&'a c
 /// `roster import TYPE ID`: takes the existing object `id` of `type_name` into the state, for the
 /// resource that declares it. Reads it first (paced); refuses an object that does not exist, one
 /// the roster file does not declare, and one the state already holds.
-pub async fn one(ws: &Workspace, store: &dyn StateStore, type_name: &str, id: &str) -> Result<Record> {
-    let (provider, schema) = ws.provider_for_type(type_name).ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
-    let key = ws.schemas.key(provider, type_name, id).expect("the type is the provider's");
-    let decl = declared(ws, &ws.file, &key).ok_or_else(|| anyhow!("declare it first: no [resource.{type_name}.NAME] in {} has {} = \"{id}\"", ws.file.path.display(), schema.id_attribute))?;
+pub async fn one(
+    ws: &Workspace,
+    store: &dyn StateStore,
+    type_name: &str,
+    id: &str,
+) -> Result<Record> {
+    let (provider, schema) = ws
+        .provider_for_type(type_name)
+        .ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
+    let key = ws
+        .schemas
+        .key(provider, type_name, id)
+        .expect("the type is the provider's");
+    let decl = declared(ws, &ws.file, &key).ok_or_else(|| {
+        anyhow!(
+            "declare it first: no [resource.{type_name}.NAME] in {} has {} = \"{id}\"",
+            ws.file.path.display(),
+            schema.id_attribute
+        )
+    })?;
     let mut state = store.load()?;
     if let Some(r) = held(ws, &state.resources, &key) {
         bail!("{type_name} {id} is already managed as {}; `roster state rm {}` first to import it again", r.address, r.address);
     }
-    let actual = read(ws, provider, type_name, id, &crate::pacing::no_wait_report).await?.ok_or_else(|| anyhow!("{type_name} {id} does not exist at the vendor"))?;
-    let action = adopt(&decl.address, provider, type_name, id, schema, &decl.attributes);
+    let actual = read(ws, provider, type_name, id, &crate::pacing::no_wait_report)
+        .await?
+        .ok_or_else(|| anyhow!("{type_name} {id} does not exist at the vendor"))?;
+    let action = adopt(
+        &decl.address,
+        provider,
+        type_name,
+        id,
+        schema,
+        &decl.attributes,
+    );
     let record = created_record(&action, schema, &decl.attributes, &actual);
     put(ws, &mut state, record.clone(), &key);
     store.save(&mut state)?;
@@ -117,15 +163,39 @@ pub struct Imported {
 /// declare yet (rows or blocks, `into`), then records all that exist in the state — so that
 /// the next plan says "No changes" for them. Objects that do not exist are listed, not recorded.
 /// Duplicate ids in `wanted`, and names already used, are refused before anything is read.
-pub async fn many(ws: &Workspace, store: &dyn StateStore, type_name: &str, wanted: &[Wanted], into: WriteTo<'_>, progress: &dyn ReadProgress) -> Result<Imported> {
-    let (provider, schema) = ws.provider_for_type(type_name).ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
+pub async fn many(
+    ws: &Workspace,
+    store: &dyn StateStore,
+    type_name: &str,
+    wanted: &[Wanted],
+    into: WriteTo<'_>,
+    progress: &dyn ReadProgress,
+) -> Result<Imported> {
+    let (provider, schema) = ws
+        .provider_for_type(type_name)
+        .ok_or_else(|| anyhow!("no declared provider offers resource type `{type_name}`"))?;
     if let WriteTo::Rows(r) = into {
         if r.type_name != type_name || r.provider != provider {
-            bail!("[rows.{}] declares {} of provider `{}`, not {type_name} of `{provider}`", r.name, r.type_name, r.provider);
+            bail!(
+                "[rows.{}] declares {} of provider `{}`, not {type_name} of `{provider}`",
+                r.name,
+                r.type_name,
+                r.provider
+            );
         }
     }
     // Each object's identity, once.
-    let wanted: Vec<(&Wanted, Key)> = wanted.iter().map(|w| (w, ws.schemas.key(provider, type_name, &w.id).expect("the type is the provider's"))).collect();
+    let wanted: Vec<(&Wanted, Key)> = wanted
+        .iter()
+        .map(|w| {
+            (
+                w,
+                ws.schemas
+                    .key(provider, type_name, &w.id)
+                    .expect("the type is the provider's"),
+            )
+        })
+        .collect();
     // Refuse bad input before any read.
     let mut seen: HashMap<&Key, &Wanted> = HashMap::new();
     let mut names: HashMap<String, &Wanted> = HashMap::new();
@@ -137,13 +207,19 @@ pub async fn many(ws: &Workspace, store: &dyn StateStore, type_name: &str, wante
             continue;
         }
         if let Some(first) = seen.insert(key, w) {
-            problems.push(format!("{}: {} {} is also at {}; each object once", w.origin, type_name, w.id, first.origin));
+            problems.push(format!(
+                "{}: {} {} is also at {}; each object once",
+                w.origin, type_name, w.id, first.origin
+            ));
         }
         if let Some(name) = &w.name {
             if let Err(why) = crate::address::check_name(name) {
                 problems.push(format!("{}: {why}", w.origin));
             } else if let Some(first) = names.insert(name.clone(), w) {
-                problems.push(format!("{}: name `{name}` is also used at {}", w.origin, first.origin));
+                problems.push(format!(
+                    "{}: name `{name}` is also used at {}",
+                    w.origin, first.origin
+                ));
             }
         }
     }
@@ -163,7 +239,12 @@ pub async fn many(ws: &Workspace, store: &dyn StateStore, type_name: &str, wante
     let reads = read_many(ws, &to_read, progress).await;
 
     // Existing objects: those declared already keep their declaration; the rest get one.
-    let mut taken: HashSet<String> = ws.file.resources.iter().map(|r| r.address.clone()).collect();
+    let mut taken: HashSet<String> = ws
+        .file
+        .resources
+        .iter()
+        .map(|r| r.address.clone())
+        .collect();
     let mut found: Vec<(&Wanted, &Key, Map<String, Value>)> = Vec::new();
     let mut new: Vec<New> = Vec::new();
     for (w, key) in &wanted {
@@ -177,7 +258,11 @@ pub async fn many(ws: &Workspace, store: &dyn StateStore, type_name: &str, wante
                     found.push((w, key, actual.clone()));
                     continue;
                 }
-                let name = unique_name(w.name.clone().unwrap_or_else(|| rows::name_from(&w.id)), type_name, &mut taken);
+                let name = unique_name(
+                    w.name.clone().unwrap_or_else(|| rows::name_from(&w.id)),
+                    type_name,
+                    &mut taken,
+                );
                 match declaration(schema, into, &name, actual, &w.given) {
                     Ok(declaration) => new.push((name, w, key, declaration, actual.clone())),
                     Err(why) => out.failed.push((w.id.clone(), why)),
@@ -196,13 +281,19 @@ pub async fn many(ws: &Workspace, store: &dyn StateStore, type_name: &str, wante
         reread = file;
         &reread
     };
-    found.extend(new.iter().map(|(_, w, key, _, actual)| (*w, *key, actual.clone())));
+    found.extend(
+        new.iter()
+            .map(|(_, w, key, _, actual)| (*w, *key, actual.clone())),
+    );
     out.generated = new.len();
 
     // 2. The records, under the addresses the roster file now declares them at.
     for (w, key, actual) in found {
         let Some(decl) = declared(ws, file, key) else {
-            out.failed.push((w.id.clone(), "its generated declaration is not in the roster file".into()));
+            out.failed.push((
+                w.id.clone(),
+                "its generated declaration is not in the roster file".into(),
+            ));
             continue;
         };
         let mut desired = decl.attributes.clone();
@@ -230,11 +321,35 @@ fn put(ws: &Workspace, state: &mut crate::state::State, record: Record, key: &Ke
 /// source's `template`, the input is read as rows in the source format (each template cell whose
 /// column the input has, through its default and map; constants); without one, every column
 /// named as an attribute of `schema` (an empty cell gives nothing). One map per row of `table`.
-pub fn given(template: Option<&rows::Template>, schema: &ResourceSchema, table: &rows::Table) -> Result<Vec<Map<String, Value>>, Vec<rows::RowError>> {
+pub fn given(
+    template: Option<&rows::Template>,
+    schema: &ResourceSchema,
+    table: &rows::Table,
+) -> Result<Vec<Map<String, Value>>, Vec<rows::RowError>> {
     let Some(t) = template else {
-        let named: Vec<(usize, &str)> =
-            table.columns.iter().enumerate().filter(|(_, c)| schema.attributes.iter().any(|a| a.name == **c && a.presence != Presence::Computed)).map(|(i, c)| (i, c.as_str())).collect();
-        return Ok(table.rows.iter().map(|row| named.iter().filter(|(i, _)| !row.cells[*i].is_empty()).map(|(i, c)| (c.to_string(), Value::String(row.cells[*i].clone()))).collect()).collect());
+        let named: Vec<(usize, &str)> = table
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                schema
+                    .attributes
+                    .iter()
+                    .any(|a| a.name == **c && a.presence != Presence::Computed)
+            })
+            .map(|(i, c)| (i, c.as_str()))
+            .collect();
+        return Ok(table
+            .rows
+            .iter()
+            .map(|row| {
+                named
+                    .iter()
+                    .filter(|(i, _)| !row.cells[*i].is_empty())
+                    .map(|(i, c)| (c.to_string(), Value::String(row.cells[*i].clone())))
+                    .collect()
+            })
+            .collect());
     };
     // The template's cells the input can fill, keyed by a column of the row numbers (the
     // input's own key column may be absent or hold ids that are no names).
@@ -248,13 +363,19 @@ pub fn given(template: Option<&rows::Template>, schema: &ResourceSchema, table: 
         })
         .cloned()
         .collect();
-    let sub = rows::Template { key: key.clone(), attributes };
+    let sub = rows::Template {
+        key: key.clone(),
+        attributes,
+    };
     let mut numbered = table.clone();
     numbered.columns.push(key);
     for (i, row) in numbered.rows.iter_mut().enumerate() {
         row.cells.push(format!("r{i}"));
     }
-    Ok(rows::expand(&sub, &numbered)?.into_iter().map(|x| x.attributes).collect())
+    Ok(rows::expand(&sub, &numbered)?
+        .into_iter()
+        .map(|x| x.attributes)
+        .collect())
 }
 
 /// `name`, or `name_2`, `name_3`… — the first whose address is not taken (then taken).
@@ -275,19 +396,43 @@ fn declarable(schema: &ResourceSchema, actual: &Map<String, Value>) -> Map<Strin
         .attributes
         .iter()
         .filter(|a| a.presence != Presence::Computed && !a.sensitive && !a.create_only)
-        .filter_map(|a| actual.get(&a.name).filter(|v| !v.is_null()).map(|v| (a.name.clone(), v.clone())))
+        .filter_map(|a| {
+            actual
+                .get(&a.name)
+                .filter(|v| !v.is_null())
+                .map(|v| (a.name.clone(), v.clone()))
+        })
         .collect()
 }
 
 /// The attributes the declaration of `actual` will have (for rows: what its row expands to):
 /// what the vendor reports, and what `given` adds where it reports nothing. Refused when an
 /// attribute the user must set is unknown, or when the next plan would not say "No changes".
-fn declaration(schema: &ResourceSchema, into: WriteTo<'_>, name: &str, actual: &Map<String, Value>, given: &Map<String, Value>) -> Result<Declaration, String> {
+fn declaration(
+    schema: &ResourceSchema,
+    into: WriteTo<'_>,
+    name: &str,
+    actual: &Map<String, Value>,
+    given: &Map<String, Value>,
+) -> Result<Declaration, String> {
     // What the user may declare from the input: anything settable (create-only ones too).
-    let mut known: Map<String, Value> =
-        given.iter().filter(|(k, _)| schema.attributes.iter().any(|a| a.name == **k && a.presence != Presence::Computed && !a.sensitive)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut known: Map<String, Value> = given
+        .iter()
+        .filter(|(k, _)| {
+            schema
+                .attributes
+                .iter()
+                .any(|a| a.name == **k && a.presence != Presence::Computed && !a.sensitive)
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     known.extend(declarable(schema, actual));
-    let unknown: Vec<&str> = schema.attributes.iter().filter(|a| a.presence == Presence::Required && !known.contains_key(&a.name)).map(|a| a.name.as_str()).collect();
+    let unknown: Vec<&str> = schema
+        .attributes
+        .iter()
+        .filter(|a| a.presence == Presence::Required && !known.contains_key(&a.name))
+        .map(|a| a.name.as_str())
+        .collect();
     if !unknown.is_empty() {
         return Err(format!("the vendor does not report {} and the input gives none; add a column for each to the CSV", unknown.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")));
     }
@@ -295,9 +440,27 @@ fn declaration(schema: &ResourceSchema, into: WriteTo<'_>, name: &str, actual: &
         WriteTo::Blocks => (known.clone(), None),
         WriteTo::Rows(r) => {
             let cells = rows::row_for(&r.template, &r.columns, name, &known)?;
-            let table = rows::Table { columns: r.columns.clone(), rows: vec![rows::Row { line: 1, cells: cells.clone() }] };
-            let expanded = rows::expand(&r.template, &table).map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
-            (expanded.into_iter().next().map(|x| x.attributes).unwrap_or_default(), Some(cells))
+            let table = rows::Table {
+                columns: r.columns.clone(),
+                rows: vec![rows::Row {
+                    line: 1,
+                    cells: cells.clone(),
+                }],
+            };
+            let expanded = rows::expand(&r.template, &table).map_err(|e| {
+                e.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?;
+            (
+                expanded
+                    .into_iter()
+                    .next()
+                    .map(|x| x.attributes)
+                    .unwrap_or_default(),
+                Some(cells),
+            )
         }
     };
     typed_cells(schema, &mut attributes);
@@ -306,8 +469,19 @@ fn declaration(schema: &ResourceSchema, into: WriteTo<'_>, name: &str, actual: &
     recorded.extend(actual.iter().map(|(k, v)| (k.clone(), v.clone())));
     let changes = diff(schema, &attributes, &attributes, &recorded);
     if !changes.is_empty() {
-        let what: Vec<String> = changes.iter().map(|c| format!("{} is {} at the vendor, the declaration would say {}", c.attribute, c.from, c.to)).collect();
-        return Err(format!("its declaration would not match it ({})", what.join("; ")));
+        let what: Vec<String> = changes
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} is {} at the vendor, the declaration would say {}",
+                    c.attribute, c.from, c.to
+                )
+            })
+            .collect();
+        return Err(format!(
+            "its declaration would not match it ({})",
+            what.join("; ")
+        ));
     }
     Ok(Declaration { attributes, cells })
 }
@@ -324,28 +498,50 @@ type New<'a> = (String, &'a Wanted, &'a Key, Declaration, Map<String, Value>);
 
 /// Appends the declarations of `new` (rows to the rows source's CSV, or blocks to the roster
 /// file); returns the file written and the roster file as read back.
-fn write_declarations(file: &RosterFile, type_name: &str, provider: &str, into: WriteTo<'_>, new: &[New]) -> Result<(PathBuf, RosterFile)> {
+fn write_declarations(
+    file: &RosterFile,
+    type_name: &str,
+    provider: &str,
+    into: WriteTo<'_>,
+    new: &[New],
+) -> Result<(PathBuf, RosterFile)> {
     match into {
         WriteTo::Rows(r) => {
             let RowSource::Csv(path) = &r.source;
-            let cells: Vec<Vec<String>> = new.iter().filter_map(|(_, _, _, d, _)| d.cells.clone()).collect();
+            let cells: Vec<Vec<String>> = new
+                .iter()
+                .filter_map(|(_, _, _, d, _)| d.cells.clone())
+                .collect();
             let header = rows::write_csv(&r.columns, &[]);
             let all = rows::write_csv(&r.columns, &cells);
-            Ok((path.clone(), append_checked(path, &all.as_bytes()[header.len()..], &file.path)?))
+            Ok((
+                path.clone(),
+                append_checked(path, &all.as_bytes()[header.len()..], &file.path)?,
+            ))
         }
         WriteTo::Blocks => {
             let default_provider = type_name.split('_').next().unwrap_or_default();
             let mut text = String::new();
             for (name, w, _, d, _) in new {
-                text.push_str(&format!("\n# imported by `roster import` from {}\n[resource.{}]\n", w.origin, crate::address::of(type_name, name)));
+                text.push_str(&format!(
+                    "\n# imported by `roster import` from {}\n[resource.{}]\n",
+                    w.origin,
+                    crate::address::of(type_name, name)
+                ));
                 if provider != default_provider {
-                    text.push_str(&format!("provider = {}\n", Value::String(provider.to_string())));
+                    text.push_str(&format!(
+                        "provider = {}\n",
+                        Value::String(provider.to_string())
+                    ));
                 }
                 for (k, v) in &d.attributes {
                     text.push_str(&format!("{k} = {}\n", toml_value(v)));
                 }
             }
-            Ok((file.path.clone(), append_checked(&file.path, text.as_bytes(), &file.path)?))
+            Ok((
+                file.path.clone(),
+                append_checked(&file.path, text.as_bytes(), &file.path)?,
+            ))
         }
     }
 }
@@ -360,13 +556,19 @@ fn append_checked(path: &Path, addition: &[u8], roster: &Path) -> Result<RosterF
         text.push(b'\n');
     }
     text.extend_from_slice(addition);
-    let write = |bytes: &[u8]| crate::store::write_atomically(path, bytes).with_context(|| format!("writing {}", path.display()));
+    let write = |bytes: &[u8]| {
+        crate::store::write_atomically(path, bytes)
+            .with_context(|| format!("writing {}", path.display()))
+    };
     write(&text)?;
     match RosterFile::load(roster) {
         Ok(file) => Ok(file),
         Err(e) => {
             write(&before)?;
-            bail!("the generated declarations do not read back, so {} is unchanged:\n{e}", path.display())
+            bail!(
+                "the generated declarations do not read back, so {} is unchanged:\n{e}",
+                path.display()
+            )
         }
     }
 }
@@ -375,7 +577,10 @@ fn append_checked(path: &Path, addition: &[u8], roster: &Path) -> Result<RosterF
 /// are TOML's).
 fn toml_value(v: &Value) -> String {
     match v {
-        Value::Array(items) => format!("[{}]", items.iter().map(toml_value).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(toml_value).collect::<Vec<_>>().join(", ")
+        ),
         other => other.to_string(),
     }
 }

@@ -44,7 +44,11 @@ pub fn encode(lineage: &str, serial: u64, changes: &[Change]) -> Result<String> 
         serial: u64,
         changes: &'a [Change],
     }
-    let json = serde_json::to_string(&LineRef { lineage, serial, changes })?;
+    let json = serde_json::to_string(&LineRef {
+        lineage,
+        serial,
+        changes,
+    })?;
     let sum = checksum(json.as_bytes());
     Ok(format!("{json}\t{sum}\n"))
 }
@@ -83,8 +87,16 @@ pub fn replay(mut snapshot: State, journal: &[u8], origin: &str) -> Result<Repla
         let Some(parsed) = parsed else {
             if after.iter().all(|b| b.is_ascii_whitespace() || *b == 0) {
                 // The last line, unfinished or unreadable: an append a crash cut short.
-                let shown: String = String::from_utf8_lossy(&line[..line.len().min(80)]).chars().filter(|c| !c.is_control()).collect();
-                return Ok(Replayed { state: snapshot, good_len, applied, torn: Some(format!("line {number} ({} bytes: {shown}…)", line.len())) });
+                let shown: String = String::from_utf8_lossy(&line[..line.len().min(80)])
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .collect();
+                return Ok(Replayed {
+                    state: snapshot,
+                    good_len,
+                    applied,
+                    torn: Some(format!("line {number} ({} bytes: {shown}…)", line.len())),
+                });
             }
             bail!("state journal {origin} is damaged at line {number} (good lines follow it, so no crash left it so); keep a copy and restore the state from a backup, or remove the journal to go back to the state file alone");
         };
@@ -108,7 +120,12 @@ pub fn replay(mut snapshot: State, journal: &[u8], origin: &str) -> Result<Repla
         good_len = journal.len() - after.len();
         rest = after;
     }
-    Ok(Replayed { state: snapshot, good_len, applied, torn: None })
+    Ok(Replayed {
+        state: snapshot,
+        good_len,
+        applied,
+        torn: None,
+    })
 }
 
 /// A line's JSON, if its checksum holds and it parses.
@@ -142,11 +159,21 @@ mod tests {
     }
 
     fn put(r: Record) -> Change {
-        Change { was: None, now: Some(r) }
+        Change {
+            was: None,
+            now: Some(r),
+        }
     }
 
     fn journal(state: &State, lines: &[(u64, Vec<Change>)]) -> Vec<u8> {
-        lines.iter().flat_map(|(serial, changes)| encode(&state.lineage, *serial, changes).unwrap().into_bytes()).collect()
+        lines
+            .iter()
+            .flat_map(|(serial, changes)| {
+                encode(&state.lineage, *serial, changes)
+                    .unwrap()
+                    .into_bytes()
+            })
+            .collect()
     }
 
     #[test]
@@ -159,22 +186,56 @@ mod tests {
             &base,
             &[
                 (1, vec![put(pending)]),
-                (2, vec![Change { was: Some(Identity::of(&created)), now: Some(created.clone()) }]),
-                (3, vec![Change { was: Some(Identity::of(&moved)), now: Some(moved.clone()) }]),
+                (
+                    2,
+                    vec![Change {
+                        was: Some(Identity::of(&created)),
+                        now: Some(created.clone()),
+                    }],
+                ),
+                (
+                    3,
+                    vec![Change {
+                        was: Some(Identity::of(&moved)),
+                        now: Some(moved.clone()),
+                    }],
+                ),
             ],
         );
         let r = replay(base.clone(), &bytes, "j").unwrap();
-        assert_eq!((r.applied, r.good_len, r.torn.is_none()), (3, bytes.len(), true));
-        assert_eq!((r.state.serial, r.state.resources.clone()), (3, vec![moved.clone()]));
+        assert_eq!(
+            (r.applied, r.good_len, r.torn.is_none()),
+            (3, bytes.len(), true)
+        );
+        assert_eq!(
+            (r.state.serial, r.state.resources.clone()),
+            (3, vec![moved.clone()])
+        );
         // A snapshot written at serial 2 but a journal not yet removed: only line 3 applies.
         let mut at2 = base.clone();
         at2.serial = 2;
         at2.resources = vec![created];
         let r = replay(at2, &bytes, "j").unwrap();
-        assert_eq!((r.applied, r.state.serial, r.state.resources.clone()), (1, 3, vec![moved]));
+        assert_eq!(
+            (r.applied, r.state.serial, r.state.resources.clone()),
+            (1, 3, vec![moved])
+        );
         let gone = journal(
             &base,
-            &[(1, vec![put(record("t.a", "1", Status::Created))]), (2, vec![Change { was: Some(Identity { provider: "p".into(), type_name: "t".into(), id: "1".into() }), now: None }])],
+            &[
+                (1, vec![put(record("t.a", "1", Status::Created))]),
+                (
+                    2,
+                    vec![Change {
+                        was: Some(Identity {
+                            provider: "p".into(),
+                            type_name: "t".into(),
+                            id: "1".into(),
+                        }),
+                        now: None,
+                    }],
+                ),
+            ],
         );
         assert!(replay(base, &gone, "j").unwrap().state.resources.is_empty());
     }
@@ -182,13 +243,23 @@ mod tests {
     #[test]
     fn a_torn_last_line_is_dropped_and_said() {
         let base = State::new();
-        let good = journal(&base, &[(1, vec![put(record("t.a", "1", Status::PendingCreate))])]);
-        let next = journal(&base, &[(2, vec![put(record("t.b", "2", Status::PendingCreate))])]);
+        let good = journal(
+            &base,
+            &[(1, vec![put(record("t.a", "1", Status::PendingCreate))])],
+        );
+        let next = journal(
+            &base,
+            &[(2, vec![put(record("t.b", "2", Status::PendingCreate))])],
+        );
         for cut in [1, next.len() / 2, next.len() - 1] {
             let mut bytes = good.clone();
             bytes.extend_from_slice(&next[..cut]);
             let r = replay(base.clone(), &bytes, "j").unwrap();
-            assert_eq!((r.applied, r.good_len, r.state.resources.len()), (1, good.len(), 1), "cut at {cut}");
+            assert_eq!(
+                (r.applied, r.good_len, r.state.resources.len()),
+                (1, good.len(), 1),
+                "cut at {cut}"
+            );
             assert!(r.torn.unwrap().starts_with("line 2 ("));
         }
         // Zeros where a crash extended the file but not its data.
@@ -200,13 +271,27 @@ mod tests {
     #[test]
     fn damage_another_lineage_or_a_gap_is_refused() {
         let base = State::new();
-        let line = |serial| journal(&base, &[(serial, vec![put(record("t.a", "1", Status::Created))])]);
+        let line = |serial| {
+            journal(
+                &base,
+                &[(serial, vec![put(record("t.a", "1", Status::Created))])],
+            )
+        };
         let mut damaged = line(1);
         damaged[5] ^= 1;
         damaged.extend(line(2));
-        assert!(replay(base.clone(), &damaged, "j").unwrap_err().to_string().contains("damaged at line 1"));
-        assert!(replay(base.clone(), &line(2), "j").unwrap_err().to_string().contains("a commit in between is missing"));
+        assert!(replay(base.clone(), &damaged, "j")
+            .unwrap_err()
+            .to_string()
+            .contains("damaged at line 1"));
+        assert!(replay(base.clone(), &line(2), "j")
+            .unwrap_err()
+            .to_string()
+            .contains("a commit in between is missing"));
         let other = State::new();
-        assert!(replay(other, &line(1), "j").unwrap_err().to_string().contains("belongs to state lineage"));
+        assert!(replay(other, &line(1), "j")
+            .unwrap_err()
+            .to_string()
+            .contains("belongs to state lineage"));
     }
 }

@@ -51,15 +51,34 @@ impl Window {
         let mut w = Window::default();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let mut words = line.split(' ');
-            match (words.next(), words.next(), words.next(), words.next(), words.next(), words.next()) {
+            match (
+                words.next(),
+                words.next(),
+                words.next(),
+                words.next(),
+                words.next(),
+                words.next(),
+            ) {
                 (Some("not-before"), Some(t), None, ..) => w.not_before = t.parse().ok()?,
                 (Some("turn"), Some(pid), Some(id), Some(started), Some(finished), None) => {
-                    w.turns.push(Turn { pid: pid.parse().ok()?, id: id.parse().ok()?, started: started.parse().ok()?, finished: if finished == "-" { None } else { Some(finished.parse().ok()?) } })
+                    w.turns.push(Turn {
+                        pid: pid.parse().ok()?,
+                        id: id.parse().ok()?,
+                        started: started.parse().ok()?,
+                        finished: if finished == "-" {
+                            None
+                        } else {
+                            Some(finished.parse().ok()?)
+                        },
+                    })
                 }
                 _ => return None,
             }
         }
-        w.turns.iter().all(|t| t.finished.is_none_or(|f| f >= t.started)).then_some(w)
+        w.turns
+            .iter()
+            .all(|t| t.finished.is_none_or(|f| f >= t.started))
+            .then_some(w)
     }
 
     /// The file's text.
@@ -67,7 +86,10 @@ impl Window {
         let mut out = format!("not-before {}\n", self.not_before);
         for t in &self.turns {
             let finished = t.finished.map_or("-".to_string(), |f| f.to_string());
-            out.push_str(&format!("turn {} {} {} {finished}\n", t.pid, t.id, t.started));
+            out.push_str(&format!(
+                "turn {} {} {} {finished}\n",
+                t.pid, t.id, t.started
+            ));
         }
         out
     }
@@ -75,31 +97,56 @@ impl Window {
     /// At `now`, with at most `limit` turns per `window_ms`: gives turn `id` of process `pid`
     /// (`Ok`) or says how long to wait at least (`Err`, in milliseconds). Turns in flight count
     /// as finishing now at the earliest.
-    pub fn take(&mut self, now: u64, limit: u32, window_ms: u64, pid: u32, id: u64) -> Result<(), u64> {
-        self.turns.retain(|t| t.finished.is_none_or(|f| f + window_ms > now));
+    pub fn take(
+        &mut self,
+        now: u64,
+        limit: u32,
+        window_ms: u64,
+        pid: u32,
+        id: u64,
+    ) -> Result<(), u64> {
+        self.turns
+            .retain(|t| t.finished.is_none_or(|f| f + window_ms > now));
         if now < self.not_before {
             return Err(self.not_before - now);
         }
         let busy = self.turns.len();
         if busy >= limit as usize {
-            let mut frees: Vec<u64> = self.turns.iter().map(|t| t.finished.unwrap_or(now) + window_ms).collect();
+            let mut frees: Vec<u64> = self
+                .turns
+                .iter()
+                .map(|t| t.finished.unwrap_or(now) + window_ms)
+                .collect();
             frees.sort_unstable();
             return Err((frees[busy - limit as usize] - now).max(1));
         }
-        self.turns.push(Turn { pid, id, started: now, finished: None });
+        self.turns.push(Turn {
+            pid,
+            id,
+            started: now,
+            finished: None,
+        });
         Ok(())
     }
 
     /// Turn `id` of process `pid` ended at `now`; from now on it counts for one more window.
     pub fn finish(&mut self, now: u64, pid: u32, id: u64) {
-        if let Some(t) = self.turns.iter_mut().find(|t| t.pid == pid && t.id == id && t.finished.is_none()) {
+        if let Some(t) = self
+            .turns
+            .iter_mut()
+            .find(|t| t.pid == pid && t.id == id && t.finished.is_none())
+        {
             t.finished = Some(now.max(t.started));
         }
     }
 
     /// Turns in flight in a process that is gone end now (it sent nothing after it died).
     pub fn end_orphans(&mut self, now: u64, alive: impl Fn(u32) -> bool) {
-        for t in self.turns.iter_mut().filter(|t| t.finished.is_none() && !alive(t.pid)) {
+        for t in self
+            .turns
+            .iter_mut()
+            .filter(|t| t.finished.is_none() && !alive(t.pid))
+        {
             t.finished = Some(now.max(t.started));
         }
     }
@@ -113,15 +160,23 @@ pub struct Ledger {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Whether process `pid` exists (a process we may not signal exists too).
 fn alive(pid: u32) -> bool {
     #[cfg(unix)]
     {
-        let Ok(pid) = i32::try_from(pid) else { return false };
-        unsafe { libc::kill(pid, 0) == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) }
+        let Ok(pid) = i32::try_from(pid) else {
+            return false;
+        };
+        unsafe {
+            libc::kill(pid, 0) == 0
+                || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+        }
     }
     #[cfg(not(unix))]
     {
@@ -141,7 +196,11 @@ impl Ledger {
             std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
             b.create(dir)?;
         }
-        let ledger = Ledger { path: path.to_path_buf(), limit: limit.max(1), window_ms: window.as_millis() as u64 };
+        let ledger = Ledger {
+            path: path.to_path_buf(),
+            limit: limit.max(1),
+            window_ms: window.as_millis() as u64,
+        };
         ledger.with(|_, _| ())?;
         Ok(ledger)
     }
@@ -149,13 +208,21 @@ impl Ledger {
     /// The file for a tenant named by `key` (e.g. the component's name and its hosts).
     pub fn path_for(dir: &Path, key: &str) -> PathBuf {
         use sha2::Digest;
-        dir.join(format!("{}.ledger", &hex::encode(sha2::Sha256::digest(key.as_bytes()))[..32]))
+        dir.join(format!(
+            "{}.ledger",
+            &hex::encode(sha2::Sha256::digest(key.as_bytes()))[..32]
+        ))
     }
 
     /// Runs `f` on the window under the file's exclusive lock and writes the window back. A
     /// damaged file is read as a full window (wait one window), never trusted.
     fn with<R>(&self, f: impl FnOnce(&mut Window, u64) -> R) -> std::io::Result<R> {
-        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&self.path)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.path)?;
         let _lock = Flock::exclusive(&file)?;
         let mut file = &file;
         let mut text = String::new();
@@ -163,8 +230,14 @@ impl Ledger {
         let mut window = match file.read_to_string(&mut text) {
             Ok(_) if text.is_empty() => Window::default(),
             // Damaged: nothing in it is trusted, so wait a full window (the safe side).
-            Ok(_) => Window::parse(&text).unwrap_or(Window { turns: vec![], not_before: now + self.window_ms }),
-            Err(_) => Window { turns: vec![], not_before: now + self.window_ms },
+            Ok(_) => Window::parse(&text).unwrap_or(Window {
+                turns: vec![],
+                not_before: now + self.window_ms,
+            }),
+            Err(_) => Window {
+                turns: vec![],
+                not_before: now + self.window_ms,
+            },
         };
         window.end_orphans(now, alive);
         let out = f(&mut window, now);
@@ -177,7 +250,9 @@ impl Ledger {
     /// Waits for turn `id` (unique in this process) in the shared window.
     pub async fn turn(&self, id: u64) -> std::io::Result<()> {
         loop {
-            match self.with(|w, now| w.take(now, self.limit, self.window_ms, std::process::id(), id))? {
+            match self
+                .with(|w, now| w.take(now, self.limit, self.window_ms, std::process::id(), id))?
+            {
                 Ok(()) => return Ok(()),
                 Err(wait_ms) => tokio::time::sleep(Duration::from_millis(wait_ms)).await,
             }
@@ -229,7 +304,10 @@ mod tests {
     struct Lcg(u64);
     impl Lcg {
         fn next(&mut self, below: u64) -> u64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (self.0 >> 33) % below.max(1)
         }
     }
@@ -237,7 +315,15 @@ mod tests {
     /// The vendor's rule, over its arrivals: at most `limit` within any window.
     fn busiest(arrivals: &mut [u64], window: u64) -> usize {
         arrivals.sort_unstable();
-        (0..arrivals.len()).map(|i| arrivals[i..].iter().take_while(|&&a| a < arrivals[i] + window).count()).max().unwrap_or(0)
+        (0..arrivals.len())
+            .map(|i| {
+                arrivals[i..]
+                    .iter()
+                    .take_while(|&&a| a < arrivals[i] + window)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// Workers take turns, each operation lasting 0-400 ms and reaching the vendor at any moment
@@ -250,7 +336,8 @@ mod tests {
             let mut rng = Lcg(seed);
             let mut w = Window::default();
             // Per worker: (next try, turn in flight: (id, finishes at)).
-            let mut workers: Vec<(u64, Option<(u64, u64)>)> = vec![(0, None); 1 + rng.next(8) as usize];
+            let mut workers: Vec<(u64, Option<(u64, u64)>)> =
+                vec![(0, None); 1 + rng.next(8) as usize];
             let (mut arrivals, mut ids) = (Vec::new(), 0u64);
             for now in 0..6000u64 {
                 if rng.next(3000) == 0 {
@@ -282,7 +369,10 @@ mod tests {
             }
             assert!(arrivals.len() > 5, "seed {seed}: the schedule ran");
             let most = busiest(&mut arrivals, window);
-            assert!(most <= limit as usize, "seed {seed}: {most} arrivals in one window: {arrivals:?}");
+            assert!(
+                most <= limit as usize,
+                "seed {seed}: {most} arrivals in one window: {arrivals:?}"
+            );
         }
     }
 
@@ -292,18 +382,34 @@ mod tests {
         for (id, t) in [0, 10, 20].into_iter().enumerate() {
             w.take(t, 3, 100, 1, id as u64).unwrap();
         }
-        assert_eq!(w.take(30, 3, 100, 1, 9), Err(100), "all in flight: a window after now at the earliest");
+        assert_eq!(
+            w.take(30, 3, 100, 1, 9),
+            Err(100),
+            "all in flight: a window after now at the earliest"
+        );
         w.finish(40, 1, 0);
         w.finish(45, 1, 1);
-        assert_eq!(w.take(50, 3, 100, 1, 9), Err(90), "until the first to finish has counted a window");
+        assert_eq!(
+            w.take(50, 3, 100, 1, 9),
+            Err(90),
+            "until the first to finish has counted a window"
+        );
         w.take(140, 3, 100, 1, 3).unwrap();
         assert_eq!(w.take(141, 3, 100, 1, 9), Err(4), "then the second");
         w.not_before = 500;
         assert_eq!(w.take(200, 3, 100, 1, 9), Err(300));
         assert_eq!(Window::parse(&w.render()), Some(w.clone()));
         assert_eq!(Window::parse("turn 1 2 x -\n"), None);
-        assert_eq!(Window::parse("turn 1 2 50 40\n"), None, "finished before it started: damaged");
-        assert_eq!(Window::parse("send 5\n"), None, "an older ledger's line: not trusted");
+        assert_eq!(
+            Window::parse("turn 1 2 50 40\n"),
+            None,
+            "finished before it started: damaged"
+        );
+        assert_eq!(
+            Window::parse("send 5\n"),
+            None,
+            "an older ledger's line: not trusted"
+        );
         assert_eq!(Window::parse("garbage"), None);
     }
 
@@ -313,7 +419,11 @@ mod tests {
         w.take(0, 2, 100, 7, 1).unwrap();
         w.take(0, 2, 100, 8, 1).unwrap();
         w.end_orphans(30, |pid| pid != 7);
-        assert_eq!(w.turns[0].finished, Some(30), "process 7 is gone: its turn ended when found");
+        assert_eq!(
+            w.turns[0].finished,
+            Some(30),
+            "process 7 is gone: its turn ended when found"
+        );
         assert_eq!(w.turns[1].finished, None, "process 8 still runs");
         assert_eq!(w.take(40, 2, 100, 8, 2), Err(90));
         assert!(alive(std::process::id()));
@@ -332,14 +442,24 @@ mod tests {
                 l.finish(id).unwrap();
             }
         }
-        assert!(started.elapsed() >= Duration::from_millis(400), "8 turns at 4 per window span a window: {:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= Duration::from_millis(400),
+            "8 turns at 4 per window span a window: {:?}",
+            started.elapsed()
+        );
         b.back_off(Duration::from_millis(300)).unwrap();
         let t = std::time::Instant::now();
         a.turn(10).await.unwrap();
-        assert!(t.elapsed() >= Duration::from_millis(250), "a back-off one meets holds the other");
+        assert!(
+            t.elapsed() >= Duration::from_millis(250),
+            "a back-off one meets holds the other"
+        );
         std::fs::write(&path, "damaged").unwrap();
         let t = std::time::Instant::now();
         a.turn(11).await.unwrap();
-        assert!(t.elapsed() >= Duration::from_millis(350), "a damaged ledger costs a full window, never trust");
+        assert!(
+            t.elapsed() >= Duration::from_millis(350),
+            "a damaged ledger costs a full window, never trust"
+        );
     }
 }

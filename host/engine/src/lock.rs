@@ -21,7 +21,13 @@ impl StateLock {
         let mut name = state_path.file_name().unwrap_or_default().to_os_string();
         name.push(".lock");
         let path = state_path.with_file_name(name);
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).with_context(|| format!("opening lock file {}", path.display()))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("opening lock file {}", path.display()))?;
         let deadline = Instant::now() + timeout;
         loop {
             match file.try_lock() {
@@ -39,10 +45,17 @@ impl StateLock {
                     }
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("locking {}", path.display())),
+                Err(TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("locking {}", path.display()))
+                }
             }
         }
-        let holder = format!("roster {operation} (pid {}, user {}, since {})", std::process::id(), std::env::var("USER").unwrap_or_else(|_| "?".into()), crate::state::now());
+        let holder = format!(
+            "roster {operation} (pid {}, user {}, since {})",
+            std::process::id(),
+            std::env::var("USER").unwrap_or_else(|_| "?".into()),
+            crate::state::now()
+        );
         file.set_len(0)?;
         file.rewind()?;
         file.write_all(holder.as_bytes())?;
@@ -72,7 +85,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("roster.state.json");
         let held = StateLock::acquire(&state, "apply", Duration::ZERO).unwrap();
-        let err = StateLock::acquire(&state, "plan", Duration::from_millis(250)).unwrap_err().to_string();
+        let err = StateLock::acquire(&state, "plan", Duration::from_millis(250))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("locked by roster apply (pid"), "{err}");
         drop(held);
         StateLock::acquire(&state, "plan", Duration::ZERO).unwrap();

@@ -9,13 +9,40 @@ use roster_runtime::CallError;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Reads an object (`None`: the vendor says it does not exist).
-pub async fn read(handle: &ProviderHandle, retry: &RetryPolicy, type_name: &str, id: &str, on_wait: OnWait<'_>) -> Result<Option<Attributes>, CallError> {
-    with_retry(&handle.pacer, retry, on_wait, || handle.provider.read(type_name, id), || async { Ok(None) }).await.0
+pub async fn read(
+    handle: &ProviderHandle,
+    retry: &RetryPolicy,
+    type_name: &str,
+    id: &str,
+    on_wait: OnWait<'_>,
+) -> Result<Option<Attributes>, CallError> {
+    with_retry(
+        &handle.pacer,
+        retry,
+        on_wait,
+        || handle.provider.read(type_name, id),
+        || async { Ok(None) },
+    )
+    .await
+    .0
 }
 
 /// Deletes an object; one the vendor no longer has counts as deleted.
-pub async fn delete(handle: &ProviderHandle, retry: &RetryPolicy, type_name: &str, id: &str, on_wait: OnWait<'_>) -> (Result<(), CallError>, Retries) {
-    let (result, retries) = with_retry(&handle.pacer, retry, on_wait, || handle.provider.delete(type_name, id), || async { Ok(None) }).await;
+pub async fn delete(
+    handle: &ProviderHandle,
+    retry: &RetryPolicy,
+    type_name: &str,
+    id: &str,
+    on_wait: OnWait<'_>,
+) -> (Result<(), CallError>, Retries) {
+    let (result, retries) = with_retry(
+        &handle.pacer,
+        retry,
+        on_wait,
+        || handle.provider.delete(type_name, id),
+        || async { Ok(None) },
+    )
+    .await;
     match result {
         Err(CallError::Provider(ProviderError::NotFound(_))) => (Ok(()), retries),
         other => (other, retries),
@@ -49,7 +76,15 @@ pub enum Created {
 /// connection) is sent again only after a successful read said the object is absent; a read
 /// that finds it ends the create with it made; a read that fails ends the retries (the outcome
 /// stays unknown). `landed_before`: an earlier create of this object may have reached the vendor.
-pub async fn create(handle: &ProviderHandle, retry: &RetryPolicy, type_name: &str, id: &str, desired: &Attributes, landed_before: bool, on_wait: OnWait<'_>) -> (Created, Retries) {
+pub async fn create(
+    handle: &ProviderHandle,
+    retry: &RetryPolicy,
+    type_name: &str,
+    id: &str,
+    desired: &Attributes,
+    landed_before: bool,
+    on_wait: OnWait<'_>,
+) -> (Created, Retries) {
     let may_have_landed = AtomicBool::new(landed_before);
     let read_first = || async {
         may_have_landed.store(true, Ordering::SeqCst);
@@ -57,14 +92,27 @@ pub async fn create(handle: &ProviderHandle, retry: &RetryPolicy, type_name: &st
             .await
             .map_err(|e| CallError::Provider(ProviderError::Unavailable(format!("{e}; reading {type_name} {id} to see whether the create happened failed, so it is unknown whether it did"))))
     };
-    let (result, retries) = with_retry(&handle.pacer, retry, on_wait, || handle.provider.create(type_name, desired), read_first).await;
+    let (result, retries) = with_retry(
+        &handle.pacer,
+        retry,
+        on_wait,
+        || handle.provider.create(type_name, desired),
+        read_first,
+    )
+    .await;
     let landed = may_have_landed.load(Ordering::SeqCst);
     let outcome = match result {
         Ok(attributes) => Created::Made(attributes),
-        Err(CallError::Provider(ProviderError::AlreadyExists(message))) => Created::Exists { message, ours: landed },
+        Err(CallError::Provider(ProviderError::AlreadyExists(message))) => Created::Exists {
+            message,
+            ours: landed,
+        },
         Err(error) => {
             let may_have_landed = landed || crate::pacing::is_transient(&error);
-            Created::Failed { error, may_have_landed }
+            Created::Failed {
+                error,
+                may_have_landed,
+            }
         }
     };
     (outcome, retries)

@@ -29,7 +29,10 @@ pub struct Pacer {
 
 enum Backing {
     /// In this process: times in milliseconds since `epoch` (tokio's clock, so tests can pause it).
-    Memory { window: Mutex<Window>, epoch: Instant },
+    Memory {
+        window: Mutex<Window>,
+        epoch: Instant,
+    },
     /// In the tenant's ledger file.
     Shared(Ledger),
 }
@@ -45,7 +48,11 @@ pub struct Turn<'a> {
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
         match &self.pacer.window {
-            Backing::Memory { window, epoch } => window.lock().unwrap().finish(epoch.elapsed().as_millis() as u64, std::process::id(), self.id),
+            Backing::Memory { window, epoch } => window.lock().unwrap().finish(
+                epoch.elapsed().as_millis() as u64,
+                std::process::id(),
+                self.id,
+            ),
             // A ledger that cannot be written now leaves the turn in flight: it keeps its place
             // (slower, never over) until this process ends (`Window::end_orphans`).
             Backing::Shared(ledger) => {
@@ -65,22 +72,43 @@ pub fn padded_window(per: Duration) -> Duration {
 impl Pacer {
     /// A pacer for `operations` per `per`, kept in this process; `None` does not pace.
     pub fn new(rate: Option<(u32, Duration)>) -> Pacer {
-        let limit = rate.filter(|(ops, _)| *ops > 0).map(|(ops, per)| (ops, padded_window(per)));
-        Pacer { limit, window: Backing::Memory { window: Mutex::new(Window::default()), epoch: Instant::now() }, ids: AtomicU64::new(0) }
+        let limit = rate
+            .filter(|(ops, _)| *ops > 0)
+            .map(|(ops, per)| (ops, padded_window(per)));
+        Pacer {
+            limit,
+            window: Backing::Memory {
+                window: Mutex::new(Window::default()),
+                epoch: Instant::now(),
+            },
+            ids: AtomicU64::new(0),
+        }
     }
 
     /// A pacer for `operations` per `per` whose window is the ledger at `path`, shared with every
     /// process that opens it (see [`crate::ledger`]).
-    pub fn shared(operations: u32, per: Duration, path: &std::path::Path) -> std::io::Result<Pacer> {
+    pub fn shared(
+        operations: u32,
+        per: Duration,
+        path: &std::path::Path,
+    ) -> std::io::Result<Pacer> {
         let limit = (operations.max(1), padded_window(per));
-        Ok(Pacer { limit: Some(limit), window: Backing::Shared(Ledger::open(path, limit.0, limit.1)?), ids: AtomicU64::new(0) })
+        Ok(Pacer {
+            limit: Some(limit),
+            window: Backing::Shared(Ledger::open(path, limit.0, limit.1)?),
+            ids: AtomicU64::new(0),
+        })
     }
     /// The pacer for `rate` of the tenant a component named `component` reaches at `hosts`:
     /// shared through the tenant's ledger under the machine's component cache (`pacing/`), so
     /// every `roster` command and Terraform provider process reaching it keeps one window; kept
     /// in this process when there is no cache directory (no `ROSTER_CACHE_DIR`, `XDG_CACHE_HOME`
     /// or `HOME`) or no rate. Returns the ledger's path with an error opening it.
-    pub fn for_tenant(rate: Option<(u32, Duration)>, component: &str, hosts: &[String]) -> Result<Pacer, (std::path::PathBuf, std::io::Error)> {
+    pub fn for_tenant(
+        rate: Option<(u32, Duration)>,
+        component: &str,
+        hosts: &[String],
+    ) -> Result<Pacer, (std::path::PathBuf, std::io::Error)> {
         match (rate, roster_runtime::ComponentCache::default_dir()) {
             (Some((ops, per)), Some(cache)) if ops > 0 => {
                 // One tenant: the same component name and the same hosts.
@@ -95,7 +123,9 @@ impl Pacer {
     /// The average spacing of operations at the limit (zero when not paced): what a
     /// "too many requests" without Retry-After waits, at least.
     pub fn interval(&self) -> Duration {
-        self.limit.map(|(ops, window)| window / ops).unwrap_or_default()
+        self.limit
+            .map(|(ops, window)| window / ops)
+            .unwrap_or_default()
     }
 
     /// How long `n` operations take at the limit, from the first to the last one's start:
@@ -114,11 +144,19 @@ impl Pacer {
         match &self.window {
             Backing::Shared(ledger) => ledger.turn(id).await?,
             Backing::Memory { window, epoch } => {
-                let (limit, window_ms) = self.limit.map_or((u32::MAX, 0), |(ops, w)| (ops, w.as_millis() as u64));
+                let (limit, window_ms) = self
+                    .limit
+                    .map_or((u32::MAX, 0), |(ops, w)| (ops, w.as_millis() as u64));
                 loop {
                     let wait = {
                         let now = epoch.elapsed().as_millis() as u64;
-                        match window.lock().unwrap().take(now, limit, window_ms, std::process::id(), id) {
+                        match window.lock().unwrap().take(
+                            now,
+                            limit,
+                            window_ms,
+                            std::process::id(),
+                            id,
+                        ) {
                             Ok(()) => break,
                             Err(ms) => ms,
                         }
@@ -163,13 +201,24 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_attempts: 5, base: Duration::from_millis(200), cap: Duration::from_secs(10), max_elapsed: Duration::from_secs(300), max_rate_limited: 30, max_wait: Duration::from_secs(120) }
+        RetryPolicy {
+            max_attempts: 5,
+            base: Duration::from_millis(200),
+            cap: Duration::from_secs(10),
+            max_elapsed: Duration::from_secs(300),
+            max_rate_limited: 30,
+            max_wait: Duration::from_secs(120),
+        }
     }
 }
 
 /// Whether an error may go away by itself.
 pub fn is_transient(e: &CallError) -> bool {
-    matches!(e, CallError::Provider(ProviderError::Unavailable(_) | ProviderError::RateLimited(_)) | CallError::Deadline(_))
+    matches!(
+        e,
+        CallError::Provider(ProviderError::Unavailable(_) | ProviderError::RateLimited(_))
+            | CallError::Deadline(_)
+    )
 }
 
 /// A number in [0, 1) for jitter.
@@ -198,7 +247,13 @@ pub type OnWait<'a> = &'a (dyn Fn(Duration, &str) + Send + Sync);
 /// sent again unless `before_retry` said so. Every wait is bounded: a Retry-After longer than
 /// `policy.max_wait`, or one that would pass `policy.max_elapsed`, fails at once, saying what
 /// the vendor asked for.
-pub async fn with_retry<T, F, Fut, B, BFut>(pacer: &Pacer, policy: &RetryPolicy, on_wait: OnWait<'_>, mut op: F, mut before_retry: B) -> (Result<T, CallError>, Retries)
+pub async fn with_retry<T, F, Fut, B, BFut>(
+    pacer: &Pacer,
+    policy: &RetryPolicy,
+    on_wait: OnWait<'_>,
+    mut op: F,
+    mut before_retry: B,
+) -> (Result<T, CallError>, Retries)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, CallError>>,
@@ -208,7 +263,8 @@ where
     let started = Instant::now();
     let mut retries = Retries::default();
     let mut attempt = 0u32;
-    let ledger = |e: std::io::Error| CallError::Host(anyhow::anyhow!("the shared pacing ledger: {e}"));
+    let ledger =
+        |e: std::io::Error| CallError::Host(anyhow::anyhow!("the shared pacing ledger: {e}"));
     loop {
         let turn = match pacer.wait().await {
             Ok(turn) => turn,
@@ -222,11 +278,24 @@ where
         };
         let elapsed = started.elapsed();
         match &error {
-            CallError::Provider(ProviderError::RateLimited(r)) if retries.rate_limited < policy.max_rate_limited => {
-                let delay = r.retry_after_ms.map(Duration::from_millis).unwrap_or(pacer.interval().max(Duration::from_secs(1)));
+            CallError::Provider(ProviderError::RateLimited(r))
+                if retries.rate_limited < policy.max_rate_limited =>
+            {
+                let delay = r
+                    .retry_after_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(pacer.interval().max(Duration::from_secs(1)));
                 if let Some(refusal) = wait_refusal(delay, elapsed, policy) {
                     let message = format!("{refusal} ({})", r.message);
-                    return (Err(CallError::Provider(ProviderError::RateLimited(roster_runtime::types::RateLimitedError { retry_after_ms: r.retry_after_ms, message }))), retries);
+                    return (
+                        Err(CallError::Provider(ProviderError::RateLimited(
+                            roster_runtime::types::RateLimitedError {
+                                retry_after_ms: r.retry_after_ms,
+                                message,
+                            },
+                        ))),
+                        retries,
+                    );
                 }
                 retries.rate_limited += 1;
                 on_wait(delay, "rate limited: waiting the vendor's Retry-After");
@@ -234,10 +303,16 @@ where
                     return (Err(ledger(e)), retries);
                 }
             }
-            e if is_transient(e) && attempt + 1 < policy.max_attempts && elapsed < policy.max_elapsed => {
+            e if is_transient(e)
+                && attempt + 1 < policy.max_attempts
+                && elapsed < policy.max_elapsed =>
+            {
                 attempt += 1;
                 retries.unavailable += 1;
-                let ceiling = policy.base.saturating_mul(1 << attempt.min(16)).min(policy.cap);
+                let ceiling = policy
+                    .base
+                    .saturating_mul(1 << attempt.min(16))
+                    .min(policy.cap);
                 let delay = ceiling.mul_f64(jitter());
                 on_wait(delay, "unavailable: backing off before a retry");
                 tokio::time::sleep(delay).await;
@@ -289,10 +364,24 @@ mod tests {
 
     #[test]
     fn the_window_is_padded_for_jitter() {
-        assert_eq!(padded_window(Duration::from_secs(60)), Duration::from_millis(60_600), "1 % of a minute");
-        assert_eq!(padded_window(Duration::from_millis(600)), Duration::from_millis(630), "at least 30 ms");
-        assert_eq!(Pacer::new(Some((60, Duration::from_secs(60)))).interval(), Duration::from_millis(1010));
-        assert_eq!(Pacer::new(Some((60, Duration::from_millis(600)))).interval(), Duration::from_micros(10_500));
+        assert_eq!(
+            padded_window(Duration::from_secs(60)),
+            Duration::from_millis(60_600),
+            "1 % of a minute"
+        );
+        assert_eq!(
+            padded_window(Duration::from_millis(600)),
+            Duration::from_millis(630),
+            "at least 30 ms"
+        );
+        assert_eq!(
+            Pacer::new(Some((60, Duration::from_secs(60)))).interval(),
+            Duration::from_millis(1010)
+        );
+        assert_eq!(
+            Pacer::new(Some((60, Duration::from_millis(600)))).interval(),
+            Duration::from_micros(10_500)
+        );
         assert_eq!(Pacer::new(None).interval(), Duration::ZERO);
     }
 
@@ -312,15 +401,28 @@ mod tests {
         let p = Pacer::new(Some((60, Duration::from_secs(60))));
         let window = padded_window(Duration::from_secs(60));
         let at = turns(&p, 150).await;
-        assert!(at[..60].iter().all(|t| *t < Duration::from_millis(1)), "the first window's allowance at once");
-        assert_eq!((at[60], at[119], at[120], at[149]), (window, window, window * 2, window * 2));
+        assert!(
+            at[..60].iter().all(|t| *t < Duration::from_millis(1)),
+            "the first window's allowance at once"
+        );
+        assert_eq!(
+            (at[60], at[119], at[120], at[149]),
+            (window, window, window * 2, window * 2)
+        );
         // The vendor's rule, over every window that starts at a turn: at most 60 in it.
         for (i, start) in at.iter().enumerate() {
             let within = at[i..].iter().take_while(|t| **t < *start + window).count();
             assert!(within <= 60, "{within} turns in the window from {start:?}");
         }
-        assert_eq!(p.duration_of(150), window * 2, "150 operations take two windows after the first");
-        assert_eq!((p.duration_of(60), p.duration_of(61), p.duration_of(0)), (Duration::ZERO, window, Duration::ZERO));
+        assert_eq!(
+            p.duration_of(150),
+            window * 2,
+            "150 operations take two windows after the first"
+        );
+        assert_eq!(
+            (p.duration_of(60), p.duration_of(61), p.duration_of(0)),
+            (Duration::ZERO, window, Duration::ZERO)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -330,8 +432,16 @@ mod tests {
         turns(&p, 3).await;
         p.back_off(Duration::from_secs(20)).unwrap();
         let at = turns(&p, 4).await;
-        assert_eq!(at[0], Duration::from_secs(20), "held until the back-off ends");
-        assert_eq!(at[3], Duration::from_secs(20) + window, "the fourth after a back-off still waits for its window");
+        assert_eq!(
+            at[0],
+            Duration::from_secs(20),
+            "held until the back-off ends"
+        );
+        assert_eq!(
+            at[3],
+            Duration::from_secs(20) + window,
+            "the fourth after a back-off still waits for its window"
+        );
         let unpaced = Pacer::new(None);
         assert!(turns(&unpaced, 100).await.iter().all(|t| t.is_zero()));
     }
@@ -351,16 +461,28 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(3)).await;
         drop(b);
         let _c = p.wait().await.unwrap();
-        assert_eq!(t.elapsed(), Duration::from_secs(5) + window, "a window after the first answer, not after its send");
+        assert_eq!(
+            t.elapsed(),
+            Duration::from_secs(5) + window,
+            "a window after the first answer, not after its send"
+        );
         drop(_c);
         let _d = p.wait().await.unwrap();
-        assert_eq!(t.elapsed(), Duration::from_secs(8) + window, "then a window after the second");
+        assert_eq!(
+            t.elapsed(),
+            Duration::from_secs(8) + window,
+            "then a window after the second"
+        );
     }
 
     #[tokio::test]
     async fn retries_unavailable_then_gives_up() {
         let p = Pacer::new(None);
-        let policy = RetryPolicy { base: Duration::from_millis(1), cap: Duration::from_millis(5), ..RetryPolicy::default() };
+        let policy = RetryPolicy {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(5),
+            ..RetryPolicy::default()
+        };
         let calls = AtomicU32::new(0);
         let (r, retries) = with_retry(
             &p,
@@ -368,7 +490,9 @@ mod tests {
             &no_wait_report,
             || async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err::<(), _>(CallError::Provider(ProviderError::Unavailable("down".into())))
+                Err::<(), _>(CallError::Provider(ProviderError::Unavailable(
+                    "down".into(),
+                )))
             },
             || async { Ok(None) },
         )
@@ -376,20 +500,49 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 5);
         assert_eq!(retries.unavailable, 4);
-        let (r, _) = with_retry(&p, &policy, &no_wait_report, || async { Err::<(), _>(CallError::Provider(ProviderError::Forbidden("no".into()))) }, || async { Ok(None) }).await;
-        assert!(matches!(r, Err(CallError::Provider(ProviderError::Forbidden(_)))), "permanent errors are not retried");
+        let (r, _) = with_retry(
+            &p,
+            &policy,
+            &no_wait_report,
+            || async { Err::<(), _>(CallError::Provider(ProviderError::Forbidden("no".into()))) },
+            || async { Ok(None) },
+        )
+        .await;
+        assert!(
+            matches!(r, Err(CallError::Provider(ProviderError::Forbidden(_)))),
+            "permanent errors are not retried"
+        );
     }
 
     #[tokio::test]
     async fn a_read_before_retry_can_end_it() {
         let p = Pacer::new(None);
-        let policy = RetryPolicy { base: Duration::from_millis(1), ..RetryPolicy::default() };
-        let (r, _) = with_retry(&p, &policy, &no_wait_report, || async { Err::<u8, _>(CallError::Provider(ProviderError::Unavailable("timeout".into()))) }, || async { Ok(Some(7)) }).await;
+        let policy = RetryPolicy {
+            base: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        let (r, _) = with_retry(
+            &p,
+            &policy,
+            &no_wait_report,
+            || async {
+                Err::<u8, _>(CallError::Provider(ProviderError::Unavailable(
+                    "timeout".into(),
+                )))
+            },
+            || async { Ok(Some(7)) },
+        )
+        .await;
         assert_eq!(r.unwrap(), 7);
     }
 
     fn limited(ms: u64) -> CallError {
-        CallError::Provider(ProviderError::RateLimited(roster_runtime::types::RateLimitedError { retry_after_ms: Some(ms), message: "slow down".into() }))
+        CallError::Provider(ProviderError::RateLimited(
+            roster_runtime::types::RateLimitedError {
+                retry_after_ms: Some(ms),
+                message: "slow down".into(),
+            },
+        ))
     }
 
     /// Regression (issue 11): an unpaced provider ignored Retry-After and hammered the vendor.
@@ -414,9 +567,17 @@ mod tests {
         )
         .await;
         assert_eq!(r.unwrap(), 1);
-        assert_eq!(calls.load(Ordering::SeqCst), 3, "two refusals, then the answer: no hammering");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "two refusals, then the answer: no hammering"
+        );
         assert_eq!(retries.rate_limited, 2);
-        assert!(t.elapsed() >= Duration::from_secs(4), "waited both Retry-Afters: {:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_secs(4),
+            "waited both Retry-Afters: {:?}",
+            t.elapsed()
+        );
         assert_eq!(waits.lock().unwrap().len(), 2, "each wait is reported");
     }
 
@@ -438,19 +599,41 @@ mod tests {
         )
         .await;
         let e = r.unwrap_err().to_string();
-        assert!(e.contains("asked to wait 86400 s") && e.contains("max_retry_wait_secs"), "{e}");
+        assert!(
+            e.contains("asked to wait 86400 s") && e.contains("max_retry_wait_secs"),
+            "{e}"
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert!(t.elapsed() < Duration::from_secs(2), "no wait at all: {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "no wait at all: {:?}",
+            t.elapsed()
+        );
     }
 
     /// Waits count against the operation's total budget.
     #[test]
     fn waits_are_bounded_by_the_budget() {
         let policy = RetryPolicy::default();
-        assert_eq!(wait_refusal(Duration::from_secs(30), Duration::ZERO, &policy), None);
-        assert!(wait_refusal(Duration::from_secs(121), Duration::ZERO, &policy).unwrap().contains("longest wait allowed"));
-        assert!(wait_refusal(Duration::from_secs(100), Duration::from_secs(250), &policy).unwrap().contains("retry budget of 300 s"));
-        assert_eq!(wait_refusal(Duration::ZERO, Duration::from_secs(10), &policy), None, "a date in the past (0) is now");
+        assert_eq!(
+            wait_refusal(Duration::from_secs(30), Duration::ZERO, &policy),
+            None
+        );
+        assert!(
+            wait_refusal(Duration::from_secs(121), Duration::ZERO, &policy)
+                .unwrap()
+                .contains("longest wait allowed")
+        );
+        assert!(
+            wait_refusal(Duration::from_secs(100), Duration::from_secs(250), &policy)
+                .unwrap()
+                .contains("retry budget of 300 s")
+        );
+        assert_eq!(
+            wait_refusal(Duration::ZERO, Duration::from_secs(10), &policy),
+            None,
+            "a date in the past (0) is now"
+        );
     }
 
     /// A failed read before a retry ends the retries: nothing is re-sent unconfirmed.
@@ -464,12 +647,22 @@ mod tests {
             &no_wait_report,
             || async {
                 sends.fetch_add(1, Ordering::SeqCst);
-                Err::<u8, _>(CallError::Provider(ProviderError::Unavailable("timeout".into())))
+                Err::<u8, _>(CallError::Provider(ProviderError::Unavailable(
+                    "timeout".into(),
+                )))
             },
-            || async { Err(CallError::Provider(ProviderError::Unavailable("read failed".into()))) },
+            || async {
+                Err(CallError::Provider(ProviderError::Unavailable(
+                    "read failed".into(),
+                )))
+            },
         )
         .await;
         assert!(r.unwrap_err().to_string().contains("read failed"));
-        assert_eq!(sends.load(Ordering::SeqCst), 1, "sent once, never again without a successful read");
+        assert_eq!(
+            sends.load(Ordering::SeqCst),
+            1,
+            "sent once, never again without a successful read"
+        );
     }
 }

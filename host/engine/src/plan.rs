@@ -13,7 +13,9 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-pub use crate::decide::{without_sensitive, Action, ActionKind, Change, Drift, PlanOptions, ReadPolicy, Refresh};
+pub use crate::decide::{
+    without_sensitive, Action, ActionKind, Change, Drift, PlanOptions, ReadPolicy, Refresh,
+};
 
 /// Plan file format version.
 pub const PLAN_FORMAT: u32 = 2;
@@ -70,13 +72,25 @@ impl Plan {
 
     /// (create, replace, delete) counts; adopt counts as create.
     pub fn counts(&self) -> (usize, usize, usize) {
-        (self.count(ActionKind::Create) + self.count(ActionKind::Adopt), self.count(ActionKind::Replace), self.count(ActionKind::Delete))
+        (
+            self.count(ActionKind::Create) + self.count(ActionKind::Adopt),
+            self.count(ActionKind::Replace),
+            self.count(ActionKind::Delete),
+        )
     }
 
     /// Records this plan removes from the state or objects it deletes at the vendor (deletes,
     /// replacements and forgets): what the mass-delete guard counts.
     pub fn removals(&self) -> usize {
-        self.actions.iter().filter(|a| matches!(a.kind, ActionKind::Delete | ActionKind::Replace | ActionKind::Forget)).count()
+        self.actions
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a.kind,
+                    ActionKind::Delete | ActionKind::Replace | ActionKind::Forget
+                )
+            })
+            .count()
     }
 }
 
@@ -120,21 +134,42 @@ pub fn costs<'a>(ws: &Workspace, items: impl IntoIterator<Item = &'a str>) -> Ve
             let handle = ws.provider(provider);
             let rate = handle.and_then(|h| h.rate);
             // The first goes at once; the rest one interval apart.
-            let estimate = handle.map(|h| h.pacer.duration_of(reads)).unwrap_or_default();
-            ReadCost { provider: provider.to_string(), reads, rate, estimate }
+            let estimate = handle
+                .map(|h| h.pacer.duration_of(reads))
+                .unwrap_or_default();
+            ReadCost {
+                provider: provider.to_string(),
+                reads,
+                rate,
+                estimate,
+            }
         })
         .collect()
 }
 
 /// Reads an object through its provider's pacer, retrying transient errors.
-pub async fn read(ws: &Workspace, provider: &str, type_name: &str, id: &str, on_wait: OnWait<'_>) -> Result<Option<Map<String, Value>>> {
-    let handle = ws.provider(provider).ok_or_else(|| anyhow!("provider `{provider}` is not declared in the roster file"))?;
-    crate::ops::read(handle, &ws.retry, type_name, id, on_wait).await.map_err(|e| anyhow!("reading {type_name} {id}: {e}"))
+pub async fn read(
+    ws: &Workspace,
+    provider: &str,
+    type_name: &str,
+    id: &str,
+    on_wait: OnWait<'_>,
+) -> Result<Option<Map<String, Value>>> {
+    let handle = ws
+        .provider(provider)
+        .ok_or_else(|| anyhow!("provider `{provider}` is not declared in the roster file"))?;
+    crate::ops::read(handle, &ws.retry, type_name, id, on_wait)
+        .await
+        .map_err(|e| anyhow!("reading {type_name} {id}: {e}"))
 }
 
 /// Reads `objects` (key, id to send), at most `settings.concurrency` at a time, each provider
 /// paced; says the cost first and reports each read. Every object gets a [`Read`].
-pub async fn read_many(ws: &Workspace, objects: &[(Key, String)], progress: &dyn ReadProgress) -> HashMap<Key, Read> {
+pub async fn read_many(
+    ws: &Workspace,
+    objects: &[(Key, String)],
+    progress: &dyn ReadProgress,
+) -> HashMap<Key, Read> {
     if objects.is_empty() {
         return HashMap::new();
     }
@@ -149,10 +184,16 @@ pub async fn read_many(ws: &Workspace, objects: &[(Key, String)], progress: &dyn
             Ok(None) => Read::Absent,
             Err(err) => Read::Failed(format!("{err:#}")),
         };
-        progress.read(done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1, total);
+        progress.read(
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1,
+            total,
+        );
         (key.clone(), read)
     });
-    futures::stream::iter(reads).buffer_unordered(ws.file.settings.concurrency.max(1)).collect().await
+    futures::stream::iter(reads)
+        .buffer_unordered(ws.file.settings.concurrency.max(1))
+        .collect()
+        .await
 }
 
 /// Plans `ws` against `state`: reads what needs reading ([`decide::must_read`] under
@@ -162,19 +203,35 @@ pub async fn plan(ws: &Workspace, state: &State, options: &PlanOptions) -> Resul
 }
 
 /// [`plan`], telling `progress` what the reads cost and how they go.
-pub async fn plan_with(ws: &Workspace, state: &State, options: &PlanOptions, progress: &dyn ReadProgress) -> Result<Plan> {
-    let entries = decide::entries(&state.resources, &ws.file.resources, &ws.schemas, options).map_err(|e| anyhow!(e))?;
-    let wanted: Vec<(Key, String)> = entries.iter().filter(|e| e.needs_read()).map(|e| (e.key.clone(), e.id.clone())).collect();
+pub async fn plan_with(
+    ws: &Workspace,
+    state: &State,
+    options: &PlanOptions,
+    progress: &dyn ReadProgress,
+) -> Result<Plan> {
+    let entries = decide::entries(&state.resources, &ws.file.resources, &ws.schemas, options)
+        .map_err(|e| anyhow!(e))?;
+    let wanted: Vec<(Key, String)> = entries
+        .iter()
+        .filter(|e| e.needs_read())
+        .map(|e| (e.key.clone(), e.id.clone()))
+        .collect();
     let reads = read_many(ws, &wanted, progress).await;
     let at = crate::state::now();
     let marks = entries
         .iter()
         .filter_map(|e| match (e.record, reads.get(&e.key)) {
-            (Some(r), Some(Read::Found(_))) => Some(ReadMark { provider: r.provider.clone(), type_name: r.type_name.clone(), id: r.id.clone(), at: at.clone() }),
+            (Some(r), Some(Read::Found(_))) => Some(ReadMark {
+                provider: r.provider.clone(),
+                type_name: r.type_name.clone(),
+                id: r.id.clone(),
+                at: at.clone(),
+            }),
             _ => None,
         })
         .collect();
-    let decision = decide::decide(&entries, &reads, &ws.schemas, options).map_err(|e| anyhow!(e))?;
+    let decision =
+        decide::decide(&entries, &reads, &ws.schemas, options).map_err(|e| anyhow!(e))?;
     Ok(Plan {
         format_version: PLAN_FORMAT,
         lineage: state.lineage.clone(),
@@ -190,14 +247,23 @@ pub async fn plan_with(ws: &Workspace, state: &State, options: &PlanOptions, pro
 
 /// Builds the record for an object now known to exist. Attributes the vendor did not report
 /// (it cannot read them back) are recorded as the user asked for them.
-pub fn created_record(action: &Action, schema: &ResourceSchema, desired: &Map<String, Value>, reported: &Map<String, Value>) -> Record {
+pub fn created_record(
+    action: &Action,
+    schema: &ResourceSchema,
+    desired: &Map<String, Value>,
+    reported: &Map<String, Value>,
+) -> Record {
     let mut attributes = desired.clone();
     attributes.extend(reported.iter().map(|(k, v)| (k.clone(), v.clone())));
     Record {
         address: action.address.clone(),
         type_name: action.type_name.clone(),
         provider: action.provider.clone(),
-        id: attributes.get(&schema.id_attribute).and_then(Value::as_str).unwrap_or(&action.id).to_string(),
+        id: attributes
+            .get(&schema.id_attribute)
+            .and_then(Value::as_str)
+            .unwrap_or(&action.id)
+            .to_string(),
         status: Status::Created,
         desired: without_sensitive(schema, desired),
         attributes: without_sensitive(schema, &attributes),

@@ -18,16 +18,22 @@ pub fn save(plan: &Plan, path: &Path) -> Result<()> {
 
 /// Reads a plan file; one of another format version is refused, naming both.
 pub fn load(path: &Path) -> Result<Plan> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading plan {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading plan {}", path.display()))?;
     parse(&text, &path.display().to_string())
 }
 
 /// Parses a plan file's text (`origin` names it in errors); one of another format version is
 /// refused, naming both.
 pub fn parse(text: &str, origin: &str) -> Result<Plan> {
-    let plan: Plan = serde_json::from_str(text).with_context(|| format!("{origin} is not a roster plan"))?;
+    let plan: Plan =
+        serde_json::from_str(text).with_context(|| format!("{origin} is not a roster plan"))?;
     if plan.format_version != PLAN_FORMAT {
-        bail!("{origin} has plan format {}; this roster reads {}", plan.format_version, PLAN_FORMAT);
+        bail!(
+            "{origin} has plan format {}; this roster reads {}",
+            plan.format_version,
+            PLAN_FORMAT
+        );
     }
     Ok(plan)
 }
@@ -36,7 +42,9 @@ pub fn parse(text: &str, origin: &str) -> Result<Plan> {
 /// lineage or serial (the state moved on), another roster file or provider config, or an
 /// action whose id the state does not hold as the plan saw it.
 pub fn check(ws: &Workspace, plan: &Plan, state: &State, fresh_state: bool) -> Result<()> {
-    if !(fresh_state && plan.serial == 0) && (state.lineage != plan.lineage || state.serial != plan.serial) {
+    if !(fresh_state && plan.serial == 0)
+        && (state.lineage != plan.lineage || state.serial != plan.serial)
+    {
         bail!(
             "the plan is stale: it was made from state serial {} (lineage {}), and the state is now at serial {} (lineage {}); run `roster plan` again",
             plan.serial,
@@ -50,7 +58,10 @@ pub fn check(ws: &Workspace, plan: &Plan, state: &State, fresh_state: bool) -> R
     }
     let problems = plan_mismatches(&plan.actions, &state.resources, &ws.schemas);
     if !problems.is_empty() {
-        bail!("the plan does not match the state's records, so none of it was applied:\n  {}", problems.join("\n  "));
+        bail!(
+            "the plan does not match the state's records, so none of it was applied:\n  {}",
+            problems.join("\n  ")
+        );
     }
     Ok(())
 }

@@ -22,15 +22,35 @@ pub trait Provider: Send + Sync {
     /// What it is: schemas, secrets, rate limit.
     fn metadata(&self) -> &ProviderMetadata;
     /// Field-level checks of desired attributes; no network.
-    fn validate<'a>(&'a self, type_name: &'a str, desired: &'a Attributes) -> BoxFuture<'a, Result<Vec<FieldError>, CallError>>;
+    fn validate<'a>(
+        &'a self,
+        type_name: &'a str,
+        desired: &'a Attributes,
+    ) -> BoxFuture<'a, Result<Vec<FieldError>, CallError>>;
     /// The object's attributes, or `None` when the vendor says it does not exist.
-    fn read<'a>(&'a self, type_name: &'a str, id: &'a str) -> BoxFuture<'a, Result<Option<Attributes>, CallError>>;
+    fn read<'a>(
+        &'a self,
+        type_name: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Attributes>, CallError>>;
     /// Creates the object; its attributes as the vendor now has them.
-    fn create<'a>(&'a self, type_name: &'a str, desired: &'a Attributes) -> BoxFuture<'a, Result<Attributes, CallError>>;
+    fn create<'a>(
+        &'a self,
+        type_name: &'a str,
+        desired: &'a Attributes,
+    ) -> BoxFuture<'a, Result<Attributes, CallError>>;
     /// Deletes the object.
-    fn delete<'a>(&'a self, type_name: &'a str, id: &'a str) -> BoxFuture<'a, Result<(), CallError>>;
+    fn delete<'a>(
+        &'a self,
+        type_name: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<(), CallError>>;
     /// Looks something up (a data source).
-    fn query<'a>(&'a self, data_source: &'a str, arguments: &'a Attributes) -> BoxFuture<'a, Result<Value, CallError>>;
+    fn query<'a>(
+        &'a self,
+        data_source: &'a str,
+        arguments: &'a Attributes,
+    ) -> BoxFuture<'a, Result<Value, CallError>>;
     /// The wasmtime-hosted component behind it, if it is one (for host diagnostics).
     fn component(&self) -> Option<&roster_runtime::Provider> {
         None
@@ -50,19 +70,41 @@ impl ComponentProvider {
     /// what it asks for — its code's SHA-256 and version, hosts and secret sources — before any
     /// instance gets a host or a secret; an `Err` from `approve` stops it with
     /// `provider-error::denied` carrying the text.
-    pub async fn start(runtime: &Runtime, wasm: &[u8], label: &str, decl: &ProviderDecl, approve: &(dyn Fn(Grant) -> Result<(), String> + Sync)) -> Result<ComponentProvider, CallError> {
+    pub async fn start(
+        runtime: &Runtime,
+        wasm: &[u8],
+        label: &str,
+        decl: &ProviderDecl,
+        approve: &(dyn Fn(Grant) -> Result<(), String> + Sync),
+    ) -> Result<ComponentProvider, CallError> {
         let digest = hex::encode(sha2::Sha256::digest(wasm));
         let ask = |c: &Capabilities| {
-            let secrets = c.secrets.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            approve(Grant { component: label.to_string(), sha256: digest.clone(), version: c.version.clone(), hosts: c.hosts.iter().cloned().collect(), secrets })
+            let secrets = c
+                .secrets
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            approve(Grant {
+                component: label.to_string(),
+                sha256: digest.clone(),
+                version: c.version.clone(),
+                hosts: c.hosts.iter().cloned().collect(),
+                secrets,
+            })
         };
-        let provider = roster_runtime::Provider::start_approved(runtime, wasm, decl.spec(), &ask).await?;
+        let provider =
+            roster_runtime::Provider::start_approved(runtime, wasm, decl.spec(), &ask).await?;
         Ok(ComponentProvider(provider, digest))
     }
 
     /// What component `wasm` asks for under `decl` — the grant it would need — without giving any
     /// instance a host or a secret.
-    pub async fn ask(runtime: &Runtime, wasm: &[u8], label: &str, decl: &ProviderDecl) -> Result<Grant, CallError> {
+    pub async fn ask(
+        runtime: &Runtime,
+        wasm: &[u8],
+        label: &str,
+        decl: &ProviderDecl,
+    ) -> Result<Grant, CallError> {
         let asked = std::sync::Mutex::new(None);
         let refused = ComponentProvider::start(runtime, wasm, label, decl, &|wanted| {
             *asked.lock().unwrap() = Some(wanted);
@@ -101,11 +143,23 @@ impl Provider for ComponentProvider {
         Some(&self.0)
     }
 
-    fn validate<'a>(&'a self, type_name: &'a str, desired: &'a Attributes) -> BoxFuture<'a, Result<Vec<FieldError>, CallError>> {
-        Box::pin(async move { self.0.validate(type_name, &Value::Object(desired.clone()).to_string()).await })
+    fn validate<'a>(
+        &'a self,
+        type_name: &'a str,
+        desired: &'a Attributes,
+    ) -> BoxFuture<'a, Result<Vec<FieldError>, CallError>> {
+        Box::pin(async move {
+            self.0
+                .validate(type_name, &Value::Object(desired.clone()).to_string())
+                .await
+        })
     }
 
-    fn read<'a>(&'a self, type_name: &'a str, id: &'a str) -> BoxFuture<'a, Result<Option<Attributes>, CallError>> {
+    fn read<'a>(
+        &'a self,
+        type_name: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Attributes>, CallError>> {
         Box::pin(async move {
             match self.0.read(type_name, id).await? {
                 None => Ok(None),
@@ -114,24 +168,45 @@ impl Provider for ComponentProvider {
         })
     }
 
-    fn create<'a>(&'a self, type_name: &'a str, desired: &'a Attributes) -> BoxFuture<'a, Result<Attributes, CallError>> {
+    fn create<'a>(
+        &'a self,
+        type_name: &'a str,
+        desired: &'a Attributes,
+    ) -> BoxFuture<'a, Result<Attributes, CallError>> {
         Box::pin(async move {
-            let text = self.0.create(type_name, &Value::Object(desired.clone()).to_string()).await?;
+            let text = self
+                .0
+                .create(type_name, &Value::Object(desired.clone()).to_string())
+                .await?;
             object(self.0.name(), "a create", &text)
         })
     }
 
-    fn delete<'a>(&'a self, type_name: &'a str, id: &'a str) -> BoxFuture<'a, Result<(), CallError>> {
+    fn delete<'a>(
+        &'a self,
+        type_name: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<(), CallError>> {
         Box::pin(self.0.delete(type_name, id))
     }
 
-    fn query<'a>(&'a self, data_source: &'a str, arguments: &'a Attributes) -> BoxFuture<'a, Result<Value, CallError>> {
+    fn query<'a>(
+        &'a self,
+        data_source: &'a str,
+        arguments: &'a Attributes,
+    ) -> BoxFuture<'a, Result<Value, CallError>> {
         Box::pin(async move {
-            let text = self.0.query(data_source, &Value::Object(arguments.clone()).to_string()).await?;
+            let text = self
+                .0
+                .query(data_source, &Value::Object(arguments.clone()).to_string())
+                .await?;
             serde_json::from_str(&text).map_err(|_| {
                 CallError::Provider(ProviderError::Vendor(roster_runtime::types::VendorError {
                     status: 0,
-                    message: format!("provider `{}` answered a query with something that is not JSON", self.0.name()),
+                    message: format!(
+                        "provider `{}` answered a query with something that is not JSON",
+                        self.0.name()
+                    ),
                 }))
             })
         })

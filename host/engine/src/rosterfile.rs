@@ -61,7 +61,15 @@ impl FileError {
     /// A problem of a source of rows at `file`, located at its line and column (`whole`: the key
     /// when the problem has no column).
     pub fn in_rows(file: &Path, e: crate::rows::RowError, whole: &str) -> FileError {
-        FileError { file: file.to_path_buf(), line: e.line, key: e.column.map(|c| format!("column {c}")).unwrap_or_else(|| whole.to_string()), message: e.message }
+        FileError {
+            file: file.to_path_buf(),
+            line: e.line,
+            key: e
+                .column
+                .map(|c| format!("column {c}"))
+                .unwrap_or_else(|| whole.to_string()),
+            message: e.message,
+        }
     }
 }
 
@@ -70,7 +78,14 @@ impl fmt::Display for FileError {
         if self.key.is_empty() {
             write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
         } else {
-            write!(f, "{}:{}: {}: {}", self.file.display(), self.line, self.key, self.message)
+            write!(
+                f,
+                "{}:{}: {}: {}",
+                self.file.display(),
+                self.line,
+                self.key,
+                self.message
+            )
         }
     }
 }
@@ -152,13 +167,19 @@ impl ProviderDecl {
     }
 
     /// Its pace: the override if set, else what the component declares (`None`: unpaced).
-    pub fn rate(&self, metadata: &roster_runtime::types::ProviderMetadata) -> Option<(u32, Duration)> {
+    pub fn rate(
+        &self,
+        metadata: &roster_runtime::types::ProviderMetadata,
+    ) -> Option<(u32, Duration)> {
         rate_of(Some(self), metadata)
     }
 }
 
 /// The pace of a provider: its declaration's override, else the component's declared limit.
-pub fn rate_of(decl: Option<&ProviderDecl>, metadata: &roster_runtime::types::ProviderMetadata) -> Option<(u32, Duration)> {
+pub fn rate_of(
+    decl: Option<&ProviderDecl>,
+    metadata: &roster_runtime::types::ProviderMetadata,
+) -> Option<(u32, Duration)> {
     match (decl.and_then(|d| d.rate_limit), &metadata.rate_limit) {
         (Some(o), _) => Some((o.operations, o.per)),
         (None, Some(r)) => Some((r.operations, Duration::from_secs(r.per_seconds as u64))),
@@ -171,8 +192,18 @@ pub fn rate_of(decl: Option<&ProviderDecl>, metadata: &roster_runtime::types::Pr
 /// `secrets`, `allowed_hosts`, `rate_limit`, …), checked by the same rules. Strings are taken
 /// as they are (no `${ENV}`); relative `file:` paths resolve against `base`. Errors are
 /// (dotted key, message).
-pub fn provider_from_table(name: &str, table: &Map<String, Value>, base: &Path) -> Result<ProviderDecl, Vec<(String, String)>> {
-    let mut p = Parser { file: PathBuf::new(), expand_env: false, lines: HashMap::new(), errors: Vec::new(), sources: Vec::new() };
+pub fn provider_from_table(
+    name: &str,
+    table: &Map<String, Value>,
+    base: &Path,
+) -> Result<ProviderDecl, Vec<(String, String)>> {
+    let mut p = Parser {
+        file: PathBuf::new(),
+        expand_env: false,
+        lines: HashMap::new(),
+        errors: Vec::new(),
+        sources: Vec::new(),
+    };
     let decl = p.provider(name, table, "", base);
     match decl {
         Some(d) if p.errors.is_empty() => Ok(d),
@@ -275,22 +306,48 @@ pub const META_KEYS: &[&str] = &["provider", "adopt"];
 impl RosterFile {
     /// Reads and checks `path` (no network, no components).
     pub fn load(path: &Path) -> Result<RosterFile, FileErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| FileErrors(vec![FileError { file: path.into(), line: 0, key: String::new(), message: format!("cannot read: {e}") }]))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            FileErrors(vec![FileError {
+                file: path.into(),
+                line: 0,
+                key: String::new(),
+                message: format!("cannot read: {e}"),
+            }])
+        })?;
         RosterFile::parse(path, &text)
     }
 
     /// Parses `text` as if read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<RosterFile, FileErrors> {
         let doc = toml_edit::Document::parse(text).map_err(|e| {
-            let line = e.span().map(|s| LineIndex::new(text).line(s.start)).unwrap_or(0);
-            FileErrors(vec![FileError { file: path.into(), line, key: String::new(), message: e.message().trim().to_string() }])
+            let line = e
+                .span()
+                .map(|s| LineIndex::new(text).line(s.start))
+                .unwrap_or(0);
+            FileErrors(vec![FileError {
+                file: path.into(),
+                line,
+                key: String::new(),
+                message: e.message().trim().to_string(),
+            }])
         })?;
         let mut lines = HashMap::new();
         let root = table_to_json(doc.as_table(), "", &LineIndex::new(text), &mut lines);
-        let mut p = Parser { file: path.to_path_buf(), expand_env: true, lines, errors: Vec::new(), sources: Vec::new() };
+        let mut p = Parser {
+            file: path.to_path_buf(),
+            expand_env: true,
+            lines,
+            errors: Vec::new(),
+            sources: Vec::new(),
+        };
         let file = p.build(&root);
         if p.errors.is_empty() {
-            let by_address = file.resources.iter().enumerate().map(|(i, r)| (r.address.clone(), i)).collect();
+            let by_address = file
+                .resources
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.address.clone(), i))
+                .collect();
             use sha2::Digest;
             // The rows' files are inputs as much as the roster file's text.
             let mut h = sha2::Sha256::new();
@@ -302,7 +359,12 @@ impl RosterFile {
                 h.update(digest);
             }
             let digest = hex::encode(h.finalize());
-            Ok(RosterFile { lines: p.lines, by_address, digest, ..file })
+            Ok(RosterFile {
+                lines: p.lines,
+                by_address,
+                digest,
+                ..file
+            })
         } else {
             p.errors.sort_by_key(|e| e.line);
             Err(FileErrors(p.errors))
@@ -322,11 +384,23 @@ impl RosterFile {
             let o = r.origin.as_ref().expect("row_resource finds rows only");
             let key = match attribute.and_then(|a| o.columns.get(a).map(|c| (a, c))) {
                 Some((a, column)) => format!("{}.{a} (column {column})", r.address),
-                None => attribute.map(|a| format!("{}.{a}", r.address)).unwrap_or_else(|| r.address.clone()),
+                None => attribute
+                    .map(|a| format!("{}.{a}", r.address))
+                    .unwrap_or_else(|| r.address.clone()),
             };
-            return FileError { file: o.file.clone(), line: o.line, key, message: message.into() };
+            return FileError {
+                file: o.file.clone(),
+                line: o.line,
+                key,
+                message: message.into(),
+            };
         }
-        FileError { file: self.path.clone(), line: self.line_of(key), key: key.to_string(), message: message.into() }
+        FileError {
+            file: self.path.clone(),
+            line: self.line_of(key),
+            key: key.to_string(),
+            message: message.into(),
+        }
     }
 
     /// The row-made resource a `resource.TYPE.NAME[.ATTRIBUTE]` key is in, and the attribute.
@@ -390,7 +464,12 @@ fn join(prefix: &str, key: &str) -> String {
     }
 }
 
-fn table_to_json(t: &toml_edit::Table, prefix: &str, text: &LineIndex, lines: &mut HashMap<String, usize>) -> Value {
+fn table_to_json(
+    t: &toml_edit::Table,
+    prefix: &str,
+    text: &LineIndex,
+    lines: &mut HashMap<String, usize>,
+) -> Value {
     let mut map = Map::new();
     for (k, item) in t.iter() {
         let path = join(prefix, k);
@@ -403,24 +482,46 @@ fn table_to_json(t: &toml_edit::Table, prefix: &str, text: &LineIndex, lines: &m
     Value::Object(map)
 }
 
-fn item_to_json(item: &toml_edit::Item, path: &str, text: &LineIndex, lines: &mut HashMap<String, usize>) -> Value {
+fn item_to_json(
+    item: &toml_edit::Item,
+    path: &str,
+    text: &LineIndex,
+    lines: &mut HashMap<String, usize>,
+) -> Value {
     match item {
         toml_edit::Item::None => Value::Null,
         toml_edit::Item::Value(v) => value_to_json(v, path, text, lines),
         toml_edit::Item::Table(t) => table_to_json(t, path, text, lines),
-        toml_edit::Item::ArrayOfTables(a) => Value::Array(a.iter().enumerate().map(|(i, t)| table_to_json(t, &format!("{path}[{i}]"), text, lines)).collect()),
+        toml_edit::Item::ArrayOfTables(a) => Value::Array(
+            a.iter()
+                .enumerate()
+                .map(|(i, t)| table_to_json(t, &format!("{path}[{i}]"), text, lines))
+                .collect(),
+        ),
     }
 }
 
-fn value_to_json(v: &toml_edit::Value, path: &str, text: &LineIndex, lines: &mut HashMap<String, usize>) -> Value {
+fn value_to_json(
+    v: &toml_edit::Value,
+    path: &str,
+    text: &LineIndex,
+    lines: &mut HashMap<String, usize>,
+) -> Value {
     use toml_edit::Value as T;
     match v {
         T::String(s) => Value::String(s.value().clone()),
         T::Integer(i) => Value::from(*i.value()),
-        T::Float(f) => serde_json::Number::from_f64(*f.value()).map(Value::Number).unwrap_or(Value::Null),
+        T::Float(f) => serde_json::Number::from_f64(*f.value())
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
         T::Boolean(b) => Value::Bool(*b.value()),
         T::Datetime(d) => Value::String(d.value().to_string()),
-        T::Array(a) => Value::Array(a.iter().enumerate().map(|(i, v)| value_to_json(v, &format!("{path}[{i}]"), text, lines)).collect()),
+        T::Array(a) => Value::Array(
+            a.iter()
+                .enumerate()
+                .map(|(i, v)| value_to_json(v, &format!("{path}[{i}]"), text, lines))
+                .collect(),
+        ),
         T::InlineTable(t) => {
             let mut map = Map::new();
             for (k, v) in t.iter() {
@@ -446,12 +547,17 @@ pub fn expand_env(s: &str) -> Result<String, String> {
             out.push_str("${");
             rest = r;
         } else if let Some(r) = rest.strip_prefix("${") {
-            let end = r.find('}').ok_or_else(|| format!("unclosed `${{` in `{s}`"))?;
+            let end = r
+                .find('}')
+                .ok_or_else(|| format!("unclosed `${{` in `{s}`"))?;
             let name = &r[..end];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(format!("`${{{name}}}` is not an environment variable name"));
             }
-            out.push_str(&std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?);
+            out.push_str(
+                &std::env::var(name)
+                    .map_err(|_| format!("environment variable {name} is not set"))?,
+            );
             rest = &r[end + 1..];
         } else {
             out.push('$');
@@ -476,7 +582,12 @@ struct Parser {
 impl Parser {
     fn err(&mut self, key: &str, message: impl Into<String>) {
         let line = self.line(key);
-        self.errors.push(FileError { file: self.file.clone(), line, key: key.to_string(), message: message.into() });
+        self.errors.push(FileError {
+            file: self.file.clone(),
+            line,
+            key: key.to_string(),
+            message: message.into(),
+        });
     }
 
     /// Expands environment variables in every string below `v`.
@@ -490,8 +601,17 @@ impl Parser {
                     v.clone()
                 }
             },
-            Value::Array(a) => Value::Array(a.iter().enumerate().map(|(i, x)| self.expand(x, &format!("{key}[{i}]"))).collect()),
-            Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), self.expand(x, &join(key, k)))).collect()),
+            Value::Array(a) => Value::Array(
+                a.iter()
+                    .enumerate()
+                    .map(|(i, x)| self.expand(x, &format!("{key}[{i}]")))
+                    .collect(),
+            ),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, x)| (k.clone(), self.expand(x, &join(key, k))))
+                    .collect(),
+            ),
             other => other.clone(),
         }
     }
@@ -509,7 +629,10 @@ impl Parser {
     fn unknown_keys(&mut self, m: &Map<String, Value>, key: &str, known: &[&str]) {
         for k in m.keys() {
             if !known.contains(&k.as_str()) {
-                self.err(&join(key, k), format!("unknown key `{k}`; expected one of: {}", known.join(", ")));
+                self.err(
+                    &join(key, k),
+                    format!("unknown key `{k}`; expected one of: {}", known.join(", ")),
+                );
             }
         }
     }
@@ -519,7 +642,10 @@ impl Parser {
         match v.as_u64() {
             Some(n) if n >= min => Some(n),
             _ => {
-                self.err(&join(key, field), format!("`{field}` must be a whole number ≥ {min}"));
+                self.err(
+                    &join(key, field),
+                    format!("`{field}` must be a whole number ≥ {min}"),
+                );
                 None
             }
         }
@@ -531,7 +657,10 @@ impl Parser {
             None => false,
             Some(Value::Bool(b)) => *b,
             Some(_) => {
-                self.err(&join(key, field), format!("`{field}` must be true or false"));
+                self.err(
+                    &join(key, field),
+                    format!("`{field}` must be true or false"),
+                );
                 false
             }
         }
@@ -559,19 +688,49 @@ impl Parser {
         let empty = Map::new();
         let root = root.as_object().unwrap_or(&empty).clone();
         self.unknown_keys(&root, "", &["settings", "provider", "resource", "rows"]);
-        let base = self.file.parent().map(Path::to_path_buf).unwrap_or_default();
-        let settings_map = root.get("settings").and_then(|v| self.table(v, "settings")).cloned().unwrap_or_default();
-        self.unknown_keys(&settings_map, "settings", &["state", "concurrency", "mass_delete_threshold", "max_retry_wait_secs"]);
-        let state = self.string(&settings_map, "settings", "state").unwrap_or_else(|| "roster.state.json".into());
+        let base = self
+            .file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let settings_map = root
+            .get("settings")
+            .and_then(|v| self.table(v, "settings"))
+            .cloned()
+            .unwrap_or_default();
+        self.unknown_keys(
+            &settings_map,
+            "settings",
+            &[
+                "state",
+                "concurrency",
+                "mass_delete_threshold",
+                "max_retry_wait_secs",
+            ],
+        );
+        let state = self
+            .string(&settings_map, "settings", "state")
+            .unwrap_or_else(|| "roster.state.json".into());
         let settings = Settings {
             state: base.join(state),
-            concurrency: self.number(&settings_map, "settings", "concurrency", 1).unwrap_or(4) as usize,
-            mass_delete_threshold: self.number(&settings_map, "settings", "mass_delete_threshold", 0).unwrap_or(10) as usize,
-            max_retry_wait: Duration::from_secs(self.number(&settings_map, "settings", "max_retry_wait_secs", 0).unwrap_or(120)),
+            concurrency: self
+                .number(&settings_map, "settings", "concurrency", 1)
+                .unwrap_or(4) as usize,
+            mass_delete_threshold: self
+                .number(&settings_map, "settings", "mass_delete_threshold", 0)
+                .unwrap_or(10) as usize,
+            max_retry_wait: Duration::from_secs(
+                self.number(&settings_map, "settings", "max_retry_wait_secs", 0)
+                    .unwrap_or(120),
+            ),
         };
 
         let mut providers = BTreeMap::new();
-        let provider_tables = root.get("provider").and_then(|v| self.table(v, "provider")).cloned().unwrap_or_default();
+        let provider_tables = root
+            .get("provider")
+            .and_then(|v| self.table(v, "provider"))
+            .cloned()
+            .unwrap_or_default();
         for (name, v) in &provider_tables {
             let key = format!("provider.{name}");
             let Some(m) = self.table(v, &key).cloned() else {
@@ -583,7 +742,11 @@ impl Parser {
         }
 
         let mut resources = Vec::new();
-        let types = root.get("resource").and_then(|v| self.table(v, "resource")).cloned().unwrap_or_default();
+        let types = root
+            .get("resource")
+            .and_then(|v| self.table(v, "resource"))
+            .cloned()
+            .unwrap_or_default();
         for (type_name, v) in &types {
             let Some(named) = self.table(v, &join("resource", type_name)).cloned() else {
                 continue;
@@ -600,8 +763,24 @@ impl Parser {
         }
 
         let mut rows = BTreeMap::new();
-        let sources = root.get("rows").and_then(|v| self.table(v, "rows")).cloned().unwrap_or_default();
-        let mut addresses: HashMap<String, String> = resources.iter().map(|r| (r.address.clone(), format!("{}:{}", self.file.display(), self.line(&format!("resource.{}", r.address))))).collect();
+        let sources = root
+            .get("rows")
+            .and_then(|v| self.table(v, "rows"))
+            .cloned()
+            .unwrap_or_default();
+        let mut addresses: HashMap<String, String> = resources
+            .iter()
+            .map(|r| {
+                (
+                    r.address.clone(),
+                    format!(
+                        "{}:{}",
+                        self.file.display(),
+                        self.line(&format!("resource.{}", r.address))
+                    ),
+                )
+            })
+            .collect();
         for (name, v) in &sources {
             let key = join("rows", name);
             let Some(m) = self.table(v, &key).cloned() else {
@@ -611,7 +790,11 @@ impl Parser {
                 continue;
             };
             for r in made {
-                let here = format!("{}:{}", decl_file(&decl).display(), r.origin.as_ref().map_or(0, |o| o.line));
+                let here = format!(
+                    "{}:{}",
+                    decl_file(&decl).display(),
+                    r.origin.as_ref().map_or(0, |o| o.line)
+                );
                 match addresses.get(&r.address) {
                     Some(first) => self.errors.push(FileError {
                         file: decl_file(&decl).to_path_buf(),
@@ -627,7 +810,16 @@ impl Parser {
             }
             rows.insert(name.clone(), decl);
         }
-        RosterFile { path: self.file.clone(), settings, providers, resources, rows, digest: String::new(), lines: HashMap::new(), by_address: HashMap::new() }
+        RosterFile {
+            path: self.file.clone(),
+            settings,
+            providers,
+            resources,
+            rows,
+            digest: String::new(),
+            lines: HashMap::new(),
+            by_address: HashMap::new(),
+        }
     }
 
     fn line(&self, key: &str) -> usize {
@@ -635,9 +827,20 @@ impl Parser {
     }
 
     /// One `[rows.NAME]`: its source read and every row made a resource.
-    fn rows(&mut self, name: &str, m: &Map<String, Value>, key: &str, base: &Path, providers: &BTreeMap<String, ProviderDecl>) -> Option<(RowsDecl, Vec<ResourceDecl>)> {
+    fn rows(
+        &mut self,
+        name: &str,
+        m: &Map<String, Value>,
+        key: &str,
+        base: &Path,
+        providers: &BTreeMap<String, ProviderDecl>,
+    ) -> Option<(RowsDecl, Vec<ResourceDecl>)> {
         use crate::rows::{Cell, Template};
-        self.unknown_keys(m, key, &["csv", "resource", "key", "provider", "adopt", "attributes"]);
+        self.unknown_keys(
+            m,
+            key,
+            &["csv", "resource", "key", "provider", "adopt", "attributes"],
+        );
         let required = |p: &mut Parser, field: &str, what: &str| {
             let v = p.string(m, key, field);
             if v.is_none() && !m.contains_key(field) {
@@ -645,9 +848,21 @@ impl Parser {
             }
             v
         };
-        let csv = required(self, "csv", "the CSV file the rows come from, relative to the roster file");
-        let type_name = required(self, "resource", "the resource type each row declares, e.g. \"nimbus_user\"");
-        let key_column = required(self, "key", "the column whose value names each resource (TYPE.VALUE)");
+        let csv = required(
+            self,
+            "csv",
+            "the CSV file the rows come from, relative to the roster file",
+        );
+        let type_name = required(
+            self,
+            "resource",
+            "the resource type each row declares, e.g. \"nimbus_user\"",
+        );
+        let key_column = required(
+            self,
+            "key",
+            "the column whose value names each resource (TYPE.VALUE)",
+        );
         let adopt = self.boolean(m, key, "adopt");
         let mut attributes = Vec::new();
         match m.get("attributes") {
@@ -693,7 +908,11 @@ impl Parser {
                 self.err(&join(key, "provider"), "must be a provider name");
                 return None;
             }
-            None => type_name.as_deref().and_then(|t| t.split('_').next()).unwrap_or("").to_string(),
+            None => type_name
+                .as_deref()
+                .and_then(|t| t.split('_').next())
+                .unwrap_or("")
+                .to_string(),
         };
         let (csv, type_name, key_column) = (csv?, type_name?, key_column?);
         if !providers.contains_key(&provider) {
@@ -707,11 +926,17 @@ impl Parser {
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) => {
-                self.err(&join(key, "csv"), format!("cannot read {}: {e}", path.display()));
+                self.err(
+                    &join(key, "csv"),
+                    format!("cannot read {}: {e}", path.display()),
+                );
                 return None;
             }
         };
-        let template = Template { key: key_column, attributes };
+        let template = Template {
+            key: key_column,
+            attributes,
+        };
         let whole = join("rows", name);
         let located = |e: crate::rows::RowError| FileError::in_rows(&path, e, &whole);
         let table = match crate::rows::parse_csv(&bytes) {
@@ -723,7 +948,8 @@ impl Parser {
         };
         {
             use sha2::Digest;
-            self.sources.push((name.to_string(), sha2::Sha256::digest(&bytes).to_vec()));
+            self.sources
+                .push((name.to_string(), sha2::Sha256::digest(&bytes).to_vec()));
         }
         let expanded = match crate::rows::expand(&template, &table) {
             Ok(x) => x,
@@ -740,23 +966,61 @@ impl Parser {
                 provider: provider.clone(),
                 adopt,
                 attributes: x.attributes,
-                origin: Some(RowOrigin { rows: name.to_string(), file: path.clone(), line: x.line, columns: x.columns }),
+                origin: Some(RowOrigin {
+                    rows: name.to_string(),
+                    file: path.clone(),
+                    line: x.line,
+                    columns: x.columns,
+                }),
             })
             .collect();
-        Some((RowsDecl { name: name.to_string(), source: RowSource::Csv(path), type_name, provider, adopt, template, columns: table.columns }, made))
+        Some((
+            RowsDecl {
+                name: name.to_string(),
+                source: RowSource::Csv(path),
+                type_name,
+                provider,
+                adopt,
+                template,
+                columns: table.columns,
+            },
+            made,
+        ))
     }
 
-    fn provider(&mut self, name: &str, m: &Map<String, Value>, key: &str, base: &Path) -> Option<ProviderDecl> {
-        self.unknown_keys(m, key, &["component", "config", "secrets", "allowed_hosts", "limits", "secret_max_age_secs", "aws", "rate_limit", "allow_private_networks"]);
+    fn provider(
+        &mut self,
+        name: &str,
+        m: &Map<String, Value>,
+        key: &str,
+        base: &Path,
+    ) -> Option<ProviderDecl> {
+        self.unknown_keys(
+            m,
+            key,
+            &[
+                "component",
+                "config",
+                "secrets",
+                "allowed_hosts",
+                "limits",
+                "secret_max_age_secs",
+                "aws",
+                "rate_limit",
+                "allow_private_networks",
+            ],
+        );
         // A built-in name is checked when the workspace opens (the engine does not embed them).
         let component = match self.string(m, key, "component") {
-            Some(c) if roster_oci::Reference::is_oci(&c) => match roster_oci::Reference::parse(&c) {
-                Ok(r) => ComponentRef::Oci(r),
-                Err(e) => {
-                    self.err(&join(key, "component"), e);
-                    ComponentRef::Builtin(name.to_string())
+            Some(c) if roster_oci::Reference::is_oci(&c) => {
+                match roster_oci::Reference::parse(&c) {
+                    Ok(r) => ComponentRef::Oci(r),
+                    Err(e) => {
+                        self.err(&join(key, "component"), e);
+                        ComponentRef::Builtin(name.to_string())
+                    }
                 }
-            },
+            }
             Some(c) if c.ends_with(".wasm") || c.contains('/') => ComponentRef::Path(base.join(c)),
             Some(c) => ComponentRef::Builtin(c),
             None => ComponentRef::Builtin(name.to_string()),
@@ -770,7 +1034,11 @@ impl Parser {
             }
         };
         let mut secrets = HashMap::new();
-        if let Some(s) = m.get("secrets").and_then(|v| self.table(v, &join(key, "secrets"))).cloned() {
+        if let Some(s) = m
+            .get("secrets")
+            .and_then(|v| self.table(v, &join(key, "secrets")))
+            .cloned()
+        {
             for (secret, v) in &s {
                 let k = format!("{key}.secrets.{secret}");
                 match v.as_str().map(|s| s.parse::<SecretSource>()) {
@@ -786,7 +1054,11 @@ impl Parser {
         let allowed_hosts = match m.get("allowed_hosts") {
             None => vec![],
             Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
-                let hosts: Vec<String> = a.iter().filter_map(|h| h.as_str()).map(String::from).collect();
+                let hosts: Vec<String> = a
+                    .iter()
+                    .filter_map(|h| h.as_str())
+                    .map(String::from)
+                    .collect();
                 if let Err(e) = roster_runtime::http::AllowedHosts::parse(&hosts) {
                     self.err(&join(key, "allowed_hosts"), e);
                 }
@@ -798,9 +1070,24 @@ impl Parser {
             }
         };
         let mut limits = Limits::default();
-        if let Some(l) = m.get("limits").and_then(|v| self.table(v, &join(key, "limits"))).cloned() {
+        if let Some(l) = m
+            .get("limits")
+            .and_then(|v| self.table(v, &join(key, "limits")))
+            .cloned()
+        {
             let k = join(key, "limits");
-            self.unknown_keys(&l, &k, &["call_deadline_ms", "memory_mb", "max_instances", "connect_timeout_ms", "first_byte_timeout_ms", "between_bytes_timeout_ms"]);
+            self.unknown_keys(
+                &l,
+                &k,
+                &[
+                    "call_deadline_ms",
+                    "memory_mb",
+                    "max_instances",
+                    "connect_timeout_ms",
+                    "first_byte_timeout_ms",
+                    "between_bytes_timeout_ms",
+                ],
+            );
             let ms = |n: u64| Duration::from_millis(n);
             if let Some(n) = self.number(&l, &k, "call_deadline_ms", 10) {
                 limits.call_deadline = ms(n)
@@ -821,16 +1108,25 @@ impl Parser {
                 limits.http.between_bytes = ms(n)
             }
         }
-        let secret_max_age = Duration::from_secs(self.number(m, key, "secret_max_age_secs", 0).unwrap_or(300));
+        let secret_max_age =
+            Duration::from_secs(self.number(m, key, "secret_max_age_secs", 0).unwrap_or(300));
         let mut aws = AwsOptions::default();
-        if let Some(a) = m.get("aws").and_then(|v| self.table(v, &join(key, "aws"))).cloned() {
+        if let Some(a) = m
+            .get("aws")
+            .and_then(|v| self.table(v, &join(key, "aws")))
+            .cloned()
+        {
             let k = join(key, "aws");
             self.unknown_keys(&a, &k, &["endpoint", "region", "profile"]);
             aws.endpoint = self.string(&a, &k, "endpoint");
             aws.region = self.string(&a, &k, "region");
             aws.profile = self.string(&a, &k, "profile");
         }
-        let rate_limit = match m.get("rate_limit").and_then(|v| self.table(v, &join(key, "rate_limit"))).cloned() {
+        let rate_limit = match m
+            .get("rate_limit")
+            .and_then(|v| self.table(v, &join(key, "rate_limit")))
+            .cloned()
+        {
             None => None,
             Some(r) => {
                 let k = join(key, "rate_limit");
@@ -838,12 +1134,18 @@ impl Parser {
                 let per = match r.get("per_seconds").and_then(Value::as_f64) {
                     Some(s) if s > 0.0 => Some(Duration::from_secs_f64(s)),
                     _ => {
-                        self.err(&join(&k, "per_seconds"), "`per_seconds` must be a number > 0");
+                        self.err(
+                            &join(&k, "per_seconds"),
+                            "`per_seconds` must be a number > 0",
+                        );
                         None
                     }
                 };
                 match (self.number(&r, &k, "operations", 1), per) {
-                    (Some(operations), Some(per)) => Some(RateOverride { operations: operations as u32, per }),
+                    (Some(operations), Some(per)) => Some(RateOverride {
+                        operations: operations as u32,
+                        per,
+                    }),
                     (None, _) => {
                         self.err(&join(&k, "operations"), "`operations` is required");
                         None
@@ -853,12 +1155,36 @@ impl Parser {
             }
         };
         let allow_private_networks = self.boolean(m, key, "allow_private_networks");
-        Some(ProviderDecl { name: name.to_string(), component, config, secrets, allowed_hosts, limits, secret_max_age, aws, rate_limit, allow_private_networks, dir: base.to_path_buf() })
+        Some(ProviderDecl {
+            name: name.to_string(),
+            component,
+            config,
+            secrets,
+            allowed_hosts,
+            limits,
+            secret_max_age,
+            aws,
+            rate_limit,
+            allow_private_networks,
+            dir: base.to_path_buf(),
+        })
     }
 
-    fn resource(&mut self, type_name: &str, name: &str, m: &Map<String, Value>, key: &str, providers: &BTreeMap<String, ProviderDecl>) -> Option<ResourceDecl> {
+    fn resource(
+        &mut self,
+        type_name: &str,
+        name: &str,
+        m: &Map<String, Value>,
+        key: &str,
+        providers: &BTreeMap<String, ProviderDecl>,
+    ) -> Option<ResourceDecl> {
         if !crate::address::is_bare(type_name) {
-            self.err(key, format!("resource type `{type_name}` may hold only ASCII letters, digits, `_` and `-`"));
+            self.err(
+                key,
+                format!(
+                    "resource type `{type_name}` may hold only ASCII letters, digits, `_` and `-`"
+                ),
+            );
         }
         if let Err(why) = crate::address::check_name(name) {
             self.err(key, format!("resource {why}"));
@@ -886,7 +1212,14 @@ impl Parser {
             }
             attributes.insert(k.clone(), self.expand(v, &join(key, k)));
         }
-        Some(ResourceDecl { address: crate::address::of(type_name, name), type_name: type_name.to_string(), provider, adopt, attributes, origin: None })
+        Some(ResourceDecl {
+            address: crate::address::of(type_name, name),
+            type_name: type_name.to_string(),
+            provider,
+            adopt,
+            attributes,
+            origin: None,
+        })
     }
 }
 
@@ -928,8 +1261,14 @@ adopt = true
         let opted = parse("[provider.nimbus]\nallow_private_networks = true\n").unwrap();
         assert!(opted.providers["nimbus"].allow_private_networks);
         let r = &f.resources[0];
-        assert_eq!((r.address.as_str(), r.provider.as_str(), r.adopt), ("nimbus_user.alice", "nimbus", true));
-        assert_eq!(Value::Object(r.attributes.clone()), serde_json::json!({ "o365_id": "a" }));
+        assert_eq!(
+            (r.address.as_str(), r.provider.as_str(), r.adopt),
+            ("nimbus_user.alice", "nimbus", true)
+        );
+        assert_eq!(
+            Value::Object(r.attributes.clone()),
+            serde_json::json!({ "o365_id": "a" })
+        );
     }
 
     #[test]
@@ -939,10 +1278,23 @@ adopt = true
                 .unwrap_err();
         let text = errors.to_string();
         assert!(text.contains("/x/roster.toml:2: provider.nimbus.config.tenant_id: environment variable ROSTER_TEST_SURELY_UNSET is not set"), "{text}");
-        assert!(text.contains("/x/roster.toml:3: provider.nimbus.secrets.s: secret source `vault:x`"), "{text}");
-        assert!(text.contains("/x/roster.toml:4: provider.nimbus.colour: unknown key `colour`"), "{text}");
-        assert!(text.contains("/x/roster.toml:6: resource.symbee_user.bob: no provider `symbee` is declared"), "{text}");
-        let private = parse("[provider.nimbus]\nallow_private_networks = \"yes\"\n").unwrap_err().to_string();
+        assert!(
+            text.contains("/x/roster.toml:3: provider.nimbus.secrets.s: secret source `vault:x`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("/x/roster.toml:4: provider.nimbus.colour: unknown key `colour`"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "/x/roster.toml:6: resource.symbee_user.bob: no provider `symbee` is declared"
+            ),
+            "{text}"
+        );
+        let private = parse("[provider.nimbus]\nallow_private_networks = \"yes\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(private.contains("/x/roster.toml:2: provider.nimbus.allow_private_networks: `allow_private_networks` must be true or false"), "{private}");
         let syntax = parse("[provider.nimbus\n").unwrap_err();
         assert_eq!(syntax.0[0].line, 1);
@@ -963,12 +1315,28 @@ adopt = true
         let (dir, f) = with_csv("\u{feff}alias,id,team\r\nbob,b-1,sales\r\n\"cy\",\"c,2\",\r\n");
         let f = f.unwrap();
         let addresses: Vec<&str> = f.resources.iter().map(|r| r.address.as_str()).collect();
-        assert_eq!(addresses, ["nimbus_user.ada", "nimbus_user.bob", "nimbus_user.cy"]);
+        assert_eq!(
+            addresses,
+            ["nimbus_user.ada", "nimbus_user.bob", "nimbus_user.cy"]
+        );
         let bob = f.resource("nimbus_user.bob").unwrap();
-        assert_eq!(Value::Object(bob.attributes.clone()), serde_json::json!({ "o365_id": "b-1", "copy_from": "t-sales", "licensed": true }));
-        assert_eq!(f.resource("nimbus_user.cy").unwrap().attributes["copy_from"], "t-any");
+        assert_eq!(
+            Value::Object(bob.attributes.clone()),
+            serde_json::json!({ "o365_id": "b-1", "copy_from": "t-sales", "licensed": true })
+        );
+        assert_eq!(
+            f.resource("nimbus_user.cy").unwrap().attributes["copy_from"],
+            "t-any"
+        );
         let e = f.error("resource.nimbus_user.cy.o365_id", "bad id");
-        assert_eq!((e.file, e.line, e.key.as_str()), (dir.path().join("agents.csv"), 3, "nimbus_user.cy.o365_id (column id)"));
+        assert_eq!(
+            (e.file, e.line, e.key.as_str()),
+            (
+                dir.path().join("agents.csv"),
+                3,
+                "nimbus_user.cy.o365_id (column id)"
+            )
+        );
         assert_eq!(f.rows["agents"].columns, ["alias", "id", "team"]);
         // The rows' file is an input: another CSV is another digest.
         let (_d2, g) = with_csv("alias,id,team\nbob,b-2,sales\n");
@@ -979,22 +1347,63 @@ adopt = true
     fn e_mail_keys_name_resources_as_the_roster_file_quotes_them() {
         // A hand-written quoted name and a row keyed by an e-mail address share one address form,
         // so the two collide like any other pair of names.
-        let text = ROWS.replace("[resource.nimbus_user.ada]", "[resource.nimbus_user.\"ada.b@example.com\"]");
+        let text = ROWS.replace(
+            "[resource.nimbus_user.ada]",
+            "[resource.nimbus_user.\"ada.b@example.com\"]",
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("roster.toml");
-        std::fs::write(dir.path().join("agents.csv"), "alias,id,team\nbob.c@example.com,b-1,sales\n").unwrap();
+        std::fs::write(
+            dir.path().join("agents.csv"),
+            "alias,id,team\nbob.c@example.com,b-1,sales\n",
+        )
+        .unwrap();
         let f = RosterFile::parse(&path, &text).unwrap();
         let addresses: Vec<&str> = f.resources.iter().map(|r| r.address.as_str()).collect();
-        assert_eq!(addresses, ["nimbus_user.\"ada.b@example.com\"", "nimbus_user.\"bob.c@example.com\""]);
-        let e = f.error("resource.nimbus_user.\"bob.c@example.com\".o365_id", "bad id");
-        assert_eq!((e.file, e.line, e.key.as_str()), (dir.path().join("agents.csv"), 2, "nimbus_user.\"bob.c@example.com\".o365_id (column id)"));
-        let e = f.error("resource.nimbus_user.\"ada.b@example.com\".o365_id", "bad id");
-        assert_eq!((e.line, e.key.as_str()), (4, "resource.nimbus_user.\"ada.b@example.com\".o365_id"));
-        std::fs::write(dir.path().join("agents.csv"), "alias,id,team\nada.b@example.com,b-1,sales\n").unwrap();
+        assert_eq!(
+            addresses,
+            [
+                "nimbus_user.\"ada.b@example.com\"",
+                "nimbus_user.\"bob.c@example.com\""
+            ]
+        );
+        let e = f.error(
+            "resource.nimbus_user.\"bob.c@example.com\".o365_id",
+            "bad id",
+        );
+        assert_eq!(
+            (e.file, e.line, e.key.as_str()),
+            (
+                dir.path().join("agents.csv"),
+                2,
+                "nimbus_user.\"bob.c@example.com\".o365_id (column id)"
+            )
+        );
+        let e = f.error(
+            "resource.nimbus_user.\"ada.b@example.com\".o365_id",
+            "bad id",
+        );
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (4, "resource.nimbus_user.\"ada.b@example.com\".o365_id")
+        );
+        std::fs::write(
+            dir.path().join("agents.csv"),
+            "alias,id,team\nada.b@example.com,b-1,sales\n",
+        )
+        .unwrap();
         let clash = RosterFile::parse(&path, &text).unwrap_err().to_string();
         assert!(clash.contains("agents.csv:2: column alias: nimbus_user.\"ada.b@example.com\" is declared twice: here and at"), "{clash}");
         assert!(clash.contains("roster.toml:3;"), "{clash}");
-        let bad = RosterFile::parse(&path, &ROWS.replace("[resource.nimbus_user.ada]", "[resource.nimbus_user.\" ada\"]")).unwrap_err().to_string();
+        let bad = RosterFile::parse(
+            &path,
+            &ROWS.replace(
+                "[resource.nimbus_user.ada]",
+                "[resource.nimbus_user.\" ada\"]",
+            ),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(bad.contains("resource.nimbus_user.\" ada\": resource name \" ada\" starts or ends with white space"), "{bad}");
     }
 
@@ -1006,11 +1415,21 @@ adopt = true
         assert_eq!(text, format!("{}:3: column alias: nimbus_user.ada is declared twice: here and at {}:3; each resource needs its own name", csv.display(), dir.path().join("roster.toml").display()));
         let (_d, f) = with_csv("alias,id,team\nbob,b-1,sales\ncy,c-2,\nbob,b-3,marketing\n");
         let text = f.unwrap_err().to_string();
-        assert!(text.contains("agents.csv:4: column alias: key `bob` is used on lines 2 and 4"), "{text}");
+        assert!(
+            text.contains("agents.csv:4: column alias: key `bob` is used on lines 2 and 4"),
+            "{text}"
+        );
         let (_d, f) = with_csv("alias,id\nbob,b-1\n");
         let text = f.unwrap_err().to_string();
         assert!(text.contains("agents.csv:1: column team:"), "{text}");
-        let missing = RosterFile::parse(Path::new("/nonexistent/roster.toml"), ROWS).unwrap_err().to_string();
-        assert!(missing.contains("/nonexistent/roster.toml:7: rows.agents.csv: cannot read /nonexistent/agents.csv"), "{missing}");
+        let missing = RosterFile::parse(Path::new("/nonexistent/roster.toml"), ROWS)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains(
+                "/nonexistent/roster.toml:7: rows.agents.csv: cannot read /nonexistent/agents.csv"
+            ),
+            "{missing}"
+        );
     }
 }

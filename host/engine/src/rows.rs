@@ -61,7 +61,11 @@ pub struct RowError {
 
 impl RowError {
     fn new(line: usize, column: Option<String>, message: impl Into<String>) -> Self {
-        RowError { line, column, message: message.into() }
+        RowError {
+            line,
+            column,
+            message: message.into(),
+        }
     }
 }
 
@@ -111,7 +115,14 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// UTF-8 only the first is reported (a file in another encoding would otherwise give one per line).
 pub fn parse_csv(bytes: &[u8]) -> Result<Table, Vec<RowError>> {
     let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
-    let mut p = Parser { bytes, pos: 0, line: 1, header: None, errors: Vec::new(), encoding_reported: false };
+    let mut p = Parser {
+        bytes,
+        pos: 0,
+        line: 1,
+        header: None,
+        errors: Vec::new(),
+        encoding_reported: false,
+    };
     let Some((header_line, names)) = p.record() else {
         return Err(vec![RowError::new(0, None, "the file is empty: its first line must be a header naming the columns, e.g. `username,email,team`")]);
     };
@@ -121,7 +132,11 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Table, Vec<RowError>> {
         for (i, name) in columns.iter().enumerate() {
             let at = Some(format!("#{}", i + 1));
             if name.is_empty() {
-                p.errors.push(RowError::new(header_line, at, "this header column has no name; give every column a unique name"));
+                p.errors.push(RowError::new(
+                    header_line,
+                    at,
+                    "this header column has no name; give every column a unique name",
+                ));
             } else if let Some(first) = seen.get(name.as_str()) {
                 p.errors.push(RowError::new(header_line, at, format!("column `{name}` appears twice in the header (columns {} and {}); rename or remove one", first + 1, i + 1)));
             } else {
@@ -137,9 +152,20 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Table, Vec<RowError>> {
             rows.push(Row { line, cells });
             continue;
         }
-        let hint = if cells.len() > width { "a field holding a comma must be enclosed in double quotes" } else { "add the missing fields (an empty field is just its comma)" };
+        let hint = if cells.len() > width {
+            "a field holding a comma must be enclosed in double quotes"
+        } else {
+            "add the missing fields (an empty field is just its comma)"
+        };
         let s = if cells.len() == 1 { "" } else { "s" };
-        p.errors.push(RowError::new(line, None, format!("this record has {} field{s}; the header has {width} — {hint}", cells.len())));
+        p.errors.push(RowError::new(
+            line,
+            None,
+            format!(
+                "this record has {} field{s}; the header has {width} — {hint}",
+                cells.len()
+            ),
+        ));
     }
     let columns = p.header.take().unwrap_or_default();
     if p.errors.is_empty() {
@@ -306,7 +332,11 @@ impl Parser<'_> {
 
 /// The line ends in `bytes`: LF, CRLF (once) and lone CR.
 fn line_breaks(bytes: &[u8]) -> usize {
-    bytes.iter().enumerate().filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))).count()
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count()
 }
 
 /// At most 20 characters of `text`, for messages.
@@ -328,7 +358,10 @@ fn trim_ascii(s: &str) -> &str {
 /// with U+FEFF (which would otherwise read as a byte order mark at the start of the file). Rows are
 /// written as given, whatever their length.
 pub fn write_csv(columns: &[String], rows: &[Vec<String>]) -> String {
-    let size: usize = std::iter::once(columns).chain(rows.iter().map(Vec::as_slice)).map(|r| r.iter().map(|f| f.len() + 3).sum::<usize>() + 1).sum();
+    let size: usize = std::iter::once(columns)
+        .chain(rows.iter().map(Vec::as_slice))
+        .map(|r| r.iter().map(|f| f.len() + 3).sum::<usize>() + 1)
+        .sum();
     let mut out = String::with_capacity(size);
     write_record(&mut out, columns);
     for row in rows {
@@ -362,7 +395,12 @@ fn write_record(out: &mut String, fields: &[String]) {
 }
 
 fn needs_quotes(field: &str) -> bool {
-    field.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')) || field.starts_with(char::is_whitespace) || field.ends_with(char::is_whitespace) || field.starts_with('\u{feff}')
+    field
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+        || field.starts_with(char::is_whitespace)
+        || field.ends_with(char::is_whitespace)
+        || field.starts_with('\u{feff}')
 }
 
 /// Where an attribute's value comes from.
@@ -448,10 +486,22 @@ pub fn expand(template: &Template, table: &Table) -> Result<Vec<Expanded>, Vec<R
             if key.is_empty() {
                 errors.push(RowError::new(row.line, column(), format!("the key column `{}` is empty; every row needs a key, which names its resource", template.key)));
             } else if let Err(why) = crate::address::check_name(key) {
-                errors.push(RowError::new(row.line, column(), format!("the key cannot name a resource: {why}")));
+                errors.push(RowError::new(
+                    row.line,
+                    column(),
+                    format!("the key cannot name a resource: {why}"),
+                ));
             } else {
                 match seen.entry(key) {
-                    Entry::Occupied(first) => errors.push(RowError::new(row.line, column(), format!("key `{key}` is used on lines {} and {}; each row needs its own key", first.get(), row.line))),
+                    Entry::Occupied(first) => errors.push(RowError::new(
+                        row.line,
+                        column(),
+                        format!(
+                            "key `{key}` is used on lines {} and {}; each row needs its own key",
+                            first.get(),
+                            row.line
+                        ),
+                    )),
                     Entry::Vacant(slot) => {
                         slot.insert(row.line);
                     }
@@ -465,7 +515,11 @@ pub fn expand(template: &Template, table: &Table) -> Result<Vec<Expanded>, Vec<R
                 Cell::Constant(value) => {
                     attributes.insert(name.to_string(), value.clone());
                 }
-                Cell::Column { column, default, map } => {
+                Cell::Column {
+                    column,
+                    default,
+                    map,
+                } => {
                     let Some(at) = at else { continue };
                     columns.insert(name.to_string(), column.clone());
                     match fill(column, cell_of(row, at), default.as_deref(), map.as_ref()) {
@@ -473,13 +527,20 @@ pub fn expand(template: &Template, table: &Table) -> Result<Vec<Expanded>, Vec<R
                             attributes.insert(name.to_string(), Value::String(value));
                         }
                         Ok(None) => {}
-                        Err(message) => errors.push(RowError::new(row.line, Some(column.clone()), message)),
+                        Err(message) => {
+                            errors.push(RowError::new(row.line, Some(column.clone()), message))
+                        }
                     }
                 }
             }
         }
         if let (Some(key), true) = (key, errors.is_empty()) {
-            out.push(Expanded { key: key.to_string(), line: row.line, attributes, columns });
+            out.push(Expanded {
+                key: key.to_string(),
+                line: row.line,
+                attributes,
+                columns,
+            });
         }
     }
     if errors.is_empty() {
@@ -495,9 +556,18 @@ fn cell_of(row: &Row, at: usize) -> &str {
 }
 
 /// The value a `Column` cell gives (`None`: unset).
-fn fill(column: &str, cell: &str, default: Option<&str>, map: Option<&BTreeMap<String, String>>) -> Result<Option<String>, String> {
+fn fill(
+    column: &str,
+    cell: &str,
+    default: Option<&str>,
+    map: Option<&BTreeMap<String, String>>,
+) -> Result<Option<String>, String> {
     let Some(map) = map else {
-        return Ok(if cell.is_empty() { default.map(str::to_string) } else { Some(cell.to_string()) });
+        return Ok(if cell.is_empty() {
+            default.map(str::to_string)
+        } else {
+            Some(cell.to_string())
+        });
     };
     let cell = trim_ascii(cell);
     if cell.is_empty() {
@@ -515,7 +585,12 @@ fn known(map: &BTreeMap<String, String>) -> String {
     if map.is_empty() {
         return "none".to_string();
     }
-    let mut list = map.keys().take(20).map(String::as_str).collect::<Vec<_>>().join(", ");
+    let mut list = map
+        .keys()
+        .take(20)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
     if map.len() > 20 {
         list.push_str(&format!(" and {} more", map.len() - 20));
     }
@@ -550,7 +625,12 @@ pub fn columns_for(template: &Template) -> Vec<String> {
 /// column the template uses that `columns` lacks; two attributes (or the key) needing different
 /// values in one column; a key that cannot name a resource. An attribute not covered by the
 /// template is ignored (the caller decides which attributes matter).
-pub fn row_for(template: &Template, columns: &[String], key: &str, attributes: &Map<String, Value>) -> Result<Vec<String>, String> {
+pub fn row_for(
+    template: &Template,
+    columns: &[String],
+    key: &str,
+    attributes: &Map<String, Value>,
+) -> Result<Vec<String>, String> {
     let mut problems = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(columns.len());
     for (i, c) in columns.iter().enumerate() {
@@ -576,7 +656,12 @@ pub fn row_for(template: &Template, columns: &[String], key: &str, attributes: &
             None => cells[at] = Some((value, who)),
         }
     };
-    place(&template.key, key.to_string(), "the key".to_string(), &mut problems);
+    place(
+        &template.key,
+        key.to_string(),
+        "the key".to_string(),
+        &mut problems,
+    );
     for (name, cell) in &template.attributes {
         let value = attributes.get(name);
         match cell {
@@ -585,7 +670,11 @@ pub fn row_for(template: &Template, columns: &[String], key: &str, attributes: &
                     problems.push(format!("attribute `{name}` is `{}`, but the template sets it to `{}` on every row; change the template, or leave this object out", show(value), show(constant)));
                 }
             }
-            Cell::Column { column, default, map } => {
+            Cell::Column {
+                column,
+                default,
+                map,
+            } => {
                 let text = match value {
                     None | Some(Value::Null) => continue,
                     Some(Value::String(s)) => s.clone(),
@@ -608,19 +697,32 @@ pub fn row_for(template: &Template, columns: &[String], key: &str, attributes: &
                     continue;
                 };
                 let usable = |k: &String| !k.is_empty() && trim_ascii(k) == k;
-                if let Some((cell, _)) = map.iter().find(|(k, v)| usable(k) && v.eq_ignore_ascii_case(&text)) {
+                if let Some((cell, _)) = map
+                    .iter()
+                    .find(|(k, v)| usable(k) && v.eq_ignore_ascii_case(&text))
+                {
                     place(column, cell.clone(), who, &mut problems);
-                } else if default.as_deref().is_some_and(|d| d.eq_ignore_ascii_case(&text)) || (text.is_empty() && default.is_none()) {
+                } else if default
+                    .as_deref()
+                    .is_some_and(|d| d.eq_ignore_ascii_case(&text))
+                    || (text.is_empty() && default.is_none())
+                {
                     place(column, String::new(), who, &mut problems);
                 } else {
-                    let default = default.as_deref().map(|d| format!(" and it is not the default `{d}`")).unwrap_or_default();
+                    let default = default
+                        .as_deref()
+                        .map(|d| format!(" and it is not the default `{d}`"))
+                        .unwrap_or_default();
                     problems.push(format!("attribute `{name}` is `{text}`, which no value of column `{column}` maps to{default}; add it to the map"));
                 }
             }
         }
     }
     if problems.is_empty() {
-        Ok(cells.into_iter().map(|c| c.map(|(value, _)| value).unwrap_or_default()).collect())
+        Ok(cells
+            .into_iter()
+            .map(|c| c.map(|(value, _)| value).unwrap_or_default())
+            .collect())
     } else {
         Err(problems.join("; "))
     }
@@ -649,7 +751,15 @@ pub fn name_from(text: &str) -> String {
     if text.is_empty() {
         return "_".to_string();
     }
-    text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -681,7 +791,10 @@ mod tests {
     }
 
     fn rows(t: &Table) -> Vec<(usize, Vec<&str>)> {
-        t.rows.iter().map(|r| (r.line, r.cells.iter().map(String::as_str).collect())).collect()
+        t.rows
+            .iter()
+            .map(|r| (r.line, r.cells.iter().map(String::as_str).collect()))
+            .collect()
     }
 
     #[test]
@@ -697,7 +810,12 @@ mod tests {
     #[test]
     fn crlf_lf_and_lone_cr_end_records_alike() {
         let expected = vec![(2, vec!["ada", "sales"]), (3, vec!["grace", ""])];
-        for text in ["name,team\nada,sales\ngrace,\n", "name,team\r\nada,sales\r\ngrace,\r\n", "name,team\rada,sales\rgrace,", "name,team\r\nada,sales\ngrace,"] {
+        for text in [
+            "name,team\nada,sales\ngrace,\n",
+            "name,team\r\nada,sales\r\ngrace,\r\n",
+            "name,team\rada,sales\rgrace,",
+            "name,team\r\nada,sales\ngrace,",
+        ] {
             let t = table(text);
             assert_eq!(t.columns, strings(&["name", "team"]), "{text:?}");
             assert_eq!(rows(&t), expected, "{text:?}");
@@ -724,7 +842,10 @@ mod tests {
     fn empty_lines_are_skipped_a_final_newline_is_no_record_and_commas_make_empty_fields() {
         let t = table("\n\na,b,c\n\n,,\n\r\n\"\",x,\n\n");
         assert_eq!(t.columns, strings(&["a", "b", "c"]));
-        assert_eq!(rows(&t), vec![(5, vec!["", "", ""]), (7, vec!["", "x", ""])]);
+        assert_eq!(
+            rows(&t),
+            vec![(5, vec!["", "", ""]), (7, vec!["", "x", ""])]
+        );
         let t = table("only\n");
         assert_eq!(rows(&t), vec![]);
         let t = table("only\n\"\"\nx");
@@ -749,9 +870,16 @@ mod tests {
         // Inside a quoted field, on its second line; and in the header, before names are known.
         let e = errors(b"name,note\nada,\"ok\nno \xC3(\"\n");
         assert_eq!((e[0].line, e[0].column.as_deref()), (3, Some("note")));
-        assert!(e[0].message.starts_with("byte 0xC3 is not UTF-8"), "{}", e[0].message);
+        assert!(
+            e[0].message.starts_with("byte 0xC3 is not UTF-8"),
+            "{}",
+            e[0].message
+        );
         let e = errors(b"name,t\xE9am\nada,x\n");
-        assert_eq!((e.len(), e[0].line, e[0].column.as_deref()), (1, 1, Some("#2")));
+        assert_eq!(
+            (e.len(), e[0].line, e[0].column.as_deref()),
+            (1, 1, Some("#2"))
+        );
     }
 
     #[test]
@@ -781,7 +909,10 @@ mod tests {
         );
         // A space before the opening quote makes the field unquoted.
         let e = errors(b"a,b\n1, \"2\"\n");
-        assert_eq!((e.len(), e[0].line, e[0].column.as_deref()), (1, 2, Some("b")));
+        assert_eq!(
+            (e.len(), e[0].line, e[0].column.as_deref()),
+            (1, 2, Some("b"))
+        );
     }
 
     #[test]
@@ -807,7 +938,10 @@ mod tests {
         );
         // Trimming makes these the same name.
         let e = errors(b"\n\nname,name \n");
-        assert_eq!((e.len(), e[0].line, e[0].column.as_deref()), (1, 3, Some("#2")));
+        assert_eq!(
+            (e.len(), e[0].line, e[0].column.as_deref()),
+            (1, 3, Some("#2"))
+        );
     }
 
     #[test]
@@ -821,13 +955,17 @@ mod tests {
     #[test]
     fn all_problems_are_reported_in_line_order() {
         let e = errors(b"a,b\n1\n\"x\"y,2\nz,\"open\n");
-        let found: Vec<(usize, Option<&str>)> = e.iter().map(|e| (e.line, e.column.as_deref())).collect();
+        let found: Vec<(usize, Option<&str>)> =
+            e.iter().map(|e| (e.line, e.column.as_deref())).collect();
         assert_eq!(found, vec![(2, None), (3, Some("a")), (4, Some("b"))]);
     }
 
     #[test]
     fn errors_display_with_their_location() {
-        assert_eq!(err(3, Some("team"), "bad").to_string(), "line 3, column `team`: bad");
+        assert_eq!(
+            err(3, Some("team"), "bad").to_string(),
+            "line 3, column `team`: bad"
+        );
         assert_eq!(err(3, None, "bad").to_string(), "line 3: bad");
         assert_eq!(err(0, None, "bad").to_string(), "bad");
     }
@@ -836,21 +974,54 @@ mod tests {
     fn write_csv_quotes_only_when_it_must() {
         let text = write_csv(
             &strings(&["name", "note"]),
-            &[strings(&["ada", "plain text"]), strings(&["a,b", "say \"hi\""]), strings(&[" lead", "trail\t"]), strings(&["two\nlines", "cr\r"]), strings(&["", "\u{feff}x"])],
+            &[
+                strings(&["ada", "plain text"]),
+                strings(&["a,b", "say \"hi\""]),
+                strings(&[" lead", "trail\t"]),
+                strings(&["two\nlines", "cr\r"]),
+                strings(&["", "\u{feff}x"]),
+            ],
         );
         assert_eq!(text, "name,note\nada,plain text\n\"a,b\",\"say \"\"hi\"\"\"\n\" lead\",\"trail\t\"\n\"two\nlines\",\"cr\r\"\n,\"\u{feff}x\"\n");
-        assert_eq!(write_csv(&strings(&["only"]), &[strings(&[""]), strings(&["x"])]), "only\n\"\"\nx\n");
+        assert_eq!(
+            write_csv(&strings(&["only"]), &[strings(&[""]), strings(&["x"])]),
+            "only\n\"\"\nx\n"
+        );
         assert_eq!(write_csv(&strings(&["a"]), &[]), "a\n");
     }
 
     fn template() -> Template {
-        let map = BTreeMap::from([("sales".to_string(), "u-1001".to_string()), ("support".to_string(), "u-1002".to_string())]);
+        let map = BTreeMap::from([
+            ("sales".to_string(), "u-1001".to_string()),
+            ("support".to_string(), "u-1002".to_string()),
+        ]);
         Template {
             key: "username".into(),
             attributes: vec![
-                ("email".into(), Cell::Column { column: "email".into(), default: None, map: None }),
-                ("copy_from".into(), Cell::Column { column: "team".into(), default: None, map: Some(map) }),
-                ("location".into(), Cell::Column { column: "site".into(), default: Some("Basel".into()), map: None }),
+                (
+                    "email".into(),
+                    Cell::Column {
+                        column: "email".into(),
+                        default: None,
+                        map: None,
+                    },
+                ),
+                (
+                    "copy_from".into(),
+                    Cell::Column {
+                        column: "team".into(),
+                        default: None,
+                        map: Some(map),
+                    },
+                ),
+                (
+                    "location".into(),
+                    Cell::Column {
+                        column: "site".into(),
+                        default: Some("Basel".into()),
+                        map: None,
+                    },
+                ),
                 ("language".into(), Cell::Constant(json!("en"))),
                 ("active".into(), Cell::Constant(json!(true))),
             ],
@@ -878,17 +1049,30 @@ mod tests {
             Ok(out) => out,
             Err(e) => panic!("{e:?}"),
         };
-        let columns = BTreeMap::from([("email".to_string(), "email".to_string()), ("copy_from".to_string(), "team".to_string()), ("location".to_string(), "site".to_string())]);
+        let columns = BTreeMap::from([
+            ("email".to_string(), "email".to_string()),
+            ("copy_from".to_string(), "team".to_string()),
+            ("location".to_string(), "site".to_string()),
+        ]);
         assert_eq!(
             out,
             vec![
                 Expanded {
                     key: "ada".into(),
                     line: 2,
-                    attributes: attrs(json!({"email": "ada@example.com", "copy_from": "u-1001", "location": "Basel", "language": "en", "active": true})),
+                    attributes: attrs(
+                        json!({"email": "ada@example.com", "copy_from": "u-1001", "location": "Basel", "language": "en", "active": true})
+                    ),
                     columns: columns.clone(),
                 },
-                Expanded { key: "grace".into(), line: 3, attributes: attrs(json!({"copy_from": "u-1002", "location": "Zurich", "language": "en", "active": true})), columns },
+                Expanded {
+                    key: "grace".into(),
+                    line: 3,
+                    attributes: attrs(
+                        json!({"copy_from": "u-1002", "location": "Zurich", "language": "en", "active": true})
+                    ),
+                    columns
+                },
             ]
         );
     }
@@ -896,13 +1080,34 @@ mod tests {
     #[test]
     fn expand_uses_the_default_for_unmapped_and_empty_mapped_values() {
         let map = BTreeMap::from([("sales".to_string(), "u-1001".to_string())]);
-        let template = Template { key: "k".into(), attributes: vec![("copy_from".into(), Cell::Column { column: "team".into(), default: Some("u-0".into()), map: Some(map) })] };
-        let out = match expand(&template, &table("k,team\na,marketing\nb,\nc,  \nd,sales\n")) {
+        let template = Template {
+            key: "k".into(),
+            attributes: vec![(
+                "copy_from".into(),
+                Cell::Column {
+                    column: "team".into(),
+                    default: Some("u-0".into()),
+                    map: Some(map),
+                },
+            )],
+        };
+        let out = match expand(
+            &template,
+            &table("k,team\na,marketing\nb,\nc,  \nd,sales\n"),
+        ) {
             Ok(out) => out,
             Err(e) => panic!("{e:?}"),
         };
         let values: Vec<&Value> = out.iter().map(|e| &e.attributes["copy_from"]).collect();
-        assert_eq!(values, vec![&json!("u-0"), &json!("u-0"), &json!("u-0"), &json!("u-1001")]);
+        assert_eq!(
+            values,
+            vec![
+                &json!("u-0"),
+                &json!("u-0"),
+                &json!("u-0"),
+                &json!("u-1001")
+            ]
+        );
     }
 
     #[test]
@@ -934,7 +1139,10 @@ mod tests {
             ]
         );
         let e = expand_errors(&template(), "user,email,team,site\nada,a,sales,\n");
-        assert_eq!(e.iter().map(|e| e.column.as_deref()).collect::<Vec<_>>(), vec![Some("username")]);
+        assert_eq!(
+            e.iter().map(|e| e.column.as_deref()).collect::<Vec<_>>(),
+            vec![Some("username")]
+        );
     }
 
     #[test]
@@ -952,19 +1160,44 @@ mod tests {
     #[test]
     fn any_line_of_text_is_a_key() {
         let table = table("username,email,team,site\nada.b@x.ch,a,sales,\nada smith,b,sales,\n\"Zoë \"\"Z\"\" Müller\",c,sales,\n");
-        let keys: Vec<String> = expand(&template(), &table).expect("valid keys").into_iter().map(|x| x.key).collect();
+        let keys: Vec<String> = expand(&template(), &table)
+            .expect("valid keys")
+            .into_iter()
+            .map(|x| x.key)
+            .collect();
         assert_eq!(keys, ["ada.b@x.ch", "ada smith", "Zoë \"Z\" Müller"]);
     }
 
     #[test]
     fn columns_for_lists_the_key_then_each_column_once() {
         let mut t = template();
-        t.attributes.push(("mail2".into(), Cell::Column { column: "email".into(), default: None, map: None }));
-        t.attributes.push(("name".into(), Cell::Column { column: "username".into(), default: None, map: None }));
-        assert_eq!(columns_for(&t), strings(&["username", "email", "team", "site"]));
+        t.attributes.push((
+            "mail2".into(),
+            Cell::Column {
+                column: "email".into(),
+                default: None,
+                map: None,
+            },
+        ));
+        t.attributes.push((
+            "name".into(),
+            Cell::Column {
+                column: "username".into(),
+                default: None,
+                map: None,
+            },
+        ));
+        assert_eq!(
+            columns_for(&t),
+            strings(&["username", "email", "team", "site"])
+        );
     }
 
-    fn round_trip(template: &Template, key: &str, attributes: &Map<String, Value>) -> (Vec<String>, Expanded) {
+    fn round_trip(
+        template: &Template,
+        key: &str,
+        attributes: &Map<String, Value>,
+    ) -> (Vec<String>, Expanded) {
         let columns = columns_for(template);
         let row = match row_for(template, &columns, key, attributes) {
             Ok(row) => row,
@@ -981,22 +1214,49 @@ mod tests {
     fn row_for_round_trips_through_expand() {
         let t = template();
         for attributes in [
-            attrs(json!({"email": "ada@example.com", "copy_from": "u-1002", "location": "Basel", "language": "en", "active": true})),
-            attrs(json!({"email": " spaced, \"quoted\"\nvalue ", "copy_from": "u-1001", "location": "Zurich", "language": "en", "active": true})),
-            attrs(json!({"copy_from": "u-1001", "location": "Bern", "language": "en", "active": true})),
+            attrs(
+                json!({"email": "ada@example.com", "copy_from": "u-1002", "location": "Basel", "language": "en", "active": true}),
+            ),
+            attrs(
+                json!({"email": " spaced, \"quoted\"\nvalue ", "copy_from": "u-1001", "location": "Zurich", "language": "en", "active": true}),
+            ),
+            attrs(
+                json!({"copy_from": "u-1001", "location": "Bern", "language": "en", "active": true}),
+            ),
         ] {
             let (_, expanded) = round_trip(&t, "ada", &attributes);
             assert_eq!(expanded.key, "ada");
             assert_eq!(expanded.attributes, attributes);
         }
-        let (row, _) = round_trip(&t, "ada", &attrs(json!({"email": "a@x", "copy_from": "u-1002", "location": "Basel", "ignored": 5})));
+        let (row, _) = round_trip(
+            &t,
+            "ada",
+            &attrs(
+                json!({"email": "a@x", "copy_from": "u-1002", "location": "Basel", "ignored": 5}),
+            ),
+        );
         assert_eq!(row, strings(&["ada", "a@x", "support", ""]));
     }
 
     #[test]
     fn row_for_maps_case_insensitively_prefers_the_first_key_and_falls_back_to_the_default() {
-        let map = BTreeMap::from([("b".to_string(), "X".to_string()), ("a".to_string(), "x".to_string()), (" c".to_string(), "y".to_string()), ("d".to_string(), "z".to_string())]);
-        let t = Template { key: "k".into(), attributes: vec![("v".into(), Cell::Column { column: "m".into(), default: Some("dflt".into()), map: Some(map) })] };
+        let map = BTreeMap::from([
+            ("b".to_string(), "X".to_string()),
+            ("a".to_string(), "x".to_string()),
+            (" c".to_string(), "y".to_string()),
+            ("d".to_string(), "z".to_string()),
+        ]);
+        let t = Template {
+            key: "k".into(),
+            attributes: vec![(
+                "v".into(),
+                Cell::Column {
+                    column: "m".into(),
+                    default: Some("dflt".into()),
+                    map: Some(map),
+                },
+            )],
+        };
         let columns = strings(&["k", "unused", "m"]);
         let row = |value: Value| row_for(&t, &columns, "key", &attrs(json!({ "v": value })));
         assert_eq!(row(json!("x")), Ok(strings(&["key", "", "a"])));
@@ -1005,9 +1265,25 @@ mod tests {
         assert_eq!(row(Value::Null), Ok(strings(&["key", "", ""])));
         assert_eq!(row(json!("y")), Err("attribute `v` is `y`, which no value of column `m` maps to and it is not the default `dflt`; add it to the map".to_string()));
         // Numbers and booleans are written as JSON and looked up like strings.
-        let t = Template { key: "k".into(), attributes: vec![("n".into(), Cell::Column { column: "n".into(), default: None, map: None })] };
-        assert_eq!(row_for(&t, &strings(&["k", "n"]), "a", &attrs(json!({"n": 1.5}))), Ok(strings(&["a", "1.5"])));
-        assert_eq!(row_for(&t, &strings(&["k", "n"]), "a", &attrs(json!({"n": false}))), Ok(strings(&["a", "false"])));
+        let t = Template {
+            key: "k".into(),
+            attributes: vec![(
+                "n".into(),
+                Cell::Column {
+                    column: "n".into(),
+                    default: None,
+                    map: None,
+                },
+            )],
+        };
+        assert_eq!(
+            row_for(&t, &strings(&["k", "n"]), "a", &attrs(json!({"n": 1.5}))),
+            Ok(strings(&["a", "1.5"]))
+        );
+        assert_eq!(
+            row_for(&t, &strings(&["k", "n"]), "a", &attrs(json!({"n": false}))),
+            Ok(strings(&["a", "false"]))
+        );
     }
 
     #[test]
@@ -1033,17 +1309,38 @@ mod tests {
                  the key cannot name a resource: name \" a b\" starts or ends with white space; remove it (a name is matched exactly)"
                 .to_string())
         );
-        let shared = Template { key: "k".into(), attributes: vec![("name".into(), Cell::Column { column: "k".into(), default: None, map: None })] };
+        let shared = Template {
+            key: "k".into(),
+            attributes: vec![(
+                "name".into(),
+                Cell::Column {
+                    column: "k".into(),
+                    default: None,
+                    map: None,
+                },
+            )],
+        };
         assert_eq!(
             row_for(&shared, &strings(&["k"]), "ada", &attrs(json!({"name": "grace"}))),
             Err("column `k` would have to be `ada` for the key and `grace` for attribute `name`; the template cannot give both".to_string())
         );
-        assert_eq!(row_for(&shared, &strings(&["k"]), "ada", &attrs(json!({"name": "ada"}))), Ok(strings(&["ada"])));
+        assert_eq!(
+            row_for(
+                &shared,
+                &strings(&["k"]),
+                "ada",
+                &attrs(json!({"name": "ada"}))
+            ),
+            Ok(strings(&["ada"]))
+        );
     }
 
     #[test]
     fn name_from_keeps_only_name_characters() {
-        assert_eq!(name_from("ada.lovelace@example.com"), "ada_lovelace_example_com");
+        assert_eq!(
+            name_from("ada.lovelace@example.com"),
+            "ada_lovelace_example_com"
+        );
         assert_eq!(name_from("Zoë Müller-Smith_2"), "Zo__M_ller-Smith_2");
         assert_eq!(name_from("😀"), "_");
         assert_eq!(name_from(""), "_");
@@ -1057,14 +1354,19 @@ mod tests {
     }
 
     fn header_name() -> impl Strategy<Value = String> {
-        text().prop_filter("non-empty and trimmed", |s| !s.is_empty() && trim_ascii(s) == s)
+        text().prop_filter("non-empty and trimmed", |s| {
+            !s.is_empty() && trim_ascii(s) == s
+        })
     }
 
     fn tables() -> impl Strategy<Value = (Vec<String>, Vec<Vec<String>>)> {
         prop::collection::btree_set(header_name(), 1..5).prop_flat_map(|names| {
             let width = names.len();
             let columns: Vec<String> = names.into_iter().collect();
-            (Just(columns), prop::collection::vec(prop::collection::vec(text(), width), 0..6))
+            (
+                Just(columns),
+                prop::collection::vec(prop::collection::vec(text(), width), 0..6),
+            )
         })
     }
 

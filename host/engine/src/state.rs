@@ -80,7 +80,12 @@ pub struct State {
 impl State {
     /// An empty state with a new lineage.
     pub fn new() -> State {
-        State { format_version: FORMAT_VERSION, lineage: new_lineage(), serial: 0, resources: Vec::new() }
+        State {
+            format_version: FORMAT_VERSION,
+            lineage: new_lineage(),
+            serial: 0,
+            resources: Vec::new(),
+        }
     }
 
     /// The record at `address` (the first, if a transient rename left two).
@@ -96,12 +101,17 @@ impl State {
     /// Puts `record` in place of the record `is_it` picks, or adds it; records stay sorted by
     /// address, then id.
     pub fn put_object(&mut self, record: Record, is_it: impl Fn(&Record) -> bool) {
-        let before = |r: &Record| (r.address.as_str(), r.id.as_str()) < (record.address.as_str(), record.id.as_str());
+        let before = |r: &Record| {
+            (r.address.as_str(), r.id.as_str()) < (record.address.as_str(), record.id.as_str())
+        };
         if let Some(i) = self.position(is_it) {
             // Same address and id (as from pending to created): in place, where removing and
             // inserting would put it, without shifting every record after it.
             let r = &self.resources[i];
-            if r.address == record.address && r.id == record.id && (i == 0 || before(&self.resources[i - 1])) {
+            if r.address == record.address
+                && r.id == record.id
+                && (i == 0 || before(&self.resources[i - 1]))
+            {
                 self.resources[i] = record;
                 return;
             }
@@ -143,17 +153,32 @@ impl Default for State {
 
 /// Now, as RFC 3339.
 pub fn now() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 fn new_lineage() -> String {
     let mut bytes = [0u8; 16];
-    if std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes)).is_err() {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .is_err()
+    {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
         bytes = (t ^ ((std::process::id() as u128) << 64)).to_le_bytes();
     }
     let h = hex::encode(bytes);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 /// One commit: the changes that take the state of `lineage` to `serial`.
@@ -183,7 +208,11 @@ pub struct Identity {
 impl Identity {
     /// The identity of `record`.
     pub fn of(record: &Record) -> Identity {
-        Identity { provider: record.provider.clone(), type_name: record.type_name.clone(), id: record.id.clone() }
+        Identity {
+            provider: record.provider.clone(),
+            type_name: record.type_name.clone(),
+            id: record.id.clone(),
+        }
     }
 
     /// Whether `r` is the record of this identity.
@@ -224,10 +253,16 @@ impl State {
 /// Parses a state file's text (`origin` names it in errors); one of another format version is
 /// refused, naming both.
 pub fn parse(text: &str, origin: &str) -> Result<State> {
-    let mut state: State = serde_json::from_str(text).with_context(|| format!("state {origin} is not valid"))?;
-    state.resources.sort_by(|a, b| (a.address.as_str(), a.id.as_str()).cmp(&(b.address.as_str(), b.id.as_str())));
+    let mut state: State =
+        serde_json::from_str(text).with_context(|| format!("state {origin} is not valid"))?;
+    state.resources.sort_by(|a, b| {
+        (a.address.as_str(), a.id.as_str()).cmp(&(b.address.as_str(), b.id.as_str()))
+    });
     if state.format_version != FORMAT_VERSION {
-        bail!("state {origin} has format version {}; this roster reads version {FORMAT_VERSION}", state.format_version);
+        bail!(
+            "state {origin} has format version {}; this roster reads version {FORMAT_VERSION}",
+            state.format_version
+        );
     }
     Ok(state)
 }
@@ -248,7 +283,11 @@ mod tests {
             type_name: "t".into(),
             provider: "p".into(),
             id: format!("{}", id % 4),
-            status: [Status::Created, Status::PendingCreate, Status::PendingDelete][status as usize % 3],
+            status: [
+                Status::Created,
+                Status::PendingCreate,
+                Status::PendingDelete,
+            ][status as usize % 3],
             desired: Map::new(),
             attributes: Map::new(),
             updated_at: String::new(),

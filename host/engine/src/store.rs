@@ -86,7 +86,10 @@ impl Disk for Files {
     fn append(&self, part: Part, bytes: &[u8]) -> std::io::Result<()> {
         let path = self.path(part);
         let new = !path.exists();
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
         f.write_all(bytes)?;
         f.sync_data()?;
         if new {
@@ -95,7 +98,9 @@ impl Disk for Files {
         Ok(())
     }
     fn truncate(&self, part: Part, len: u64) -> std::io::Result<()> {
-        let f = std::fs::OpenOptions::new().write(true).open(self.path(part))?;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(self.path(part))?;
         f.set_len(len)?;
         f.sync_all()
     }
@@ -141,7 +146,9 @@ struct Journal {
 
 impl std::fmt::Debug for StateFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StateFile").field("path", &self.path).finish()
+        f.debug_struct("StateFile")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -151,12 +158,23 @@ impl StateFile {
         let path: PathBuf = path.into();
         let mut journal = path.clone().into_os_string();
         journal.push(".journal");
-        StateFile::on(Files { snapshot: path.clone(), journal: journal.into() }, path)
+        StateFile::on(
+            Files {
+                snapshot: path.clone(),
+                journal: journal.into(),
+            },
+            path,
+        )
     }
 
     /// The state on `disk` (`path` is what [`StateFile::path`] says).
     pub fn on(disk: impl Disk + 'static, path: impl Into<PathBuf>) -> StateFile {
-        StateFile { disk: Box::new(disk), path: path.into(), journal: Default::default(), compact_at: COMPACT_AT_LEAST }
+        StateFile {
+            disk: Box::new(disk),
+            path: path.into(),
+            journal: Default::default(),
+            compact_at: COMPACT_AT_LEAST,
+        }
     }
 
     /// Compacts once the journal is `bytes` long (and longer than the snapshot); 1 MiB by default.
@@ -174,15 +192,24 @@ impl StateFile {
     /// new lineage.
     pub fn load(&self) -> Result<State> {
         let name = self.disk.name(Part::Snapshot);
-        let (snapshot, snapshot_len) = match self.disk.read(Part::Snapshot).with_context(|| format!("reading state {name}"))? {
+        let (snapshot, snapshot_len) = match self
+            .disk
+            .read(Part::Snapshot)
+            .with_context(|| format!("reading state {name}"))?
+        {
             None => (State::new(), 0),
             Some(bytes) => {
-                let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("state {name} is not valid: not UTF-8"))?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| anyhow::anyhow!("state {name} is not valid: not UTF-8"))?;
                 (parse(&text, &name)?, text.len())
             }
         };
         let journal_name = self.disk.name(Part::Journal);
-        let bytes = self.disk.read(Part::Journal).with_context(|| format!("reading state journal {journal_name}"))?.unwrap_or_default();
+        let bytes = self
+            .disk
+            .read(Part::Journal)
+            .with_context(|| format!("reading state journal {journal_name}"))?
+            .unwrap_or_default();
         if snapshot_len == 0 && !bytes.is_empty() {
             bail!("state journal {journal_name} exists but the state file {name} does not: the journal only records changes to that file; restore the state file, or move the journal aside to start an empty state");
         }
@@ -210,8 +237,15 @@ impl StateFile {
     }
 
     fn write_snapshot(&self, text: &str) -> Result<()> {
-        self.disk.replace(Part::Snapshot, text.as_bytes()).with_context(|| format!("writing state {}", self.disk.name(Part::Snapshot)))?;
-        self.disk.remove(Part::Journal).with_context(|| format!("removing state journal {} (the state file holds all it held)", self.disk.name(Part::Journal)))?;
+        self.disk
+            .replace(Part::Snapshot, text.as_bytes())
+            .with_context(|| format!("writing state {}", self.disk.name(Part::Snapshot)))?;
+        self.disk.remove(Part::Journal).with_context(|| {
+            format!(
+                "removing state journal {} (the state file holds all it held)",
+                self.disk.name(Part::Journal)
+            )
+        })?;
         let mut j = self.journal.lock().unwrap();
         j.good_len = Some(0);
         j.torn_tail = false;
@@ -232,7 +266,11 @@ impl StateFile {
             (j.good_len.unwrap_or(0), j.torn_tail)
         };
         if torn_tail {
-            self.disk.truncate(Part::Journal, good_len as u64).with_context(|| format!("cutting the unfinished record off state journal {name}"))?;
+            self.disk
+                .truncate(Part::Journal, good_len as u64)
+                .with_context(|| {
+                    format!("cutting the unfinished record off state journal {name}")
+                })?;
             self.journal.lock().unwrap().torn_tail = false;
         }
         if let Err(e) = self.disk.append(Part::Journal, line.as_bytes()) {
@@ -255,7 +293,9 @@ impl StateStore for StateFile {
         // The first write of a state is its snapshot (a journal needs one to follow); a journal
         // grown past its bound and past the snapshot is folded in.
         let j = self.journal.lock().unwrap();
-        !self.disk.exists(Part::Snapshot) || j.good_len.is_some_and(|n| n >= self.compact_at && n > j.snapshot_len)
+        !self.disk.exists(Part::Snapshot)
+            || j.good_len
+                .is_some_and(|n| n >= self.compact_at && n > j.snapshot_len)
     }
     fn commit(&self, commit: &Commit) -> Result<()> {
         match &commit.whole {
@@ -280,8 +320,14 @@ impl StateStore for StateFile {
 /// Replaces the file at `path` with `bytes` so that a crash leaves the old or the new: a temp
 /// file beside it, fsync, rename, fsync of the directory. (Callers say what the file is.)
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "file".into());
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "file".into());
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;
@@ -292,7 +338,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Fsyncs the directory holding `path` (so a file created, renamed or removed there stays so).
 fn sync_dir(path: &Path) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::File::open(dir)?.sync_all()
 }
 
@@ -326,23 +375,49 @@ mod tests {
         assert_eq!(back.serial, 2);
         assert_eq!(back.lineage.len(), 36);
         std::fs::write(file.path(), "{}").unwrap();
-        assert!(file.load().is_err(), "a damaged state is an error, never an empty state");
+        assert!(
+            file.load().is_err(),
+            "a damaged state is an error, never an empty state"
+        );
     }
 
     fn record(address: &str, id: &str, status: Status) -> Record {
-        Record { address: address.into(), type_name: "b".into(), provider: "p".into(), id: id.into(), status, desired: Map::new(), attributes: Map::new(), updated_at: now(), read_at: None }
+        Record {
+            address: address.into(),
+            type_name: "b".into(),
+            provider: "p".into(),
+            id: id.into(),
+            status,
+            desired: Map::new(),
+            attributes: Map::new(),
+            updated_at: now(),
+            read_at: None,
+        }
     }
 
     /// Commits `change` to `state` through `file` as apply does: applied, serial bumped, committed.
     fn commit(file: &StateFile, state: &mut State, change: crate::state::Change) {
         state.apply_change(&change);
         state.serial += 1;
-        let whole = if file.wants_whole() { Some(render(state).unwrap()) } else { None };
-        file.commit(&Commit { lineage: state.lineage.clone(), serial: state.serial, changes: vec![change], whole }).unwrap();
+        let whole = if file.wants_whole() {
+            Some(render(state).unwrap())
+        } else {
+            None
+        };
+        file.commit(&Commit {
+            lineage: state.lineage.clone(),
+            serial: state.serial,
+            changes: vec![change],
+            whole,
+        })
+        .unwrap();
     }
 
     fn put(r: Record) -> crate::state::Change {
-        crate::state::Change { was: None, now: Some(r) }
+        crate::state::Change {
+            was: None,
+            now: Some(r),
+        }
     }
 
     #[test]
@@ -352,32 +427,69 @@ mod tests {
         let journal = dir.path().join("s.json.journal");
         let file = StateFile::new(&path);
         let mut state = file.load().unwrap();
-        commit(&file, &mut state, put(record("b.a", "1", Status::PendingCreate)));
-        assert!(path.exists() && !journal.exists(), "a state's first commit is its snapshot");
+        commit(
+            &file,
+            &mut state,
+            put(record("b.a", "1", Status::PendingCreate)),
+        );
+        assert!(
+            path.exists() && !journal.exists(),
+            "a state's first commit is its snapshot"
+        );
         let snapshot = std::fs::read(&path).unwrap();
         for (i, id) in ["1", "2", "3"].iter().enumerate() {
-            commit(&file, &mut state, put(record(&format!("b.{id}"), id, Status::Created)));
-            assert_eq!(std::fs::read(&path).unwrap(), snapshot, "a commit leaves the state file alone");
-            assert_eq!(std::fs::read_to_string(&journal).unwrap().lines().count(), i + 1, "one line per commit");
+            commit(
+                &file,
+                &mut state,
+                put(record(&format!("b.{id}"), id, Status::Created)),
+            );
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                snapshot,
+                "a commit leaves the state file alone"
+            );
+            assert_eq!(
+                std::fs::read_to_string(&journal).unwrap().lines().count(),
+                i + 1,
+                "one line per commit"
+            );
         }
-        assert_eq!(StateFile::new(&path).load().unwrap(), state, "the journal replays to the state");
+        assert_eq!(
+            StateFile::new(&path).load().unwrap(),
+            state,
+            "the journal replays to the state"
+        );
         file.compact(&state).unwrap();
         assert!(!journal.exists());
-        assert_eq!(parse(&std::fs::read_to_string(&path).unwrap(), "s").unwrap(), state, "after compaction the file alone is the state");
+        assert_eq!(
+            parse(&std::fs::read_to_string(&path).unwrap(), "s").unwrap(),
+            state,
+            "after compaction the file alone is the state"
+        );
         // A journal grown past its bound is folded in by the commit that grows it.
         let small = StateFile::new(&path).compact_at(1);
         let mut state = small.load().unwrap();
         let mut folded = 0;
         for i in 4..16 {
             let had = std::fs::metadata(&journal).map_or(0, |m| m.len());
-            commit(&small, &mut state, put(record(&format!("b.{i}"), &i.to_string(), Status::Created)));
+            commit(
+                &small,
+                &mut state,
+                put(record(&format!("b.{i}"), &i.to_string(), Status::Created)),
+            );
             if had > 0 && !journal.exists() {
                 folded += 1;
-                assert!(had > std::fs::metadata(&path).unwrap().len() / 2, "folded only once the journal outgrew the snapshot");
+                assert!(
+                    had > std::fs::metadata(&path).unwrap().len() / 2,
+                    "folded only once the journal outgrew the snapshot"
+                );
             }
             assert_eq!(StateFile::new(&path).load().unwrap(), state);
         }
-        assert!(folded >= 1, "a journal past its bound and the snapshot's size is folded in");
+        assert!(
+            folded >= 1,
+            "a journal past its bound and the snapshot's size is folded in"
+        );
     }
 
     #[test]
@@ -387,23 +499,48 @@ mod tests {
         let file = StateFile::new(&path);
         let mut state = file.load().unwrap();
         commit(&file, &mut state, put(record("b.a", "1", Status::Created)));
-        commit(&file, &mut state, put(record("b.b", "2", Status::PendingCreate)));
+        commit(
+            &file,
+            &mut state,
+            put(record("b.b", "2", Status::PendingCreate)),
+        );
         let kept = state.clone();
         // A crash in the middle of the next append.
-        let line = crate::journal::encode(&state.lineage, state.serial + 1, &[put(record("b.c", "3", Status::PendingCreate))]).unwrap();
-        let mut f = std::fs::OpenOptions::new().append(true).open(dir.path().join("s.json.journal")).unwrap();
+        let line = crate::journal::encode(
+            &state.lineage,
+            state.serial + 1,
+            &[put(record("b.c", "3", Status::PendingCreate))],
+        )
+        .unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("s.json.journal"))
+            .unwrap();
         f.write_all(&line.as_bytes()[..line.len() / 2]).unwrap();
         let restarted = StateFile::new(&path);
         let mut state = restarted.load().unwrap();
         assert_eq!(state, kept, "the torn record is not data");
         let warnings = restarted.take_warnings();
-        assert!(warnings.len() == 1 && warnings[0].contains("unfinished record, line 2"), "{warnings:?}");
+        assert!(
+            warnings.len() == 1 && warnings[0].contains("unfinished record, line 2"),
+            "{warnings:?}"
+        );
         restarted.load().unwrap();
-        assert!(restarted.take_warnings().is_empty(), "said once, however often it is read");
-        commit(&restarted, &mut state, put(record("b.d", "4", Status::PendingCreate)));
+        assert!(
+            restarted.take_warnings().is_empty(),
+            "said once, however often it is read"
+        );
+        commit(
+            &restarted,
+            &mut state,
+            put(record("b.d", "4", Status::PendingCreate)),
+        );
         let again = StateFile::new(&path);
         assert_eq!(again.load().unwrap(), state);
-        assert!(again.take_warnings().is_empty(), "the torn bytes were cut off before the append");
+        assert!(
+            again.take_warnings().is_empty(),
+            "the torn bytes were cut off before the append"
+        );
     }
 
     #[test]
@@ -421,6 +558,9 @@ mod tests {
         // A journal without its state file is refused, not read as a new state.
         std::fs::remove_file(&path).unwrap();
         let e = StateFile::new(&path).load().unwrap_err().to_string();
-        assert!(e.contains("exists but the state file") && e.contains("does not"), "{e}");
+        assert!(
+            e.contains("exists but the state file") && e.contains("does not"),
+            "{e}"
+        );
     }
 }

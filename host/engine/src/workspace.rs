@@ -44,19 +44,30 @@ impl Workspace {
     /// Starts every provider of `file` in the wasmtime host (loading, configuring; no network),
     /// each only if `lock` grants what it asks for (checked before any instance gets a host or a
     /// secret). `builtins` are the components a `component = "NAME"` may name.
-    pub async fn open(file: RosterFile, runtime: &Runtime, builtins: &[Builtin<'_>], lock: &LockFile) -> Result<Workspace, FileErrors> {
+    pub async fn open(
+        file: RosterFile,
+        runtime: &Runtime,
+        builtins: &[Builtin<'_>],
+        lock: &LockFile,
+    ) -> Result<Workspace, FileErrors> {
         let mut started = BTreeMap::new();
         let mut errors = Vec::new();
         for (name, decl) in &file.providers {
             let key = format!("provider.{name}");
-            let granted_sha = lock.providers.get(name).map(|g| format!("sha256:{}", g.sha256));
-            let (wasm, label) = match component_of(&file, name, decl, builtins, runtime, granted_sha.as_deref()).await {
-                Ok(c) => c,
-                Err(e) => {
-                    errors.push(e);
-                    continue;
-                }
-            };
+            let granted_sha = lock
+                .providers
+                .get(name)
+                .map(|g| format!("sha256:{}", g.sha256));
+            let (wasm, label) =
+                match component_of(&file, name, decl, builtins, runtime, granted_sha.as_deref())
+                    .await
+                {
+                    Ok(c) => c,
+                    Err(e) => {
+                        errors.push(e);
+                        continue;
+                    }
+                };
             // Grant before code: a component whose code is not the one granted is refused
             // before it is compiled or any of it runs (its metadata included).
             let digest = hex::encode(sha2::Sha256::digest(&wasm));
@@ -67,12 +78,19 @@ impl Workspace {
             }
             let base = base_of(&file);
             let approve = |mut wanted: Grant| {
-                wanted.secrets = wanted.secrets.into_iter().map(|(k, v)| (k, source_label(&base, &v))).collect();
+                wanted.secrets = wanted
+                    .secrets
+                    .into_iter()
+                    .map(|(k, v)| (k, source_label(&base, &v)))
+                    .collect();
                 let missing = grants::not_granted(granted, &wanted);
                 if missing.is_empty() {
                     Ok(())
                 } else {
-                    Err(format!("not granted: {}; review and grant it with `roster grant`", missing.join("; ")))
+                    Err(format!(
+                        "not granted: {}; review and grant it with `roster grant`",
+                        missing.join("; ")
+                    ))
                 }
             };
             match ComponentProvider::start(runtime, &wasm, &label, decl, &approve).await {
@@ -80,11 +98,24 @@ impl Workspace {
                     let digest = provider.digest().to_string();
                     // One window per tenant, shared with every process that reaches it.
                     let rate = crate::rosterfile::rate_of(Some(decl), provider.metadata());
-                    match Pacer::for_tenant(rate, &provider.metadata().name, &provider.0.capabilities().hosts) {
+                    match Pacer::for_tenant(
+                        rate,
+                        &provider.metadata().name,
+                        &provider.0.capabilities().hosts,
+                    ) {
                         Ok(pacer) => {
-                            started.insert(name.clone(), (Arc::new(provider) as Arc<dyn Provider>, digest, pacer));
+                            started.insert(
+                                name.clone(),
+                                (Arc::new(provider) as Arc<dyn Provider>, digest, pacer),
+                            );
                         }
-                        Err((path, e)) => errors.push(file.error(&key, format!("cannot open the shared pacing ledger {}: {e}", path.display()))),
+                        Err((path, e)) => errors.push(file.error(
+                            &key,
+                            format!(
+                                "cannot open the shared pacing ledger {}: {e}",
+                                path.display()
+                            ),
+                        )),
                     }
                 }
                 Err(e) => errors.push(start_error(&file, name, decl, e)),
@@ -98,18 +129,28 @@ impl Workspace {
 
     /// What every provider of `file` asks to be granted, without giving any instance a host or
     /// a secret (what `roster grant` shows and writes).
-    pub async fn wanted_grants(file: &RosterFile, runtime: &Runtime, builtins: &[Builtin<'_>]) -> Result<LockFile, FileErrors> {
+    pub async fn wanted_grants(
+        file: &RosterFile,
+        runtime: &Runtime,
+        builtins: &[Builtin<'_>],
+    ) -> Result<LockFile, FileErrors> {
         let mut wanted = LockFile::default();
         let mut errors = Vec::new();
         let base = base_of(file);
         for (name, decl) in &file.providers {
             let asked = match component_of(file, name, decl, builtins, runtime, None).await {
-                Ok((wasm, label)) => ComponentProvider::ask(runtime, &wasm, &label, decl).await.map_err(|e| start_error(file, name, decl, e)),
+                Ok((wasm, label)) => ComponentProvider::ask(runtime, &wasm, &label, decl)
+                    .await
+                    .map_err(|e| start_error(file, name, decl, e)),
                 Err(e) => Err(e),
             };
             match asked {
                 Ok(mut grant) => {
-                    grant.secrets = grant.secrets.into_iter().map(|(k, v)| (k, source_label(&base, &v))).collect();
+                    grant.secrets = grant
+                        .secrets
+                        .into_iter()
+                        .map(|(k, v)| (k, source_label(&base, &v)))
+                        .collect();
                     wanted.providers.insert(name.clone(), grant);
                 }
                 Err(e) => errors.push(e),
@@ -124,11 +165,17 @@ impl Workspace {
 
     /// A workspace over providers started elsewhere (an in-memory vendor, say): name →
     /// (provider, digest of its code).
-    pub fn with_providers(file: RosterFile, started: BTreeMap<String, (Arc<dyn Provider>, String)>) -> Workspace {
+    pub fn with_providers(
+        file: RosterFile,
+        started: BTreeMap<String, (Arc<dyn Provider>, String)>,
+    ) -> Workspace {
         let started = started
             .into_iter()
             .map(|(name, (provider, digest))| {
-                let pacer = Pacer::new(crate::rosterfile::rate_of(file.providers.get(&name), provider.metadata()));
+                let pacer = Pacer::new(crate::rosterfile::rate_of(
+                    file.providers.get(&name),
+                    provider.metadata(),
+                ));
                 (name, (provider, digest, pacer))
             })
             .collect();
@@ -136,7 +183,10 @@ impl Workspace {
     }
 
     /// A workspace over providers started elsewhere, each with its pacer.
-    fn paced(mut file: RosterFile, started: BTreeMap<String, (Arc<dyn Provider>, String, Pacer)>) -> Workspace {
+    fn paced(
+        mut file: RosterFile,
+        started: BTreeMap<String, (Arc<dyn Provider>, String, Pacer)>,
+    ) -> Workspace {
         let mut providers = BTreeMap::new();
         let mut schemas = Schemas::default();
         for (name, (provider, code_digest, pacer)) in started {
@@ -144,15 +194,31 @@ impl Workspace {
             for r in &provider.metadata().resources {
                 schemas.insert(&name, r.clone());
             }
-            providers.insert(name, Arc::new(ProviderHandle { provider, pacer, code_digest, rate }));
+            providers.insert(
+                name,
+                Arc::new(ProviderHandle {
+                    provider,
+                    pacer,
+                    code_digest,
+                    rate,
+                }),
+            );
         }
         for r in file.resources.iter_mut().filter(|r| r.origin.is_some()) {
             if let Some(schema) = schemas.get(&r.provider, &r.type_name) {
                 typed_cells(schema, &mut r.attributes);
             }
         }
-        let retry = RetryPolicy { max_wait: file.settings.max_retry_wait, ..RetryPolicy::default() };
-        Workspace { file, providers, retry, schemas }
+        let retry = RetryPolicy {
+            max_wait: file.settings.max_retry_wait,
+            ..RetryPolicy::default()
+        };
+        Workspace {
+            file,
+            providers,
+            retry,
+            schemas,
+        }
     }
 
     /// The provider named `name`.
@@ -162,7 +228,14 @@ impl Workspace {
 
     /// The provider offering resource type `type_name` (its name), and the schema.
     pub fn provider_for_type(&self, type_name: &str) -> Option<(&str, &ResourceSchema)> {
-        self.providers.iter().find_map(|(name, h)| h.provider.metadata().resources.iter().find(|r| r.type_name == type_name).map(|s| (name.as_str(), s)))
+        self.providers.iter().find_map(|(name, h)| {
+            h.provider
+                .metadata()
+                .resources
+                .iter()
+                .find(|r| r.type_name == type_name)
+                .map(|s| (name.as_str(), s))
+        })
     }
 
     /// The schema of `type_name` under provider `provider`.
@@ -198,16 +271,42 @@ impl Workspace {
                 continue;
             };
             let Some(schema) = self.schema(&r.provider, &r.type_name) else {
-                let types: Vec<&str> = handle.provider.metadata().resources.iter().map(|s| s.type_name.as_str()).collect();
-                errors.push(self.file.error(&key, format!("provider `{}` has no resource type `{}` (it has: {})", r.provider, r.type_name, types.join(", "))));
+                let types: Vec<&str> = handle
+                    .provider
+                    .metadata()
+                    .resources
+                    .iter()
+                    .map(|s| s.type_name.as_str())
+                    .collect();
+                errors.push(self.file.error(
+                    &key,
+                    format!(
+                        "provider `{}` has no resource type `{}` (it has: {})",
+                        r.provider,
+                        r.type_name,
+                        types.join(", ")
+                    ),
+                ));
                 continue;
             };
-            match r.attributes.get(&schema.id_attribute).and_then(|v| v.as_str()) {
-                None => errors.push(self.file.error(&key, format!("`{}` (the id) is required", schema.id_attribute))),
+            match r
+                .attributes
+                .get(&schema.id_attribute)
+                .and_then(|v| v.as_str())
+            {
+                None => errors.push(self.file.error(
+                    &key,
+                    format!("`{}` (the id) is required", schema.id_attribute),
+                )),
                 Some(id) => {
-                    let object = self.schemas.key(&r.provider, &r.type_name, id).expect("schema found above");
+                    let object = self
+                        .schemas
+                        .key(&r.provider, &r.type_name, id)
+                        .expect("schema found above");
                     if let Some(first) = seen.insert(object, &r.address) {
-                        let at = self.file.error(&format!("resource.{first}.{}", schema.id_attribute), "");
+                        let at = self
+                            .file
+                            .error(&format!("resource.{first}.{}", schema.id_attribute), "");
                         errors.push(self.file.error(
                             &format!("{key}.{}", schema.id_attribute),
                             format!(
@@ -223,7 +322,11 @@ impl Workspace {
             match handle.provider.validate(&r.type_name, &r.attributes).await {
                 Ok(problems) => {
                     for p in problems {
-                        let at = if p.field.is_empty() { key.clone() } else { format!("{key}.{}", p.field) };
+                        let at = if p.field.is_empty() {
+                            key.clone()
+                        } else {
+                            format!("{key}.{}", p.field)
+                        };
                         errors.push(self.file.error(&at, p.message));
                     }
                 }
@@ -238,7 +341,10 @@ impl Workspace {
 /// A CSV cell is text: a cell for a boolean or numeric attribute becomes that type when it reads
 /// as one (`true`/`false`/`yes`/`no`/`1`/`0` in any case; a number). Anything else stays text,
 /// for the provider's validation to name.
-pub fn typed_cells(schema: &ResourceSchema, attributes: &mut serde_json::Map<String, serde_json::Value>) {
+pub fn typed_cells(
+    schema: &ResourceSchema,
+    attributes: &mut serde_json::Map<String, serde_json::Value>,
+) {
     use roster_runtime::types::ValueType;
     use serde_json::Value;
     for a in &schema.attributes {
@@ -253,7 +359,11 @@ pub fn typed_cells(schema: &ResourceSchema, attributes: &mut serde_json::Map<Str
                 _ => None,
             },
             ValueType::Integer => t.parse::<i64>().ok().map(Value::from),
-            ValueType::Number => t.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number),
+            ValueType::Number => t
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number),
             _ => None,
         };
         if let Some(v) = typed {
@@ -265,14 +375,24 @@ pub fn typed_cells(schema: &ResourceSchema, attributes: &mut serde_json::Map<Str
 /// The roster file's directory, absolute: a path the file names relatively and the same path
 /// named absolutely read the same in the lock, wherever roster runs from.
 fn base_of(file: &RosterFile) -> std::path::PathBuf {
-    std::path::absolute(&file.path).ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default()
+    std::path::absolute(&file.path)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default()
 }
 
 /// A provider's component: its bytes and its label in the lock (`builtin:NAME`, its path, or its
 /// OCI reference). An OCI component is pulled (verified, cached); `granted` (its `sha256:…` in
 /// roster.lock) refuses one its tag no longer names, and lets an unreachable registry be
 /// replaced by the granted copy in the cache.
-async fn component_of(file: &RosterFile, name: &str, decl: &ProviderDecl, builtins: &[Builtin<'_>], runtime: &Runtime, granted: Option<&str>) -> Result<(Vec<u8>, String), FileError> {
+async fn component_of(
+    file: &RosterFile,
+    name: &str,
+    decl: &ProviderDecl,
+    builtins: &[Builtin<'_>],
+    runtime: &Runtime,
+    granted: Option<&str>,
+) -> Result<(Vec<u8>, String), FileError> {
     let key = format!("provider.{name}");
     match &decl.component {
         ComponentRef::Builtin(b) => match builtins.iter().find(|(n, _)| n == b) {
@@ -285,10 +405,17 @@ async fn component_of(file: &RosterFile, name: &str, decl: &ProviderDecl, builti
         },
         ComponentRef::Path(p) => match std::fs::read(p) {
             Ok(bytes) => Ok((bytes, relative(&base_of(file), &p.display().to_string()))),
-            Err(e) => Err(file.error(&format!("{key}.component"), format!("cannot read {}: {e}", p.display()))),
+            Err(e) => Err(file.error(
+                &format!("{key}.component"),
+                format!("cannot read {}: {e}", p.display()),
+            )),
         },
         ComponentRef::Oci(r) => {
-            let dir = runtime.cache_dir().map(Path::to_path_buf).or_else(roster_runtime::ComponentCache::default_dir).unwrap_or_else(std::env::temp_dir);
+            let dir = runtime
+                .cache_dir()
+                .map(Path::to_path_buf)
+                .or_else(roster_runtime::ComponentCache::default_dir)
+                .unwrap_or_else(std::env::temp_dir);
             let store = roster_oci::Store::new(&dir);
             match roster_oci::resolve(&roster_oci::Registry::new(), &store, r, granted).await {
                 Ok((wasm, roster_oci::Origin::Registry)) => Ok((wasm, r.to_string())),
@@ -305,7 +432,11 @@ async fn component_of(file: &RosterFile, name: &str, decl: &ProviderDecl, builti
 /// Why component code labelled `label` with SHA-256 `digest` is not what `granted` grants
 /// (`None`: it is) — decided before the component is compiled.
 fn code_not_granted(granted: Option<&Grant>, label: &str, digest: &str) -> Option<String> {
-    let probe = Grant { component: label.to_string(), sha256: digest.to_string(), ..granted.cloned().unwrap_or_default() };
+    let probe = Grant {
+        component: label.to_string(),
+        sha256: digest.to_string(),
+        ..granted.cloned().unwrap_or_default()
+    };
     let missing = grants::not_granted(granted, &probe);
     (!missing.is_empty()).then(|| missing.join("; "))
 }
@@ -332,7 +463,9 @@ fn start_error(file: &RosterFile, name: &str, decl: &ProviderDecl, e: CallError)
 /// A path as the roster file would give it: relative to its (absolute) directory `base` when
 /// under it.
 fn relative(base: &Path, path: &str) -> String {
-    let absolute = std::path::absolute(path).map(|p| p.display().to_string()).unwrap_or_else(|_| path.to_string());
+    let absolute = std::path::absolute(path)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| path.to_string());
     let prefix = format!("{}/", base.display());
     match absolute.strip_prefix(&prefix) {
         Some(rest) if !base.as_os_str().is_empty() => rest.to_string(),

@@ -42,7 +42,11 @@ pub fn digest(bytes: &[u8]) -> String {
 }
 
 fn is_digest(s: &str) -> bool {
-    s.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+    s.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    })
 }
 
 impl Reference {
@@ -58,9 +62,17 @@ impl Reference {
             (_, Some(r)) => (true, r),
             _ => return Err(format!("`{text}`: an OCI component is oci://HOST/REPOSITORY:TAG (or oci+http:// for a plain-HTTP registry)")),
         };
-        let (registry, path) = rest.split_once('/').ok_or_else(|| format!("`{text}`: give the registry and the repository, oci://HOST/REPOSITORY:TAG"))?;
-        if registry.is_empty() || !registry.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) {
-            return Err(format!("`{text}`: `{registry}` is not a registry host[:port]"));
+        let (registry, path) = rest.split_once('/').ok_or_else(|| {
+            format!("`{text}`: give the registry and the repository, oci://HOST/REPOSITORY:TAG")
+        })?;
+        if registry.is_empty()
+            || !registry
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        {
+            return Err(format!(
+                "`{text}`: `{registry}` is not a registry host[:port]"
+            ));
         }
         let (repository, reference) = match path.split_once('@') {
             Some((repo, d)) if is_digest(d) => (repo, d.to_string()),
@@ -70,31 +82,65 @@ impl Reference {
                 _ => return Err(format!("`{text}`: name a tag (…:0.1.0) or a digest (…@sha256:…): Roster never guesses `latest`")),
             },
         };
-        let repo_ok = !repository.is_empty() && repository.split('/').all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)));
+        let repo_ok = !repository.is_empty()
+            && repository.split('/').all(|c| {
+                !c.is_empty()
+                    && c.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
+                    })
+            });
         if !repo_ok {
-            return Err(format!("`{text}`: `{repository}` is not a repository (lower-case path components)"));
+            return Err(format!(
+                "`{text}`: `{repository}` is not a repository (lower-case path components)"
+            ));
         }
-        let tag_ok = is_digest(&reference) || (reference.len() <= 128 && reference.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)));
+        let tag_ok = is_digest(&reference)
+            || (reference.len() <= 128
+                && reference
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)));
         if !tag_ok {
             return Err(format!("`{text}`: `{reference}` is not a tag"));
         }
-        Ok(Reference { plain_http, registry: registry.to_string(), repository: repository.to_string(), reference })
+        Ok(Reference {
+            plain_http,
+            registry: registry.to_string(),
+            repository: repository.to_string(),
+            reference,
+        })
     }
 
     fn base(&self) -> String {
-        format!("{}://{}/v2/{}", if self.plain_http { "http" } else { "https" }, self.registry, self.repository)
+        format!(
+            "{}://{}/v2/{}",
+            if self.plain_http { "http" } else { "https" },
+            self.registry,
+            self.repository
+        )
     }
 }
 
 impl std::fmt::Display for Reference {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let sep = if is_digest(&self.reference) { '@' } else { ':' };
-        write!(f, "{}://{}/{}{sep}{}", if self.plain_http { "oci+http" } else { "oci" }, self.registry, self.repository, self.reference)
+        write!(
+            f,
+            "{}://{}/{}{sep}{}",
+            if self.plain_http { "oci+http" } else { "oci" },
+            self.registry,
+            self.repository,
+            self.reference
+        )
     }
 }
 
 /// The manifest and config `wkg oci push` would write for a component (pure).
-pub fn artifact(wasm: &[u8], exports: &[String], imports: &[String], created: &str) -> (Vec<u8>, Vec<u8>) {
+pub fn artifact(
+    wasm: &[u8],
+    exports: &[String],
+    imports: &[String],
+    created: &str,
+) -> (Vec<u8>, Vec<u8>) {
     let config = json!({
         "created": created,
         "architecture": "wasm",
@@ -115,7 +161,8 @@ pub fn artifact(wasm: &[u8], exports: &[String], imports: &[String], created: &s
 /// The component layer of a manifest: (digest, size). A manifest that is not a Wasm artifact
 /// with exactly one `application/wasm` layer is refused, saying what it is.
 pub fn wasm_layer(manifest: &[u8]) -> Result<(String, u64), String> {
-    let m: Value = serde_json::from_slice(manifest).map_err(|e| format!("the manifest is not JSON: {e}"))?;
+    let m: Value =
+        serde_json::from_slice(manifest).map_err(|e| format!("the manifest is not JSON: {e}"))?;
     if m["schemaVersion"] != 2 {
         return Err("the manifest is not an OCI image manifest (schemaVersion 2)".into());
     }
@@ -123,14 +170,23 @@ pub fn wasm_layer(manifest: &[u8]) -> Result<(String, u64), String> {
     if config != CONFIG {
         return Err(format!("not a Wasm component artifact: its config is `{config}`, not `{CONFIG}` (a container image?)"));
     }
-    let layers: Vec<&Value> = m["layers"].as_array().map(|l| l.iter().filter(|l| l["mediaType"] == LAYER).collect()).unwrap_or_default();
+    let layers: Vec<&Value> = m["layers"]
+        .as_array()
+        .map(|l| l.iter().filter(|l| l["mediaType"] == LAYER).collect())
+        .unwrap_or_default();
     match layers[..] {
         [one] => {
-            let d = one["digest"].as_str().filter(|d| is_digest(d)).ok_or("the wasm layer has no sha256 digest")?;
+            let d = one["digest"]
+                .as_str()
+                .filter(|d| is_digest(d))
+                .ok_or("the wasm layer has no sha256 digest")?;
             Ok((d.to_string(), one["size"].as_u64().unwrap_or(0)))
         }
         [] => Err(format!("the artifact has no `{LAYER}` layer")),
-        _ => Err(format!("the artifact has {} `{LAYER}` layers; Roster takes exactly one", layers.len())),
+        _ => Err(format!(
+            "the artifact has {} `{LAYER}` layers; Roster takes exactly one",
+            layers.len()
+        )),
     }
 }
 
@@ -143,7 +199,9 @@ pub struct Store {
 impl Store {
     /// A store under `dir` (e.g. Roster's compiled-component cache).
     pub fn new(dir: &Path) -> Store {
-        Store { dir: dir.join("oci") }
+        Store {
+            dir: dir.join("oci"),
+        }
     }
 
     fn blob_path(&self, d: &str) -> PathBuf {
@@ -193,7 +251,12 @@ pub enum Origin {
 /// component the user granted) is given, refuses another one — a tag that moved — naming both.
 /// An unreachable registry falls back to the granted component in `store`; without a granted
 /// copy there, the error says so. Nothing is written but verified blobs.
-pub async fn resolve(registry: &Registry, store: &Store, r: &Reference, granted: Option<&str>) -> Result<(Vec<u8>, Origin)> {
+pub async fn resolve(
+    registry: &Registry,
+    store: &Store,
+    r: &Reference,
+    granted: Option<&str>,
+) -> Result<(Vec<u8>, Origin)> {
     match registry.pull(r, store).await {
         Ok(p) => match granted {
             Some(g) if g != p.digest => bail!("{r} now names component {} (manifest {}), not the {g} that was granted: the tag moved", p.digest, p.manifest),
@@ -245,18 +308,31 @@ impl Registry {
     async fn get(&self, url: &str, accept: &str) -> Result<(Vec<u8>, Option<String>)> {
         let response = match self.http.get(url).header("Accept", accept).send().await {
             Ok(r) => r,
-            Err(e) if e.is_connect() || e.is_timeout() => return Err(Unreachable(format!("the registry could not be reached ({url}): {e}")).into()),
+            Err(e) if e.is_connect() || e.is_timeout() => {
+                return Err(
+                    Unreachable(format!("the registry could not be reached ({url}): {e}")).into(),
+                )
+            }
             Err(e) => return Err(anyhow!(e).context(format!("fetching {url}"))),
         };
         let status = response.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
-            let asked = response.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let asked = response
+                .headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
             bail!("the registry wants credentials ({asked}); Roster pulls anonymously only");
         }
         if !status.is_success() {
             bail!("the registry answered {status} for {url}");
         }
-        let header = response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let mut response = response;
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await? {
@@ -272,38 +348,81 @@ impl Registry {
     /// against a digest reference, the component's against its layer. The component goes into
     /// `store` (and is taken from there when it is already intact).
     pub async fn pull(&self, r: &Reference, store: &Store) -> Result<Pulled> {
-        let (manifest, _) = self.get(&format!("{}/manifests/{}", r.base(), r.reference), MANIFEST).await?;
+        let (manifest, _) = self
+            .get(&format!("{}/manifests/{}", r.base(), r.reference), MANIFEST)
+            .await?;
         let manifest_digest = digest(&manifest);
         if is_digest(&r.reference) && manifest_digest != r.reference {
             bail!("the registry served a manifest whose digest is {manifest_digest}, not the {} asked for", r.reference);
         }
         let (layer, _) = wasm_layer(&manifest).map_err(|e| anyhow!("{r}: {e}"))?;
         if let Some(wasm) = store.blob(&layer) {
-            return Ok(Pulled { manifest: manifest_digest, digest: layer, wasm });
+            return Ok(Pulled {
+                manifest: manifest_digest,
+                digest: layer,
+                wasm,
+            });
         }
-        let (wasm, _) = self.get(&format!("{}/blobs/{layer}", r.base()), "application/octet-stream").await?;
+        let (wasm, _) = self
+            .get(
+                &format!("{}/blobs/{layer}", r.base()),
+                "application/octet-stream",
+            )
+            .await?;
         let got = digest(&wasm);
         if got != layer {
             bail!("{r}: the registry served a component whose digest is {got}, not the {layer} its manifest names; nothing was kept");
         }
         store.put(&wasm)?;
-        Ok(Pulled { manifest: manifest_digest, digest: layer, wasm })
+        Ok(Pulled {
+            manifest: manifest_digest,
+            digest: layer,
+            wasm,
+        })
     }
 
     async fn upload(&self, r: &Reference, bytes: &[u8]) -> Result<()> {
         let d = digest(bytes);
-        let head = self.http.head(format!("{}/blobs/{d}", r.base())).send().await?;
+        let head = self
+            .http
+            .head(format!("{}/blobs/{d}", r.base()))
+            .send()
+            .await?;
         if head.status().is_success() {
             return Ok(());
         }
-        let start = self.http.post(format!("{}/blobs/uploads/", r.base())).send().await.context("starting an upload")?;
+        let start = self
+            .http
+            .post(format!("{}/blobs/uploads/", r.base()))
+            .send()
+            .await
+            .context("starting an upload")?;
         if !start.status().is_success() {
             bail!("the registry refused an upload: {}", start.status());
         }
-        let location = start.headers().get("location").and_then(|v| v.to_str().ok()).context("the registry gave no upload location")?.to_string();
-        let location = if location.starts_with('/') { format!("{}://{}{location}", if r.plain_http { "http" } else { "https" }, r.registry) } else { location };
+        let location = start
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .context("the registry gave no upload location")?
+            .to_string();
+        let location = if location.starts_with('/') {
+            format!(
+                "{}://{}{location}",
+                if r.plain_http { "http" } else { "https" },
+                r.registry
+            )
+        } else {
+            location
+        };
         let sep = if location.contains('?') { '&' } else { '?' };
-        let put = self.http.put(format!("{location}{sep}digest={d}")).header("Content-Type", "application/octet-stream").body(bytes.to_vec()).send().await?;
+        let put = self
+            .http
+            .put(format!("{location}{sep}digest={d}"))
+            .header("Content-Type", "application/octet-stream")
+            .body(bytes.to_vec())
+            .send()
+            .await?;
         if !put.status().is_success() {
             bail!("the registry refused blob {d}: {}", put.status());
         }
@@ -312,14 +431,32 @@ impl Registry {
 
     /// Publishes a component under `r` (a tag) in the Wasm OCI layout; returns the manifest's
     /// digest.
-    pub async fn push(&self, r: &Reference, wasm: &[u8], exports: &[String], imports: &[String]) -> Result<String> {
-        let created = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    pub async fn push(
+        &self,
+        r: &Reference,
+        wasm: &[u8],
+        exports: &[String],
+        imports: &[String],
+    ) -> Result<String> {
+        let created = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
         let (manifest, config) = artifact(wasm, exports, imports, &created);
         self.upload(r, wasm).await?;
         self.upload(r, &config).await?;
-        let put = self.http.put(format!("{}/manifests/{}", r.base(), r.reference)).header("Content-Type", MANIFEST).body(manifest.clone()).send().await?;
+        let put = self
+            .http
+            .put(format!("{}/manifests/{}", r.base(), r.reference))
+            .header("Content-Type", MANIFEST)
+            .body(manifest.clone())
+            .send()
+            .await?;
         if !put.status().is_success() {
-            bail!("the registry refused the manifest: {} {}", put.status(), put.text().await.unwrap_or_default());
+            bail!(
+                "the registry refused the manifest: {} {}",
+                put.status(),
+                put.text().await.unwrap_or_default()
+            );
         }
         Ok(digest(&manifest))
     }
@@ -332,21 +469,48 @@ mod tests {
     #[test]
     fn references_parse_and_print_back() {
         let r = Reference::parse("oci://registry.example.com/roster/nimbus:0.1.0").unwrap();
-        assert_eq!((r.plain_http, r.registry.as_str(), r.repository.as_str(), r.reference.as_str()), (false, "registry.example.com", "roster/nimbus", "0.1.0"));
-        assert_eq!(r.to_string(), "oci://registry.example.com/roster/nimbus:0.1.0");
+        assert_eq!(
+            (
+                r.plain_http,
+                r.registry.as_str(),
+                r.repository.as_str(),
+                r.reference.as_str()
+            ),
+            (false, "registry.example.com", "roster/nimbus", "0.1.0")
+        );
+        assert_eq!(
+            r.to_string(),
+            "oci://registry.example.com/roster/nimbus:0.1.0"
+        );
         let d = format!("sha256:{}", "a".repeat(64));
         let r = Reference::parse(&format!("oci+http://127.0.0.1:5000/roster/nimbus@{d}")).unwrap();
         assert!(r.plain_http && r.reference == d && r.registry == "127.0.0.1:5000");
         assert_eq!(r.base(), "http://127.0.0.1:5000/v2/roster/nimbus");
         for (bad, why) in [
             ("https://x/y:1", "oci://HOST/REPOSITORY:TAG"),
-            ("oci://registry.example.com", "give the registry and the repository"),
-            ("oci://registry.example.com/roster/nimbus", "never guesses `latest`"),
-            ("oci://registry.example.com/Roster/nimbus:1", "not a repository"),
-            ("oci://registry.example.com/roster/nimbus@sha256:zz", "not a digest"),
+            (
+                "oci://registry.example.com",
+                "give the registry and the repository",
+            ),
+            (
+                "oci://registry.example.com/roster/nimbus",
+                "never guesses `latest`",
+            ),
+            (
+                "oci://registry.example.com/Roster/nimbus:1",
+                "not a repository",
+            ),
+            (
+                "oci://registry.example.com/roster/nimbus@sha256:zz",
+                "not a digest",
+            ),
             ("oci://registry.example.com/roster/nimbus:a b", "not a tag"),
         ] {
-            assert!(Reference::parse(bad).unwrap_err().contains(why), "{bad}: {:?}", Reference::parse(bad));
+            assert!(
+                Reference::parse(bad).unwrap_err().contains(why),
+                "{bad}: {:?}",
+                Reference::parse(bad)
+            );
         }
         assert!(Reference::is_oci("oci+http://x/y:1") && !Reference::is_oci("nimbus.wasm"));
     }
@@ -354,17 +518,30 @@ mod tests {
     #[test]
     fn the_artifact_is_the_wasm_oci_layout_and_reads_back() {
         let wasm = b"\0asm component bytes";
-        let (manifest, config) = artifact(wasm, &["roster:provider/provider@0.2.0".into()], &[], "2026-12-04T00:00:00Z");
+        let (manifest, config) = artifact(
+            wasm,
+            &["roster:provider/provider@0.2.0".into()],
+            &[],
+            "2026-12-04T00:00:00Z",
+        );
         let m: Value = serde_json::from_slice(&manifest).unwrap();
         assert_eq!(m["config"]["mediaType"], CONFIG);
         assert_eq!(m["config"]["digest"], digest(&config));
         assert_eq!(m["layers"][0]["mediaType"], LAYER);
         let c: Value = serde_json::from_slice(&config).unwrap();
-        assert_eq!((c["architecture"].as_str(), c["os"].as_str()), (Some("wasm"), Some("wasip2")));
+        assert_eq!(
+            (c["architecture"].as_str(), c["os"].as_str()),
+            (Some("wasm"), Some("wasip2"))
+        );
         assert_eq!(c["layerDigests"][0], digest(wasm));
-        assert_eq!(wasm_layer(&manifest).unwrap(), (digest(wasm), wasm.len() as u64));
+        assert_eq!(
+            wasm_layer(&manifest).unwrap(),
+            (digest(wasm), wasm.len() as u64)
+        );
         let image = serde_json::to_vec(&json!({ "schemaVersion": 2, "config": { "mediaType": "application/vnd.oci.image.config.v1+json" }, "layers": [] })).unwrap();
-        assert!(wasm_layer(&image).unwrap_err().contains("a container image?"));
+        assert!(wasm_layer(&image)
+            .unwrap_err()
+            .contains("a container image?"));
         assert!(wasm_layer(b"not json").unwrap_err().contains("not JSON"));
     }
 
@@ -376,6 +553,10 @@ mod tests {
         let d = digest(b"component");
         assert_eq!(store.blob(&d).as_deref(), Some(&b"component"[..]));
         std::fs::write(store.blob_path(&d), b"tampered").unwrap();
-        assert_eq!(store.blob(&d), None, "a blob that no longer hashes to its name is not used");
+        assert_eq!(
+            store.blob(&d),
+            None,
+            "a blob that no longer hashes to its name is not used"
+        );
     }
 }

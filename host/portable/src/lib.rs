@@ -25,5 +25,8 @@ include!(concat!(env!("OUT_DIR"), "/portable.rs"));
 
 /// The portable component of a built-in vendor (`nimbus`, `symbee`), by path.
 pub fn portable_path(vendor: &str) -> Option<&'static str> {
-    PORTABLE.iter().find(|(name, _)| *name == vendor).map(|(_, path)| *path)
+    PORTABLE
+        .iter()
+        .find(|(name, _)| *name == vendor)
+        .map(|(_, path)| *path)
 }

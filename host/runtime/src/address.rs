@@ -59,7 +59,12 @@ impl AddressClass {
     }
 }
 
-const METADATA_V4: [Ipv4Addr; 4] = [Ipv4Addr::new(169, 254, 169, 254), Ipv4Addr::new(169, 254, 170, 2), Ipv4Addr::new(169, 254, 170, 23), Ipv4Addr::new(100, 100, 100, 200)];
+const METADATA_V4: [Ipv4Addr; 4] = [
+    Ipv4Addr::new(169, 254, 169, 254),
+    Ipv4Addr::new(169, 254, 170, 2),
+    Ipv4Addr::new(169, 254, 170, 23),
+    Ipv4Addr::new(100, 100, 100, 200),
+];
 const METADATA_V6: [Ipv6Addr; 1] = [Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)];
 
 fn classify_v4(ip: Ipv4Addr) -> AddressClass {
@@ -70,7 +75,11 @@ fn classify_v4(ip: Ipv4Addr) -> AddressClass {
         AddressClass::Unspecified
     } else if a == 127 {
         AddressClass::Loopback
-    } else if a == 10 || (a == 172 && (16..32).contains(&b)) || (a == 192 && b == 168) || (a == 100 && (64..128).contains(&b)) {
+    } else if a == 10
+        || (a == 172 && (16..32).contains(&b))
+        || (a == 192 && b == 168)
+        || (a == 100 && (64..128).contains(&b))
+    {
         AddressClass::Private
     } else if a == 169 && b == 254 {
         AddressClass::LinkLocal
@@ -151,8 +160,16 @@ impl std::error::Error for AddressRefused {}
 /// `user_granted`: the allow-list entry that matched was given by the user (the roster file's
 /// `allowed_hosts`), not only asked for by the component. `allow_private`: the provider is
 /// opted in to private networks. `host` may carry IPv6 brackets; case is ignored.
-pub fn check_address(host: &str, ip: IpAddr, user_granted: bool, allow_private: bool) -> Result<(), AddressRefused> {
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+pub fn check_address(
+    host: &str,
+    ip: IpAddr,
+    user_granted: bool,
+    allow_private: bool,
+) -> Result<(), AddressRefused> {
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
     let class = classify(ip);
     let literal = host.parse::<IpAddr>().is_ok_and(|h| h == ip);
     let allowed = allow_private
@@ -160,7 +177,10 @@ pub fn check_address(host: &str, ip: IpAddr, user_granted: bool, allow_private: 
             AddressClass::Public => true,
             AddressClass::Loopback => literal || host == "localhost",
             AddressClass::Private => literal,
-            AddressClass::LinkLocal | AddressClass::CloudMetadata | AddressClass::Unspecified | AddressClass::Reserved => literal && user_granted,
+            AddressClass::LinkLocal
+            | AddressClass::CloudMetadata
+            | AddressClass::Unspecified
+            | AddressClass::Reserved => literal && user_granted,
         };
     if allowed {
         Ok(())
@@ -176,8 +196,12 @@ mod tests {
 
     /// tests/vectors/addresses.json, which the Node and Python hosts run too.
     fn vectors() -> serde_json::Value {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/addresses.json");
-        serde_json::from_str(&std::fs::read_to_string(path).expect("tests/vectors/addresses.json")).expect("valid JSON")
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/vectors/addresses.json"
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).expect("tests/vectors/addresses.json"))
+            .expect("valid JSON")
     }
 
     fn class_name(class: AddressClass) -> &'static str {
@@ -199,7 +223,11 @@ mod tests {
         assert!(cases.len() > 30);
         for c in cases {
             let ip = c["ip"].as_str().unwrap();
-            assert_eq!(class_name(classify(ip.parse().unwrap())), c["class"], "{ip}");
+            assert_eq!(
+                class_name(classify(ip.parse().unwrap())),
+                c["class"],
+                "{ip}"
+            );
         }
     }
 
@@ -210,7 +238,10 @@ mod tests {
         assert!(cases.len() > 20);
         for c in cases {
             let (host, ip) = (c["host"].as_str().unwrap(), c["ip"].as_str().unwrap());
-            let (granted, opted) = (c["user_granted"].as_bool().unwrap(), c["allow_private_networks"].as_bool().unwrap());
+            let (granted, opted) = (
+                c["user_granted"].as_bool().unwrap(),
+                c["allow_private_networks"].as_bool().unwrap(),
+            );
             let got = check_address(host, ip.parse().unwrap(), granted, opted);
             assert_eq!(got.is_ok(), c["allowed"].as_bool().unwrap(), "{c}: {got:?}");
         }
@@ -218,14 +249,26 @@ mod tests {
 
     #[test]
     fn refusals_say_what_and_how_to_grant() {
-        let e = check_address("127.1", "127.0.0.1".parse().unwrap(), false, false).unwrap_err().to_string();
+        let e = check_address("127.1", "127.0.0.1".parse().unwrap(), false, false)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
             "127.1 resolves to 127.0.0.1, a loopback address (this machine); private networks are refused unless the \
              provider's hosts name the IP address itself (or `localhost`), or the provider sets `allow_private_networks = true`"
         );
-        let e = check_address("169.254.169.254", "169.254.169.254".parse().unwrap(), false, false).unwrap_err().to_string();
-        assert!(e.starts_with("169.254.169.254 is a cloud metadata address; "), "{e}");
+        let e = check_address(
+            "169.254.169.254",
+            "169.254.169.254".parse().unwrap(),
+            false,
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("169.254.169.254 is a cloud metadata address; "),
+            "{e}"
+        );
         assert!(e.contains("a component cannot grant it to itself"), "{e}");
     }
 }

@@ -50,8 +50,14 @@ impl ComponentCache {
     /// The default directory: `$ROSTER_CACHE_DIR`, else `$XDG_CACHE_HOME/roster/components`,
     /// else `$HOME/.cache/roster/components`.
     pub fn default_dir() -> Option<PathBuf> {
-        let var = |n: &str| std::env::var_os(n).filter(|v| !v.is_empty()).map(PathBuf::from);
-        var("ROSTER_CACHE_DIR").or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("roster/components"))).or_else(|| var("HOME").map(|d| d.join(".cache/roster/components")))
+        let var = |n: &str| {
+            std::env::var_os(n)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        var("ROSTER_CACHE_DIR")
+            .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("roster/components")))
+            .or_else(|| var("HOME").map(|d| d.join(".cache/roster/components")))
     }
 
     fn path_for(&self, dir: &Path, wasm: &[u8]) -> PathBuf {
@@ -72,7 +78,12 @@ impl ComponentCache {
                 tracing::warn!("not using the component cache {}: {why}", dir.display());
                 false
             }
-            Err(e) => return Err(anyhow::anyhow!("reading the cache directory {}: {e}", dir.display())),
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "reading the cache directory {}: {e}",
+                    dir.display()
+                ))
+            }
         };
         if !dir_trusted {
             return Ok((Component::new(engine, wasm)?, CacheOutcome::Uncached));
@@ -93,7 +104,8 @@ impl ComponentCache {
         let bytes = component.serialize()?;
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         write_private(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("renaming into {}", path.display()))?;
+        std::fs::rename(&tmp, &path)
+            .with_context(|| format!("renaming into {}", path.display()))?;
         Ok((component, CacheOutcome::Compiled))
     }
 }
@@ -115,12 +127,22 @@ impl FileFacts {
     #[cfg(unix)]
     fn of(m: &std::fs::Metadata) -> FileFacts {
         use std::os::unix::fs::MetadataExt;
-        FileFacts { is_file: m.file_type().is_file(), is_dir: m.file_type().is_dir(), uid: m.uid(), mode: m.mode() & 0o7777 }
+        FileFacts {
+            is_file: m.file_type().is_file(),
+            is_dir: m.file_type().is_dir(),
+            uid: m.uid(),
+            mode: m.mode() & 0o7777,
+        }
     }
 
     #[cfg(not(unix))]
     fn of(m: &std::fs::Metadata) -> FileFacts {
-        FileFacts { is_file: m.file_type().is_file(), is_dir: m.file_type().is_dir(), uid: 0, mode: 0o600 }
+        FileFacts {
+            is_file: m.file_type().is_file(),
+            is_dir: m.file_type().is_dir(),
+            uid: 0,
+            mode: 0o600,
+        }
     }
 }
 
@@ -142,10 +164,16 @@ pub fn dir_is_trusted(facts: &FileFacts, uid: u32) -> Result<(), String> {
 
 fn owned_and_private(facts: &FileFacts, uid: u32) -> Result<(), String> {
     if facts.uid != uid {
-        return Err(format!("owned by user {}, not by this user ({uid})", facts.uid));
+        return Err(format!(
+            "owned by user {}, not by this user ({uid})",
+            facts.uid
+        ));
     }
     if facts.mode & 0o022 != 0 {
-        return Err(format!("writable by group or others (mode {:o})", facts.mode));
+        return Err(format!(
+            "writable by group or others (mode {:o})",
+            facts.mode
+        ));
     }
     Ok(())
 }
@@ -167,13 +195,17 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).with_context(|| format!("creating cache directory {}", dir.display()))?;
+    builder
+        .create(dir)
+        .with_context(|| format!("creating cache directory {}", dir.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let meta = std::fs::symlink_metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
+        let meta =
+            std::fs::symlink_metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
         if meta.is_dir() && meta.uid() == current_uid() && meta.mode() & 0o077 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(|| format!("making the cache directory {} private", dir.display()))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("making the cache directory {} private", dir.display()))?;
         }
     }
     Ok(())
@@ -191,13 +223,19 @@ fn read_trusted(path: &Path) -> Option<Vec<u8>> {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
-            tracing::warn!("recompiling: cannot open cache entry {}: {e}", path.display());
+            tracing::warn!(
+                "recompiling: cannot open cache entry {}: {e}",
+                path.display()
+            );
             return None;
         }
     };
     let facts = FileFacts::of(&file.metadata().ok()?);
     if let Err(why) = entry_is_trusted(&facts, current_uid()) {
-        tracing::warn!("recompiling instead of loading cache entry {}: {why}", path.display());
+        tracing::warn!(
+            "recompiling instead of loading cache entry {}: {why}",
+            path.display()
+        );
         return None;
     }
     let mut bytes = Vec::new();
@@ -225,7 +263,12 @@ mod tests {
     #[test]
     fn trusts_only_own_private_regular_files() {
         let me = 1000;
-        let file = |uid, mode| FileFacts { is_file: true, is_dir: false, uid, mode };
+        let file = |uid, mode| FileFacts {
+            is_file: true,
+            is_dir: false,
+            uid,
+            mode,
+        };
         // (facts, trusted)
         let table = [
             (file(me, 0o600), true),
@@ -236,17 +279,41 @@ mod tests {
             (file(me, 0o666), false),
             (file(0, 0o600), false),
             (file(1001, 0o600), false),
-            (FileFacts { is_file: false, is_dir: false, uid: me, mode: 0o600 }, false),
-            (FileFacts { is_file: false, is_dir: true, uid: me, mode: 0o700 }, false),
+            (
+                FileFacts {
+                    is_file: false,
+                    is_dir: false,
+                    uid: me,
+                    mode: 0o600,
+                },
+                false,
+            ),
+            (
+                FileFacts {
+                    is_file: false,
+                    is_dir: true,
+                    uid: me,
+                    mode: 0o700,
+                },
+                false,
+            ),
         ];
         for (facts, trusted) in table {
             assert_eq!(entry_is_trusted(&facts, me).is_ok(), trusted, "{facts:?}");
         }
-        let dir = |uid, mode| FileFacts { is_file: false, is_dir: true, uid, mode };
+        let dir = |uid, mode| FileFacts {
+            is_file: false,
+            is_dir: true,
+            uid,
+            mode,
+        };
         assert!(dir_is_trusted(&dir(me, 0o700), me).is_ok());
         assert!(dir_is_trusted(&dir(me, 0o1777), me).is_err());
         assert!(dir_is_trusted(&dir(1001, 0o700), me).is_err());
         assert!(dir_is_trusted(&file(me, 0o700), me).is_err());
-        assert_eq!(entry_is_trusted(&file(1001, 0o600), me).unwrap_err(), "owned by user 1001, not by this user (1000)");
+        assert_eq!(
+            entry_is_trusted(&file(1001, 0o600), me).unwrap_err(),
+            "owned by user 1001, not by this user (1000)"
+        );
     }
 }

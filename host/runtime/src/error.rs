@@ -1,6 +1,8 @@
 //! What a call into a provider can end in.
 
-use crate::bindings::roster::provider::types::{FieldError, ProviderError, RateLimitedError, VendorError};
+use crate::bindings::roster::provider::types::{
+    FieldError, ProviderError, RateLimitedError, VendorError,
+};
 use crate::redact::Redactor;
 use std::fmt;
 use std::time::Duration;
@@ -31,16 +33,28 @@ impl CallError {
         let r = |m: String| redactor.redact(&m);
         match self {
             CallError::Provider(e) => CallError::Provider(match e {
-                ProviderError::InvalidConfig(f) => ProviderError::InvalidConfig(FieldError { field: f.field, message: r(f.message) }),
-                ProviderError::InvalidInput(f) => ProviderError::InvalidInput(FieldError { field: f.field, message: r(f.message) }),
+                ProviderError::InvalidConfig(f) => ProviderError::InvalidConfig(FieldError {
+                    field: f.field,
+                    message: r(f.message),
+                }),
+                ProviderError::InvalidInput(f) => ProviderError::InvalidInput(FieldError {
+                    field: f.field,
+                    message: r(f.message),
+                }),
                 ProviderError::Unauthorized(m) => ProviderError::Unauthorized(r(m)),
                 ProviderError::Forbidden(m) => ProviderError::Forbidden(r(m)),
                 ProviderError::NotFound(m) => ProviderError::NotFound(r(m)),
                 ProviderError::AlreadyExists(m) => ProviderError::AlreadyExists(r(m)),
-                ProviderError::RateLimited(e) => ProviderError::RateLimited(RateLimitedError { retry_after_ms: e.retry_after_ms, message: r(e.message) }),
+                ProviderError::RateLimited(e) => ProviderError::RateLimited(RateLimitedError {
+                    retry_after_ms: e.retry_after_ms,
+                    message: r(e.message),
+                }),
                 ProviderError::Unavailable(m) => ProviderError::Unavailable(r(m)),
                 ProviderError::Denied(m) => ProviderError::Denied(r(m)),
-                ProviderError::Vendor(e) => ProviderError::Vendor(VendorError { status: e.status, message: r(e.message) }),
+                ProviderError::Vendor(e) => ProviderError::Vendor(VendorError {
+                    status: e.status,
+                    message: r(e.message),
+                }),
             }),
             CallError::Trap(m) => CallError::Trap(r(m)),
             CallError::Host(e) => CallError::Host(anyhow::anyhow!(r(format!("{e:#}")))),
@@ -53,8 +67,14 @@ impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallError::Provider(e) => f.write_str(&describe(e)),
-            CallError::Deadline(d) => write!(f, "the provider call exceeded its deadline of {d:?} and was stopped"),
-            CallError::MemoryLimit(n) => write!(f, "the provider exceeded its memory limit of {n} bytes and was stopped"),
+            CallError::Deadline(d) => write!(
+                f,
+                "the provider call exceeded its deadline of {d:?} and was stopped"
+            ),
+            CallError::MemoryLimit(n) => write!(
+                f,
+                "the provider exceeded its memory limit of {n} bytes and was stopped"
+            ),
             CallError::Trap(m) => write!(f, "the provider crashed: {m}"),
             CallError::Host(e) => write!(f, "{e:#}"),
         }
@@ -72,9 +92,15 @@ impl From<ProviderError> for CallError {
 /// A one-line, human description of a provider's typed error.
 pub fn describe(error: &ProviderError) -> String {
     match error {
-        ProviderError::InvalidConfig(e) if e.field.is_empty() => format!("invalid config: {}", e.message),
-        ProviderError::InvalidConfig(e) => format!("invalid config at `{}`: {}", e.field, e.message),
-        ProviderError::InvalidInput(e) if e.field.is_empty() => format!("invalid input: {}", e.message),
+        ProviderError::InvalidConfig(e) if e.field.is_empty() => {
+            format!("invalid config: {}", e.message)
+        }
+        ProviderError::InvalidConfig(e) => {
+            format!("invalid config at `{}`: {}", e.field, e.message)
+        }
+        ProviderError::InvalidInput(e) if e.field.is_empty() => {
+            format!("invalid input: {}", e.message)
+        }
         ProviderError::InvalidInput(e) => format!("invalid input at `{}`: {}", e.field, e.message),
         ProviderError::Unauthorized(m) => format!("unauthorized: {m}"),
         ProviderError::Forbidden(m) => format!("forbidden: {m}"),
@@ -99,7 +125,10 @@ mod tests {
     fn from_vector(e: &serde_json::Value) -> ProviderError {
         let val = &e["val"];
         let text = |v: &serde_json::Value| v.as_str().unwrap().to_string();
-        let field = || FieldError { field: text(&val["field"]), message: text(&val["message"]) };
+        let field = || FieldError {
+            field: text(&val["field"]),
+            message: text(&val["message"]),
+        };
         match e["tag"].as_str().unwrap() {
             "invalid-config" => ProviderError::InvalidConfig(field()),
             "invalid-input" => ProviderError::InvalidInput(field()),
@@ -107,20 +136,34 @@ mod tests {
             "forbidden" => ProviderError::Forbidden(text(val)),
             "not-found" => ProviderError::NotFound(text(val)),
             "already-exists" => ProviderError::AlreadyExists(text(val)),
-            "rate-limited" => ProviderError::RateLimited(RateLimitedError { retry_after_ms: val["retry-after-ms"].as_u64(), message: text(&val["message"]) }),
+            "rate-limited" => ProviderError::RateLimited(RateLimitedError {
+                retry_after_ms: val["retry-after-ms"].as_u64(),
+                message: text(&val["message"]),
+            }),
             "unavailable" => ProviderError::Unavailable(text(val)),
             "denied" => ProviderError::Denied(text(val)),
-            "vendor" => ProviderError::Vendor(VendorError { status: val["status"].as_u64().unwrap() as u16, message: text(&val["message"]) }),
+            "vendor" => ProviderError::Vendor(VendorError {
+                status: val["status"].as_u64().unwrap() as u16,
+                message: text(&val["message"]),
+            }),
             other => panic!("no WIT case {other}"),
         }
     }
 
     #[test]
     fn errors_are_described_as_the_golden_vectors_say() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/errors.json");
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/vectors/errors.json"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         for case in v["cases"].as_array().unwrap() {
-            assert_eq!(describe(&from_vector(&case["error"])), case["describe"].as_str().unwrap(), "{case}");
+            assert_eq!(
+                describe(&from_vector(&case["error"])),
+                case["describe"].as_str().unwrap(),
+                "{case}"
+            );
         }
     }
 }

@@ -35,7 +35,9 @@ impl AllowedHost {
             Some((s, rest)) => {
                 let s = s.to_ascii_lowercase();
                 if s != "http" && s != "https" {
-                    return Err(format!("allowed host `{entry}`: scheme must be http or https"));
+                    return Err(format!(
+                        "allowed host `{entry}`: scheme must be http or https"
+                    ));
                 }
                 (Some(s), rest)
             }
@@ -43,31 +45,54 @@ impl AllowedHost {
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains('/') || rest.contains('?') || rest.contains('@') {
-            return Err(format!("allowed host `{entry}`: give only [scheme://]host[:port], no path or user"));
+            return Err(format!(
+                "allowed host `{entry}`: give only [scheme://]host[:port], no path or user"
+            ));
         }
-        let (host, port) = split_host_port(rest).ok_or_else(|| format!("allowed host `{entry}`: the port must be a number from 1 to 65535"))?;
+        let (host, port) = split_host_port(rest).ok_or_else(|| {
+            format!("allowed host `{entry}`: the port must be a number from 1 to 65535")
+        })?;
         let (wildcard, host) = match host.strip_prefix("*.") {
             Some(h) => (true, h),
             None => (false, host),
         };
         if host.is_empty() || host.contains('*') {
-            return Err(format!("allowed host `{entry}`: a wildcard may only be a leading `*.`"));
+            return Err(format!(
+                "allowed host `{entry}`: a wildcard may only be a leading `*.`"
+            ));
         }
-        if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.[]:_".contains(&b)) {
-            return Err(format!("allowed host `{entry}`: `{host}` is not a host name or IP address"));
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.[]:_".contains(&b))
+        {
+            return Err(format!(
+                "allowed host `{entry}`: `{host}` is not a host name or IP address"
+            ));
         }
         let bracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
         let valid_ipv6 = bracketed.is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok());
         if (host.contains([':', '[', ']']) || bracketed.is_some()) && (!valid_ipv6 || wildcard) {
-            return Err(format!("allowed host `{entry}`: an IPv6 address goes in brackets, e.g. `[::1]:8080`"));
+            return Err(format!(
+                "allowed host `{entry}`: an IPv6 address goes in brackets, e.g. `[::1]:8080`"
+            ));
         }
-        Ok(AllowedHost { scheme, host: canonical_host(host), wildcard, port })
+        Ok(AllowedHost {
+            scheme,
+            host: canonical_host(host),
+            wildcard,
+            port,
+        })
     }
 
     /// Whether a request to `scheme://host:port` is allowed by this entry.
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
         let host = canonical_host(host);
-        let host_ok = if self.wildcard { host.strip_suffix(&self.host).is_some_and(|prefix| prefix.ends_with('.')) } else { host == self.host };
+        let host_ok = if self.wildcard {
+            host.strip_suffix(&self.host)
+                .is_some_and(|prefix| prefix.ends_with('.'))
+        } else {
+            host == self.host
+        };
         let scheme_ok = self.scheme.as_deref().is_none_or(|s| s == scheme);
         let port_ok = match self.port {
             Some(p) => p == port,
@@ -101,7 +126,11 @@ impl fmt::Display for AllowedHost {
 /// `[::FFFF:169.254.169.254]` and `[::ffff:a9fe:a9fe]` are one host.
 pub fn canonical_host(host: &str) -> String {
     let lower = host.to_ascii_lowercase();
-    match lower.strip_prefix('[').and_then(|h| h.strip_suffix(']')).and_then(|h| h.parse::<std::net::Ipv6Addr>().ok()) {
+    match lower
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .and_then(|h| h.parse::<std::net::Ipv6Addr>().ok())
+    {
         Some(ip) => format!("[{}]", rfc5952(ip)),
         None => lower,
     }
@@ -113,13 +142,22 @@ fn rfc5952(ip: std::net::Ipv6Addr) -> String {
     let (mut best, mut run) = ((0, 0), (0, 0));
     for (i, &g) in s.iter().enumerate() {
         if g == 0 {
-            run = if run.1 == 0 || run.0 + run.1 != i { (i, 1) } else { (run.0, run.1 + 1) };
+            run = if run.1 == 0 || run.0 + run.1 != i {
+                (i, 1)
+            } else {
+                (run.0, run.1 + 1)
+            };
             if run.1 > best.1 {
                 best = run;
             }
         }
     }
-    let hex = |r: &[u16]| r.iter().map(|g| format!("{g:x}")).collect::<Vec<_>>().join(":");
+    let hex = |r: &[u16]| {
+        r.iter()
+            .map(|g| format!("{g:x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
     if best.1 < 2 {
         return hex(&s);
     }
@@ -136,7 +174,11 @@ fn default_port(scheme: &str) -> Option<u16> {
 
 /// Splits `host[:port]` (IPv6 literals in brackets); `None` for a bad port.
 fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
-    let colon = if s.starts_with('[') { s.find("]:").map(|i| i + 1) } else { s.rfind(':') };
+    let colon = if s.starts_with('[') {
+        s.find("]:").map(|i| i + 1)
+    } else {
+        s.rfind(':')
+    };
     match colon {
         Some(i) if !s[i + 1..].bytes().all(|b| b.is_ascii_digit()) => None,
         Some(i) => match s[i + 1..].parse::<u16>() {
@@ -154,14 +196,20 @@ pub struct AllowedHosts(Vec<AllowedHost>);
 impl AllowedHosts {
     /// Parses every entry; the first bad one is the error.
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<AllowedHosts, String> {
-        entries.iter().map(|e| AllowedHost::parse(e.as_ref())).collect::<Result<_, _>>().map(AllowedHosts)
+        entries
+            .iter()
+            .map(|e| AllowedHost::parse(e.as_ref()))
+            .collect::<Result<_, _>>()
+            .map(AllowedHosts)
     }
 
     /// Whether the URI may be requested. A URI without a scheme counts as https.
     pub fn allows_uri(&self, uri: &http::Uri) -> bool {
         let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
         let Some(host) = uri.host() else { return false };
-        let Some(port) = uri.port_u16().or_else(|| default_port(&scheme)) else { return false };
+        let Some(port) = uri.port_u16().or_else(|| default_port(&scheme)) else {
+            return false;
+        };
         self.0.iter().any(|a| a.allows(&scheme, host, port))
     }
 
@@ -211,12 +259,17 @@ impl NetworkPolicy {
                 (Some(h), None) => h.to_string(),
                 _ => uri.to_string(),
             };
-            return Some(format!("{target} is not among this provider's allowed hosts ({})", self.allowed));
+            return Some(format!(
+                "{target} is not among this provider's allowed hosts ({})",
+                self.allowed
+            ));
         }
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let ip = bare.parse::<IpAddr>().ok()?;
         let granted = self.granted.allows_uri(uri);
-        check_address(bare, ip, granted, self.allow_private_networks).err().map(|e| e.to_string())
+        check_address(bare, ip, granted, self.allow_private_networks)
+            .err()
+            .map(|e| e.to_string())
     }
 }
 
@@ -228,7 +281,9 @@ struct GuardedResolver {
     allow_private_networks: bool,
 }
 
-type ResolveFuture = std::pin::Pin<Box<dyn Future<Output = Result<std::vec::IntoIter<SocketAddr>, BoxError>> + Send>>;
+type ResolveFuture = std::pin::Pin<
+    Box<dyn Future<Output = Result<std::vec::IntoIter<SocketAddr>, BoxError>> + Send>,
+>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for GuardedResolver {
@@ -236,7 +291,10 @@ impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for 
     type Error = BoxError;
     type Future = ResolveFuture;
 
-    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), BoxError>> {
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
         std::task::Poll::Ready(Ok(()))
     }
 
@@ -244,17 +302,20 @@ impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for 
         let allow_private = self.allow_private_networks;
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let mut refused = None;
             let kept: Vec<SocketAddr> = resolved
                 .into_iter()
-                .filter(|a| match check_address(&host, a.ip(), false, allow_private) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        refused.get_or_insert(e);
-                        false
-                    }
-                })
+                .filter(
+                    |a| match check_address(&host, a.ip(), false, allow_private) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            refused.get_or_insert(e);
+                            false
+                        }
+                    },
+                )
                 .collect();
             match (kept.is_empty(), refused) {
                 (true, Some(e)) => Err(Box::new(e) as BoxError),
@@ -264,7 +325,12 @@ impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for 
     }
 }
 
-type PoolClient = hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector<GuardedResolver>>, WasiBody>;
+type PoolClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<
+        hyper_util::client::legacy::connect::HttpConnector<GuardedResolver>,
+    >,
+    WasiBody,
+>;
 
 /// Outgoing connections kept alive and reused across requests, calls and instances (one pool
 /// per provider; a provider's instances share its connections).
@@ -276,13 +342,28 @@ pub(crate) struct ConnectionPool {
 impl ConnectionPool {
     /// A pool whose connections open within `connect` and idle at most 30 s, resolving names
     /// under the private-network rule.
-    pub(crate) fn new(connect: std::time::Duration, allow_private_networks: bool) -> ConnectionPool {
-        let mut http = hyper_util::client::legacy::connect::HttpConnector::new_with_resolver(GuardedResolver { allow_private_networks });
+    pub(crate) fn new(
+        connect: std::time::Duration,
+        allow_private_networks: bool,
+    ) -> ConnectionPool {
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new_with_resolver(
+            GuardedResolver {
+                allow_private_networks,
+            },
+        );
         http.enforce_http(false);
         http.set_connect_timeout(Some(connect));
         http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().wrap_connector(http);
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).pool_idle_timeout(std::time::Duration::from_secs(30)).pool_max_idle_per_host(64).build(https);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_idle_timeout(std::time::Duration::from_secs(30))
+                .pool_max_idle_per_host(64)
+                .build(https);
         ConnectionPool { client }
     }
 }
@@ -310,16 +391,29 @@ impl http_body::Body for BetweenBytes {
     type Data = bytes::Bytes;
     type Error = wasmtime_wasi_http::Error;
 
-    fn poll_frame(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
         use std::task::Poll;
         match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 let deadline = tokio::time::Instant::now() + self.limit;
                 self.sleep.as_mut().reset(deadline);
-                Poll::Ready(frame.map(|f| f.map_err(|e| if e.is_timeout() { wasmtime_wasi_http::Error::HttpResponseTimeout } else { e.into() })))
+                Poll::Ready(frame.map(|f| {
+                    f.map_err(|e| {
+                        if e.is_timeout() {
+                            wasmtime_wasi_http::Error::HttpResponseTimeout
+                        } else {
+                            e.into()
+                        }
+                    })
+                }))
             }
             Poll::Pending => match self.sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(wasmtime_wasi_http::Error::ConnectionReadTimeout))),
+                Poll::Ready(()) => {
+                    Poll::Ready(Some(Err(wasmtime_wasi_http::Error::ConnectionReadTimeout)))
+                }
                 Poll::Pending => Poll::Pending,
             },
         }
@@ -340,9 +434,15 @@ pub(crate) struct HttpHooks {
     pub(crate) denial: Arc<Mutex<Option<String>>>,
 }
 
-type SendResult = wasmtime_wasi_http::Result<(http::Response<WasiBody>, Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>)>;
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+)>;
 
-fn tighter(guest: Option<std::time::Duration>, host: std::time::Duration) -> Option<std::time::Duration> {
+fn tighter(
+    guest: Option<std::time::Duration>,
+    host: std::time::Duration,
+) -> Option<std::time::Duration> {
     Some(guest.map_or(host, |g| g.min(host)))
 }
 
@@ -371,13 +471,20 @@ impl WasiHttpHooks for HttpHooks {
         let options = RequestOptions {
             connect_timeout: tighter(options.connect_timeout, self.timeouts.connect),
             first_byte_timeout: tighter(options.first_byte_timeout, self.timeouts.first_byte),
-            between_bytes_timeout: tighter(options.between_bytes_timeout, self.timeouts.between_bytes),
+            between_bytes_timeout: tighter(
+                options.between_bytes_timeout,
+                self.timeouts.between_bytes,
+            ),
         };
         let client = self.pool.client.clone();
         Box::new(async move {
             use std::error::Error as _;
-            let first_byte = options.first_byte_timeout.unwrap_or(std::time::Duration::from_secs(600));
-            let between = options.between_bytes_timeout.unwrap_or(std::time::Duration::from_secs(600));
+            let first_byte = options
+                .first_byte_timeout
+                .unwrap_or(std::time::Duration::from_secs(600));
+            let between = options
+                .between_bytes_timeout
+                .unwrap_or(std::time::Duration::from_secs(600));
             // The pool's connector applies the connect timeout; the first-byte timeout runs from
             // the request's start (a new connection's set-up included, a reused one's not needed).
             let response = match tokio::time::timeout(first_byte, client.request(request)).await {
@@ -388,15 +495,36 @@ impl WasiHttpHooks for HttpHooks {
                         *denial.lock().unwrap() = Some(refused.to_string());
                         return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
                     }
-                    let timed_out = e.source().and_then(|s| s.source()).is_some_and(|s| s.to_string().contains("timed out"));
-                    return Err(if timed_out { wasmtime_wasi_http::Error::ConnectionTimeout } else { wasmtime_wasi_http::Error::ConnectionRefused });
+                    let timed_out = e
+                        .source()
+                        .and_then(|s| s.source())
+                        .is_some_and(|s| s.to_string().contains("timed out"));
+                    return Err(if timed_out {
+                        wasmtime_wasi_http::Error::ConnectionTimeout
+                    } else {
+                        wasmtime_wasi_http::Error::ConnectionRefused
+                    });
                 }
-                Ok(Err(e)) => return Err(wasmtime_wasi_http::Error::InternalError(Some(e.to_string()))),
+                Ok(Err(e)) => {
+                    return Err(wasmtime_wasi_http::Error::InternalError(Some(
+                        e.to_string(),
+                    )))
+                }
                 Ok(Ok(r)) => r,
             };
-            let response = response.map(|inner| BetweenBytes { inner, limit: between, sleep: Box::pin(tokio::time::sleep(between)) }.boxed_unsync());
+            let response = response.map(|inner| {
+                BetweenBytes {
+                    inner,
+                    limit: between,
+                    sleep: Box::pin(tokio::time::sleep(between)),
+                }
+                .boxed_unsync()
+            });
             // Pooled connections are driven by the pool, not by this request.
-            Ok((response, Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>))
+            Ok((
+                response,
+                Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+            ))
         })
     }
 }
@@ -407,7 +535,10 @@ mod tests {
 
     /// tests/vectors/allowlist.json, which the Node and Python hosts run too.
     fn vectors() -> serde_json::Value {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/allowlist.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/vectors/allowlist.json"
+        );
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
@@ -416,8 +547,14 @@ mod tests {
         let v = vectors();
         for case in v["entries"].as_array().unwrap() {
             let entry = case["entry"].as_str().unwrap();
-            match (AllowedHost::parse(entry), case["display"].as_str(), case["error"].as_str()) {
-                (Ok(parsed), Some(display), None) => assert_eq!(parsed.to_string(), display, "{entry:?}"),
+            match (
+                AllowedHost::parse(entry),
+                case["display"].as_str(),
+                case["error"].as_str(),
+            ) {
+                (Ok(parsed), Some(display), None) => {
+                    assert_eq!(parsed.to_string(), display, "{entry:?}")
+                }
                 (Err(e), None, Some(error)) => assert_eq!(e, error, "{entry:?}"),
                 (got, ..) => panic!("{entry:?}: got {got:?}, expected {case}"),
             }
@@ -428,8 +565,19 @@ mod tests {
     fn requests_are_allowed_as_the_golden_vectors_say() {
         let v = vectors();
         for case in v["requests"].as_array().unwrap() {
-            let hosts: Vec<&str> = case["hosts"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
-            let uri: http::Uri = format!("{}://{}/", case["scheme"].as_str().unwrap(), case["authority"].as_str().unwrap()).parse().unwrap();
+            let hosts: Vec<&str> = case["hosts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h.as_str().unwrap())
+                .collect();
+            let uri: http::Uri = format!(
+                "{}://{}/",
+                case["scheme"].as_str().unwrap(),
+                case["authority"].as_str().unwrap()
+            )
+            .parse()
+            .unwrap();
             let allowed = AllowedHosts::parse(&hosts).unwrap().allows_uri(&uri);
             assert_eq!(allowed, case["allowed"].as_bool().unwrap(), "{case}");
         }
@@ -437,18 +585,45 @@ mod tests {
 
     #[test]
     fn refusals_come_before_any_connection() {
-        let policy =
-            |hosts: &[&str], granted: &[&str], opt_in| NetworkPolicy { allowed: AllowedHosts::parse(hosts).unwrap(), granted: AllowedHosts::parse(granted).unwrap(), allow_private_networks: opt_in };
+        let policy = |hosts: &[&str], granted: &[&str], opt_in| NetworkPolicy {
+            allowed: AllowedHosts::parse(hosts).unwrap(),
+            granted: AllowedHosts::parse(granted).unwrap(),
+            allow_private_networks: opt_in,
+        };
         let uri = |u: &str| u.parse::<http::Uri>().unwrap();
         let metadata = uri("http://169.254.169.254/latest/api/token");
         let asked = policy(&["http://169.254.169.254"], &[], false);
-        assert!(asked.refusal(&metadata).unwrap().starts_with("169.254.169.254 is a cloud metadata address"));
-        assert_eq!(policy(&["http://169.254.169.254"], &["http://169.254.169.254"], false).refusal(&metadata), None);
-        assert_eq!(policy(&["http://169.254.169.254"], &[], true).refusal(&metadata), None);
-        assert_eq!(asked.refusal(&uri("http://[::1]/")).unwrap(), "[::1] is not among this provider's allowed hosts (http://169.254.169.254)");
-        assert_eq!(policy(&["http://127.0.0.1:8781"], &[], false).refusal(&uri("http://127.0.0.1:8781/api")), None);
+        assert!(asked
+            .refusal(&metadata)
+            .unwrap()
+            .starts_with("169.254.169.254 is a cloud metadata address"));
+        assert_eq!(
+            policy(
+                &["http://169.254.169.254"],
+                &["http://169.254.169.254"],
+                false
+            )
+            .refusal(&metadata),
+            None
+        );
+        assert_eq!(
+            policy(&["http://169.254.169.254"], &[], true).refusal(&metadata),
+            None
+        );
+        assert_eq!(
+            asked.refusal(&uri("http://[::1]/")).unwrap(),
+            "[::1] is not among this provider's allowed hosts (http://169.254.169.254)"
+        );
+        assert_eq!(
+            policy(&["http://127.0.0.1:8781"], &[], false)
+                .refusal(&uri("http://127.0.0.1:8781/api")),
+            None
+        );
         // A name is checked after it resolves, by the connector.
-        assert_eq!(policy(&["http://127.1:8781"], &[], false).refusal(&uri("http://127.1:8781/")), None);
+        assert_eq!(
+            policy(&["http://127.1:8781"], &[], false).refusal(&uri("http://127.1:8781/")),
+            None
+        );
     }
 
     #[test]

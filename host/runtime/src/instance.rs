@@ -28,15 +28,35 @@ pub(crate) struct HostState {
 impl HostState {
     /// Fresh state: empty environment, no arguments, no stdin, no files, no sockets;
     /// stderr captured in memory.
-    pub(crate) fn new(policy: Arc<NetworkPolicy>, pool: ConnectionPool, limits: &Limits, secrets: Arc<SecretStore>, redactor: Redactor) -> Self {
+    pub(crate) fn new(
+        policy: Arc<NetworkPolicy>,
+        pool: ConnectionPool,
+        limits: &Limits,
+        secrets: Arc<SecretStore>,
+        redactor: Redactor,
+    ) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
-        let wasi = WasiCtx::builder().stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
         HostState {
             wasi,
             table: ResourceTable::new(),
             http_ctx: WasiHttpCtx::new(),
-            hooks: HttpHooks { policy, pool, timeouts: limits.http, redactor, denial: Arc::new(Mutex::new(None)) },
-            limiter: MemoryLimiter { max_bytes: limits.memory_bytes, exceeded: false },
+            hooks: HttpHooks {
+                policy,
+                pool,
+                timeouts: limits.http,
+                redactor,
+                denial: Arc::new(Mutex::new(None)),
+            },
+            limiter: MemoryLimiter {
+                max_bytes: limits.memory_bytes,
+                exceeded: false,
+            },
             secrets,
             stderr,
         }
@@ -60,13 +80,20 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for HostState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http_ctx, table: &mut self.table, hooks: &mut self.hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http_ctx,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }
 
@@ -82,7 +109,10 @@ fn to_wit(e: SecretError) -> wit_secrets::SecretError {
 
 impl HostState {
     /// Hands a secret to the component, remembering it so that it is never printed.
-    fn hand_over(&self, value: Result<crate::secrets::SecretValue, SecretError>) -> Result<String, wit_secrets::SecretError> {
+    fn hand_over(
+        &self,
+        value: Result<crate::secrets::SecretValue, SecretError>,
+    ) -> Result<String, wit_secrets::SecretError> {
         let value = value.map_err(to_wit)?;
         self.hooks.redactor.add(value.expose());
         Ok(value.expose().to_string())

@@ -37,11 +37,15 @@ pub use cache::{CacheOutcome, ComponentCache};
 pub use error::{describe, CallError};
 pub use limits::{HttpTimeouts, Limits};
 pub use provider::{Capabilities, Provider, ProviderSpec};
-pub use runtime::{compatibility_line, contract_mismatch, LoadedComponent, Runtime, RuntimeOptions, CONTRACT_VERSION};
+pub use runtime::{
+    compatibility_line, contract_mismatch, LoadedComponent, Runtime, RuntimeOptions,
+    CONTRACT_VERSION,
+};
 
 /// The contract's types, as the host sees them.
 pub mod types {
     pub use crate::bindings::roster::provider::types::{
-        AttributeSchema, DataSourceSchema, FieldError, Presence, ProviderError, ProviderMetadata, RateLimit, RateLimitedError, ResourceSchema, SecretSchema, ValueType, VendorError,
+        AttributeSchema, DataSourceSchema, FieldError, Presence, ProviderError, ProviderMetadata,
+        RateLimit, RateLimitedError, ResourceSchema, SecretSchema, ValueType, VendorError,
     };
 }

@@ -17,7 +17,11 @@ pub struct HttpTimeouts {
 
 impl Default for HttpTimeouts {
     fn default() -> Self {
-        HttpTimeouts { connect: Duration::from_secs(10), first_byte: Duration::from_secs(30), between_bytes: Duration::from_secs(30) }
+        HttpTimeouts {
+            connect: Duration::from_secs(10),
+            first_byte: Duration::from_secs(30),
+            between_bytes: Duration::from_secs(30),
+        }
     }
 }
 
@@ -36,7 +40,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { call_deadline: Duration::from_secs(60), memory_bytes: 64 << 20, max_instances: 4, http: HttpTimeouts::default() }
+        Limits {
+            call_deadline: Duration::from_secs(60),
+            memory_bytes: 64 << 20,
+            max_instances: 4,
+            http: HttpTimeouts::default(),
+        }
     }
 }
 
@@ -63,15 +72,28 @@ pub(crate) struct MemoryLimiter {
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.exceeded = true;
-            return Err(wasmtime::Error::msg(format!("memory limit of {} bytes exceeded (asked for {desired})", self.max_bytes)));
+            return Err(wasmtime::Error::msg(format!(
+                "memory limit of {} bytes exceeded (asked for {desired})",
+                self.max_bytes
+            )));
         }
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }

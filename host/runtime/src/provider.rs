@@ -82,7 +82,8 @@ struct Instance {
     guest: ProviderCore,
 }
 
-type Call<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<Result<R, ProviderError>>> + Send + 'a>>;
+type Call<'a, R> =
+    Pin<Box<dyn Future<Output = wasmtime::Result<Result<R, ProviderError>>> + Send + 'a>>;
 
 /// A configured provider. Calls may run concurrently, up to `limits.max_instances` at once.
 pub struct Provider {
@@ -119,14 +120,23 @@ fn fill_template(template: &str, config: &serde_json::Value) -> Option<String> {
 
 impl Provider {
     /// Loads `wasm`, asks it for its metadata and hosts, and configures a first instance.
-    pub async fn start(runtime: &Runtime, wasm: &[u8], spec: ProviderSpec) -> Result<Provider, CallError> {
+    pub async fn start(
+        runtime: &Runtime,
+        wasm: &[u8],
+        spec: ProviderSpec,
+    ) -> Result<Provider, CallError> {
         Provider::start_approved(runtime, wasm, spec, &|_| Ok(())).await
     }
 
     /// As [`Provider::start`], but first shows `approve` what the provider asks for (before any
     /// instance has a host or a secret); an `Err` from it stops the start with
     /// `provider-error::denied` carrying its text.
-    pub async fn start_approved(runtime: &Runtime, wasm: &[u8], spec: ProviderSpec, approve: &(dyn Fn(&Capabilities) -> Result<(), String> + Sync)) -> Result<Provider, CallError> {
+    pub async fn start_approved(
+        runtime: &Runtime,
+        wasm: &[u8],
+        spec: ProviderSpec,
+        approve: &(dyn Fn(&Capabilities) -> Result<(), String> + Sync),
+    ) -> Result<Provider, CallError> {
         let component = runtime.load(wasm).map_err(CallError::Host)?;
         Provider::start_inner(runtime, component, spec, approve).await
     }
@@ -134,7 +144,11 @@ impl Provider {
     /// What a component says about itself, without configuring it (no hosts, no secrets).
     pub async fn inspect(runtime: &Runtime, wasm: &[u8]) -> Result<ProviderMetadata, CallError> {
         let component = runtime.load(wasm).map_err(CallError::Host)?;
-        let provider = Provider::unstarted(runtime, component, &ProviderSpec::new("", serde_json::json!({})));
+        let provider = Provider::unstarted(
+            runtime,
+            component,
+            &ProviderSpec::new("", serde_json::json!({})),
+        );
         let mut first = provider.instantiate().await?;
         provider.run(&mut first, metadata_call).await
     }
@@ -147,9 +161,16 @@ impl Provider {
             runtime: runtime.clone(),
             config: spec.config.to_string(),
             metadata: empty_metadata(),
-            policy: Arc::new(NetworkPolicy { allow_private_networks: spec.allow_private_networks, ..NetworkPolicy::default() }),
+            policy: Arc::new(NetworkPolicy {
+                allow_private_networks: spec.allow_private_networks,
+                ..NetworkPolicy::default()
+            }),
             limits: spec.limits,
-            secrets: SecretStore::new(HashMap::new(), spec.secret_max_age, SecretsManagerClient::new(AwsOptions::default())),
+            secrets: SecretStore::new(
+                HashMap::new(),
+                spec.secret_max_age,
+                SecretsManagerClient::new(AwsOptions::default()),
+            ),
             pool: ConnectionPool::new(spec.limits.http.connect, spec.allow_private_networks),
             idle: Mutex::new(Vec::new()),
             slots: Arc::new(Semaphore::new(spec.limits.max_instances.max(1))),
@@ -160,28 +181,65 @@ impl Provider {
     }
 
     /// As [`Provider::start`], for a component already loaded.
-    pub async fn start_loaded(runtime: &Runtime, component: LoadedComponent, spec: ProviderSpec) -> Result<Provider, CallError> {
+    pub async fn start_loaded(
+        runtime: &Runtime,
+        component: LoadedComponent,
+        spec: ProviderSpec,
+    ) -> Result<Provider, CallError> {
         Provider::start_inner(runtime, component, spec, &|_| Ok(())).await
     }
 
-    async fn start_inner(runtime: &Runtime, component: LoadedComponent, spec: ProviderSpec, approve: &(dyn Fn(&Capabilities) -> Result<(), String> + Sync)) -> Result<Provider, CallError> {
+    async fn start_inner(
+        runtime: &Runtime,
+        component: LoadedComponent,
+        spec: ProviderSpec,
+        approve: &(dyn Fn(&Capabilities) -> Result<(), String> + Sync),
+    ) -> Result<Provider, CallError> {
         let aws = SecretsManagerClient::new(spec.aws.clone());
         let mut provider = Provider::unstarted(runtime, component, &spec);
         // A first instance, with no hosts and no secrets, answers metadata and allowed-hosts.
         let mut first = provider.instantiate().await?;
         let metadata = provider.run(&mut first, metadata_call).await?;
         let cfg = provider.config.clone();
-        let hosts = provider.run(&mut first, move |i| Box::pin(async move { i.guest.roster_provider_provider().call_allowed_hosts(&mut i.store, &cfg).await })).await?;
-        let mut allowed = AllowedHosts::parse(&hosts).map_err(|e| CallError::Host(anyhow::anyhow!("provider {} asked for a host that does not parse: {e}", spec.name)))?;
-        let granted = AllowedHosts::parse(&spec.extra_hosts).map_err(|e| CallError::Provider(ProviderError::InvalidConfig(FieldError { field: "allowed_hosts".into(), message: e })))?;
+        let hosts = provider
+            .run(&mut first, move |i| {
+                Box::pin(async move {
+                    i.guest
+                        .roster_provider_provider()
+                        .call_allowed_hosts(&mut i.store, &cfg)
+                        .await
+                })
+            })
+            .await?;
+        let mut allowed = AllowedHosts::parse(&hosts).map_err(|e| {
+            CallError::Host(anyhow::anyhow!(
+                "provider {} asked for a host that does not parse: {e}",
+                spec.name
+            ))
+        })?;
+        let granted = AllowedHosts::parse(&spec.extra_hosts).map_err(|e| {
+            CallError::Provider(ProviderError::InvalidConfig(FieldError {
+                field: "allowed_hosts".into(),
+                message: e,
+            }))
+        })?;
         allowed.extend(granted.clone());
         let mut sources = spec.secrets.clone();
         for declared in &metadata.secrets {
             if sources.contains_key(&declared.name) {
                 continue;
             }
-            if let Some(filled) = declared.default_source.as_ref().and_then(|t| fill_template(t, &spec.config)) {
-                let source: SecretSource = filled.parse().map_err(|e: String| CallError::Provider(ProviderError::InvalidConfig(FieldError { field: declared.name.clone(), message: e })))?;
+            if let Some(filled) = declared
+                .default_source
+                .as_ref()
+                .and_then(|t| fill_template(t, &spec.config))
+            {
+                let source: SecretSource = filled.parse().map_err(|e: String| {
+                    CallError::Provider(ProviderError::InvalidConfig(FieldError {
+                        field: declared.name.clone(),
+                        message: e,
+                    }))
+                })?;
                 // Relative to the roster file, as a `file:` the user writes is.
                 let source = match spec.dir.as_deref() {
                     Some(dir) => source.relative_to(dir),
@@ -193,13 +251,20 @@ impl Provider {
         let capabilities = Capabilities {
             version: metadata.version.clone(),
             hosts: allowed.entries().iter().map(ToString::to_string).collect(),
-            secrets: sources.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+            secrets: sources
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect(),
         };
         approve(&capabilities).map_err(|e| CallError::Provider(ProviderError::Denied(e)))?;
         provider.capabilities = capabilities;
         provider.secrets = SecretStore::new(sources, spec.secret_max_age, aws);
         provider.metadata = metadata;
-        provider.policy = Arc::new(NetworkPolicy { allowed, granted, allow_private_networks: spec.allow_private_networks });
+        provider.policy = Arc::new(NetworkPolicy {
+            allowed,
+            granted,
+            allow_private_networks: spec.allow_private_networks,
+        });
         // The first instance saw an empty allow-list and no secrets: it is not kept.
         drop(first);
         let ready = provider.checkout().await?;
@@ -243,45 +308,102 @@ impl Provider {
     }
 
     /// Field-level checks of `desired` for `type_name`; no network.
-    pub async fn validate(&self, type_name: &str, desired: &str) -> Result<Vec<FieldError>, CallError> {
+    pub async fn validate(
+        &self,
+        type_name: &str,
+        desired: &str,
+    ) -> Result<Vec<FieldError>, CallError> {
         let (t, d) = (type_name.to_string(), desired.to_string());
-        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_validate(&mut i.store, &t, &d).await.map(Ok) })).await
+        self.call(move |i| {
+            Box::pin(async move {
+                i.guest
+                    .roster_provider_provider()
+                    .call_validate(&mut i.store, &t, &d)
+                    .await
+                    .map(Ok)
+            })
+        })
+        .await
     }
 
     /// The object's current attributes (JSON), or `None` when it is gone.
     pub async fn read(&self, type_name: &str, id: &str) -> Result<Option<String>, CallError> {
         let (t, id) = (type_name.to_string(), id.to_string());
-        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_read(&mut i.store, &t, &id).await })).await
+        self.call(move |i| {
+            Box::pin(async move {
+                i.guest
+                    .roster_provider_provider()
+                    .call_read(&mut i.store, &t, &id)
+                    .await
+            })
+        })
+        .await
     }
 
     /// Creates an object; returns its attributes (JSON).
     pub async fn create(&self, type_name: &str, desired: &str) -> Result<String, CallError> {
         let (t, d) = (type_name.to_string(), desired.to_string());
-        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_create(&mut i.store, &t, &d).await })).await
+        self.call(move |i| {
+            Box::pin(async move {
+                i.guest
+                    .roster_provider_provider()
+                    .call_create(&mut i.store, &t, &d)
+                    .await
+            })
+        })
+        .await
     }
 
     /// Deletes an object.
     pub async fn delete(&self, type_name: &str, id: &str) -> Result<(), CallError> {
         let (t, id) = (type_name.to_string(), id.to_string());
-        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_delete(&mut i.store, &t, &id).await })).await
+        self.call(move |i| {
+            Box::pin(async move {
+                i.guest
+                    .roster_provider_provider()
+                    .call_delete(&mut i.store, &t, &id)
+                    .await
+            })
+        })
+        .await
     }
 
     /// Queries a data source; returns its attributes (JSON).
     pub async fn query(&self, data_source: &str, arguments: &str) -> Result<String, CallError> {
         let (s, a) = (data_source.to_string(), arguments.to_string());
-        self.call(move |i| Box::pin(async move { i.guest.roster_provider_provider().call_query(&mut i.store, &s, &a).await })).await
+        self.call(move |i| {
+            Box::pin(async move {
+                i.guest
+                    .roster_provider_provider()
+                    .call_query(&mut i.store, &s, &a)
+                    .await
+            })
+        })
+        .await
     }
 
     /// Runs `f` on a pooled instance (creating and configuring one if none is idle).
-    async fn call<R: Send>(&self, f: impl for<'a> FnOnce(&'a mut Instance) -> Call<'a, R>) -> Result<R, CallError> {
-        let _permit = self.slots.clone().acquire_owned().await.map_err(|e| CallError::Host(e.into()))?;
+    async fn call<R: Send>(
+        &self,
+        f: impl for<'a> FnOnce(&'a mut Instance) -> Call<'a, R>,
+    ) -> Result<R, CallError> {
+        let _permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| CallError::Host(e.into()))?;
         let idle = self.idle.lock().unwrap().pop();
         let mut instance = match idle {
             Some(i) => i,
             None => self.checkout().await?,
         };
         let result = self.run(&mut instance, f).await;
-        if result.as_ref().err().is_none_or(|e| !e.discarded_instance()) {
+        if result
+            .as_ref()
+            .err()
+            .is_none_or(|e| !e.discarded_instance())
+        {
             self.idle.lock().unwrap().push(instance);
         }
         result
@@ -291,18 +413,37 @@ impl Provider {
     async fn checkout(&self) -> Result<Instance, CallError> {
         let mut instance = self.instantiate().await?;
         let config = self.config.clone();
-        self.run(&mut instance, move |i| Box::pin(async move { i.guest.roster_provider_provider().call_configure(&mut i.store, &config).await })).await?;
+        self.run(&mut instance, move |i| {
+            Box::pin(async move {
+                i.guest
+                    .roster_provider_provider()
+                    .call_configure(&mut i.store, &config)
+                    .await
+            })
+        })
+        .await?;
         Ok(instance)
     }
 
     async fn instantiate(&self) -> Result<Instance, CallError> {
         let redactor = self.runtime.redactor().clone();
-        let state = HostState::new(self.policy.clone(), self.pool.clone(), &self.limits, self.secrets.clone(), redactor.clone());
+        let state = HostState::new(
+            self.policy.clone(),
+            self.pool.clone(),
+            &self.limits,
+            self.secrets.clone(),
+            redactor.clone(),
+        );
         let mut store = Store::new(self.runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(self.limits.deadline_ticks());
-        let guest = self.component.pre.instantiate_async(&mut store).await.map_err(|e| CallError::Host(anyhow::anyhow!("{e:?}")).redacted(&redactor))?;
+        let guest = self
+            .component
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| CallError::Host(anyhow::anyhow!("{e:?}")).redacted(&redactor))?;
         self.instantiated.fetch_add(1, Ordering::Relaxed);
         Ok(Instance { store, guest })
     }
@@ -310,10 +451,16 @@ impl Provider {
     /// Runs one guest call under the deadline; classifies a trap; redacts secrets from the
     /// error and adds the host's reason to a denial. The caller drops an instance whose error
     /// says so ([`CallError::discarded_instance`]).
-    async fn run<R>(&self, instance: &mut Instance, f: impl for<'a> FnOnce(&'a mut Instance) -> Call<'a, R>) -> Result<R, CallError> {
+    async fn run<R>(
+        &self,
+        instance: &mut Instance,
+        f: impl for<'a> FnOnce(&'a mut Instance) -> Call<'a, R>,
+    ) -> Result<R, CallError> {
         instance.store.data().take_denial();
         let redactor = self.runtime.redactor();
-        instance.store.set_epoch_deadline(self.limits.deadline_ticks());
+        instance
+            .store
+            .set_epoch_deadline(self.limits.deadline_ticks());
         let outcome = tokio::time::timeout(self.limits.wall_bound(), f(instance)).await;
         let error = match outcome {
             Ok(Ok(Ok(value))) => return Ok(value),
@@ -324,18 +471,25 @@ impl Provider {
                 };
                 return Err(CallError::Provider(ProviderError::Denied(message)).redacted(redactor));
             }
-            Ok(Ok(Err(provider_error))) => return Err(CallError::Provider(provider_error).redacted(redactor)),
+            Ok(Ok(Err(provider_error))) => {
+                return Err(CallError::Provider(provider_error).redacted(redactor))
+            }
             Err(_) => CallError::Deadline(self.limits.wall_bound()),
             Ok(Err(trap)) => {
                 let state = instance.store.data();
                 if state.limiter.exceeded {
                     CallError::MemoryLimit(self.limits.memory_bytes)
-                } else if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+                } else if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt)
+                {
                     CallError::Deadline(self.limits.call_deadline)
                 } else {
                     let stderr = state.stderr_tail();
                     let trap = format!("{trap:?}");
-                    CallError::Trap(if stderr.is_empty() { trap } else { format!("{trap}\nguest stderr:\n{stderr}") })
+                    CallError::Trap(if stderr.is_empty() {
+                        trap
+                    } else {
+                        format!("{trap}\nguest stderr:\n{stderr}")
+                    })
                 }
             }
         };
@@ -347,11 +501,26 @@ impl Provider {
 }
 
 fn metadata_call(i: &mut Instance) -> Call<'_, ProviderMetadata> {
-    Box::pin(async move { i.guest.roster_provider_provider().call_metadata(&mut i.store).await.map(Ok) })
+    Box::pin(async move {
+        i.guest
+            .roster_provider_provider()
+            .call_metadata(&mut i.store)
+            .await
+            .map(Ok)
+    })
 }
 
 fn empty_metadata() -> ProviderMetadata {
-    ProviderMetadata { name: String::new(), version: String::new(), description: String::new(), config_schema: vec![], secrets: vec![], resources: vec![], data_sources: vec![], rate_limit: None }
+    ProviderMetadata {
+        name: String::new(),
+        version: String::new(),
+        description: String::new(),
+        config_schema: vec![],
+        secrets: vec![],
+        resources: vec![],
+        data_sources: vec![],
+        rate_limit: None,
+    }
 }
 
 #[cfg(test)]
@@ -362,10 +531,27 @@ mod tests {
     #[test]
     fn default_sources_fill_from_config_or_do_not_apply() {
         let config = json!({ "secrets_region": "eu-west-2", "token_file": "/run/t", "empty": " " });
-        assert_eq!(fill_template("aws-sm:K?region={secrets_region}", &config).as_deref(), Some("aws-sm:K?region=eu-west-2"));
-        assert_eq!(fill_template("file:{token_file}", &config).as_deref(), Some("file:/run/t"));
-        assert_eq!(fill_template("env:PLAIN", &config).as_deref(), Some("env:PLAIN"));
-        assert_eq!(fill_template("file:{missing}", &config), None, "an unset key leaves no source");
-        assert_eq!(fill_template("file:{empty}", &config), None, "a blank value counts as unset");
+        assert_eq!(
+            fill_template("aws-sm:K?region={secrets_region}", &config).as_deref(),
+            Some("aws-sm:K?region=eu-west-2")
+        );
+        assert_eq!(
+            fill_template("file:{token_file}", &config).as_deref(),
+            Some("file:/run/t")
+        );
+        assert_eq!(
+            fill_template("env:PLAIN", &config).as_deref(),
+            Some("env:PLAIN")
+        );
+        assert_eq!(
+            fill_template("file:{missing}", &config),
+            None,
+            "an unset key leaves no source"
+        );
+        assert_eq!(
+            fill_template("file:{empty}", &config),
+            None,
+            "a blank value counts as unset"
+        );
     }
 }

@@ -46,8 +46,30 @@ pub fn forms(value: &str) -> Vec<String> {
     let json = json[1..json.len() - 1].to_string();
     out.push(json.replace('/', "\\/"));
     out.push(json);
-    out.push(value.chars().map(|c| if c.is_ascii_punctuation() { format!("\\u{:04x}", c as u32) } else { c.to_string() }).collect());
-    out.push(value.chars().map(|c| if c.is_ascii_punctuation() { format!("\\u{:04X}", c as u32) } else { c.to_string() }).collect());
+    out.push(
+        value
+            .chars()
+            .map(|c| {
+                if c.is_ascii_punctuation() {
+                    format!("\\u{:04x}", c as u32)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    );
+    out.push(
+        value
+            .chars()
+            .map(|c| {
+                if c.is_ascii_punctuation() {
+                    format!("\\u{:04X}", c as u32)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    );
     out.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
     out.dedup();
     out
@@ -57,7 +79,9 @@ fn percent_encode(bytes: &[u8], lower: bool) -> String {
     bytes
         .iter()
         .map(|&b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ if lower => format!("%{b:02x}"),
             _ => format!("%{b:02X}"),
         })
@@ -65,7 +89,12 @@ fn percent_encode(bytes: &[u8], lower: bool) -> String {
 }
 
 fn html_escape(value: &str) -> String {
-    value.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// `text` with every occurrence of each form replaced by [`REDACTED`], and a form's prefix of
@@ -83,7 +112,15 @@ pub fn redact_with(text: &str, forms: &[String]) -> String {
     cuts.push(out.len());
     for &cut in cuts.iter().rev() {
         let head = &out[..cut];
-        let longest = forms.iter().filter_map(|form| (MIN_PREFIX..form.len()).rev().filter(|&k| form.is_char_boundary(k)).find(|&k| head.ends_with(&form[..k]))).max();
+        let longest = forms
+            .iter()
+            .filter_map(|form| {
+                (MIN_PREFIX..form.len())
+                    .rev()
+                    .filter(|&k| form.is_char_boundary(k))
+                    .find(|&k| head.ends_with(&form[..k]))
+            })
+            .max();
         if let Some(k) = longest {
             out.replace_range(cut - k..cut, REDACTED);
         }
@@ -94,8 +131,20 @@ pub fn redact_with(text: &str, forms: &[String]) -> String {
 /// Names of request headers whose values are credentials.
 pub fn is_credential_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    matches!(name.as_str(), "authorization" | "proxy-authorization" | "cookie" | "x-amz-security-token")
-        || ["api-key", "apikey", "api_key", "token", "secret", "password", "credential"].iter().any(|w| name.contains(w))
+    matches!(
+        name.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "x-amz-security-token"
+    ) || [
+        "api-key",
+        "apikey",
+        "api_key",
+        "token",
+        "secret",
+        "password",
+        "credential",
+    ]
+    .iter()
+    .any(|w| name.contains(w))
 }
 
 /// The credentials in one header value: the value, and for `Scheme credentials` the
@@ -107,10 +156,17 @@ pub fn credentials_in(value: &str) -> Vec<String> {
         let rest = rest.trim();
         out.push(rest.to_string());
         if scheme.eq_ignore_ascii_case("basic") {
-            if let Some(pair) = base64::engine::general_purpose::STANDARD.decode(rest).ok().and_then(|b| String::from_utf8(b).ok()) {
+            if let Some(pair) = base64::engine::general_purpose::STANDARD
+                .decode(rest)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+            {
                 if let Some((_, password)) = pair.split_once(':') {
                     out.push(password.to_string());
-                    let decoded: String = form_urlencoded::parse(format!("p={password}").as_bytes()).map(|(_, v)| v.into_owned()).collect();
+                    let decoded: String =
+                        form_urlencoded::parse(format!("p={password}").as_bytes())
+                            .map(|(_, v)| v.into_owned())
+                            .collect();
                     out.push(decoded);
                 }
                 out.push(pair);
@@ -196,16 +252,27 @@ mod tests {
         ];
         for form in table {
             let text = format!("error page: <pre>{form}</pre> end");
-            assert_eq!(redact_with(&text, &f), "error page: <pre>[redacted]</pre> end", "{form}");
+            assert_eq!(
+                redact_with(&text, &f),
+                "error page: <pre>[redacted]</pre> end",
+                "{form}"
+            );
         }
     }
 
     #[test]
     fn secrets_are_redacted_as_the_golden_vectors_say() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/redact.json");
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/vectors/redact.json"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         for case in v["cases"].as_array().unwrap() {
-            let got = redact_with(case["text"].as_str().unwrap(), &forms(case["secret"].as_str().unwrap()));
+            let got = redact_with(
+                case["text"].as_str().unwrap(),
+                &forms(case["secret"].as_str().unwrap()),
+            );
             assert_eq!(got, case["redacted"].as_str().unwrap(), "{case}");
         }
     }
@@ -213,10 +280,24 @@ mod tests {
     #[test]
     fn cut_off_secrets_lose_their_prefix_and_short_values_are_kept() {
         let f = forms("sandbox-api-key-1");
-        assert_eq!(redact_with("key was sandbox-api-k…", &f), "key was [redacted]…");
-        assert_eq!(redact_with("key was sandbox-api-k", &f), "key was [redacted]");
-        assert_eq!(redact_with("a sandbox is fine", &f), "a sandbox is fine", "a prefix inside the text is not a cut");
-        assert_eq!(redact_with("ends with san", &f), "ends with san", "3 bytes are too few to tell");
+        assert_eq!(
+            redact_with("key was sandbox-api-k…", &f),
+            "key was [redacted]…"
+        );
+        assert_eq!(
+            redact_with("key was sandbox-api-k", &f),
+            "key was [redacted]"
+        );
+        assert_eq!(
+            redact_with("a sandbox is fine", &f),
+            "a sandbox is fine",
+            "a prefix inside the text is not a cut"
+        );
+        assert_eq!(
+            redact_with("ends with san", &f),
+            "ends with san",
+            "3 bytes are too few to tell"
+        );
         assert!(forms("abc").is_empty());
         assert_eq!(redact_with("abc abc", &forms("abc")), "abc abc");
     }
@@ -229,8 +310,14 @@ mod tests {
         assert!(is_credential_header("X-Auth-Token"));
         assert!(!is_credential_header("content-type"));
         assert!(!is_credential_header("x-sc-company-code"));
-        assert_eq!(credentials_in("Bearer abc.def"), vec!["Bearer abc.def", "abc.def"]);
-        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("client:p%40ss"));
+        assert_eq!(
+            credentials_in("Bearer abc.def"),
+            vec!["Bearer abc.def", "abc.def"]
+        );
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("client:p%40ss")
+        );
         let found = credentials_in(&basic);
         for want in ["p%40ss", "p@ss", "client:p%40ss"] {
             assert!(found.iter().any(|c| c == want), "{want} in {found:?}");
@@ -241,6 +328,9 @@ mod tests {
         headers.insert("x-sc-company-api-key", "key-12345".parse().unwrap());
         headers.insert("x-sc-company-code", "abc-gadgets".parse().unwrap());
         r.add_request_headers(&headers);
-        assert_eq!(r.redact("p@ss key-12345 abc-gadgets"), "[redacted] [redacted] abc-gadgets");
+        assert_eq!(
+            r.redact("p@ss key-12345 abc-gadgets"),
+            "[redacted] [redacted] abc-gadgets"
+        );
     }
 }

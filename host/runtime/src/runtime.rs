@@ -21,7 +21,9 @@ pub struct RuntimeOptions {
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        RuntimeOptions { cache_dir: ComponentCache::default_dir() }
+        RuntimeOptions {
+            cache_dir: ComponentCache::default_dir(),
+        }
     }
 }
 
@@ -63,35 +65,68 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        crate::bindings::roster::provider::secrets::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
-        crate::bindings::roster::provider::types::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
+        crate::bindings::roster::provider::secrets::add_to_linker::<_, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
+        crate::bindings::roster::provider::types::add_to_linker::<_, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
         let ticking = Arc::new(AtomicBool::new(true));
         let (weak, flag) = (engine.weak(), ticking.clone());
-        std::thread::Builder::new().name("roster-epoch".into()).spawn(move || {
-            while flag.load(Ordering::Relaxed) {
-                std::thread::sleep(EPOCH_TICK);
-                match weak.upgrade() {
-                    Some(engine) => engine.increment_epoch(),
-                    None => break,
+        std::thread::Builder::new()
+            .name("roster-epoch".into())
+            .spawn(move || {
+                while flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
                 }
-            }
-        })?;
+            })?;
         let cache = ComponentCache::new(options.cache_dir, &engine);
-        Ok(Runtime { inner: Arc::new(Inner { engine, linker, cache, redactor: Default::default(), ticking }) })
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                cache,
+                redactor: Default::default(),
+                ticking,
+            }),
+        })
     }
 
     /// Compiles (or loads from the cache) a component and pre-links it.
     pub fn load(&self, wasm: &[u8]) -> Result<LoadedComponent> {
-        let (component, outcome) = self.inner.cache.load(&self.inner.engine, wasm).context("compiling the component")?;
+        let (component, outcome) = self
+            .inner
+            .cache
+            .load(&self.inner.engine, wasm)
+            .context("compiling the component")?;
         // The contract's version first: a component of another version fails its imports too,
         // and "an import this host does not provide" would not say why.
-        let exports: Vec<String> = component.component_type().exports(&self.inner.engine).map(|(name, _)| name.to_string()).collect();
-        let speaks = exports.iter().filter_map(|e| e.strip_prefix("roster:provider/provider@")).any(|v| compatibility_line(v) == compatibility_line(CONTRACT_VERSION));
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(&self.inner.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let speaks = exports
+            .iter()
+            .filter_map(|e| e.strip_prefix("roster:provider/provider@"))
+            .any(|v| compatibility_line(v) == compatibility_line(CONTRACT_VERSION));
         if !speaks {
             anyhow::bail!(contract_mismatch(&exports));
         }
-        let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(anyhow::Error::from).context("the component needs an import this host does not provide")?;
-        let pre = ProviderCorePre::new(instance_pre).map_err(|e| anyhow::Error::from(e).context(contract_mismatch(&exports)))?;
+        let instance_pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .context("the component needs an import this host does not provide")?;
+        let pre = ProviderCorePre::new(instance_pre)
+            .map_err(|e| anyhow::Error::from(e).context(contract_mismatch(&exports)))?;
         Ok(LoadedComponent { pre, outcome })
     }
 
@@ -107,14 +142,20 @@ impl Runtime {
     pub fn exports(&self, wasm: &[u8]) -> Result<Vec<String>> {
         let component = wasmtime::component::Component::new(&self.inner.engine, wasm)?;
         let ty = component.component_type();
-        Ok(ty.exports(&self.inner.engine).map(|(name, _)| name.to_string()).collect())
+        Ok(ty
+            .exports(&self.inner.engine)
+            .map(|(name, _)| name.to_string())
+            .collect())
     }
 
     /// The import names of a component (`wasi:http/outgoing-handler@0.2.2`, …).
     pub fn imports(&self, wasm: &[u8]) -> Result<Vec<String>> {
         let component = wasmtime::component::Component::new(&self.inner.engine, wasm)?;
         let ty = component.component_type();
-        Ok(ty.imports(&self.inner.engine).map(|(name, _)| name.to_string()).collect())
+        Ok(ty
+            .imports(&self.inner.engine)
+            .map(|(name, _)| name.to_string())
+            .collect())
     }
 
     /// What this runtime keeps out of errors and logs: every secret it handed to any of its
@@ -145,7 +186,10 @@ pub fn compatibility_line(version: &str) -> String {
 /// Why a component's exports are not the provider this host speaks (pure).
 pub fn contract_mismatch(exports: &[String]) -> String {
     let ours = compatibility_line(CONTRACT_VERSION);
-    let theirs: Vec<&str> = exports.iter().filter_map(|e| e.strip_prefix("roster:provider/provider@")).collect();
+    let theirs: Vec<&str> = exports
+        .iter()
+        .filter_map(|e| e.strip_prefix("roster:provider/provider@"))
+        .collect();
     match theirs.first() {
         Some(v) if compatibility_line(v) != ours => format!(
             "the component speaks roster:provider {v} (it exports roster:provider/provider@{v}); this host speaks roster:provider {CONTRACT_VERSION} ({ours}.x): build the component against the host's version, or use a host that speaks {}.x",
@@ -166,7 +210,12 @@ mod tests {
         assert_eq!(compatibility_line("0.2.7"), "0.2");
         assert_eq!(compatibility_line("1.4.0"), "1");
         let m = contract_mismatch(&["roster:provider/provider@0.3.0".into()]);
-        assert!(m.contains("speaks roster:provider 0.3.0") && m.contains("this host speaks roster:provider 0.2.0 (0.2.x)"), "{m}");
-        assert!(contract_mismatch(&["wasi:cli/run@0.2.0".into()]).contains("does not export roster:provider/provider"));
+        assert!(
+            m.contains("speaks roster:provider 0.3.0")
+                && m.contains("this host speaks roster:provider 0.2.0 (0.2.x)"),
+            "{m}"
+        );
+        assert!(contract_mismatch(&["wasi:cli/run@0.2.0".into()])
+            .contains("does not export roster:provider/provider"));
     }
 }

@@ -23,7 +23,10 @@ fn b64url(bytes: &[u8]) -> String {
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn new_key() -> Result<RsaPrivateKey> {
@@ -32,11 +35,19 @@ fn new_key() -> Result<RsaPrivateKey> {
 
 /// A compact JWS of `header` and `claims` signed with `key` (`alg` PS256 or RS256 from the header).
 pub fn sign_jwt(key: &RsaPrivateKey, header: &Value, claims: &Value) -> String {
-    let input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+    let input = format!(
+        "{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes())
+    );
     let signature = if header["alg"] == "PS256" {
-        rsa::pss::SigningKey::<Sha256>::new(key.clone()).sign_with_rng(&mut rand_core::OsRng, input.as_bytes()).to_vec()
+        rsa::pss::SigningKey::<Sha256>::new(key.clone())
+            .sign_with_rng(&mut rand_core::OsRng, input.as_bytes())
+            .to_vec()
     } else {
-        rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone()).sign(input.as_bytes()).to_vec()
+        rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone())
+            .sign(input.as_bytes())
+            .to_vec()
     };
     format!("{input}.{}", b64url(&signature))
 }
@@ -51,7 +62,11 @@ pub struct TestCertificate {
 
 impl std::fmt::Debug for TestCertificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TestCertificate(x5t#S256 {}, <private key redacted>)", self.x5t_s256())
+        write!(
+            f,
+            "TestCertificate(x5t#S256 {}, <private key redacted>)",
+            self.x5t_s256()
+        )
     }
 }
 
@@ -62,27 +77,46 @@ impl TestCertificate {
         use x509_cert::builder::{Builder, CertificateBuilder, Profile};
         use x509_cert::der::{Encode, EncodePem};
         let key = new_key()?;
-        let spki_der = RsaPublicKey::from(&key).to_public_key_der().context("encoding the public key")?;
-        let spki = x509_cert::spki::SubjectPublicKeyInfoOwned::try_from(spki_der.as_bytes()).context("public key info")?;
-        let subject = x509_cert::name::Name::from_str(&format!("CN={common_name}")).context("certificate subject")?;
-        let validity = x509_cert::time::Validity::from_now(Duration::from_secs(365 * 86_400)).context("validity")?;
+        let spki_der = RsaPublicKey::from(&key)
+            .to_public_key_der()
+            .context("encoding the public key")?;
+        let spki = x509_cert::spki::SubjectPublicKeyInfoOwned::try_from(spki_der.as_bytes())
+            .context("public key info")?;
+        let subject = x509_cert::name::Name::from_str(&format!("CN={common_name}"))
+            .context("certificate subject")?;
+        let validity = x509_cert::time::Validity::from_now(Duration::from_secs(365 * 86_400))
+            .context("validity")?;
         let serial = x509_cert::serial_number::SerialNumber::from(unix_now() as u32 | 1);
         let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone());
-        let builder = CertificateBuilder::new(Profile::Root, serial, validity, subject, spki, &signer).context("certificate builder")?;
-        let cert = builder.build::<rsa::pkcs1v15::Signature>().context("signing the certificate")?;
+        let builder =
+            CertificateBuilder::new(Profile::Root, serial, validity, subject, spki, &signer)
+                .context("certificate builder")?;
+        let cert = builder
+            .build::<rsa::pkcs1v15::Signature>()
+            .context("signing the certificate")?;
         let certificate_pem = cert.to_pem(LineEnding::LF).context("certificate PEM")?;
         let der = cert.to_der().context("certificate DER")?;
-        Ok(TestCertificate { certificate_pem, key, der })
+        Ok(TestCertificate {
+            certificate_pem,
+            key,
+            der,
+        })
     }
 
     /// The private key, PEM PKCS#8 (`BEGIN PRIVATE KEY`).
     pub fn private_key_pkcs8_pem(&self) -> String {
-        self.key.to_pkcs8_pem(LineEnding::LF).expect("an RSA key encodes").to_string()
+        self.key
+            .to_pkcs8_pem(LineEnding::LF)
+            .expect("an RSA key encodes")
+            .to_string()
     }
 
     /// The private key, PEM PKCS#1 (`BEGIN RSA PRIVATE KEY`).
     pub fn private_key_pkcs1_pem(&self) -> String {
-        self.key.to_pkcs1_pem(LineEnding::LF).expect("an RSA key encodes").to_string()
+        self.key
+            .to_pkcs1_pem(LineEnding::LF)
+            .expect("an RSA key encodes")
+            .to_string()
     }
 
     /// The certificate's `x5t#S256` (base64url SHA-256 of its DER).
@@ -93,7 +127,14 @@ impl TestCertificate {
     /// A client assertion for `client_id` at `token_url` signed with this key (PS256 with
     /// `x5t#S256`), valid from `now + from_secs` for `lifetime_secs`, with `jti`: for tests of
     /// the sandbox's refusals (the provider makes its own).
-    pub fn assertion(&self, client_id: &str, token_url: &str, jti: &str, from_secs: i64, lifetime_secs: u64) -> String {
+    pub fn assertion(
+        &self,
+        client_id: &str,
+        token_url: &str,
+        jti: &str,
+        from_secs: i64,
+        lifetime_secs: u64,
+    ) -> String {
         let start = (unix_now() as i64 + from_secs).max(0) as u64;
         let header = json!({ "alg": "PS256", "typ": "JWT", "x5t#S256": self.x5t_s256() });
         let claims = json!({ "aud": token_url, "iss": client_id, "sub": client_id, "jti": jti, "nbf": start, "iat": start, "exp": start + lifetime_secs });
@@ -118,20 +159,32 @@ impl std::fmt::Debug for TestIssuer {
 impl TestIssuer {
     /// A new issuer called `issuer` with a fresh signing key.
     pub fn generate(issuer: &str) -> Result<TestIssuer> {
-        Ok(TestIssuer { issuer: issuer.into(), key: new_key()? })
+        Ok(TestIssuer {
+            issuer: issuer.into(),
+            key: new_key()?,
+        })
     }
 
     /// Its entry for the seed's `trusted_issuers`.
     pub fn trusted(&self) -> TrustedIssuer {
-        let pem = RsaPublicKey::from(&self.key).to_public_key_pem(LineEnding::LF).expect("an RSA key encodes");
-        TrustedIssuer { issuer: self.issuer.clone(), public_key_pem: pem }
+        let pem = RsaPublicKey::from(&self.key)
+            .to_public_key_pem(LineEnding::LF)
+            .expect("an RSA key encodes");
+        TrustedIssuer {
+            issuer: self.issuer.clone(),
+            public_key_pem: pem,
+        }
     }
 
     /// A token about `subject` for `api://AzureADTokenExchange`, valid from now for
     /// `lifetime_secs` (negative: expired that long ago).
     pub fn token(&self, subject: &str, lifetime_secs: i64) -> String {
         let now = unix_now() as i64;
-        let (nbf, exp) = if lifetime_secs >= 0 { (now, now + lifetime_secs) } else { (now + 2 * lifetime_secs, now + lifetime_secs) };
+        let (nbf, exp) = if lifetime_secs >= 0 {
+            (now, now + lifetime_secs)
+        } else {
+            (now + 2 * lifetime_secs, now + lifetime_secs)
+        };
         let header = json!({ "alg": "RS256", "typ": "JWT", "kid": "test" });
         let claims = json!({ "iss": self.issuer, "sub": subject, "aud": TOKEN_EXCHANGE_AUDIENCE, "nbf": nbf, "iat": nbf, "exp": exp, "jti": format!("{now}-{nbf}") });
         sign_jwt(&self.key, &header, &claims)

@@ -81,7 +81,11 @@ pub(crate) struct Refusal {
 }
 
 fn refuse(status: u16, error: &'static str, description: impl Into<String>) -> Refusal {
-    Refusal { status, error, description: description.into() }
+    Refusal {
+        status,
+        error,
+        description: description.into(),
+    }
 }
 
 fn invalid_client(description: impl Into<String>) -> Refusal {
@@ -97,19 +101,28 @@ pub(crate) struct Jwt {
 }
 
 fn b64url_decode(s: &str) -> Option<Vec<u8>> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s.trim_end_matches('='))
+        .ok()
 }
 
 /// Splits and decodes a compact JWS; `None` for anything malformed.
 pub(crate) fn parse_jwt(token: &str) -> Option<Jwt> {
     let parts: Vec<&str> = token.trim().split('.').collect();
-    let [h, c, s] = parts.as_slice() else { return None };
+    let [h, c, s] = parts.as_slice() else {
+        return None;
+    };
     let header: Value = serde_json::from_slice(&b64url_decode(h)?).ok()?;
     let claims: Value = serde_json::from_slice(&b64url_decode(c)?).ok()?;
     if !header.is_object() || !claims.is_object() {
         return None;
     }
-    Some(Jwt { header, claims, signing_input: format!("{h}.{c}"), signature: b64url_decode(s)? })
+    Some(Jwt {
+        header,
+        claims,
+        signing_input: format!("{h}.{c}"),
+        signature: b64url_decode(s)?,
+    })
 }
 
 fn b64url(bytes: &[u8]) -> String {
@@ -124,7 +137,11 @@ pub(crate) fn certificate_key(pem: &str) -> Option<(String, String, RsaPublicKey
     let der = cert.to_der().ok()?;
     let spki = cert.tbs_certificate.subject_public_key_info.to_der().ok()?;
     let key = RsaPublicKey::from_public_key_der(&spki).ok()?;
-    Some((b64url(&Sha256::digest(&der)), b64url(&sha1::Sha1::digest(&der)), key))
+    Some((
+        b64url(&Sha256::digest(&der)),
+        b64url(&sha1::Sha1::digest(&der)),
+        key,
+    ))
 }
 
 /// The `x5t#S256` of a PEM certificate with an RSA key; `None` when it is not one.
@@ -136,8 +153,18 @@ pub fn certificate_thumbprint(pem: &str) -> Option<String> {
 pub(crate) fn signature_verifies(jwt: &Jwt, key: &RsaPublicKey) -> bool {
     let input = jwt.signing_input.as_bytes();
     match jwt.header["alg"].as_str() {
-        Some("PS256") => rsa::pss::Signature::try_from(jwt.signature.as_slice()).is_ok_and(|sig| rsa::pss::VerifyingKey::<Sha256>::new(key.clone()).verify(input, &sig).is_ok()),
-        Some("RS256") => rsa::pkcs1v15::Signature::try_from(jwt.signature.as_slice()).is_ok_and(|sig| rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone()).verify(input, &sig).is_ok()),
+        Some("PS256") => rsa::pss::Signature::try_from(jwt.signature.as_slice()).is_ok_and(|sig| {
+            rsa::pss::VerifyingKey::<Sha256>::new(key.clone())
+                .verify(input, &sig)
+                .is_ok()
+        }),
+        Some("RS256") => {
+            rsa::pkcs1v15::Signature::try_from(jwt.signature.as_slice()).is_ok_and(|sig| {
+                rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone())
+                    .verify(input, &sig)
+                    .is_ok()
+            })
+        }
         _ => false,
     }
 }
@@ -145,7 +172,9 @@ pub(crate) fn signature_verifies(jwt: &Jwt, key: &RsaPublicKey) -> bool {
 /// The `nbf` ≤ now < `exp` check with clock skew.
 fn within_time(claims: &Value, now: u64) -> Result<(), Refusal> {
     let Some(exp) = claims["exp"].as_u64() else {
-        return Err(invalid_client("AADSTS50027: JWT token is invalid or malformed. The assertion has no 'exp' claim."));
+        return Err(invalid_client(
+            "AADSTS50027: JWT token is invalid or malformed. The assertion has no 'exp' claim.",
+        ));
     };
     let nbf = claims["nbf"].as_u64().unwrap_or(0);
     if exp.saturating_add(CLOCK_SKEW_SECS) <= now || nbf > now.saturating_add(CLOCK_SKEW_SECS) {
@@ -169,25 +198,43 @@ pub(crate) struct SeenJtis(HashMap<String, u64>);
 impl SeenJtis {
     /// Records `jti` for `client_id` until `exp`; false when it was seen already.
     fn record(&mut self, client_id: &str, jti: &str, exp: u64, now: u64) -> bool {
-        self.0.retain(|_, until| until.saturating_add(CLOCK_SKEW_SECS) > now);
-        self.0.insert(format!("{}:{jti}", client_id.to_ascii_lowercase()), exp).is_none()
+        self.0
+            .retain(|_, until| until.saturating_add(CLOCK_SKEW_SECS) > now);
+        self.0
+            .insert(format!("{}:{jti}", client_id.to_ascii_lowercase()), exp)
+            .is_none()
     }
 }
 
 /// Where an assertion's client id comes from before the app is known: a certificate assertion
 /// names it in `iss`/`sub`, a federated token needs the `client_id` parameter.
-pub(crate) fn assertion_client_id(jwt: &Jwt, client_id_param: Option<&str>) -> Result<String, Refusal> {
+pub(crate) fn assertion_client_id(
+    jwt: &Jwt,
+    client_id_param: Option<&str>,
+) -> Result<String, Refusal> {
     match (client_id_param, jwt.claims["iss"].as_str()) {
         (Some(id), _) => Ok(id.to_string()),
         (None, Some(iss)) if jwt.claims["sub"].as_str() == Some(iss) => Ok(iss.to_string()),
-        _ => Err(refuse(400, "invalid_request", "AADSTS900144: The request body must contain the following parameter: 'client_id'.")),
+        _ => Err(refuse(
+            400,
+            "invalid_request",
+            "AADSTS900144: The request body must contain the following parameter: 'client_id'.",
+        )),
     }
 }
 
 /// Checks the assertion form fields of a token request for `app`; `token_url` is the endpoint
 /// the request reached (the certificate assertion's required `aud`). Answers what was accepted:
 /// `certificate PS256`, `certificate RS256` or `federated <subject>`.
-pub(crate) fn authenticate(form: &HashMap<String, String>, jwt: &Jwt, app: &AppCredentials<'_>, issuers: &[TrustedIssuer], token_url: &str, now: u64, seen: &mut SeenJtis) -> Result<String, Refusal> {
+pub(crate) fn authenticate(
+    form: &HashMap<String, String>,
+    jwt: &Jwt,
+    app: &AppCredentials<'_>,
+    issuers: &[TrustedIssuer],
+    token_url: &str,
+    now: u64,
+    seen: &mut SeenJtis,
+) -> Result<String, Refusal> {
     match form.get("client_assertion_type").map(String::as_str) {
         None => {
             return Err(refuse(
@@ -201,15 +248,34 @@ pub(crate) fn authenticate(form: &HashMap<String, String>, jwt: &Jwt, app: &AppC
     }
     // An app's own assertion has `iss` = `sub` (= its client id); a federated token is issued by
     // an identity provider about someone else (`iss` ≠ `sub`).
-    let (iss, sub) = (jwt.claims["iss"].as_str().unwrap_or_default(), jwt.claims["sub"].as_str().unwrap_or_default());
+    let (iss, sub) = (
+        jwt.claims["iss"].as_str().unwrap_or_default(),
+        jwt.claims["sub"].as_str().unwrap_or_default(),
+    );
     if iss.eq_ignore_ascii_case(sub) || iss.eq_ignore_ascii_case(app.client_id) {
-        certificate_assertion(jwt, app, token_url, now, seen).map(|()| format!("certificate {}", jwt.header["alg"].as_str().unwrap_or_default()))
+        certificate_assertion(jwt, app, token_url, now, seen).map(|()| {
+            format!(
+                "certificate {}",
+                jwt.header["alg"].as_str().unwrap_or_default()
+            )
+        })
     } else {
-        federated_token(jwt, app, issuers, now).map(|()| format!("federated {}", jwt.claims["sub"].as_str().unwrap_or_default()))
+        federated_token(jwt, app, issuers, now).map(|()| {
+            format!(
+                "federated {}",
+                jwt.claims["sub"].as_str().unwrap_or_default()
+            )
+        })
     }
 }
 
-fn certificate_assertion(jwt: &Jwt, app: &AppCredentials<'_>, token_url: &str, now: u64, seen: &mut SeenJtis) -> Result<(), Refusal> {
+fn certificate_assertion(
+    jwt: &Jwt,
+    app: &AppCredentials<'_>,
+    token_url: &str,
+    now: u64,
+    seen: &mut SeenJtis,
+) -> Result<(), Refusal> {
     let alg = jwt.header["alg"].as_str().unwrap_or_default();
     if alg != "PS256" && alg != "RS256" {
         return Err(invalid_client(format!("AADSTS5002738: Invalid JWT token. '{alg}' is not a supported signature algorithm. Supported signing algorithms are: 'PS256, RS256'.")));
@@ -217,10 +283,20 @@ fn certificate_assertion(jwt: &Jwt, app: &AppCredentials<'_>, token_url: &str, n
     let s256 = jwt.header["x5t#S256"].as_str();
     let sha1 = jwt.header["x5t"].as_str().filter(|_| alg == "RS256");
     let Some(shown) = s256.or(sha1) else {
-        let wanted = if alg == "PS256" { "'x5t#S256'" } else { "'x5t#S256' or 'x5t'" };
+        let wanted = if alg == "PS256" {
+            "'x5t#S256'"
+        } else {
+            "'x5t#S256' or 'x5t'"
+        };
         return Err(invalid_client(format!("AADSTS700027: The client assertion header has no {wanted} naming the certificate that signed it (alg {alg}).")));
     };
-    let registered = app.certificates.iter().filter_map(|pem| certificate_key(pem)).find(|(t256, t1, _)| s256.is_some_and(|t| t == t256) || (s256.is_none() && sha1.is_some_and(|t| t == t1)));
+    let registered = app
+        .certificates
+        .iter()
+        .filter_map(|pem| certificate_key(pem))
+        .find(|(t256, t1, _)| {
+            s256.is_some_and(|t| t == t256) || (s256.is_none() && sha1.is_some_and(|t| t == t1))
+        });
     let Some((_, _, key)) = registered else {
         return Err(invalid_client(format!(
             "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '{shown}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{}'.]",
@@ -228,41 +304,66 @@ fn certificate_assertion(jwt: &Jwt, app: &AppCredentials<'_>, token_url: &str, n
         )));
     };
     if !signature_verifies(jwt, &key) {
-        return Err(invalid_client("AADSTS700027: Client assertion failed signature validation."));
+        return Err(invalid_client(
+            "AADSTS700027: Client assertion failed signature validation.",
+        ));
     }
     let claim = |k: &str| jwt.claims[k].as_str().unwrap_or_default();
-    if !(claim("iss").eq_ignore_ascii_case(app.client_id) && claim("sub").eq_ignore_ascii_case(app.client_id)) {
+    if !(claim("iss").eq_ignore_ascii_case(app.client_id)
+        && claim("sub").eq_ignore_ascii_case(app.client_id))
+    {
         return Err(invalid_client(format!("AADSTS700021: Client assertion application identifier doesn't match 'client_id' parameter: 'iss' and 'sub' must both be '{}'.", app.client_id)));
     }
-    if !audiences(&jwt.claims).iter().any(|a| a.eq_ignore_ascii_case(token_url)) {
+    if !audiences(&jwt.claims)
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(token_url))
+    {
         return Err(invalid_client(format!("AADSTS700023: Client assertion audience claim does not match Realm issuer: 'aud' must be '{token_url}'.")));
     }
     within_time(&jwt.claims, now)?;
     let Some(jti) = jwt.claims["jti"].as_str().filter(|j| !j.is_empty()) else {
         return Err(invalid_client("AADSTS50027: JWT token is invalid or malformed. The client assertion has no 'jti' claim."));
     };
-    if !seen.record(app.client_id, jti, jwt.claims["exp"].as_u64().unwrap_or(now), now) {
+    if !seen.record(
+        app.client_id,
+        jti,
+        jwt.claims["exp"].as_u64().unwrap_or(now),
+        now,
+    ) {
         return Err(invalid_client(format!("AADSTS50013: Assertion is invalid: the client assertion with jti '{jti}' was already used; each assertion is accepted once.")));
     }
     Ok(())
 }
 
-fn federated_token(jwt: &Jwt, app: &AppCredentials<'_>, issuers: &[TrustedIssuer], now: u64) -> Result<(), Refusal> {
+fn federated_token(
+    jwt: &Jwt,
+    app: &AppCredentials<'_>,
+    issuers: &[TrustedIssuer],
+    now: u64,
+) -> Result<(), Refusal> {
     let iss = jwt.claims["iss"].as_str().unwrap_or_default();
     let sub = jwt.claims["sub"].as_str().unwrap_or_default();
-    let by_issuer: Vec<&FederatedCredential> = app.federated.iter().filter(|f| f.issuer == iss).collect();
+    let by_issuer: Vec<&FederatedCredential> =
+        app.federated.iter().filter(|f| f.issuer == iss).collect();
     if by_issuer.is_empty() {
         return Err(invalid_client(format!("AADSTS700211: No matching federated identity record found for presented assertion issuer '{iss}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.")));
     }
     let auds = audiences(&jwt.claims);
-    let by_audience: Vec<&&FederatedCredential> = by_issuer.iter().filter(|f| f.audiences.iter().any(|a| auds.contains(&a.as_str()))).collect();
+    let by_audience: Vec<&&FederatedCredential> = by_issuer
+        .iter()
+        .filter(|f| f.audiences.iter().any(|a| auds.contains(&a.as_str())))
+        .collect();
     if by_audience.is_empty() {
         return Err(invalid_client(format!("AADSTS700212: No matching federated identity record found for presented assertion audience '{}'.", auds.join(","))));
     }
     if !by_audience.iter().any(|f| f.subject == sub) {
         return Err(invalid_client(format!("AADSTS700213: No matching federated identity record found for presented assertion subject '{sub}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.")));
     }
-    let verified = issuers.iter().filter(|i| i.issuer == iss).filter_map(|i| RsaPublicKey::from_public_key_pem(&i.public_key_pem).ok()).any(|key| signature_verifies(jwt, &key));
+    let verified = issuers
+        .iter()
+        .filter(|i| i.issuer == iss)
+        .filter_map(|i| RsaPublicKey::from_public_key_pem(&i.public_key_pem).ok())
+        .any(|key| signature_verifies(jwt, &key));
     if !verified {
         return Err(invalid_client(format!("AADSTS50013: Assertion failed signature validation. [Reason - No key of issuer '{iss}' verifies the token's signature.]")));
     }
@@ -275,10 +376,21 @@ mod tests {
 
     #[test]
     fn malformed_tokens_do_not_parse() {
-        for bad in ["", "a", "a.b", "a.b.c.d", "!!.!!.!!", "e30.e30", "W10.e30.AA"] {
+        for bad in [
+            "",
+            "a",
+            "a.b",
+            "a.b.c.d",
+            "!!.!!.!!",
+            "e30.e30",
+            "W10.e30.AA",
+        ] {
             assert!(parse_jwt(bad).is_none(), "{bad}");
         }
-        assert!(parse_jwt("e30.e30.").is_some(), "{{}}.{{}} with an empty signature parses (and never verifies)");
+        assert!(
+            parse_jwt("e30.e30.").is_some(),
+            "{{}}.{{}} with an empty signature parses (and never verifies)"
+        );
     }
 
     #[test]
@@ -286,9 +398,15 @@ mod tests {
         let c = |nbf: u64, exp: u64| serde_json::json!({ "nbf": nbf, "exp": exp });
         assert!(within_time(&c(1000, 1600), 1000).is_ok());
         assert!(within_time(&c(1000, 1600), 1800).is_ok(), "within the skew");
-        assert!(within_time(&c(1000, 1600), 1900).unwrap_err().description.starts_with("AADSTS700024"));
+        assert!(within_time(&c(1000, 1600), 1900)
+            .unwrap_err()
+            .description
+            .starts_with("AADSTS700024"));
         assert!(within_time(&c(2000, 2600), 1000).is_err(), "not yet valid");
-        assert!(within_time(&serde_json::json!({}), 1000).unwrap_err().description.starts_with("AADSTS50027"));
+        assert!(within_time(&serde_json::json!({}), 1000)
+            .unwrap_err()
+            .description
+            .starts_with("AADSTS50027"));
     }
 
     #[test]
@@ -297,7 +415,10 @@ mod tests {
         assert!(seen.record("App", "j", 1600, 1000));
         assert!(!seen.record("app", "j", 1600, 1100));
         assert!(seen.record("other", "j", 1600, 1100));
-        assert!(seen.record("app", "j", 1600, 1600 + CLOCK_SKEW_SECS), "forgotten once expired (then exp refuses it)");
+        assert!(
+            seen.record("app", "j", 1600, 1600 + CLOCK_SKEW_SECS),
+            "forgotten once expired (then exp refuses it)"
+        );
     }
 
     #[test]
@@ -310,12 +431,18 @@ mod tests {
         let odd = parse_jwt("eyJhbGciOjV9.eyJhdWQiOltudWxsLDVdLCJpc3MiOnt9fQ.").unwrap(); // {"alg":5}.{"aud":[null,5],"iss":{}}
         assert!(audiences(&odd.claims).is_empty());
         let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 1024).unwrap();
-        assert!(!signature_verifies(&odd, &RsaPublicKey::from(&key)), "alg 5 is no algorithm");
+        assert!(
+            !signature_verifies(&odd, &RsaPublicKey::from(&key)),
+            "alg 5 is no algorithm"
+        );
     }
 
     #[test]
     fn garbage_certificates_are_skipped() {
         assert!(certificate_key("").is_none());
-        assert!(certificate_key("-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----").is_none());
+        assert!(
+            certificate_key("-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----")
+                .is_none()
+        );
     }
 }

@@ -106,7 +106,11 @@ pub struct Faults {
 
 impl Default for Faults {
     fn default() -> Self {
-        Faults { routes: BTreeMap::new(), seed: 1, state: 0 }
+        Faults {
+            routes: BTreeMap::new(),
+            seed: 1,
+            state: 0,
+        }
     }
 }
 
@@ -132,12 +136,20 @@ impl Faults {
 
     /// Whether the faults of `route` apply after it is served.
     pub fn after_serve(&self, route: &str) -> bool {
-        self.routes.get(route).or_else(|| self.routes.get("*")).is_some_and(|f| f.after_serve)
+        self.routes
+            .get(route)
+            .or_else(|| self.routes.get("*"))
+            .is_some_and(|f| f.after_serve)
     }
 
     /// The latency to add and the action for a request to `route`.
     pub fn decide(&mut self, route: &str) -> (Duration, Action) {
-        let Some(fault) = self.routes.get(route).or_else(|| self.routes.get("*")).cloned() else {
+        let Some(fault) = self
+            .routes
+            .get(route)
+            .or_else(|| self.routes.get("*"))
+            .cloned()
+        else {
             return (Duration::ZERO, Action::Serve);
         };
         let latency = Duration::from_millis(fault.latency_ms);
@@ -150,7 +162,11 @@ impl Faults {
                 Action::Serve
             }
         } else if fault.error_rate > 0.0 && self.next() < fault.error_rate {
-            let status = if fault.error_status == 0 { 503 } else { fault.error_status };
+            let status = if fault.error_status == 0 {
+                503
+            } else {
+                fault.error_status
+            };
             if fault.echo {
                 Action::Echo(status)
             } else {
@@ -170,7 +186,13 @@ mod tests {
     #[test]
     fn seeded_runs_repeat_and_rates_hold() {
         let mut a = Faults::default();
-        a.routes.insert("get".into(), Fault { error_rate: 0.3, ..Fault::default() });
+        a.routes.insert(
+            "get".into(),
+            Fault {
+                error_rate: 0.3,
+                ..Fault::default()
+            },
+        );
         let mut b = a.clone();
         a.reseed(7);
         b.reseed(7);
@@ -180,7 +202,15 @@ mod tests {
         let errors = ra.iter().filter(|x| **x == Action::Error(503)).count();
         assert!((250..350).contains(&errors), "{errors}");
         assert_eq!(a.decide("other"), (Duration::ZERO, Action::Serve));
-        a.routes.insert("*".into(), Fault { error_rate: 1.0, error_status: 502, echo: true, ..Fault::default() });
+        a.routes.insert(
+            "*".into(),
+            Fault {
+                error_rate: 1.0,
+                error_status: 502,
+                echo: true,
+                ..Fault::default()
+            },
+        );
         assert_eq!(a.decide("other"), (Duration::ZERO, Action::Echo(502)));
     }
 
@@ -190,8 +220,14 @@ mod tests {
         for m in Misbehaviour::ALL {
             let name = serde_json::to_value(m).unwrap();
             let name = name.as_str().unwrap();
-            assert!(guide.contains(&format!("`{name}`")), "docs/guide.md does not name misbehave = {name:?}");
-            assert_eq!(serde_json::from_value::<Misbehaviour>(serde_json::json!(name)).unwrap(), m);
+            assert!(
+                guide.contains(&format!("`{name}`")),
+                "docs/guide.md does not name misbehave = {name:?}"
+            );
+            assert_eq!(
+                serde_json::from_value::<Misbehaviour>(serde_json::json!(name)).unwrap(),
+                m
+            );
         }
     }
 }

@@ -29,7 +29,10 @@
 use crate::entra::{self, AppCredentials, FederatedCredential, SeenJtis, TrustedIssuer};
 use crate::faults::Faults;
 use crate::rate::{RateLimit, RateMode, Window};
-use crate::server::{expiry, json, json_with, serve, with_faults, Handler, Outcome, Req, Running, ServerLimits, MAX_LIFETIME_SECS};
+use crate::server::{
+    expiry, json, json_with, serve, with_faults, Handler, Outcome, Req, Running, ServerLimits,
+    MAX_LIFETIME_SECS,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -201,7 +204,11 @@ fn default_lifetime() -> u64 {
 }
 
 fn default_rate() -> RateLimit {
-    RateLimit { operations: 60, window_ms: 60_000, mode: RateMode::Reject }
+    RateLimit {
+        operations: 60,
+        window_ms: 60_000,
+        mode: RateMode::Reject,
+    }
 }
 
 /// Ids of the built-in demo seed.
@@ -239,26 +246,29 @@ impl NimbusSeed {
     /// Teams-synced user.
     pub fn demo() -> NimbusSeed {
         use demo::*;
-        let user = |id: &str, ou: &str, kind: AssignmentType, roles: &[&str], skills: &[&str]| User {
-            o365_id: id.into(),
-            organization_unit_id: ou.into(),
-            assignment_type: kind,
-            licenses: vec![CONTACT_CENTER.into()],
-            modalities: vec!["Audio".into(), "Chat".into()],
-            roles: roles.iter().map(|s| s.to_string()).collect(),
-            skills: skills.iter().map(|s| s.to_string()).collect(),
-            responsibility_profiles: vec!["On Duty".into(), "Off Duty".into()],
-            not_available_reasons: vec!["Lunch".into(), "Training".into()],
-            interact: json!({ "enabled": true }),
-            assistant: json!({ "enabled": false }),
-        };
+        let user =
+            |id: &str, ou: &str, kind: AssignmentType, roles: &[&str], skills: &[&str]| User {
+                o365_id: id.into(),
+                organization_unit_id: ou.into(),
+                assignment_type: kind,
+                licenses: vec![CONTACT_CENTER.into()],
+                modalities: vec!["Audio".into(), "Chat".into()],
+                roles: roles.iter().map(|s| s.to_string()).collect(),
+                skills: skills.iter().map(|s| s.to_string()).collect(),
+                responsibility_profiles: vec!["On Duty".into(), "Off Duty".into()],
+                not_available_reasons: vec!["Lunch".into(), "Training".into()],
+                interact: json!({ "enabled": true }),
+                assistant: json!({ "enabled": false }),
+            };
         NimbusSeed {
             entra: vec![EntraTenant {
                 id: TENANT_ID.into(),
                 apps: vec![EntraApp {
                     client_id: CLIENT_ID.into(),
                     client_secret: CLIENT_SECRET.into(),
-                    roles: [ROLE_CREATE, ROLE_DELETE, ROLE_READ, ROLE_TENANT_READ].map(String::from).to_vec(),
+                    roles: [ROLE_CREATE, ROLE_DELETE, ROLE_READ, ROLE_TENANT_READ]
+                        .map(String::from)
+                        .to_vec(),
                     certificates: vec![],
                     federated_credentials: vec![],
                 }],
@@ -268,16 +278,43 @@ impl NimbusSeed {
             tenants: vec![ProvisioningTenant {
                 tenant_id: TENANT_ID.into(),
                 api_enabled: true,
-                app_permissions: vec![AppPermission { app_id: CLIENT_ID.into(), organization_units: vec![OU_SALES.into(), OU_SUPPORT.into()] }],
+                app_permissions: vec![AppPermission {
+                    app_id: CLIENT_ID.into(),
+                    organization_units: vec![OU_SALES.into(), OU_SUPPORT.into()],
+                }],
                 organization_units: vec![
-                    OrganizationUnit { id: OU_SALES.into(), name: "Sales".into() },
-                    OrganizationUnit { id: OU_SUPPORT.into(), name: "Support".into() },
-                    OrganizationUnit { id: OU_BOARD.into(), name: "Board".into() },
+                    OrganizationUnit {
+                        id: OU_SALES.into(),
+                        name: "Sales".into(),
+                    },
+                    OrganizationUnit {
+                        id: OU_SUPPORT.into(),
+                        name: "Support".into(),
+                    },
+                    OrganizationUnit {
+                        id: OU_BOARD.into(),
+                        name: "Board".into(),
+                    },
                 ],
-                licenses: vec![LicensePool { license_type: CONTACT_CENTER.into(), total: 25 }],
+                licenses: vec![LicensePool {
+                    license_type: CONTACT_CENTER.into(),
+                    total: 25,
+                }],
                 users: vec![
-                    user(TEMPLATE_USER, OU_SALES, AssignmentType::SkillBased, &["Team Owner", "Agent"], &["English", "Billing"]),
-                    user(TEAMS_USER, OU_SUPPORT, AssignmentType::MsTeamsSynced, &["Agent"], &["German"]),
+                    user(
+                        TEMPLATE_USER,
+                        OU_SALES,
+                        AssignmentType::SkillBased,
+                        &["Team Owner", "Agent"],
+                        &["English", "Billing"],
+                    ),
+                    user(
+                        TEAMS_USER,
+                        OU_SUPPORT,
+                        AssignmentType::MsTeamsSynced,
+                        &["Agent"],
+                        &["German"],
+                    ),
                 ],
             }],
             rate_limit: default_rate(),
@@ -365,12 +402,23 @@ fn problem(status: u16, detail: &str) -> Outcome {
         503 => "Service Unavailable",
         _ => "Error",
     };
-    let headers: Vec<(&str, String)> = if status == 401 { vec![("www-authenticate", "Bearer".into())] } else { vec![] };
-    json_with(status, json!({ "type": "about:blank", "title": title, "status": status, "detail": detail }), &headers)
+    let headers: Vec<(&str, String)> = if status == 401 {
+        vec![("www-authenticate", "Bearer".into())]
+    } else {
+        vec![]
+    };
+    json_with(
+        status,
+        json!({ "type": "about:blank", "title": title, "status": status, "detail": detail }),
+        &headers,
+    )
 }
 
 fn entra_error(status: u16, error: &str, description: &str) -> Outcome {
-    json(status, json!({ "error": error, "error_description": description }))
+    json(
+        status,
+        json!({ "error": error, "error_description": description }),
+    )
 }
 
 fn refusal(r: entra::Refusal) -> Outcome {
@@ -387,7 +435,14 @@ impl NimbusSim {
     /// A sandbox holding `seed` (not yet serving).
     pub fn new(seed: NimbusSeed) -> NimbusSim {
         NimbusSim {
-            state: Arc::new(Mutex::new(State { seed, tokens: HashMap::new(), windows: HashMap::new(), stats: Stats::default(), issued: 0, jtis: SeenJtis::default() })),
+            state: Arc::new(Mutex::new(State {
+                seed,
+                tokens: HashMap::new(),
+                windows: HashMap::new(),
+                stats: Stats::default(),
+                issued: 0,
+                jtis: SeenJtis::default(),
+            })),
             base_url: Arc::new(Mutex::new(String::new())),
         }
     }
@@ -398,7 +453,11 @@ impl NimbusSim {
     }
 
     /// Serves on `addr` under `limits`.
-    pub async fn serve_with(&self, addr: SocketAddr, limits: ServerLimits) -> std::io::Result<Running> {
+    pub async fn serve_with(
+        &self,
+        addr: SocketAddr,
+        limits: ServerLimits,
+    ) -> std::io::Result<Running> {
         let running = serve(Arc::new(self.clone()), addr, limits).await?;
         *self.base_url.lock().unwrap() = running.url();
         Ok(running)
@@ -422,7 +481,10 @@ impl NimbusSim {
         let s = self.state.lock().unwrap();
         let mut seed = serde_json::to_value(&s.seed).expect("serializable");
         if let Some(tenants) = seed["entra"].as_array_mut() {
-            for app in tenants.iter_mut().flat_map(|t| t["apps"].as_array_mut().into_iter().flatten()) {
+            for app in tenants
+                .iter_mut()
+                .flat_map(|t| t["apps"].as_array_mut().into_iter().flatten())
+            {
                 app["client_secret"] = json!("<redacted>");
             }
         }
@@ -443,7 +505,12 @@ impl NimbusSim {
     /// Gives an app a new client secret; the old one stops working.
     pub fn rotate_secret(&self, client_id: &str, secret: &str) -> bool {
         let mut s = self.state.lock().unwrap();
-        let app = s.seed.entra.iter_mut().flat_map(|t| t.apps.iter_mut()).find(|a| a.client_id == client_id);
+        let app = s
+            .seed
+            .entra
+            .iter_mut()
+            .flat_map(|t| t.apps.iter_mut())
+            .find(|a| a.client_id == client_id);
         match app {
             Some(a) => {
                 a.client_secret = secret.into();
@@ -456,7 +523,13 @@ impl NimbusSim {
     /// Mints a token with the given claims.
     pub fn mint(&self, m: MintToken) -> String {
         let mut s = self.state.lock().unwrap();
-        let token = Token { tenant_id: m.tenant_id, app_id: m.app_id, roles: m.roles, authenticated: !m.unauthenticated, expires: expiry(m.expires_in.unwrap_or(3599)) };
+        let token = Token {
+            tenant_id: m.tenant_id,
+            app_id: m.app_id,
+            roles: m.roles,
+            authenticated: !m.unauthenticated,
+            expires: expiry(m.expires_in.unwrap_or(3599)),
+        };
         s.issued += 1;
         let value = format!("sbx-minted-{}-{:x}", s.issued, rand_u64(s.issued));
         s.tokens.insert(value.clone(), token);
@@ -474,8 +547,14 @@ impl NimbusSim {
     }
 
     fn issue_token(&self, s: &mut State, tenant: &str, req: &Req) -> Outcome {
-        let form: HashMap<String, String> = form_urlencoded::parse(&req.body).into_owned().collect();
-        let Some(entra) = s.seed.entra.iter().find(|t| t.id.eq_ignore_ascii_case(tenant)) else {
+        let form: HashMap<String, String> =
+            form_urlencoded::parse(&req.body).into_owned().collect();
+        let Some(entra) = s
+            .seed
+            .entra
+            .iter()
+            .find(|t| t.id.eq_ignore_ascii_case(tenant))
+        else {
             return entra_error(
                 400,
                 "invalid_request",
@@ -486,22 +565,47 @@ impl NimbusSim {
             return entra_error(400, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type. This sandbox supports client_credentials only.");
         }
         let base = self.base_url.lock().unwrap().clone();
-        let assertion = form.get("client_assertion").or(form.get("client_assertion_type").map(|_| &EMPTY));
+        let assertion = form
+            .get("client_assertion")
+            .or(form.get("client_assertion_type").map(|_| &EMPTY));
         let app = match assertion {
             Some(assertion) => {
                 let Some(jwt) = entra::parse_jwt(assertion) else {
-                    return entra_error(401, "invalid_client", "AADSTS50027: JWT token is invalid or malformed.");
+                    return entra_error(
+                        401,
+                        "invalid_client",
+                        "AADSTS50027: JWT token is invalid or malformed.",
+                    );
                 };
-                let client_id = match entra::assertion_client_id(&jwt, form.get("client_id").map(String::as_str)) {
+                let client_id = match entra::assertion_client_id(
+                    &jwt,
+                    form.get("client_id").map(String::as_str),
+                ) {
                     Ok(id) => id,
                     Err(r) => return refusal(r),
                 };
-                let Some(app) = entra.apps.iter().find(|a| a.client_id.eq_ignore_ascii_case(&client_id)) else {
+                let Some(app) = entra
+                    .apps
+                    .iter()
+                    .find(|a| a.client_id.eq_ignore_ascii_case(&client_id))
+                else {
                     return unknown_app(&client_id, tenant);
                 };
-                let credentials = AppCredentials { client_id: &app.client_id, certificates: &app.certificates, federated: &app.federated_credentials };
+                let credentials = AppCredentials {
+                    client_id: &app.client_id,
+                    certificates: &app.certificates,
+                    federated: &app.federated_credentials,
+                };
                 let token_url = format!("{base}/{tenant}/oauth2/v2.0/token");
-                match entra::authenticate(&form, &jwt, &credentials, &s.seed.trusted_issuers, &token_url, crate::credentials::unix_now(), &mut s.jtis) {
+                match entra::authenticate(
+                    &form,
+                    &jwt,
+                    &credentials,
+                    &s.seed.trusted_issuers,
+                    &token_url,
+                    crate::credentials::unix_now(),
+                    &mut s.jtis,
+                ) {
                     Ok(kind) => *s.stats.client_assertions.entry(kind).or_default() += 1,
                     Err(r) => return refusal(r),
                 }
@@ -518,7 +622,11 @@ impl NimbusSim {
                         _ => return entra_error(400, "invalid_request", "AADSTS900144: The request body must contain the following parameter: 'client_id'."),
                     },
                 };
-                let Some(app) = entra.apps.iter().find(|a| a.client_id.eq_ignore_ascii_case(&client_id)) else {
+                let Some(app) = entra
+                    .apps
+                    .iter()
+                    .find(|a| a.client_id.eq_ignore_ascii_case(&client_id))
+                else {
                     return unknown_app(&client_id, tenant);
                 };
                 if app.client_secret.is_empty() || app.client_secret != secret {
@@ -528,37 +636,72 @@ impl NimbusSim {
             }
         };
         let scope = form.get("scope").cloned().unwrap_or_default();
-        let accepted = if s.seed.scopes.is_empty() { vec![format!("{base}/.default")] } else { s.seed.scopes.clone() };
+        let accepted = if s.seed.scopes.is_empty() {
+            vec![format!("{base}/.default")]
+        } else {
+            s.seed.scopes.clone()
+        };
         if !accepted.contains(&scope) {
             return entra_error(400, "invalid_scope", &format!("AADSTS1002012: The provided value for scope '{scope}' is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI). Accepted here: {}", accepted.join(" ")));
         }
         let lifetime = s.seed.token_lifetime_secs;
-        let token = Token { tenant_id: Some(entra.id.clone()), app_id: Some(app.client_id.clone()), roles: app.roles.clone(), authenticated: true, expires: expiry(lifetime) };
+        let token = Token {
+            tenant_id: Some(entra.id.clone()),
+            app_id: Some(app.client_id.clone()),
+            roles: app.roles.clone(),
+            authenticated: true,
+            expires: expiry(lifetime),
+        };
         s.issued += 1;
         let value = format!("sbx-{}-{:x}", s.issued, rand_u64(s.issued));
         s.tokens.insert(value.clone(), token);
-        json(200, json!({ "token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": value }))
+        json(
+            200,
+            json!({ "token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": value }),
+        )
     }
 
     /// Checks the bearer token against the provisioning tenant; returns the tenant index and app id.
     /// (The error is the HTTP answer itself, built once per refused request.)
     #[allow(clippy::result_large_err)]
     fn authorize(&self, s: &State, req: &Req, role: &str) -> Result<(usize, String), Outcome> {
-        let bearer = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")));
-        let Some(bearer) = bearer else { return Err(problem(401, "No bearer token")) };
-        let Some(token) = s.tokens.get(bearer.trim()) else { return Err(problem(401, "Invalid or expired token")) };
+        let bearer = req.header("authorization").and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        });
+        let Some(bearer) = bearer else {
+            return Err(problem(401, "No bearer token"));
+        };
+        let Some(token) = s.tokens.get(bearer.trim()) else {
+            return Err(problem(401, "Invalid or expired token"));
+        };
         if token.expires <= Instant::now() {
             return Err(problem(401, "Invalid or expired token"));
         }
         if !token.authenticated {
             return Err(problem(403, "No authenticated user"));
         }
-        let Some(tid) = &token.tenant_id else { return Err(problem(401, "No tenant id")) };
-        let Some(index) = s.seed.tenants.iter().position(|t| t.tenant_id.eq_ignore_ascii_case(tid)) else {
+        let Some(tid) = &token.tenant_id else {
+            return Err(problem(401, "No tenant id"));
+        };
+        let Some(index) = s
+            .seed
+            .tenants
+            .iter()
+            .position(|t| t.tenant_id.eq_ignore_ascii_case(tid))
+        else {
             return Err(problem(401, "Invalid tenant id"));
         };
-        let Some(app) = &token.app_id else { return Err(problem(401, "No app id")) };
-        let registered = s.seed.entra.iter().filter(|t| t.id.eq_ignore_ascii_case(tid)).flat_map(|t| &t.apps).any(|a| a.client_id.eq_ignore_ascii_case(app));
+        let Some(app) = &token.app_id else {
+            return Err(problem(401, "No app id"));
+        };
+        let registered = s
+            .seed
+            .entra
+            .iter()
+            .filter(|t| t.id.eq_ignore_ascii_case(tid))
+            .flat_map(|t| &t.apps)
+            .any(|a| a.client_id.eq_ignore_ascii_case(app));
         if !registered {
             return Err(problem(401, "Invalid app id"));
         }
@@ -566,8 +709,15 @@ impl NimbusSim {
         if !tenant.api_enabled {
             return Err(problem(401, "Provisioning Api disabled by admin"));
         }
-        if !tenant.app_permissions.iter().any(|p| p.app_id.eq_ignore_ascii_case(app)) {
-            return Err(problem(401, &format!("No app permission found for app id ({app})")));
+        if !tenant
+            .app_permissions
+            .iter()
+            .any(|p| p.app_id.eq_ignore_ascii_case(app))
+        {
+            return Err(problem(
+                401,
+                &format!("No app permission found for app id ({app})"),
+            ));
         }
         if !token.roles.iter().any(|r| r == role) {
             return Err(problem(401, "Required role missing"));
@@ -581,7 +731,10 @@ impl NimbusSim {
         let key = {
             let s = self.state.lock().unwrap();
             let bearer = key.strip_prefix("Bearer ").unwrap_or(&key);
-            s.tokens.get(bearer).and_then(|t| t.tenant_id.clone()).unwrap_or_default()
+            s.tokens
+                .get(bearer)
+                .and_then(|t| t.tenant_id.clone())
+                .unwrap_or_default()
         };
         loop {
             let wait = {
@@ -596,10 +749,14 @@ impl NimbusSim {
                     Err(wait) if limit.mode == RateMode::Reject => {
                         s.stats.rate_limited += 1;
                         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                        let detail = format!("Rate limit of {} API operations per {} ms exceeded", limit.operations, limit.window_ms);
+                        let detail = format!(
+                            "Rate limit of {} API operations per {} ms exceeded",
+                            limit.operations, limit.window_ms
+                        );
                         let mut outcome = problem(429, &detail);
                         if let Outcome::Reply(r) = &mut outcome {
-                            r.headers_mut().insert("retry-after", secs.max(1).to_string().parse().unwrap());
+                            r.headers_mut()
+                                .insert("retry-after", secs.max(1).to_string().parse().unwrap());
                         }
                         return Err(outcome);
                     }
@@ -626,10 +783,21 @@ impl NimbusSim {
             Err(outcome) => return outcome,
         };
         let tenant = &mut s.seed.tenants[t];
-        let scope: Vec<String> = tenant.app_permissions.iter().filter(|p| p.app_id.eq_ignore_ascii_case(&app)).flat_map(|p| p.organization_units.clone()).collect();
+        let scope: Vec<String> = tenant
+            .app_permissions
+            .iter()
+            .filter(|p| p.app_id.eq_ignore_ascii_case(&app))
+            .flat_map(|p| p.organization_units.clone())
+            .collect();
         let in_scope = |ou: &str| scope.iter().any(|o| o.eq_ignore_ascii_case(ou));
         let body = req.json();
-        let field = |k: &str| body.get(k).and_then(Value::as_str).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+        let field = |k: &str| {
+            body.get(k)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
         match route {
             "create" => {
                 let (Some(id), Some(ou)) = (field("o365Id"), field("organizationUnitId")) else {
@@ -638,7 +806,12 @@ impl NimbusSim {
                 if !is_guid(&id) || !is_guid(&ou) {
                     return problem(400, "\"O365Id\" and \"OrganizationUnitId\" must be GUIDs");
                 }
-                if !tenant.organization_units.iter().any(|o| o.id.eq_ignore_ascii_case(&ou)) || !in_scope(&ou) {
+                if !tenant
+                    .organization_units
+                    .iter()
+                    .any(|o| o.id.eq_ignore_ascii_case(&ou))
+                    || !in_scope(&ou)
+                {
                     return problem(403, "Organization Unit not allowed");
                 }
                 if find(tenant, &id).is_some() {
@@ -674,7 +847,10 @@ impl NimbusSim {
                     return problem(400, "User duplication: the new user is the source user");
                 }
                 let Some(src) = find(tenant, &source).map(|i| tenant.users[i].clone()) else {
-                    return problem(404, "A source user with this \"SourceO365Id\" was not found");
+                    return problem(
+                        404,
+                        "A source user with this \"SourceO365Id\" was not found",
+                    );
                 };
                 if src.assignment_type == AssignmentType::MsTeamsSynced {
                     return problem(400, "MS-Teams synched users cannot be used as template: the template must be a skill-based (manual) user");
@@ -691,7 +867,12 @@ impl NimbusSim {
                 if available(tenant, CONTACT_CENTER) == 0 {
                     return problem(403, "No licenses available (License Management)");
                 }
-                let user = User { o365_id: new.to_ascii_lowercase(), assignment_type: AssignmentType::SkillBased, licenses: vec![CONTACT_CENTER.into()], ..src };
+                let user = User {
+                    o365_id: new.to_ascii_lowercase(),
+                    assignment_type: AssignmentType::SkillBased,
+                    licenses: vec![CONTACT_CENTER.into()],
+                    ..src
+                };
                 tenant.users.push(user.clone());
                 json(200, serde_json::to_value(user).unwrap())
             }
@@ -710,7 +891,9 @@ impl NimbusSim {
                 let id = id.unwrap_or_default();
                 match find(tenant, id) {
                     None => problem(404, "User not found"),
-                    Some(i) if !in_scope(&tenant.users[i].organization_unit_id) => problem(403, "Organization Unit not allowed"),
+                    Some(i) if !in_scope(&tenant.users[i].organization_unit_id) => {
+                        problem(403, "Organization Unit not allowed")
+                    }
                     Some(i) => json(200, serde_json::to_value(&tenant.users[i]).unwrap()),
                 }
             }
@@ -738,7 +921,10 @@ impl NimbusSim {
         match (req.method.as_str(), what) {
             ("GET", ["state"]) => json(200, self.snapshot()),
             ("PUT", ["state"]) => match serde_json::from_value::<NimbusSeed>(body) {
-                Ok(seed) if seed.token_lifetime_secs > MAX_LIFETIME_SECS => problem(400, &format!("bad body: token_lifetime_secs must be at most {MAX_LIFETIME_SECS}")),
+                Ok(seed) if seed.token_lifetime_secs > MAX_LIFETIME_SECS => problem(
+                    400,
+                    &format!("bad body: token_lifetime_secs must be at most {MAX_LIFETIME_SECS}"),
+                ),
                 Ok(seed) => {
                     self.reseed(seed);
                     json(200, json!({ "ok": true }))
@@ -765,12 +951,17 @@ impl NimbusSim {
                 json(200, json!({ "ok": true }))
             }
             ("POST", ["tokens", "mint"]) => match serde_json::from_value::<MintToken>(body) {
-                Ok(m) if m.expires_in.is_some_and(|s| s > MAX_LIFETIME_SECS) => problem(400, &format!("bad body: expires_in must be at most {MAX_LIFETIME_SECS}")),
+                Ok(m) if m.expires_in.is_some_and(|s| s > MAX_LIFETIME_SECS) => problem(
+                    400,
+                    &format!("bad body: expires_in must be at most {MAX_LIFETIME_SECS}"),
+                ),
                 Ok(m) => json(200, json!({ "access_token": self.mint(m) })),
                 Err(e) => bad(e),
             },
             ("POST", ["entra", "rotate-secret"]) => {
-                let (Some(id), Some(secret)) = (body["client_id"].as_str(), body["client_secret"].as_str()) else {
+                let (Some(id), Some(secret)) =
+                    (body["client_id"].as_str(), body["client_secret"].as_str())
+                else {
                     return problem(400, "client_id and client_secret are required");
                 };
                 if self.rotate_secret(id, secret) {
@@ -785,37 +976,63 @@ impl NimbusSim {
 }
 
 fn find(tenant: &ProvisioningTenant, id: &str) -> Option<usize> {
-    tenant.users.iter().position(|u| u.o365_id.eq_ignore_ascii_case(id))
+    tenant
+        .users
+        .iter()
+        .position(|u| u.o365_id.eq_ignore_ascii_case(id))
 }
 
 fn used(tenant: &ProvisioningTenant, license: &str) -> u32 {
-    tenant.users.iter().filter(|u| u.licenses.iter().any(|l| l == license)).count() as u32
+    tenant
+        .users
+        .iter()
+        .filter(|u| u.licenses.iter().any(|l| l == license))
+        .count() as u32
 }
 
 fn available(tenant: &ProvisioningTenant, license: &str) -> u32 {
-    let total = tenant.licenses.iter().filter(|p| p.license_type == license).map(|p| p.total).sum::<u32>();
+    let total = tenant
+        .licenses
+        .iter()
+        .filter(|p| p.license_type == license)
+        .map(|p| p.total)
+        .sum::<u32>();
     total.saturating_sub(used(tenant, license))
 }
 
 fn is_guid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 5 && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// `Authorization: Basic` credentials, each part form-urldecoded (RFC 6749 §2.3.1).
 fn basic_credentials(req: &Req) -> Option<(String, String)> {
     use base64::Engine as _;
     let encoded = req.header("authorization")?.strip_prefix("Basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
-    let decode = |s: &str| form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default();
+    let decode = |s: &str| {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
     Some((decode(id), decode(secret)))
 }
 
 /// A cheap, non-cryptographic mix for token suffixes (tokens are sandbox data).
 fn rand_u64(n: u64) -> u64 {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
     (n ^ t).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
 }
 
@@ -824,9 +1041,13 @@ fn route_of(method: &str, segments: &[&str]) -> Option<(&'static str, Option<Str
     match (method, segments) {
         ("POST", ["api", "public-api-next", "user"]) => Some(("create", None)),
         ("POST", ["api", "public-api-next", "user", "copy"]) => Some(("copy", None)),
-        ("GET", ["api", "public-api-next", "user", "license-usage"]) => Some(("license-usage", None)),
+        ("GET", ["api", "public-api-next", "user", "license-usage"]) => {
+            Some(("license-usage", None))
+        }
         ("GET", ["api", "public-api-next", "user", id]) => Some(("get", Some(id.to_string()))),
-        ("DELETE", ["api", "public-api-next", "user", id]) => Some(("delete", Some(id.to_string()))),
+        ("DELETE", ["api", "public-api-next", "user", id]) => {
+            Some(("delete", Some(id.to_string())))
+        }
         _ => None,
     }
 }
@@ -859,7 +1080,14 @@ impl Handler for NimbusSim {
                 if let Err(outcome) = self.pace(&req).await {
                     return outcome;
                 }
-                *self.state.lock().unwrap().stats.by_route.entry(route.0.to_string()).or_default() += 1;
+                *self
+                    .state
+                    .lock()
+                    .unwrap()
+                    .stats
+                    .by_route
+                    .entry(route.0.to_string())
+                    .or_default() += 1;
                 self.api(route.0, &req, route.1.as_deref())
             },
         )

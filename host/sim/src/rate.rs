@@ -37,7 +37,11 @@ impl Window {
     /// Admits an operation at `now`, or says how long until one would fit.
     pub fn admit(&mut self, limit: &RateLimit, now: Instant) -> Result<(), Duration> {
         let window = Duration::from_millis(limit.window_ms);
-        while self.stamps.front().is_some_and(|t| now.duration_since(*t) >= window) {
+        while self
+            .stamps
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
             self.stamps.pop_front();
         }
         if (self.stamps.len() as u32) < limit.operations.max(1) {
@@ -55,12 +59,19 @@ mod tests {
 
     #[test]
     fn sliding_window() {
-        let limit = RateLimit { operations: 2, window_ms: 1000, mode: RateMode::Reject };
+        let limit = RateLimit {
+            operations: 2,
+            window_ms: 1000,
+            mode: RateMode::Reject,
+        };
         let mut w = Window::default();
         let t0 = Instant::now();
         assert!(w.admit(&limit, t0).is_ok());
         assert!(w.admit(&limit, t0 + Duration::from_millis(100)).is_ok());
-        assert_eq!(w.admit(&limit, t0 + Duration::from_millis(400)), Err(Duration::from_millis(600)));
+        assert_eq!(
+            w.admit(&limit, t0 + Duration::from_millis(400)),
+            Err(Duration::from_millis(600))
+        );
         assert!(w.admit(&limit, t0 + Duration::from_millis(1000)).is_ok());
     }
 }

@@ -67,27 +67,48 @@ pub(crate) fn json(status: u16, body: serde_json::Value) -> Outcome {
 }
 
 /// A JSON answer with extra headers.
-pub(crate) fn json_with(status: u16, body: serde_json::Value, headers: &[(&str, String)]) -> Outcome {
-    let mut response = Response::builder().status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)).header("content-type", "application/json");
+pub(crate) fn json_with(
+    status: u16,
+    body: serde_json::Value,
+    headers: &[(&str, String)],
+) -> Outcome {
+    let mut response = Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", "application/json");
     for (name, value) in headers {
         response = response.header(*name, value.as_str());
     }
-    Outcome::Reply(response.body(whole(body.to_string())).expect("valid response"))
+    Outcome::Reply(
+        response
+            .body(whole(body.to_string()))
+            .expect("valid response"),
+    )
 }
 
 /// A plain-text answer.
 fn text(status: u16, body: String) -> Outcome {
-    let response = Response::builder().status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)).header("content-type", "text/plain; charset=utf-8");
+    let response = Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", "text/plain; charset=utf-8");
     Outcome::Reply(response.body(whole(body)).expect("valid response"))
 }
 
 /// The page a misconfigured gateway shows: the status, then the request as received (method,
 /// path, every header, the body).
 pub(crate) fn echo_page(status: u16, req: &Req) -> Outcome {
-    let reason = StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error");
-    let mut page = format!("{status} {reason} (sandbox fault: echo)\n{} {}\n", req.method, req.path);
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    let mut page = format!(
+        "{status} {reason} (sandbox fault: echo)\n{} {}\n",
+        req.method, req.path
+    );
     for (name, value) in &req.headers {
-        page.push_str(&format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())));
+        page.push_str(&format!(
+            "{name}: {}\n",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
     }
     page.push('\n');
     page.push_str(&String::from_utf8_lossy(&req.body));
@@ -97,7 +118,11 @@ pub(crate) fn echo_page(status: u16, req: &Req) -> Outcome {
 /// Applies an injected fault: sleeps its latency, then gives the outcome to answer instead of
 /// serving (`error` builds the body of an injected error; an echo fault answers
 /// [`echo_page`]), or `None` to serve normally.
-pub(crate) async fn inject(decision: (Duration, crate::faults::Action), req: &Req, error: impl FnOnce(u16) -> Outcome) -> Option<Outcome> {
+pub(crate) async fn inject(
+    decision: (Duration, crate::faults::Action),
+    req: &Req,
+    error: impl FnOnce(u16) -> Outcome,
+) -> Option<Outcome> {
     let (latency, action) = decision;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -123,7 +148,10 @@ impl hyper::body::Body for Dribble {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if self.count == Some(0) {
             return Poll::Ready(None);
         }
@@ -142,7 +170,13 @@ impl hyper::body::Body for Dribble {
 }
 
 fn dribble(chunk: &'static [u8], every: Duration, count: Option<u64>) -> Body {
-    Dribble { chunk: Bytes::from_static(chunk), every, count, sleep: Box::pin(tokio::time::sleep(every)) }.boxed()
+    Dribble {
+        chunk: Bytes::from_static(chunk),
+        every,
+        count,
+        sleep: Box::pin(tokio::time::sleep(every)),
+    }
+    .boxed()
 }
 
 /// The body of the hostile vendor's 429s.
@@ -151,7 +185,11 @@ const TOO_MANY: &str = r#"{"message":"too many requests"}"#;
 /// The answer of a hostile or broken vendor ([`crate::faults::Misbehaviour`]).
 pub(crate) fn misbehave(m: crate::faults::Misbehaviour) -> Outcome {
     use crate::faults::Misbehaviour as M;
-    let builder = |status: u16, content_type: &str| Response::builder().status(status).header("content-type", content_type);
+    let builder = |status: u16, content_type: &str| {
+        Response::builder()
+            .status(status)
+            .header("content-type", content_type)
+    };
     let response = match m {
         M::SlowBody => builder(200, "application/json").header("content-length", "1000").body(dribble(b" ", Duration::from_millis(200), Some(1000))),
         M::EndlessBody => builder(200, "application/json").body(dribble(&[b' '; 16384], Duration::ZERO, None)),
@@ -187,7 +225,10 @@ pub(crate) fn misbehave(m: crate::faults::Misbehaviour) -> Outcome {
 
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
 fn http_date(at: std::time::SystemTime) -> String {
-    let secs = at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rest) = (secs / 86_400, secs % 86_400);
     // Howard Hinnant's civil_from_days.
     let z = days as i64 + 719_468;
@@ -200,8 +241,17 @@ fn http_date(at: std::time::SystemTime) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    format!("{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT", WEEKDAYS[(days % 7) as usize], MONTHS[month as usize - 1], rest / 3600, rest % 3600 / 60, rest % 60)
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        WEEKDAYS[(days % 7) as usize],
+        MONTHS[month as usize - 1],
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
 }
 
 /// Serves a request under its route's injected faults: before serving (the request never
@@ -262,7 +312,11 @@ pub struct ServerLimits {
 
 impl Default for ServerLimits {
     fn default() -> Self {
-        ServerLimits { max_body_bytes: 1 << 20, header_read_timeout: Duration::from_secs(10), body_read_timeout: Duration::from_secs(30) }
+        ServerLimits {
+            max_body_bytes: 1 << 20,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -299,7 +353,8 @@ impl std::error::Error for Dropped {}
 
 /// The pause after `failures` accept errors in a row: 5 ms, doubling, at most 1 s.
 pub(crate) fn accept_backoff(failures: u32) -> Duration {
-    Duration::from_millis(5u64.saturating_mul(1 << failures.saturating_sub(1).min(8))).min(Duration::from_secs(1))
+    Duration::from_millis(5u64.saturating_mul(1 << failures.saturating_sub(1).min(8)))
+        .min(Duration::from_secs(1))
 }
 
 /// Something connections come from (a listener; a fake one in tests).
@@ -320,7 +375,10 @@ impl Acceptor for TcpListener {
 
 /// Accepts connections for ever, handing each to `serve`; after a failed accept (out of file
 /// descriptors, say) it waits [`accept_backoff`] before trying again, so it never spins.
-pub(crate) async fn accept_loop<A: Acceptor>(mut acceptor: A, mut serve: impl FnMut(A::Stream) + Send) {
+pub(crate) async fn accept_loop<A: Acceptor>(
+    mut acceptor: A,
+    mut serve: impl FnMut(A::Stream) + Send,
+) {
     let mut failures = 0u32;
     loop {
         match acceptor.accept().await {
@@ -341,51 +399,90 @@ pub(crate) async fn accept_loop<A: Acceptor>(mut acceptor: A, mut serve: impl Fn
 }
 
 /// Reads a whole request body under the limits; `Err` is the answer to give instead.
-async fn read_body(parts: &hyper::http::request::Parts, body: hyper::body::Incoming, limits: ServerLimits) -> Result<Bytes, Outcome> {
-    let too_large = || json(413, serde_json::json!({ "message": format!("request body larger than {} bytes", limits.max_body_bytes) }));
-    let declared = parts.headers.get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+async fn read_body(
+    parts: &hyper::http::request::Parts,
+    body: hyper::body::Incoming,
+    limits: ServerLimits,
+) -> Result<Bytes, Outcome> {
+    let too_large = || {
+        json(
+            413,
+            serde_json::json!({ "message": format!("request body larger than {} bytes", limits.max_body_bytes) }),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
         return Err(too_large());
     }
     let limited = http_body_util::Limited::new(body, limits.max_body_bytes);
     match tokio::time::timeout(limits.body_read_timeout, limited.collect()).await {
-        Err(_) => Err(json(408, serde_json::json!({ "message": "the request body did not arrive in time" }))),
+        Err(_) => Err(json(
+            408,
+            serde_json::json!({ "message": "the request body did not arrive in time" }),
+        )),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
         Ok(Err(_)) => Err(Outcome::Drop),
     }
 }
 
 /// Serves `handler` on `addr` (port 0 picks a free one) until the returned value is dropped.
-pub(crate) async fn serve<H: Handler>(handler: Arc<H>, addr: SocketAddr, limits: ServerLimits) -> std::io::Result<Running> {
+pub(crate) async fn serve<H: Handler>(
+    handler: Arc<H>,
+    addr: SocketAddr,
+    limits: ServerLimits,
+) -> std::io::Result<Running> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(accept_loop(listener, move |stream| {
         let handler = handler.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                let handler = handler.clone();
-                async move {
-                    let (parts, body) = request.into_parts();
-                    let outcome = match read_body(&parts, body, limits).await {
-                        Err(outcome) => outcome,
-                        Ok(body) => {
-                            let req = Req { method: parts.method, path: parts.uri.path().to_string(), headers: parts.headers, body };
-                            // A panicking handler costs its request a 500, not the sandbox.
-                            match tokio::spawn(handler.handle(req)).await {
-                                Ok(outcome) => outcome,
-                                Err(_) => json(500, serde_json::json!({ "message": "the sandbox failed on this request (a bug: please report it)" })),
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let handler = handler.clone();
+                    async move {
+                        let (parts, body) = request.into_parts();
+                        let outcome = match read_body(&parts, body, limits).await {
+                            Err(outcome) => outcome,
+                            Ok(body) => {
+                                let req = Req {
+                                    method: parts.method,
+                                    path: parts.uri.path().to_string(),
+                                    headers: parts.headers,
+                                    body,
+                                };
+                                // A panicking handler costs its request a 500, not the sandbox.
+                                match tokio::spawn(handler.handle(req)).await {
+                                    Ok(outcome) => outcome,
+                                    Err(_) => json(
+                                        500,
+                                        serde_json::json!({ "message": "the sandbox failed on this request (a bug: please report it)" }),
+                                    ),
+                                }
                             }
+                        };
+                        match outcome {
+                            Outcome::Reply(r) => Ok(r),
+                            Outcome::Drop => Err(Dropped),
                         }
-                    };
-                    match outcome {
-                        Outcome::Reply(r) => Ok(r),
-                        Outcome::Drop => Err(Dropped),
                     }
-                }
-            });
+                },
+            );
             let io = hyper_util::rt::TokioIo::new(stream);
-            let _ = hyper::server::conn::http1::Builder::new().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_read_timeout).serve_connection(io, service).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .serve_connection(io, service)
+                .await;
         });
     }));
     Ok(Running { addr, task })
@@ -397,9 +494,22 @@ mod tests {
 
     #[test]
     fn accept_backoff_doubles_to_a_second() {
-        let table = [(1, 5), (2, 10), (3, 20), (4, 40), (8, 640), (9, 1000), (10, 1000), (u32::MAX, 1000)];
+        let table = [
+            (1, 5),
+            (2, 10),
+            (3, 20),
+            (4, 40),
+            (8, 640),
+            (9, 1000),
+            (10, 1000),
+            (u32::MAX, 1000),
+        ];
         for (failures, ms) in table {
-            assert_eq!(accept_backoff(failures), Duration::from_millis(ms), "{failures}");
+            assert_eq!(
+                accept_backoff(failures),
+                Duration::from_millis(ms),
+                "{failures}"
+            );
         }
     }
 
@@ -418,7 +528,10 @@ mod tests {
     #[tokio::test]
     async fn a_failing_accept_loop_backs_off_instead_of_spinning() {
         let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
-        let run = tokio::time::timeout(Duration::from_millis(300), accept_loop(Failing(calls.clone()), |_| {}));
+        let run = tokio::time::timeout(
+            Duration::from_millis(300),
+            accept_loop(Failing(calls.clone()), |_| {}),
+        );
         assert!(run.await.is_err(), "the loop runs until stopped");
         // 5 + 10 + 20 + 40 + 80 + 160 ms: at most 7 attempts in 300 ms (a spinning loop makes millions).
         let n = calls.load(std::sync::atomic::Ordering::SeqCst);
@@ -427,8 +540,14 @@ mod tests {
 
     #[test]
     fn http_dates_are_imf_fixdates() {
-        assert_eq!(http_date(std::time::UNIX_EPOCH + Duration::from_secs(784_111_777)), "Sun, 06 Nov 1994 08:49:37 GMT");
-        assert_eq!(http_date(std::time::UNIX_EPOCH + Duration::from_secs(951_782_400)), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(
+            http_date(std::time::UNIX_EPOCH + Duration::from_secs(784_111_777)),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+        assert_eq!(
+            http_date(std::time::UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "Tue, 29 Feb 2000 00:00:00 GMT"
+        );
     }
 
     #[test]

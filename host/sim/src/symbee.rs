@@ -19,7 +19,9 @@
 
 use crate::faults::Faults;
 use crate::rate::{RateLimit, RateMode, Window};
-use crate::server::{json, json_with, serve, with_faults, Handler, Outcome, Req, Running, ServerLimits};
+use crate::server::{
+    json, json_with, serve, with_faults, Handler, Outcome, Req, Running, ServerLimits,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -169,7 +171,14 @@ impl SymbeeSeed {
             secondary_email: None,
         });
         SymbeeSeed {
-            companies: vec![Company { company_code: COMPANY.into(), environments: vec![prod, env(ENV_DIRECTORY, AuthMode::Directory), env(ENV_INTERNAL, AuthMode::ConnectInternal)] }],
+            companies: vec![Company {
+                company_code: COMPANY.into(),
+                environments: vec![
+                    prod,
+                    env(ENV_DIRECTORY, AuthMode::Directory),
+                    env(ENV_INTERNAL, AuthMode::ConnectInternal),
+                ],
+            }],
             rate_limit: None,
             faults: Faults::default(),
         }
@@ -204,7 +213,9 @@ pub struct SymbeeSim {
 
 fn result(result: &str, message: &str, extra: Value) -> Outcome {
     let mut body = json!({ "result": result, "message": message });
-    body.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().cloned().unwrap_or_default());
     json(200, body)
 }
 
@@ -216,7 +227,14 @@ fn unauthorized(s: &mut State, why: &str) -> Outcome {
 impl SymbeeSim {
     /// A sandbox holding `seed`.
     pub fn new(seed: SymbeeSeed) -> SymbeeSim {
-        SymbeeSim { state: Arc::new(Mutex::new(State { seed, window: Window::default(), stats: Stats::default(), next_id: 1 })) }
+        SymbeeSim {
+            state: Arc::new(Mutex::new(State {
+                seed,
+                window: Window::default(),
+                stats: Stats::default(),
+                next_id: 1,
+            })),
+        }
     }
 
     /// Serves on `addr` (port 0 picks one).
@@ -225,7 +243,11 @@ impl SymbeeSim {
     }
 
     /// Serves on `addr` under `limits`.
-    pub async fn serve_with(&self, addr: SocketAddr, limits: ServerLimits) -> std::io::Result<Running> {
+    pub async fn serve_with(
+        &self,
+        addr: SocketAddr,
+        limits: ServerLimits,
+    ) -> std::io::Result<Running> {
         serve(Arc::new(self.clone()), addr, limits).await
     }
 
@@ -262,7 +284,12 @@ impl SymbeeSim {
     /// Rotates an environment's key: the old key is rejected from now on.
     pub fn rotate_key(&self, company: &str, environment: &str, key: &str) -> bool {
         self.update(|s| {
-            let env = s.companies.iter_mut().filter(|c| c.company_code == company).flat_map(|c| c.environments.iter_mut()).find(|e| e.name == environment);
+            let env = s
+                .companies
+                .iter_mut()
+                .filter(|c| c.company_code == company)
+                .flat_map(|c| c.environments.iter_mut())
+                .find(|e| e.name == environment);
             match env {
                 Some(e) => {
                     e.api_key = key.into();
@@ -277,8 +304,19 @@ impl SymbeeSim {
         let mut guard = self.state.lock().unwrap();
         let s = &mut *guard;
         // Headers first: any missing, malformed or wrong X-sc header is a 401.
-        let header = |n: &str| req.header(n).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
-        let names = ["x-sc-platform-code", "x-sc-company-code", "x-sc-company-environment", "x-sc-secrets-region", "x-sc-company-api-key"];
+        let header = |n: &str| {
+            req.header(n)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let names = [
+            "x-sc-platform-code",
+            "x-sc-company-code",
+            "x-sc-company-environment",
+            "x-sc-secrets-region",
+            "x-sc-company-api-key",
+        ];
         let mut values = Vec::new();
         for n in names {
             match header(n) {
@@ -286,14 +324,24 @@ impl SymbeeSim {
                 None => return unauthorized(s, &format!("missing header {n}")),
             }
         }
-        let [platform, company, environment, region, key] = <[String; 5]>::try_from(values).unwrap();
+        let [platform, company, environment, region, key] =
+            <[String; 5]>::try_from(values).unwrap();
         if platform != PLATFORM {
             return unauthorized(s, "X-sc-platform-code must be \"AWS Connect\"");
         }
-        let Some(ci) = s.seed.companies.iter().position(|c| c.company_code == company) else {
+        let Some(ci) = s
+            .seed
+            .companies
+            .iter()
+            .position(|c| c.company_code == company)
+        else {
             return unauthorized(s, "unknown company code");
         };
-        let Some(ei) = s.seed.companies[ci].environments.iter().position(|e| e.name == environment) else {
+        let Some(ei) = s.seed.companies[ci]
+            .environments
+            .iter()
+            .position(|e| e.name == environment)
+        else {
             return unauthorized(s, "unknown environment");
         };
         let env = &s.seed.companies[ci].environments[ei];
@@ -308,39 +356,75 @@ impl SymbeeSim {
                 if limit.mode == RateMode::Reject {
                     s.stats.rate_limited += 1;
                     let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
-                    return json_with(429, json!({ "message": "Too many requests" }), &[("retry-after", secs.to_string())]);
+                    return json_with(
+                        429,
+                        json!({ "message": "Too many requests" }),
+                        &[("retry-after", secs.to_string())],
+                    );
                 }
             }
         }
         s.stats.operations += 1;
         let body = req.json();
         if !body.is_object() {
-            return json(400, json!({ "message": "The request body must be a JSON object" }));
+            return json(
+                400,
+                json!({ "message": "The request body must be a JSON object" }),
+            );
         }
         let tenant = &body["tenant"];
-        let matches = tenant["platform"] == PLATFORM && tenant["companyCode"] == company.as_str() && tenant["environment"] == environment.as_str();
+        let matches = tenant["platform"] == PLATFORM
+            && tenant["companyCode"] == company.as_str()
+            && tenant["environment"] == environment.as_str();
         if !matches {
-            return result("INVALID_TENANT", "The tenant in the request body does not match the X-sc headers", json!({}));
+            return result(
+                "INVALID_TENANT",
+                "The tenant in the request body does not match the X-sc headers",
+                json!({}),
+            );
         }
         let env = &mut s.seed.companies[ci].environments[ei];
         if env.auth == AuthMode::ConnectInternal {
             return result("NOT_SUPPORTED", "User provisioning is not supported for environments using the Amazon Connect internal user directory", json!({}));
         }
         if !env.provisioning_enabled {
-            return result("UNAUTHORIZED", "User provisioning is not enabled for this environment", json!({}));
+            return result(
+                "UNAUTHORIZED",
+                "User provisioning is not enabled for this environment",
+                json!({}),
+            );
         }
-        let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+        let text = |k: &str| {
+            body.get(k)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
         let Some(login) = text("loginUserId") else {
             return result("INVALID_ARGUMENTS", "loginUserId is required", json!({}));
         };
-        let connect_of = |env: &Environment, login: &str| env.connect_users.iter().find(|c| c.username == login).map(|c| c.id.clone());
+        let connect_of = |env: &Environment, login: &str| {
+            env.connect_users
+                .iter()
+                .find(|c| c.username == login)
+                .map(|c| c.id.clone())
+        };
         match op {
             "query-existence" => match env.users.iter().any(|u| u.login_user_id == login) {
-                false => result("NOT_FOUND", "User not found", json!({ "amazonConnectStatus": null, "connectUserId": null })),
+                false => result(
+                    "NOT_FOUND",
+                    "User not found",
+                    json!({ "amazonConnectStatus": null, "connectUserId": null }),
+                ),
                 true => {
                     let id = connect_of(env, &login);
                     let status = if id.is_some() { "EXISTS" } else { "NOT_FOUND" };
-                    result("SUCCESS", "User exists", json!({ "amazonConnectStatus": status, "connectUserId": id }))
+                    result(
+                        "SUCCESS",
+                        "User exists",
+                        json!({ "amazonConnectStatus": status, "connectUserId": id }),
+                    )
                 }
             },
             "delete-user" => match env.users.iter().position(|u| u.login_user_id == login) {
@@ -352,35 +436,59 @@ impl SymbeeSim {
                 }
             },
             "add-user" => {
-                let mut missing: Vec<&str> = ["firstName", "lastName", "userTemplateName"].into_iter().filter(|k| text(k).is_none()).collect();
+                let mut missing: Vec<&str> = ["firstName", "lastName", "userTemplateName"]
+                    .into_iter()
+                    .filter(|k| text(k).is_none())
+                    .collect();
                 let primary = text("primaryEmailAddr");
                 if env.auth == AuthMode::Directory && primary.is_none() {
                     missing.push("primaryEmailAddr");
                 }
                 if !missing.is_empty() {
-                    return result("INVALID_ARGUMENTS", &format!("Missing required arguments: {}", missing.join(", ")), json!({}));
+                    return result(
+                        "INVALID_ARGUMENTS",
+                        &format!("Missing required arguments: {}", missing.join(", ")),
+                        json!({}),
+                    );
                 }
                 let in_connect = match body.get("createInAmazonConnect") {
                     None | Some(Value::Null) => false,
                     Some(Value::Bool(b)) => *b,
-                    Some(_) => return result("INVALID_ARGUMENTS", "createInAmazonConnect must be true or false", json!({})),
+                    Some(_) => {
+                        return result(
+                            "INVALID_ARGUMENTS",
+                            "createInAmazonConnect must be true or false",
+                            json!({}),
+                        )
+                    }
                 };
                 let template = text("userTemplateName").unwrap();
                 if !env.templates.contains(&template) {
-                    return result("INVALID_ARGUMENTS", &format!("User template '{template}' not found"), json!({}));
+                    return result(
+                        "INVALID_ARGUMENTS",
+                        &format!("User template '{template}' not found"),
+                        json!({}),
+                    );
                 }
                 if env.users.iter().any(|u| u.login_user_id == login) {
                     return result("ALREADY_EXISTS", "User already exists", json!({}));
                 }
                 let connect_id = if in_connect {
                     if env.connect_failure {
-                        return result("FAIL", "Failed to create the user in Amazon Connect", json!({}));
+                        return result(
+                            "FAIL",
+                            "Failed to create the user in Amazon Connect",
+                            json!({}),
+                        );
                     }
                     Some(match connect_of(env, &login) {
                         Some(id) => id,
                         None => {
                             let id = connect_uuid(s_next(&mut s.next_id));
-                            env.connect_users.push(ConnectUser { username: login.clone(), id: id.clone() });
+                            env.connect_users.push(ConnectUser {
+                                username: login.clone(),
+                                id: id.clone(),
+                            });
                             id
                         }
                     })
@@ -392,10 +500,18 @@ impl SymbeeSim {
                     first_name: text("firstName").unwrap(),
                     last_name: text("lastName").unwrap(),
                     user_template_name: template,
-                    primary_email: if env.auth == AuthMode::Saml { None } else { primary },
+                    primary_email: if env.auth == AuthMode::Saml {
+                        None
+                    } else {
+                        primary
+                    },
                     secondary_email: text("secondaryEmailAddr"),
                 });
-                result("SUCCESS", "User Created", json!({ "connectUserId": connect_id }))
+                result(
+                    "SUCCESS",
+                    "User Created",
+                    json!({ "connectUserId": connect_id }),
+                )
             }
             _ => json(404, json!({ "message": "Unknown operation" })),
         }
@@ -423,13 +539,20 @@ impl SymbeeSim {
             },
             ("POST", ["rotate-key"]) => {
                 let field = |k: &str| body[k].as_str().unwrap_or("").to_string();
-                if self.rotate_key(&field("company_code"), &field("environment"), &field("api_key")) {
+                if self.rotate_key(
+                    &field("company_code"),
+                    &field("environment"),
+                    &field("api_key"),
+                ) {
                     json(200, json!({ "ok": true }))
                 } else {
                     json(404, json!({ "message": "no such company or environment" }))
                 }
             }
-            _ => json(404, json!({ "message": "unknown sandbox control endpoint" })),
+            _ => json(
+                404,
+                json!({ "message": "unknown sandbox control endpoint" }),
+            ),
         }
     }
 }
@@ -442,7 +565,12 @@ fn s_next(n: &mut u64) -> u64 {
 /// A UUID-shaped Amazon Connect user id.
 fn connect_uuid(n: u64) -> String {
     let x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    format!("a5953a27-{:04x}-45b3-{:04x}-{:012x}", (x >> 48) & 0xffff, (x >> 32) & 0xffff, x & 0xffff_ffff_ffff)
+    format!(
+        "a5953a27-{:04x}-45b3-{:04x}-{:012x}",
+        (x >> 48) & 0xffff,
+        (x >> 32) & 0xffff,
+        x & 0xffff_ffff_ffff
+    )
 }
 
 impl Handler for SymbeeSim {
@@ -451,8 +579,16 @@ impl Handler for SymbeeSim {
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
         let op = match (req.method.as_str(), segs.as_slice()) {
             (_, ["_sandbox", rest @ ..]) => return self.control(&req, rest),
-            ("POST", ["symbee-admin", "api", "users", op @ ("add-user" | "query-existence" | "delete-user")]) => op.to_string(),
-            _ => return json(404, json!({ "message": format!("No route for {} {}", req.method, req.path) })),
+            (
+                "POST",
+                ["symbee-admin", "api", "users", op @ ("add-user" | "query-existence" | "delete-user")],
+            ) => op.to_string(),
+            _ => {
+                return json(
+                    404,
+                    json!({ "message": format!("No route for {} {}", req.method, req.path) }),
+                )
+            }
         };
         let after = self.update(|s| s.faults.after_serve(&op));
         with_faults(

@@ -61,7 +61,10 @@ struct Controller(tokio::sync::watch::Sender<bool>);
 
 #[tonic::async_trait]
 impl GrpcController for Controller {
-    async fn shutdown(&self, _: Request<proto::plugin::Empty>) -> Result<Response<proto::plugin::Empty>, Status> {
+    async fn shutdown(
+        &self,
+        _: Request<proto::plugin::Empty>,
+    ) -> Result<Response<proto::plugin::Empty>, Status> {
         tracing::debug!("Terraform shut the provider down");
         self.0.send_replace(true);
         Ok(Response::new(proto::plugin::Empty {}))
@@ -72,10 +75,15 @@ struct Stdio;
 
 #[tonic::async_trait]
 impl GrpcStdio for Stdio {
-    type StreamStdioStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<proto::plugin::StdioData, Status>> + Send>>;
+    type StreamStdioStream = std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<proto::plugin::StdioData, Status>> + Send>,
+    >;
     /// Nothing is ever written to the plugin's stdout after the handshake, and logs go to stderr
     /// lines: the stream stays open and empty until shutdown.
-    async fn stream_stdio(&self, _: Request<proto::plugin::Empty>) -> Result<Response<Self::StreamStdioStream>, Status> {
+    async fn stream_stdio(
+        &self,
+        _: Request<proto::plugin::Empty>,
+    ) -> Result<Response<Self::StreamStdioStream>, Status> {
         Ok(Response::new(Box::pin(futures::stream::pending())))
     }
 }
@@ -84,8 +92,13 @@ struct Healthy;
 
 #[tonic::async_trait]
 impl Health for Healthy {
-    async fn check(&self, _: Request<proto::health::HealthCheckRequest>) -> Result<Response<proto::health::HealthCheckResponse>, Status> {
-        Ok(Response::new(proto::health::HealthCheckResponse { status: proto::health::health_check_response::ServingStatus::Serving as i32 }))
+    async fn check(
+        &self,
+        _: Request<proto::health::HealthCheckRequest>,
+    ) -> Result<Response<proto::health::HealthCheckResponse>, Status> {
+        Ok(Response::new(proto::health::HealthCheckResponse {
+            status: proto::health::health_check_response::ServingStatus::Serving as i32,
+        }))
     }
 }
 
@@ -100,23 +113,34 @@ pub async fn serve(dir: &Path) -> anyhow::Result<()> {
     unsafe {
         libc::signal(libc::SIGINT, libc::SIG_IGN);
     }
-    let protocol = plugin::negotiate(std::env::var("PLUGIN_PROTOCOL_VERSIONS").ok().as_deref()).map_err(anyhow::Error::msg)?;
+    let protocol = plugin::negotiate(std::env::var("PLUGIN_PROTOCOL_VERSIONS").ok().as_deref())
+        .map_err(anyhow::Error::msg)?;
     let runtime = roster_runtime::Runtime::new(roster_runtime::RuntimeOptions::default())?;
     {
         use tracing_subscriber::layer::SubscriberExt;
-        let level = log::level_from_env(std::env::var("TF_LOG_PROVIDER").ok().as_deref(), std::env::var("TF_LOG").ok().as_deref());
-        let subscriber = tracing_subscriber::registry().with(log::HclogLayer::new(runtime.redactor().clone(), level));
+        let level = log::level_from_env(
+            std::env::var("TF_LOG_PROVIDER").ok().as_deref(),
+            std::env::var("TF_LOG").ok().as_deref(),
+        );
+        let subscriber = tracing_subscriber::registry()
+            .with(log::HclogLayer::new(runtime.redactor().clone(), level));
         let _ = tracing::subscriber::set_global_default(subscriber);
     }
     let host = Arc::new(Host::new(runtime, package::open(dir)).await);
     let socket_dir = private_dir()?;
     let socket = socket_dir.join("plugin.sock");
-    let listener = tokio::net::UnixListener::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;
+    let listener = tokio::net::UnixListener::bind(&socket)
+        .with_context(|| format!("binding {}", socket.display()))?;
     let tls = match std::env::var("PLUGIN_CLIENT_CERT") {
         Ok(pem) if !pem.trim().is_empty() => Some(plugin::server_tls(&pem)?),
         _ => None,
     };
-    let line = plugin::handshake_line(protocol, "unix", &socket.display().to_string(), tls.as_ref().map(|(_, der)| der.as_slice()));
+    let line = plugin::handshake_line(
+        protocol,
+        "unix",
+        &socket.display().to_string(),
+        tls.as_ref().map(|(_, der)| der.as_slice()),
+    );
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
@@ -129,12 +153,17 @@ pub async fn serve(dir: &Path) -> anyhow::Result<()> {
     let (conns, rx) = tokio::sync::mpsc::channel::<Result<plugin::Connection, std::io::Error>>(16);
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let (acceptor, conns) = (acceptor.clone(), conns.clone());
             tokio::spawn(async move {
                 let conn = match acceptor {
                     None => Ok(plugin::Connection::Plain(stream)),
-                    Some(a) => a.accept(stream).await.map(|s| plugin::Connection::Tls(Box::new(s))),
+                    Some(a) => a
+                        .accept(stream)
+                        .await
+                        .map(|s| plugin::Connection::Tls(Box::new(s))),
                 };
                 match conn {
                     Ok(c) => {
@@ -145,8 +174,11 @@ pub async fn serve(dir: &Path) -> anyhow::Result<()> {
             });
         }
     });
-    let incoming = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
-    let provider = proto::tfplugin6::provider_server::ProviderServer::new(host.clone()).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE);
+    let incoming =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let provider = proto::tfplugin6::provider_server::ProviderServer::new(host.clone())
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
     let result = tonic::transport::Server::builder()
         .add_service(provider)
         .add_service(GrpcControllerServer::new(Controller(shutdown)))
@@ -172,7 +204,10 @@ fn private_dir() -> anyhow::Result<std::path::PathBuf> {
         match builder.create(&p) {
             Ok(()) => return Ok(p),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("creating a socket directory in {}", base.display())),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("creating a socket directory in {}", base.display()))
+            }
         }
     }
     anyhow::bail!("no free socket directory in {}", base.display())

@@ -92,7 +92,12 @@ pub fn from_component(a: &AttributeSchema, json: Option<&Json>) -> Value {
 /// The attributes to send to `create` (or to compare): every known, non-null attribute the
 /// user sets.
 pub fn desired(schema: &ResourceSchema, state: &Value) -> Map<String, Json> {
-    schema.attributes.iter().filter(|a| a.presence != Presence::Computed).filter_map(|a| Some((a.name.clone(), to_component(a, state.get(&a.name))?))).collect()
+    schema
+        .attributes
+        .iter()
+        .filter(|a| a.presence != Presence::Computed)
+        .filter_map(|a| Some((a.name.clone(), to_component(a, state.get(&a.name))?)))
+        .collect()
 }
 
 /// The object's id in `state`, if known.
@@ -102,12 +107,26 @@ pub fn id_of<'a>(schema: &ResourceSchema, state: &'a Value) -> Option<&'a str> {
 
 /// Plans one resource: `prior` (null: none yet), `proposed` (Terraform's merge of prior and
 /// configuration; null: destroy), `config`.
-pub fn plan(schema: &ResourceSchema, prior: &Value, proposed: &Value, config: &Value, private: &Private) -> Planned {
+pub fn plan(
+    schema: &ResourceSchema,
+    prior: &Value,
+    proposed: &Value,
+    config: &Value,
+    private: &Private,
+) -> Planned {
     if proposed.is_null() {
-        return Planned { state: Value::Null, requires_replace: vec![], private: Private::default() };
+        return Planned {
+            state: Value::Null,
+            requires_replace: vec![],
+            private: Private::default(),
+        };
     }
     if prior.is_null() {
-        return Planned { state: fresh(schema, proposed, config), requires_replace: vec![], private: Private::default() };
+        return Planned {
+            state: fresh(schema, proposed, config),
+            requires_replace: vec![],
+            private: Private::default(),
+        };
     }
     let mut state: BTreeMap<String, Value> = proposed.as_map().cloned().unwrap_or_default();
     // What the vendor sees: desired (configured now) against what Roster knew before.
@@ -120,17 +139,27 @@ pub fn plan(schema: &ResourceSchema, prior: &Value, proposed: &Value, config: &V
             v => Some((a.name.clone(), to_component(a, v)?)),
         })
         .collect();
-    let known: Map<String, Json> = schema.attributes.iter().filter_map(|a| Some((a.name.clone(), to_component(a, prior.get(&a.name))?))).collect();
+    let known: Map<String, Json> = schema
+        .attributes
+        .iter()
+        .filter_map(|a| Some((a.name.clone(), to_component(a, prior.get(&a.name))?)))
+        .collect();
     let before: Map<String, Json> = known
         .iter()
         .filter(|(k, _)| !private.imported.contains(*k))
-        .filter(|(k, _)| schema.attributes.iter().any(|a| &a.name == *k && a.presence != Presence::Computed && !writes_only(a)))
+        .filter(|(k, _)| {
+            schema
+                .attributes
+                .iter()
+                .any(|a| &a.name == *k && a.presence != Presence::Computed && !writes_only(a))
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut requires_replace = Vec::new();
     let mut still_imported = private.imported.clone();
     for change in decide::diff(schema, &want, &before, &known) {
-        let adopted_from_configuration = private.imported.contains(&change.attribute) && change.from.is_null();
+        let adopted_from_configuration =
+            private.imported.contains(&change.attribute) && change.from.is_null();
         if adopted_from_configuration {
             still_imported.remove(&change.attribute);
         } else {
@@ -141,9 +170,14 @@ pub fn plan(schema: &ResourceSchema, prior: &Value, proposed: &Value, config: &V
         let configured = !config.get(&a.name).is_null();
         let value = if writes_only(a) {
             Value::Null
-        } else if !requires_replace.is_empty() && (a.presence == Presence::Computed || (a.presence == Presence::OptionalComputed && !configured)) {
+        } else if !requires_replace.is_empty()
+            && (a.presence == Presence::Computed
+                || (a.presence == Presence::OptionalComputed && !configured))
+        {
             Value::Unknown
-        } else if a.presence == Presence::Computed || (a.presence == Presence::OptionalComputed && !configured) {
+        } else if a.presence == Presence::Computed
+            || (a.presence == Presence::OptionalComputed && !configured)
+        {
             prior.get(&a.name).clone()
         } else {
             if configured {
@@ -156,7 +190,13 @@ pub fn plan(schema: &ResourceSchema, prior: &Value, proposed: &Value, config: &V
     if !requires_replace.is_empty() {
         still_imported.clear();
     }
-    Planned { state: Value::Map(state), requires_replace, private: Private { imported: still_imported } }
+    Planned {
+        state: Value::Map(state),
+        requires_replace,
+        private: Private {
+            imported: still_imported,
+        },
+    }
 }
 
 /// The planned state of a new object: what the configuration sets, and unknown for what the
@@ -166,7 +206,9 @@ fn fresh(schema: &ResourceSchema, proposed: &Value, config: &Value) -> Value {
     for a in &schema.attributes {
         let v = if writes_only(a) {
             Value::Null
-        } else if a.presence == Presence::Computed || (a.presence == Presence::OptionalComputed && config.get(&a.name).is_null()) {
+        } else if a.presence == Presence::Computed
+            || (a.presence == Presence::OptionalComputed && config.get(&a.name).is_null())
+        {
             Value::Unknown
         } else {
             proposed.get(&a.name).clone()
@@ -195,7 +237,11 @@ pub fn created(schema: &ResourceSchema, planned: &Value, answer: &Map<String, Js
 }
 
 /// The state after a read (`None` from a read that found nothing: the object is gone).
-pub fn refreshed(schema: &ResourceSchema, prior: &Value, read: Option<&Map<String, Json>>) -> Value {
+pub fn refreshed(
+    schema: &ResourceSchema,
+    prior: &Value,
+    read: Option<&Map<String, Json>>,
+) -> Value {
     let Some(read) = read else { return Value::Null };
     let mut state = BTreeMap::new();
     for a in &schema.attributes {
@@ -229,7 +275,11 @@ pub fn imported(schema: &ResourceSchema, id: &str, read: &Map<String, Json>) -> 
     let mut state = BTreeMap::new();
     let mut private = Private::default();
     for a in &schema.attributes {
-        let mut v = if writes_only(a) { Value::Null } else { from_component(a, read.get(&a.name)) };
+        let mut v = if writes_only(a) {
+            Value::Null
+        } else {
+            from_component(a, read.get(&a.name))
+        };
         if a.name == schema.id_attribute {
             if v.is_null() {
                 v = Value::String(id.to_string());
@@ -245,9 +295,25 @@ pub fn imported(schema: &ResourceSchema, id: &str, read: &Map<String, Json>) -> 
 /// Where an existing object differs from what is declared, for adopting it: only attributes
 /// the vendor reports count (it cannot contradict what it does not report), create-only ones
 /// never do.
-pub fn mismatches(schema: &ResourceSchema, desired: &Map<String, Json>, existing: &Map<String, Json>) -> Vec<String> {
-    let reported: Map<String, Json> = desired.iter().filter(|(k, _)| existing.get(*k).is_some_and(|v| !v.is_null())).map(|(k, v)| (k.clone(), v.clone())).collect();
-    decide::diff(schema, &reported, &Map::new(), existing).into_iter().map(|c| format!("{} is {} at the vendor, {} in configuration", c.attribute, c.from, c.to)).collect()
+pub fn mismatches(
+    schema: &ResourceSchema,
+    desired: &Map<String, Json>,
+    existing: &Map<String, Json>,
+) -> Vec<String> {
+    let reported: Map<String, Json> = desired
+        .iter()
+        .filter(|(k, _)| existing.get(*k).is_some_and(|v| !v.is_null()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    decide::diff(schema, &reported, &Map::new(), existing)
+        .into_iter()
+        .map(|c| {
+            format!(
+                "{} is {} at the vendor, {} in configuration",
+                c.attribute, c.from, c.to
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -276,13 +342,33 @@ mod tests {
             description: String::new(),
             id_attribute: "id".into(),
             attributes: vec![
-                AttributeSchema { case_insensitive: true, ..a("id", Presence::Required) },
-                AttributeSchema { case_insensitive: true, ..a("ou", Presence::OptionalComputed) },
-                AttributeSchema { create_only: true, replace_on_change: false, ..a("copy_from", Presence::Optional) },
+                AttributeSchema {
+                    case_insensitive: true,
+                    ..a("id", Presence::Required)
+                },
+                AttributeSchema {
+                    case_insensitive: true,
+                    ..a("ou", Presence::OptionalComputed)
+                },
+                AttributeSchema {
+                    create_only: true,
+                    replace_on_change: false,
+                    ..a("copy_from", Presence::Optional)
+                },
                 a("first_name", Presence::Required),
-                AttributeSchema { value_type: ValueType::Boolean, ..a("in_connect", Presence::Optional) },
-                AttributeSchema { value_type: ValueType::StringList, replace_on_change: false, ..a("licenses", Presence::Computed) },
-                AttributeSchema { sensitive: true, ..a("pin", Presence::Optional) },
+                AttributeSchema {
+                    value_type: ValueType::Boolean,
+                    ..a("in_connect", Presence::Optional)
+                },
+                AttributeSchema {
+                    value_type: ValueType::StringList,
+                    replace_on_change: false,
+                    ..a("licenses", Presence::Computed)
+                },
+                AttributeSchema {
+                    sensitive: true,
+                    ..a("pin", Presence::Optional)
+                },
             ],
             replace_warning: None,
         }
@@ -301,64 +387,149 @@ mod tests {
     }
 
     fn state() -> Value {
-        v(json!({ "id": "AB-1", "ou": "ou-1", "copy_from": "tpl", "first_name": "Ada", "licenses": ["std"] }))
+        v(
+            json!({ "id": "AB-1", "ou": "ou-1", "copy_from": "tpl", "first_name": "Ada", "licenses": ["std"] }),
+        )
     }
 
     #[test]
     fn a_create_plans_the_configuration_and_unknowns_for_the_vendor() {
         let config = v(json!({ "id": "AB-1", "first_name": "Ada", "pin": "1234" }));
-        let p = plan(&schema(), &Value::Null, &config, &config, &Private::default());
+        let p = plan(
+            &schema(),
+            &Value::Null,
+            &config,
+            &config,
+            &Private::default(),
+        );
         assert_eq!(p.state.get("id"), &Value::String("AB-1".into()));
-        assert_eq!(p.state.get("ou"), &Value::Unknown, "optional-computed and unset: the vendor decides");
+        assert_eq!(
+            p.state.get("ou"),
+            &Value::Unknown,
+            "optional-computed and unset: the vendor decides"
+        );
         assert_eq!(p.state.get("licenses"), &Value::Unknown);
         assert_eq!(p.state.get("in_connect"), &Value::Null);
-        assert_eq!(p.state.get("pin"), &Value::Null, "write-only: never in a plan or state");
+        assert_eq!(
+            p.state.get("pin"),
+            &Value::Null,
+            "write-only: never in a plan or state"
+        );
         assert!(p.requires_replace.is_empty());
-        assert_eq!(desired(&schema(), &config), json!({ "id": "AB-1", "first_name": "Ada", "pin": "1234" }).as_object().unwrap().clone());
+        assert_eq!(
+            desired(&schema(), &config),
+            json!({ "id": "AB-1", "first_name": "Ada", "pin": "1234" })
+                .as_object()
+                .unwrap()
+                .clone()
+        );
     }
 
     #[test]
     fn the_create_result_keeps_the_users_spelling_and_takes_the_vendors_unknowns() {
         let config = v(json!({ "id": "AB-1", "first_name": "Ada" }));
-        let planned = plan(&schema(), &Value::Null, &config, &config, &Private::default()).state;
-        let answer = json!({ "id": "ab-1", "ou": "OU-9", "licenses": ["std"], "first_name": "Ada" });
+        let planned = plan(
+            &schema(),
+            &Value::Null,
+            &config,
+            &config,
+            &Private::default(),
+        )
+        .state;
+        let answer =
+            json!({ "id": "ab-1", "ou": "OU-9", "licenses": ["std"], "first_name": "Ada" });
         let s = created(&schema(), &planned, answer.as_object().unwrap());
-        assert_eq!(s.get("id"), &Value::String("AB-1".into()), "the planned value, as Terraform demands");
+        assert_eq!(
+            s.get("id"),
+            &Value::String("AB-1".into()),
+            "the planned value, as Terraform demands"
+        );
         assert_eq!(s.get("ou"), &Value::String("OU-9".into()));
-        assert_eq!(s.get("licenses"), &Value::List(vec![Value::String("std".into())]));
+        assert_eq!(
+            s.get("licenses"),
+            &Value::List(vec![Value::String("std".into())])
+        );
         assert!(!s.has_unknown());
     }
 
     #[test]
     fn no_change_and_case_only_changes_replace_nothing() {
         let prior = state();
-        let config = with(with(prior.clone(), "licenses", Value::Null), "ou", Value::String("OU-1".into()));
+        let config = with(
+            with(prior.clone(), "licenses", Value::Null),
+            "ou",
+            Value::String("OU-1".into()),
+        );
         let p = plan(&schema(), &prior, &config, &config, &Private::default());
         assert!(p.requires_replace.is_empty(), "{:?}", p.requires_replace);
-        assert_eq!(p.state.get("licenses"), prior.get("licenses"), "computed: kept");
-        assert_eq!(p.state.get("ou"), &Value::String("OU-1".into()), "the configuration's spelling");
+        assert_eq!(
+            p.state.get("licenses"),
+            prior.get("licenses"),
+            "computed: kept"
+        );
+        assert_eq!(
+            p.state.get("ou"),
+            &Value::String("OU-1".into()),
+            "the configuration's spelling"
+        );
     }
 
     #[test]
     fn a_change_replaces_and_a_create_only_change_does_not() {
         let prior = state();
-        let config = with(with(prior.clone(), "licenses", Value::Null), "first_name", Value::String("Grace".into()));
+        let config = with(
+            with(prior.clone(), "licenses", Value::Null),
+            "first_name",
+            Value::String("Grace".into()),
+        );
         let p = plan(&schema(), &prior, &config, &config, &Private::default());
         assert_eq!(p.requires_replace, vec!["first_name"]);
-        assert_eq!(p.state.get("licenses"), &Value::Unknown, "a new object: the vendor decides again");
-        let config = with(with(prior.clone(), "licenses", Value::Null), "copy_from", Value::String("other".into()));
+        assert_eq!(
+            p.state.get("licenses"),
+            &Value::Unknown,
+            "a new object: the vendor decides again"
+        );
+        let config = with(
+            with(prior.clone(), "licenses", Value::Null),
+            "copy_from",
+            Value::String("other".into()),
+        );
         let p = plan(&schema(), &prior, &config, &config, &Private::default());
-        assert!(p.requires_replace.is_empty(), "create-only: recorded, never sent");
+        assert!(
+            p.requires_replace.is_empty(),
+            "create-only: recorded, never sent"
+        );
         assert_eq!(p.state.get("copy_from"), &Value::String("other".into()));
         // Setting, or unsetting, an optional attribute Roster sent before is a change.
-        let config = with(with(prior.clone(), "licenses", Value::Null), "in_connect", Value::Bool(true));
-        assert_eq!(plan(&schema(), &prior, &config, &config, &Private::default()).requires_replace, vec!["in_connect"]);
+        let config = with(
+            with(prior.clone(), "licenses", Value::Null),
+            "in_connect",
+            Value::Bool(true),
+        );
+        assert_eq!(
+            plan(&schema(), &prior, &config, &config, &Private::default()).requires_replace,
+            vec!["in_connect"]
+        );
         let prior_set = with(prior.clone(), "in_connect", Value::Bool(true));
-        let config = with(with(prior.clone(), "licenses", Value::Null), "in_connect", Value::Null);
-        assert_eq!(plan(&schema(), &prior_set, &config, &config, &Private::default()).requires_replace, vec!["in_connect"]);
+        let config = with(
+            with(prior.clone(), "licenses", Value::Null),
+            "in_connect",
+            Value::Null,
+        );
+        assert_eq!(
+            plan(&schema(), &prior_set, &config, &config, &Private::default()).requires_replace,
+            vec!["in_connect"]
+        );
         // An unknown in configuration may be a change.
-        let config = with(with(prior.clone(), "licenses", Value::Null), "first_name", Value::Unknown);
-        assert_eq!(plan(&schema(), &prior, &config, &config, &Private::default()).requires_replace, vec!["first_name"]);
+        let config = with(
+            with(prior.clone(), "licenses", Value::Null),
+            "first_name",
+            Value::Unknown,
+        );
+        assert_eq!(
+            plan(&schema(), &prior, &config, &config, &Private::default()).requires_replace,
+            vec!["first_name"]
+        );
     }
 
     #[test]
@@ -366,14 +537,34 @@ mod tests {
         let prior = state();
         let read = json!({ "id": "ab-1", "ou": "OU-1", "licenses": ["std", "pro"], "in_connect": false, "copy_from": "ignored" });
         let s = refreshed(&schema(), &prior, read.as_object());
-        assert_eq!(s.get("id"), &Value::String("AB-1".into()), "same ignoring case: the recorded spelling");
+        assert_eq!(
+            s.get("id"),
+            &Value::String("AB-1".into()),
+            "same ignoring case: the recorded spelling"
+        );
         assert_eq!(s.get("ou"), &Value::String("ou-1".into()));
-        assert_eq!(s.get("first_name"), &Value::String("Ada".into()), "not reported: kept");
-        assert_eq!(s.get("copy_from"), &Value::String("tpl".into()), "create-only: never read back");
-        assert_eq!(s.get("in_connect"), &Value::Null, "unset by the user: not managed");
+        assert_eq!(
+            s.get("first_name"),
+            &Value::String("Ada".into()),
+            "not reported: kept"
+        );
+        assert_eq!(
+            s.get("copy_from"),
+            &Value::String("tpl".into()),
+            "create-only: never read back"
+        );
+        assert_eq!(
+            s.get("in_connect"),
+            &Value::Null,
+            "unset by the user: not managed"
+        );
         assert_eq!(s.get("licenses").to_json().unwrap(), json!(["std", "pro"]));
         let read = json!({ "id": "ab-1", "ou": "ou-2" });
-        assert_eq!(refreshed(&schema(), &prior, read.as_object()).get("ou"), &Value::String("ou-2".into()), "drift is seen");
+        assert_eq!(
+            refreshed(&schema(), &prior, read.as_object()).get("ou"),
+            &Value::String("ou-2".into()),
+            "drift is seen"
+        );
         assert_eq!(refreshed(&schema(), &prior, None), Value::Null, "gone");
     }
 
@@ -382,33 +573,76 @@ mod tests {
         let read = json!({ "id": "ab-1", "ou": "ou-1", "in_connect": false, "licenses": ["std"] });
         let (s, private) = imported(&schema(), "AB-1", read.as_object().unwrap());
         assert_eq!(s.get("id"), &Value::String("ab-1".into()));
-        assert_eq!(s.get("first_name"), &Value::Null, "the vendor cannot report it");
-        assert!(private.imported.contains("first_name") && private.imported.contains("in_connect") && !private.imported.contains("id"));
+        assert_eq!(
+            s.get("first_name"),
+            &Value::Null,
+            "the vendor cannot report it"
+        );
+        assert!(
+            private.imported.contains("first_name")
+                && private.imported.contains("in_connect")
+                && !private.imported.contains("id")
+        );
         assert_eq!(Private::from_bytes(&private.to_bytes()), private);
         // The configuration names the first name (unknowable) and leaves in_connect unset.
         let config = v(json!({ "id": "AB-1", "first_name": "Ada" }));
-        let proposed = with(with(config.clone(), "ou", Value::String("ou-1".into())), "licenses", s.get("licenses").clone());
+        let proposed = with(
+            with(config.clone(), "ou", Value::String("ou-1".into())),
+            "licenses",
+            s.get("licenses").clone(),
+        );
         let p = plan(&schema(), &s, &proposed, &config, &private);
         assert!(p.requires_replace.is_empty(), "{:?}", p.requires_replace);
         assert_eq!(p.state.get("first_name"), &Value::String("Ada".into()));
-        assert!(!p.private.imported.contains("first_name"), "configuration confirmed it: {:?}", p.private);
-        assert!(p.private.imported.contains("in_connect"), "still as the import found it");
+        assert!(
+            !p.private.imported.contains("first_name"),
+            "configuration confirmed it: {:?}",
+            p.private
+        );
+        assert!(
+            p.private.imported.contains("in_connect"),
+            "still as the import found it"
+        );
         // Applied (state only), the unset attribute stays unset through later reads (regression:
         // a read took the vendor's value back and the plan never settled).
         let after = refreshed(&schema(), &p.state, read.as_object());
         assert_eq!(after.get("in_connect"), &Value::Null);
-        assert!(plan(&schema(), &after, &with(proposed.clone(), "in_connect", Value::Null), &config, &p.private).requires_replace.is_empty());
+        assert!(plan(
+            &schema(),
+            &after,
+            &with(proposed.clone(), "in_connect", Value::Null),
+            &config,
+            &p.private
+        )
+        .requires_replace
+        .is_empty());
         // A configuration that contradicts what the vendor reports still replaces.
         let config = v(json!({ "id": "AB-1", "first_name": "Ada", "in_connect": true }));
-        assert_eq!(plan(&schema(), &s, &config, &config, &private).requires_replace, vec!["in_connect"]);
+        assert_eq!(
+            plan(&schema(), &s, &config, &config, &private).requires_replace,
+            vec!["in_connect"]
+        );
     }
 
     #[test]
     fn adopting_compares_only_what_the_vendor_reports() {
-        let desired = json!({ "id": "AB-1", "first_name": "Ada", "copy_from": "tpl", "ou": "OU-1" });
+        let desired =
+            json!({ "id": "AB-1", "first_name": "Ada", "copy_from": "tpl", "ou": "OU-1" });
         let existing = json!({ "id": "ab-1", "ou": "ou-1" });
-        assert!(mismatches(&schema(), desired.as_object().unwrap(), existing.as_object().unwrap()).is_empty());
+        assert!(mismatches(
+            &schema(),
+            desired.as_object().unwrap(),
+            existing.as_object().unwrap()
+        )
+        .is_empty());
         let existing = json!({ "id": "ab-1", "ou": "ou-2" });
-        assert_eq!(mismatches(&schema(), desired.as_object().unwrap(), existing.as_object().unwrap()), vec![r#"ou is "ou-2" at the vendor, "OU-1" in configuration"#]);
+        assert_eq!(
+            mismatches(
+                &schema(),
+                desired.as_object().unwrap(),
+                existing.as_object().unwrap()
+            ),
+            vec![r#"ou is "ou-2" at the vendor, "OU-1" in configuration"#]
+        );
     }
 }

@@ -26,7 +26,11 @@ impl HclogLayer {
 /// The most verbose level worth writing, from the TF_LOG Terraform passes to its plugins
 /// (`TF_LOG_PROVIDER` first): Terraform drops a provider's lines below its own level anyway.
 pub fn level_from_env(provider: Option<&str>, general: Option<&str>) -> Level {
-    match provider.or(general).map(|l| l.trim().to_ascii_uppercase()).as_deref() {
+    match provider
+        .or(general)
+        .map(|l| l.trim().to_ascii_uppercase())
+        .as_deref()
+    {
         Some("TRACE") | Some("JSON") => Level::TRACE,
         Some("DEBUG") => Level::DEBUG,
         Some("INFO") => Level::INFO,
@@ -78,13 +82,23 @@ impl<S: Subscriber> Layer<S> for HclogLayer {
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        if !wanted(event.metadata().target(), event.metadata().level(), &self.max) {
+        if !wanted(
+            event.metadata().target(),
+            event.metadata().level(),
+            &self.max,
+        ) {
             return;
         }
         let mut message = Message(String::new());
         event.record(&mut message);
-        let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-        let text = line(event.metadata().level(), &self.redactor.redact(&message.0), &now);
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let text = line(
+            event.metadata().level(),
+            &self.redactor.redact(&message.0),
+            &now,
+        );
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{text}");
     }
@@ -98,20 +112,42 @@ mod tests {
     fn only_roster_events_up_to_tf_logs_level() {
         assert_eq!(level_from_env(None, None), Level::WARN);
         assert_eq!(level_from_env(None, Some("trace")), Level::TRACE);
-        assert_eq!(level_from_env(Some("INFO"), Some("TRACE")), Level::INFO, "TF_LOG_PROVIDER wins");
-        assert!(wanted("roster_terraform::server", &Level::INFO, &Level::INFO));
-        assert!(!wanted("roster_terraform::server", &Level::DEBUG, &Level::INFO));
-        assert!(!wanted("h2::proto::connection", &Level::ERROR, &Level::TRACE), "library internals never");
+        assert_eq!(
+            level_from_env(Some("INFO"), Some("TRACE")),
+            Level::INFO,
+            "TF_LOG_PROVIDER wins"
+        );
+        assert!(wanted(
+            "roster_terraform::server",
+            &Level::INFO,
+            &Level::INFO
+        ));
+        assert!(!wanted(
+            "roster_terraform::server",
+            &Level::DEBUG,
+            &Level::INFO
+        ));
+        assert!(
+            !wanted("h2::proto::connection", &Level::ERROR, &Level::TRACE),
+            "library internals never"
+        );
     }
 
     #[test]
     fn lines_are_hclog_json_and_redacted() {
         let r = Redactor::default();
         r.add("s3cr3t-value");
-        let l = line(&Level::WARN, &r.redact("token s3cr3t-value refused"), "2026-12-04T00:00:00Z");
+        let l = line(
+            &Level::WARN,
+            &r.redact("token s3cr3t-value refused"),
+            "2026-12-04T00:00:00Z",
+        );
         let v: serde_json::Value = serde_json::from_str(&l).unwrap();
         assert_eq!(v["@level"], "warn");
         assert_eq!(v["@module"], "roster");
-        assert!(!l.contains("s3cr3t-value") && l.contains("[redacted]"), "{l}");
+        assert!(
+            !l.contains("s3cr3t-value") && l.contains("[redacted]"),
+            "{l}"
+        );
     }
 }

@@ -39,7 +39,12 @@ impl std::fmt::Display for Source {
 }
 
 fn label_ok(s: &str, dots: bool) -> bool {
-    !s.is_empty() && !s.starts_with('-') && !s.ends_with('-') && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (dots && b == b'.'))
+    !s.is_empty()
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (dots && b == b'.')
+        })
 }
 
 /// Parses `HOSTNAME/NAMESPACE/TYPE` (lower case; the hostname explicit, so Terraform and
@@ -53,19 +58,31 @@ pub fn parse_source(s: &str) -> Result<Source, String> {
         return Err(format!("source `{s}`: `{hostname}` is not a hostname (lower-case letters, digits, `-` and `.`, with at least one dot)"));
     }
     if !label_ok(namespace, false) || !label_ok(type_name, false) {
-        return Err(format!("source `{s}`: namespace and type are lower-case letters, digits and `-`"));
+        return Err(format!(
+            "source `{s}`: namespace and type are lower-case letters, digits and `-`"
+        ));
     }
-    Ok(Source { hostname: hostname.into(), namespace: namespace.into(), type_name: type_name.into() })
+    Ok(Source {
+        hostname: hostname.into(),
+        namespace: namespace.into(),
+        type_name: type_name.into(),
+    })
 }
 
 /// Checks a provider version: `MAJOR.MINOR.PATCH` (Terraform wants semantic versions).
 pub fn check_version(v: &str) -> Result<(), String> {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
-    if parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+    if parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
         Ok(())
     } else {
-        Err(format!("version `{v}`: Terraform needs a semantic version such as 1.2.0"))
+        Err(format!(
+            "version `{v}`: Terraform needs a semantic version such as 1.2.0"
+        ))
     }
 }
 
@@ -87,7 +104,12 @@ pub fn executable_name(type_name: &str, version: &str) -> String {
 
 /// Where the package of `source` at `version` goes in `mirror`.
 pub fn package_dir(mirror: &Path, source: &Source, version: &str) -> PathBuf {
-    mirror.join(&source.hostname).join(&source.namespace).join(&source.type_name).join(version).join(platform())
+    mirror
+        .join(&source.hostname)
+        .join(&source.namespace)
+        .join(&source.type_name)
+        .join(version)
+        .join(platform())
 }
 
 /// A package's grant: what [`roster_engine::grants`] writes for one provider, named by type.
@@ -103,7 +125,14 @@ pub fn render_grant(type_name: &str, grant: &Grant) -> String {
 
 /// Writes a package: the host executable (copied from `host`), the component and its grant,
 /// into a new directory that then replaces any old one at `dir`. Returns the executable's path.
-pub fn write(dir: &Path, host: &Path, source: &Source, version: &str, wasm: &[u8], grant: &Grant) -> anyhow::Result<PathBuf> {
+pub fn write(
+    dir: &Path,
+    host: &Path,
+    source: &Source,
+    version: &str,
+    wasm: &[u8],
+    grant: &Grant,
+) -> anyhow::Result<PathBuf> {
     use anyhow::Context;
     let parent = dir.parent().context("a package directory has a parent")?;
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
@@ -112,7 +141,8 @@ pub fn write(dir: &Path, host: &Path, source: &Source, version: &str, wasm: &[u8
     // A hard link where the file system allows (the host binary is large, and a package never
     // changes in place: it is replaced whole); a copy otherwise.
     if std::fs::hard_link(host, &exe).is_err() {
-        std::fs::copy(host, &exe).with_context(|| format!("copying {} to {}", host.display(), exe.display()))?;
+        std::fs::copy(host, &exe)
+            .with_context(|| format!("copying {} to {}", host.display(), exe.display()))?;
     }
     #[cfg(unix)]
     {
@@ -120,11 +150,15 @@ pub fn write(dir: &Path, host: &Path, source: &Source, version: &str, wasm: &[u8
         std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755))?;
     }
     std::fs::write(staging.join(COMPONENT_FILE), wasm)?;
-    std::fs::write(staging.join(GRANT_FILE), render_grant(&source.type_name, grant))?;
+    std::fs::write(
+        staging.join(GRANT_FILE),
+        render_grant(&source.type_name, grant),
+    )?;
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("replacing {}", dir.display()))?;
     }
-    std::fs::rename(&staging, dir).with_context(|| format!("moving the package into {}", dir.display()))?;
+    std::fs::rename(&staging, dir)
+        .with_context(|| format!("moving the package into {}", dir.display()))?;
     Ok(dir.join(executable_name(&source.type_name, version)))
 }
 
@@ -161,10 +195,18 @@ pub fn open(dir: &Path) -> Result<Package, String> {
     let lock = grants::parse(&text).map_err(|e| format!("{}: {e}", grant_path.display()))?;
     let mut providers = lock.providers.into_iter();
     let (Some((type_name, grant)), None) = (providers.next(), providers.next()) else {
-        return Err(format!("{}: a package grants exactly one provider", grant_path.display()));
+        return Err(format!(
+            "{}: a package grants exactly one provider",
+            grant_path.display()
+        ));
     };
     let wasm_path = dir.join(COMPONENT_FILE);
-    let wasm = std::fs::read(&wasm_path).map_err(|e| format!("cannot read the package's component {}: {e}", wasm_path.display()))?;
+    let wasm = std::fs::read(&wasm_path).map_err(|e| {
+        format!(
+            "cannot read the package's component {}: {e}",
+            wasm_path.display()
+        )
+    })?;
     let sha = hex::encode(sha2::Sha256::digest(&wasm));
     if sha != grant.sha256 {
         return Err(format!(
@@ -173,7 +215,12 @@ pub fn open(dir: &Path) -> Result<Package, String> {
             grant.sha256
         ));
     }
-    Ok(Package { dir: dir.to_path_buf(), type_name, wasm, grant })
+    Ok(Package {
+        dir: dir.to_path_buf(),
+        type_name,
+        wasm,
+        grant,
+    })
 }
 
 #[cfg(test)]
@@ -182,11 +229,25 @@ mod tests {
 
     #[test]
     fn sources_need_an_explicit_hostname() {
-        assert_eq!(parse_source("registry.example.com/acme/vendor").unwrap().to_string(), "registry.example.com/acme/vendor");
-        assert!(parse_source("acme/vendor").unwrap_err().contains("HOSTNAME/NAMESPACE/TYPE"));
-        assert!(parse_source("localhost/acme/vendor").unwrap_err().contains("not a hostname"));
-        assert!(parse_source("r.example/Acme/vendor").unwrap_err().contains("lower-case"));
-        assert!(parse_source("r.example/acme/ven_dor").is_err(), "no underscore: it separates a type's prefix");
+        assert_eq!(
+            parse_source("registry.example.com/acme/vendor")
+                .unwrap()
+                .to_string(),
+            "registry.example.com/acme/vendor"
+        );
+        assert!(parse_source("acme/vendor")
+            .unwrap_err()
+            .contains("HOSTNAME/NAMESPACE/TYPE"));
+        assert!(parse_source("localhost/acme/vendor")
+            .unwrap_err()
+            .contains("not a hostname"));
+        assert!(parse_source("r.example/Acme/vendor")
+            .unwrap_err()
+            .contains("lower-case"));
+        assert!(
+            parse_source("r.example/acme/ven_dor").is_err(),
+            "no underscore: it separates a type's prefix"
+        );
         check_version("1.2.0").unwrap();
         check_version("0.1.0-beta.1").unwrap();
         assert!(check_version("1.2").is_err() && check_version("v1.2.0").is_err());
@@ -211,13 +272,19 @@ mod tests {
         let exe = write(&dir, &host, &source, "1.0.0", &wasm, &grant).unwrap();
         assert!(exe.ends_with("terraform-provider-vendor_v1.0.0"));
         let p = open(&dir).unwrap();
-        assert_eq!((p.type_name.as_str(), p.grant.clone()), ("vendor", grant.clone()));
+        assert_eq!(
+            (p.type_name.as_str(), p.grant.clone()),
+            ("vendor", grant.clone())
+        );
         // Written again: replaced whole, no staging directory left behind.
         write(&dir, &host, &source, "1.0.0", &wasm, &grant).unwrap();
         assert_eq!(std::fs::read_dir(dir.parent().unwrap()).unwrap().count(), 1);
         std::fs::write(dir.join(COMPONENT_FILE), b"\0asm-swapped").unwrap();
         let e = open(&dir).unwrap_err();
-        assert!(e.contains("changed after it was packaged") && e.contains("nothing of it was run"), "{e}");
+        assert!(
+            e.contains("changed after it was packaged") && e.contains("nothing of it was run"),
+            "{e}"
+        );
         std::fs::remove_file(dir.join(GRANT_FILE)).unwrap();
         assert!(open(&dir).unwrap_err().contains("no readable grant"));
     }

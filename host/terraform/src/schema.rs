@@ -18,7 +18,9 @@
 
 use crate::proto::tfplugin6 as tf;
 use crate::value::Ty;
-use roster_runtime::types::{AttributeSchema, DataSourceSchema, Presence, ProviderMetadata, ResourceSchema, ValueType};
+use roster_runtime::types::{
+    AttributeSchema, DataSourceSchema, Presence, ProviderMetadata, ResourceSchema, ValueType,
+};
 use std::collections::BTreeMap;
 
 /// The provider block's attributes that the host, not the component, defines.
@@ -46,14 +48,24 @@ pub fn ty(value_type: ValueType) -> Ty {
 }
 
 fn host_ty(name: &str) -> Ty {
-    let obj = |keys: &[(&str, Ty)]| Ty::Object(keys.iter().map(|(k, t)| (k.to_string(), t.clone())).collect());
+    let obj = |keys: &[(&str, Ty)]| {
+        Ty::Object(
+            keys.iter()
+                .map(|(k, t)| (k.to_string(), t.clone()))
+                .collect(),
+        )
+    };
     match name {
         "secrets" => Ty::Map(Box::new(Ty::String)),
         "allowed_hosts" => Ty::List(Box::new(Ty::String)),
         "allow_private_networks" | "adopt_existing" => Ty::Bool,
         "rate_limit" => obj(&[("operations", Ty::Number), ("per_seconds", Ty::Number)]),
         "secret_max_age_secs" => Ty::Number,
-        "aws" => obj(&[("endpoint", Ty::String), ("region", Ty::String), ("profile", Ty::String)]),
+        "aws" => obj(&[
+            ("endpoint", Ty::String),
+            ("region", Ty::String),
+            ("profile", Ty::String),
+        ]),
         _ => unreachable!("not a host attribute: {name}"),
     }
 }
@@ -100,12 +112,25 @@ fn attribute(a: &AttributeSchema) -> tf::schema::Attribute {
 }
 
 fn block(description: &str, attributes: Vec<tf::schema::Attribute>) -> tf::Schema {
-    tf::Schema { version: 0, block: Some(tf::schema::Block { version: 0, attributes, description: description.to_string(), ..Default::default() }) }
+    tf::Schema {
+        version: 0,
+        block: Some(tf::schema::Block {
+            version: 0,
+            attributes,
+            description: description.to_string(),
+            ..Default::default()
+        }),
+    }
 }
 
 /// The object type of a list of attributes (a block's value).
 pub fn object_ty<'a>(attrs: impl IntoIterator<Item = &'a AttributeSchema>) -> Ty {
-    Ty::Object(attrs.into_iter().map(|a| (a.name.clone(), ty(a.value_type))).collect())
+    Ty::Object(
+        attrs
+            .into_iter()
+            .map(|a| (a.name.clone(), ty(a.value_type)))
+            .collect(),
+    )
 }
 
 /// A resource's schema.
@@ -124,7 +149,10 @@ pub fn data_source_attributes(d: &DataSourceSchema) -> Vec<AttributeSchema> {
     let mut out: Vec<AttributeSchema> = d.arguments.clone();
     for a in &d.attributes {
         if !out.iter().any(|x| x.name == a.name) {
-            out.push(AttributeSchema { presence: Presence::Computed, ..a.clone() });
+            out.push(AttributeSchema {
+                presence: Presence::Computed,
+                ..a.clone()
+            });
         }
     }
     out
@@ -132,7 +160,10 @@ pub fn data_source_attributes(d: &DataSourceSchema) -> Vec<AttributeSchema> {
 
 /// A data source's schema.
 pub fn data_source(d: &DataSourceSchema) -> tf::Schema {
-    block(&d.description, data_source_attributes(d).iter().map(attribute).collect())
+    block(
+        &d.description,
+        data_source_attributes(d).iter().map(attribute).collect(),
+    )
 }
 
 /// The provider block's schema and its object type; an error when a config key of the
@@ -145,9 +176,19 @@ pub fn provider(meta: &ProviderMetadata) -> Result<(tf::Schema, Ty), String> {
             return Err(format!("the component's config key `{}` has the name of one of the host's own provider attributes; Roster cannot serve it to Terraform", a.name));
         }
         // Config is the user's: nothing in it is computed.
-        let a = AttributeSchema { presence: if a.presence == Presence::Required { Presence::Required } else { Presence::Optional }, ..a.clone() };
+        let a = AttributeSchema {
+            presence: if a.presence == Presence::Required {
+                Presence::Required
+            } else {
+                Presence::Optional
+            },
+            ..a.clone()
+        };
         types.insert(a.name.clone(), ty(a.value_type));
-        attrs.push(tf::schema::Attribute { write_only: false, ..attribute(&a) });
+        attrs.push(tf::schema::Attribute {
+            write_only: false,
+            ..attribute(&a)
+        });
     }
     for (name, description) in HOST_ATTRIBUTES {
         types.insert(name.to_string(), host_ty(name));
@@ -163,7 +204,13 @@ pub fn provider(meta: &ProviderMetadata) -> Result<(tf::Schema, Ty), String> {
                 .collect();
             description.push_str(&format!(" This component asks for: {}.", names.join("; ")));
         }
-        attrs.push(tf::schema::Attribute { name: name.to_string(), r#type: host_ty(name).to_bytes(), description, optional: true, ..Default::default() });
+        attrs.push(tf::schema::Attribute {
+            name: name.to_string(),
+            r#type: host_ty(name).to_bytes(),
+            description,
+            optional: true,
+            ..Default::default()
+        });
     }
     let mut description = meta.description.clone();
     if let Some(r) = &meta.rate_limit {
@@ -178,7 +225,16 @@ mod tests {
     use roster_runtime::types::{RateLimit, SecretSchema};
 
     pub(crate) fn attr(name: &str, value_type: ValueType, presence: Presence) -> AttributeSchema {
-        AttributeSchema { name: name.into(), description: format!("The {name}."), value_type, presence, sensitive: false, replace_on_change: false, create_only: false, case_insensitive: false }
+        AttributeSchema {
+            name: name.into(),
+            description: format!("The {name}."),
+            value_type,
+            presence,
+            sensitive: false,
+            replace_on_change: false,
+            create_only: false,
+            case_insensitive: false,
+        }
     }
 
     fn meta() -> ProviderMetadata {
@@ -186,19 +242,40 @@ mod tests {
             name: "nimbus".into(),
             version: "0.1.0".into(),
             description: "Luware Nimbus.".into(),
-            config_schema: vec![attr("cluster", ValueType::String, Presence::Optional), attr("tenant_id", ValueType::String, Presence::Required)],
-            secrets: vec![SecretSchema { name: "client_secret".into(), description: "The app's secret.".into(), default_source: None }],
+            config_schema: vec![
+                attr("cluster", ValueType::String, Presence::Optional),
+                attr("tenant_id", ValueType::String, Presence::Required),
+            ],
+            secrets: vec![SecretSchema {
+                name: "client_secret".into(),
+                description: "The app's secret.".into(),
+                default_source: None,
+            }],
             resources: vec![ResourceSchema {
                 type_name: "nimbus_user".into(),
                 description: "A Nimbus user.".into(),
                 id_attribute: "o365_id".into(),
                 attributes: vec![
-                    AttributeSchema { replace_on_change: true, case_insensitive: true, ..attr("o365_id", ValueType::String, Presence::Required) },
-                    AttributeSchema { create_only: true, ..attr("copy_from", ValueType::String, Presence::Optional) },
-                    attr("organization_unit_id", ValueType::String, Presence::OptionalComputed),
+                    AttributeSchema {
+                        replace_on_change: true,
+                        case_insensitive: true,
+                        ..attr("o365_id", ValueType::String, Presence::Required)
+                    },
+                    AttributeSchema {
+                        create_only: true,
+                        ..attr("copy_from", ValueType::String, Presence::Optional)
+                    },
+                    attr(
+                        "organization_unit_id",
+                        ValueType::String,
+                        Presence::OptionalComputed,
+                    ),
                     attr("licenses", ValueType::StringList, Presence::Computed),
                     attr("detail", ValueType::Object, Presence::Computed),
-                    AttributeSchema { sensitive: true, ..attr("pin", ValueType::String, Presence::Optional) },
+                    AttributeSchema {
+                        sensitive: true,
+                        ..attr("pin", ValueType::String, Presence::Optional)
+                    },
                 ],
                 replace_warning: Some("the user's configuration is lost".into()),
             }],
@@ -206,14 +283,26 @@ mod tests {
                 name: "nimbus_license_usage".into(),
                 description: "Licences.".into(),
                 arguments: vec![attr("kind", ValueType::String, Presence::Optional)],
-                attributes: vec![attr("licenses", ValueType::Object, Presence::Computed), attr("kind", ValueType::String, Presence::Computed)],
+                attributes: vec![
+                    attr("licenses", ValueType::Object, Presence::Computed),
+                    attr("kind", ValueType::String, Presence::Computed),
+                ],
             }],
-            rate_limit: Some(RateLimit { operations: 60, per_seconds: 60 }),
+            rate_limit: Some(RateLimit {
+                operations: 60,
+                per_seconds: 60,
+            }),
         }
     }
 
     fn find<'a>(s: &'a tf::Schema, name: &str) -> &'a tf::schema::Attribute {
-        s.block.as_ref().unwrap().attributes.iter().find(|a| a.name == name).unwrap_or_else(|| panic!("no attribute {name}"))
+        s.block
+            .as_ref()
+            .unwrap()
+            .attributes
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap_or_else(|| panic!("no attribute {name}"))
     }
 
     #[test]
@@ -221,20 +310,42 @@ mod tests {
         let r = resource(&meta().resources[0]);
         let id = find(&r, "o365_id");
         assert!(id.required && !id.optional && !id.computed);
-        assert!(id.description.contains("replaces the object") && id.description.contains("ignoring case"));
+        assert!(
+            id.description.contains("replaces the object")
+                && id.description.contains("ignoring case")
+        );
         let copy = find(&r, "copy_from");
-        assert!(copy.optional && !copy.computed && copy.description.contains("never sent to the vendor"));
+        assert!(
+            copy.optional
+                && !copy.computed
+                && copy.description.contains("never sent to the vendor")
+        );
         let ou = find(&r, "organization_unit_id");
         assert!(ou.optional && ou.computed);
         let licenses = find(&r, "licenses");
         assert!(licenses.computed && !licenses.optional && !licenses.required);
         assert_eq!(licenses.r#type, br#"["list","string"]"#);
-        assert_eq!(find(&r, "detail").r#type, br#""string""#, "vendor-shaped detail travels as JSON text");
+        assert_eq!(
+            find(&r, "detail").r#type,
+            br#""string""#,
+            "vendor-shaped detail travels as JSON text"
+        );
         let pin = find(&r, "pin");
-        assert!(pin.sensitive && pin.write_only, "a sensitive attribute is never stored in state");
+        assert!(
+            pin.sensitive && pin.write_only,
+            "a sensitive attribute is never stored in state"
+        );
         let block = r.block.unwrap();
-        assert!(block.description.contains("the user's configuration is lost") && block.description.contains("Import by `o365_id`"));
-        assert!(block.attributes.iter().all(|a| !a.description.is_empty()), "every attribute is described");
+        assert!(
+            block
+                .description
+                .contains("the user's configuration is lost")
+                && block.description.contains("Import by `o365_id`")
+        );
+        assert!(
+            block.attributes.iter().all(|a| !a.description.is_empty()),
+            "every attribute is described"
+        );
     }
 
     #[test]
@@ -252,15 +363,30 @@ mod tests {
         assert!(find(&p, "tenant_id").required);
         assert!(find(&p, "cluster").optional);
         let secrets = find(&p, "secrets");
-        assert!(secrets.optional && secrets.description.contains("`client_secret`") && secrets.description.contains("never values"));
+        assert!(
+            secrets.optional
+                && secrets.description.contains("`client_secret`")
+                && secrets.description.contains("never values")
+        );
         assert_eq!(secrets.r#type, br#"["map","string"]"#);
-        assert_eq!(find(&p, "rate_limit").r#type, br#"["object",{"operations":"number","per_seconds":"number"}]"#);
-        assert!(find(&p, "adopt_existing").description.contains("Default false"));
+        assert_eq!(
+            find(&p, "rate_limit").r#type,
+            br#"["object",{"operations":"number","per_seconds":"number"}]"#
+        );
+        assert!(find(&p, "adopt_existing")
+            .description
+            .contains("Default false"));
         let Ty::Object(attrs) = ty else { panic!() };
         assert_eq!(attrs.len(), 2 + HOST_ATTRIBUTES.len());
-        assert!(p.block.unwrap().description.contains("60 operations per 60 s"));
+        assert!(p
+            .block
+            .unwrap()
+            .description
+            .contains("60 operations per 60 s"));
         let mut clash = meta();
-        clash.config_schema.push(attr("secrets", ValueType::String, Presence::Optional));
+        clash
+            .config_schema
+            .push(attr("secrets", ValueType::String, Presence::Optional));
         assert!(provider(&clash).unwrap_err().contains("`secrets`"));
     }
 }

@@ -35,7 +35,13 @@ impl Ty {
             Ty::Number => json!("number"),
             Ty::List(t) => json!(["list", t.to_json()]),
             Ty::Map(t) => json!(["map", t.to_json()]),
-            Ty::Object(attrs) => json!(["object", attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect::<serde_json::Map<_, _>>()]),
+            Ty::Object(attrs) => json!([
+                "object",
+                attrs
+                    .iter()
+                    .map(|(k, t)| (k.clone(), t.to_json()))
+                    .collect::<serde_json::Map<_, _>>()
+            ]),
         }
     }
 
@@ -112,8 +118,14 @@ impl Value {
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Number(n) => serde_json::Value::Number(n.clone()),
             Value::String(s) => serde_json::Value::String(s.clone()),
-            Value::List(v) => serde_json::Value::Array(v.iter().map(Value::to_json).collect::<Option<_>>()?),
-            Value::Map(m) => serde_json::Value::Object(m.iter().map(|(k, v)| Some((k.clone(), v.to_json()?))).collect::<Option<_>>()?),
+            Value::List(v) => {
+                serde_json::Value::Array(v.iter().map(Value::to_json).collect::<Option<_>>()?)
+            }
+            Value::Map(m) => serde_json::Value::Object(
+                m.iter()
+                    .map(|(k, v)| Some((k.clone(), v.to_json()?)))
+                    .collect::<Option<_>>()?,
+            ),
         })
     }
 
@@ -128,13 +140,32 @@ impl Value {
             (Ty::String, J::Bool(b)) => Value::String(b.to_string()),
             (Ty::Bool, J::Bool(b)) => Value::Bool(*b),
             (Ty::Number, J::Number(n)) => Value::Number(n.clone()),
-            (Ty::List(t), J::Array(items)) => Value::List(items.iter().map(|i| Value::from_json(i, t)).collect::<Result<_, _>>()?),
-            (Ty::Map(t), J::Object(m)) => Value::Map(m.iter().map(|(k, v)| Ok((k.clone(), Value::from_json(v, t)?))).collect::<Result<_, String>>()?),
+            (Ty::List(t), J::Array(items)) => Value::List(
+                items
+                    .iter()
+                    .map(|i| Value::from_json(i, t))
+                    .collect::<Result<_, _>>()?,
+            ),
+            (Ty::Map(t), J::Object(m)) => Value::Map(
+                m.iter()
+                    .map(|(k, v)| Ok((k.clone(), Value::from_json(v, t)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
             (Ty::Object(attrs), J::Object(m)) => {
                 if let Some(extra) = m.keys().find(|k| !attrs.contains_key(*k)) {
                     return Err(format!("unexpected attribute `{extra}`"));
                 }
-                Value::Map(attrs.iter().map(|(k, t)| Ok((k.clone(), Value::from_json(m.get(k).unwrap_or(&J::Null), t)?))).collect::<Result<_, String>>()?)
+                Value::Map(
+                    attrs
+                        .iter()
+                        .map(|(k, t)| {
+                            Ok((
+                                k.clone(),
+                                Value::from_json(m.get(k).unwrap_or(&J::Null), t)?,
+                            ))
+                        })
+                        .collect::<Result<_, String>>()?,
+                )
             }
             (ty, other) => return Err(format!("expected {}, got {}", ty.to_json(), kind(other))),
         })
@@ -159,12 +190,18 @@ pub fn decode(bytes: &[u8], ty: &Ty) -> Result<Value, String> {
         return Ok(Value::Null);
     }
     let mut reader = bytes;
-    let raw = rmpv::decode::read_value_with_max_depth(&mut reader, MAX_DEPTH).map_err(|e| match e {
-        rmpv::decode::Error::DepthLimitExceeded => format!("value nested deeper than {MAX_DEPTH} levels"),
-        e => format!("not msgpack: {e}"),
-    })?;
+    let raw =
+        rmpv::decode::read_value_with_max_depth(&mut reader, MAX_DEPTH).map_err(|e| match e {
+            rmpv::decode::Error::DepthLimitExceeded => {
+                format!("value nested deeper than {MAX_DEPTH} levels")
+            }
+            e => format!("not msgpack: {e}"),
+        })?;
     if !reader.is_empty() {
-        return Err(format!("{} trailing byte(s) after the msgpack value", reader.len()));
+        return Err(format!(
+            "{} trailing byte(s) after the msgpack value",
+            reader.len()
+        ));
     }
     from_msgpack(&raw, ty, 0)
 }
@@ -181,23 +218,39 @@ fn from_msgpack(raw: &rmpv::Value, ty: &Ty, depth: usize) -> Result<Value, Strin
         (_, M::Ext(_, _)) => Value::Unknown,
         (_, M::Nil) => Value::Null,
         (Ty::Bool, M::Boolean(b)) => Value::Bool(*b),
-        (Ty::Number, M::Integer(i)) => Value::Number(if let Some(u) = i.as_u64() { u.into() } else { i.as_i64().ok_or("integer out of range")?.into() }),
+        (Ty::Number, M::Integer(i)) => Value::Number(if let Some(u) = i.as_u64() {
+            u.into()
+        } else {
+            i.as_i64().ok_or("integer out of range")?.into()
+        }),
         (Ty::Number, M::F32(f)) => Value::Number(finite(*f as f64)?),
         (Ty::Number, M::F64(f)) => Value::Number(finite(*f)?),
         // cty sends a number that no msgpack number holds exactly as its decimal text.
         (Ty::Number, M::String(s)) => {
             let text = s.as_str().ok_or("number text is not UTF-8")?;
-            Value::Number(serde_json::from_str::<serde_json::Number>(text).map_err(|_| format!("`{text}` is not a number"))?)
+            Value::Number(
+                serde_json::from_str::<serde_json::Number>(text)
+                    .map_err(|_| format!("`{text}` is not a number"))?,
+            )
         }
-        (Ty::String, M::String(s)) => Value::String(s.as_str().ok_or("string is not UTF-8")?.to_string()),
-        (Ty::List(t), M::Array(items)) => Value::List(items.iter().map(|i| from_msgpack(i, t, depth + 1)).collect::<Result<_, _>>()?),
+        (Ty::String, M::String(s)) => {
+            Value::String(s.as_str().ok_or("string is not UTF-8")?.to_string())
+        }
+        (Ty::List(t), M::Array(items)) => Value::List(
+            items
+                .iter()
+                .map(|i| from_msgpack(i, t, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
         (Ty::Map(_) | Ty::Object(_), M::Map(entries)) => {
             let mut out = BTreeMap::new();
             for (k, v) in entries {
                 let key = k.as_str().ok_or("a map key is not a UTF-8 string")?;
                 let vty = match ty {
                     Ty::Map(t) => t.as_ref(),
-                    Ty::Object(attrs) => attrs.get(key).ok_or_else(|| format!("unexpected attribute `{key}`"))?,
+                    Ty::Object(attrs) => attrs
+                        .get(key)
+                        .ok_or_else(|| format!("unexpected attribute `{key}`"))?,
                     _ => unreachable!(),
                 };
                 out.insert(key.to_string(), from_msgpack(v, vty, depth + 1)?);
@@ -209,7 +262,13 @@ fn from_msgpack(raw: &rmpv::Value, ty: &Ty, depth: usize) -> Result<Value, Strin
             }
             Value::Map(out)
         }
-        (ty, other) => return Err(format!("expected {}, got msgpack {}", ty.to_json(), msgpack_kind(other))),
+        (ty, other) => {
+            return Err(format!(
+                "expected {}, got msgpack {}",
+                ty.to_json(),
+                msgpack_kind(other)
+            ))
+        }
     })
 }
 
@@ -254,13 +313,32 @@ fn to_msgpack(value: &Value, ty: &Ty) -> Result<rmpv::Value, String> {
             _ => M::from(n.to_string()),
         },
         (Ty::String, Value::String(s)) => M::from(s.as_str()),
-        (Ty::List(t), Value::List(items)) => M::Array(items.iter().map(|i| to_msgpack(i, t)).collect::<Result<_, _>>()?),
-        (Ty::Map(t), Value::Map(m)) => M::Map(m.iter().map(|(k, v)| Ok((M::from(k.as_str()), to_msgpack(v, t)?))).collect::<Result<_, String>>()?),
+        (Ty::List(t), Value::List(items)) => M::Array(
+            items
+                .iter()
+                .map(|i| to_msgpack(i, t))
+                .collect::<Result<_, _>>()?,
+        ),
+        (Ty::Map(t), Value::Map(m)) => M::Map(
+            m.iter()
+                .map(|(k, v)| Ok((M::from(k.as_str()), to_msgpack(v, t)?)))
+                .collect::<Result<_, String>>()?,
+        ),
         (Ty::Object(attrs), Value::Map(m)) => {
             if let Some(extra) = m.keys().find(|k| !attrs.contains_key(*k)) {
                 return Err(format!("attribute `{extra}` is not in the schema"));
             }
-            M::Map(attrs.iter().map(|(k, t)| Ok((M::from(k.as_str()), to_msgpack(m.get(k).unwrap_or(&Value::Null), t)?))).collect::<Result<_, String>>()?)
+            M::Map(
+                attrs
+                    .iter()
+                    .map(|(k, t)| {
+                        Ok((
+                            M::from(k.as_str()),
+                            to_msgpack(m.get(k).unwrap_or(&Value::Null), t)?,
+                        ))
+                    })
+                    .collect::<Result<_, String>>()?,
+            )
         }
         (ty, v) => return Err(format!("cannot encode {v:?} as {}", ty.to_json())),
     })
@@ -271,7 +349,12 @@ mod tests {
     use super::*;
 
     fn object(attrs: &[(&str, Ty)]) -> Ty {
-        Ty::Object(attrs.iter().map(|(k, t)| (k.to_string(), t.clone())).collect())
+        Ty::Object(
+            attrs
+                .iter()
+                .map(|(k, t)| (k.to_string(), t.clone()))
+                .collect(),
+        )
     }
 
     fn user_ty() -> Ty {
@@ -280,33 +363,64 @@ mod tests {
             ("licenses", Ty::List(Box::new(Ty::String))),
             ("enabled", Ty::Bool),
             ("count", Ty::Number),
-            ("rate_limit", object(&[("operations", Ty::Number), ("per_seconds", Ty::Number)])),
+            (
+                "rate_limit",
+                object(&[("operations", Ty::Number), ("per_seconds", Ty::Number)]),
+            ),
             ("secrets", Ty::Map(Box::new(Ty::String))),
         ])
     }
 
     #[test]
     fn type_notation_is_ctys_json() {
-        assert_eq!(Ty::List(Box::new(Ty::String)).to_json(), json!(["list", "string"]));
-        assert_eq!(object(&[("b", Ty::Bool), ("a", Ty::Number)]).to_json().to_string(), r#"["object",{"a":"number","b":"bool"}]"#);
-        assert_eq!(Ty::Map(Box::new(Ty::String)).to_bytes(), br#"["map","string"]"#);
+        assert_eq!(
+            Ty::List(Box::new(Ty::String)).to_json(),
+            json!(["list", "string"])
+        );
+        assert_eq!(
+            object(&[("b", Ty::Bool), ("a", Ty::Number)])
+                .to_json()
+                .to_string(),
+            r#"["object",{"a":"number","b":"bool"}]"#
+        );
+        assert_eq!(
+            Ty::Map(Box::new(Ty::String)).to_bytes(),
+            br#"["map","string"]"#
+        );
     }
 
     #[test]
     fn unknown_is_any_extension_and_encodes_as_type_zero() {
         // d4 00 00: fixext1 type 0 — what Terraform sends for an unknown.
-        assert_eq!(decode(&[0xd4, 0x00, 0x00], &Ty::String).unwrap(), Value::Unknown);
+        assert_eq!(
+            decode(&[0xd4, 0x00, 0x00], &Ty::String).unwrap(),
+            Value::Unknown
+        );
         // A refined unknown (type 12, with refinements as payload) is still unknown.
-        assert_eq!(decode(&[0xc7, 0x03, 0x0c, 0x81, 0x01, 0xc3], &Ty::String).unwrap(), Value::Unknown);
-        assert_eq!(encode(&Value::Unknown, &Ty::Number).unwrap(), vec![0xd4, 0x00, 0x00]);
+        assert_eq!(
+            decode(&[0xc7, 0x03, 0x0c, 0x81, 0x01, 0xc3], &Ty::String).unwrap(),
+            Value::Unknown
+        );
+        assert_eq!(
+            encode(&Value::Unknown, &Ty::Number).unwrap(),
+            vec![0xd4, 0x00, 0x00]
+        );
     }
 
     #[test]
     fn null_absent_and_empty() {
-        assert_eq!(decode(&[], &user_ty()).unwrap(), Value::Null, "no bytes: no value (an absent prior state)");
+        assert_eq!(
+            decode(&[], &user_ty()).unwrap(),
+            Value::Null,
+            "no bytes: no value (an absent prior state)"
+        );
         assert_eq!(decode(&[0xc0], &user_ty()).unwrap(), Value::Null);
         // An object fills the attributes the map left out with null.
-        let v = decode(&encode(&Value::Map(BTreeMap::new()), &user_ty()).unwrap(), &user_ty()).unwrap();
+        let v = decode(
+            &encode(&Value::Map(BTreeMap::new()), &user_ty()).unwrap(),
+            &user_ty(),
+        )
+        .unwrap();
         assert_eq!(v.get("o365_id"), &Value::Null);
         assert_eq!(v.as_map().unwrap().len(), 6, "every attribute present");
     }
@@ -315,38 +429,90 @@ mod tests {
     fn nested_values_round_trip_with_unknowns_inside() {
         let mut m = BTreeMap::new();
         m.insert("o365_id".to_string(), Value::String("2B3C".into()));
-        m.insert("licenses".to_string(), Value::List(vec![Value::String("a".into()), Value::Unknown]));
+        m.insert(
+            "licenses".to_string(),
+            Value::List(vec![Value::String("a".into()), Value::Unknown]),
+        );
         m.insert("enabled".to_string(), Value::Bool(false));
         m.insert("count".to_string(), Value::Number((-3i64).into()));
-        m.insert("rate_limit".to_string(), Value::Map([("operations".to_string(), Value::Number(60u64.into())), ("per_seconds".to_string(), Value::Unknown)].into_iter().collect()));
-        m.insert("secrets".to_string(), Value::Map([("client_secret".to_string(), Value::String("env:X".into()))].into_iter().collect()));
+        m.insert(
+            "rate_limit".to_string(),
+            Value::Map(
+                [
+                    ("operations".to_string(), Value::Number(60u64.into())),
+                    ("per_seconds".to_string(), Value::Unknown),
+                ]
+                .into_iter()
+                .collect(),
+            ),
+        );
+        m.insert(
+            "secrets".to_string(),
+            Value::Map(
+                [("client_secret".to_string(), Value::String("env:X".into()))]
+                    .into_iter()
+                    .collect(),
+            ),
+        );
         let v = Value::Map(m);
         let back = decode(&encode(&v, &user_ty()).unwrap(), &user_ty()).unwrap();
         assert_eq!(back, v);
         assert!(back.has_unknown());
         assert!(back.get("secrets").to_json().is_some());
-        assert_eq!(back.get("rate_limit").to_json(), None, "a value with an unknown inside has no JSON");
+        assert_eq!(
+            back.get("rate_limit").to_json(),
+            None,
+            "a value with an unknown inside has no JSON"
+        );
     }
 
     #[test]
     fn numbers_as_terraform_sends_them() {
-        assert_eq!(decode(&[0x2a], &Ty::Number).unwrap(), Value::Number(42u64.into()));
-        assert_eq!(decode(&[0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0], &Ty::Number).unwrap(), Value::Number(serde_json::Number::from_f64(1.5).unwrap()));
+        assert_eq!(
+            decode(&[0x2a], &Ty::Number).unwrap(),
+            Value::Number(42u64.into())
+        );
+        assert_eq!(
+            decode(&[0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0], &Ty::Number).unwrap(),
+            Value::Number(serde_json::Number::from_f64(1.5).unwrap())
+        );
         // A big number arrives as its decimal text.
         let mut text = Vec::new();
         rmpv::encode::write_value(&mut text, &rmpv::Value::from("12345678901234567890")).unwrap();
-        assert_eq!(decode(&text, &Ty::Number).unwrap().to_json().unwrap().to_string(), "12345678901234567890");
+        assert_eq!(
+            decode(&text, &Ty::Number)
+                .unwrap()
+                .to_json()
+                .unwrap()
+                .to_string(),
+            "12345678901234567890"
+        );
         let mut bad = Vec::new();
         rmpv::encode::write_value(&mut bad, &rmpv::Value::from("twelve")).unwrap();
-        assert!(decode(&bad, &Ty::Number).unwrap_err().contains("not a number"));
+        assert!(decode(&bad, &Ty::Number)
+            .unwrap_err()
+            .contains("not a number"));
     }
 
     #[test]
     fn wrong_shapes_and_garbage_are_errors_not_panics() {
-        assert!(decode(&[0xc3], &Ty::String).unwrap_err().contains("expected \"string\", got msgpack bool"));
-        assert!(decode(&[0x81, 0xa1, b'z', 0x01], &user_ty()).unwrap_err().contains("unexpected attribute `z`"));
-        assert!(decode(&[0xa1, b'a', 0x00], &Ty::String).unwrap_err().contains("trailing"));
-        assert!(decode(&[0xdd, 0xff, 0xff, 0xff, 0xff], &Ty::List(Box::new(Ty::String))).is_err(), "a truncated huge array");
+        assert!(decode(&[0xc3], &Ty::String)
+            .unwrap_err()
+            .contains("expected \"string\", got msgpack bool"));
+        assert!(decode(&[0x81, 0xa1, b'z', 0x01], &user_ty())
+            .unwrap_err()
+            .contains("unexpected attribute `z`"));
+        assert!(decode(&[0xa1, b'a', 0x00], &Ty::String)
+            .unwrap_err()
+            .contains("trailing"));
+        assert!(
+            decode(
+                &[0xdd, 0xff, 0xff, 0xff, 0xff],
+                &Ty::List(Box::new(Ty::String))
+            )
+            .is_err(),
+            "a truncated huge array"
+        );
         // Deep nesting is refused, not recursed into without end.
         let deep: Vec<u8> = std::iter::repeat_n(0x91u8, 100).chain([0xc0]).collect();
         let mut ty = Ty::String;
@@ -356,16 +522,25 @@ mod tests {
         assert!(decode(&deep, &ty).unwrap_err().contains("nested deeper"));
         let mut extra = BTreeMap::new();
         extra.insert("nope".to_string(), Value::Null);
-        assert!(encode(&Value::Map(extra), &user_ty()).unwrap_err().contains("not in the schema"));
+        assert!(encode(&Value::Map(extra), &user_ty())
+            .unwrap_err()
+            .contains("not in the schema"));
     }
 
     #[test]
     fn json_conversion_follows_the_type() {
-        let ty = object(&[("licenses", Ty::List(Box::new(Ty::String))), ("n", Ty::String)]);
+        let ty = object(&[
+            ("licenses", Ty::List(Box::new(Ty::String))),
+            ("n", Ty::String),
+        ]);
         let v = Value::from_json(&json!({ "licenses": ["x"], "n": 5 }), &ty).unwrap();
         assert_eq!(v.get("n"), &Value::String("5".into()));
         assert_eq!(v.to_json().unwrap(), json!({ "licenses": ["x"], "n": "5" }));
-        assert!(Value::from_json(&json!({ "licenses": "x" }), &ty).unwrap_err().contains("expected [\"list\",\"string\"], got a string"));
-        assert!(Value::from_json(&json!({ "other": 1 }), &ty).unwrap_err().contains("unexpected attribute `other`"));
+        assert!(Value::from_json(&json!({ "licenses": "x" }), &ty)
+            .unwrap_err()
+            .contains("expected [\"list\",\"string\"], got a string"));
+        assert!(Value::from_json(&json!({ "other": 1 }), &ty)
+            .unwrap_err()
+            .contains("unexpected attribute `other`"));
     }
 }

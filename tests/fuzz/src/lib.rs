@@ -55,8 +55,16 @@ pub const TARGETS: &[(&str, Target)] = &[
 fn workdir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("roster-fuzz").tempdir().expect("a temporary directory").keep();
-        std::fs::write(dir.join("users.csv"), "username,email,team\nalice,alice@example.com,sales\nbob,bob@example.com,support\n").expect("users.csv");
+        let dir = tempfile::Builder::new()
+            .prefix("roster-fuzz")
+            .tempdir()
+            .expect("a temporary directory")
+            .keep();
+        std::fs::write(
+            dir.join("users.csv"),
+            "username,email,team\nalice,alice@example.com,sales\nbob,bob@example.com,support\n",
+        )
+        .expect("users.csv");
         dir
     })
 }
@@ -64,21 +72,36 @@ fn workdir() -> &'static PathBuf {
 /// The roster-file parser and `${VAR}` interpolation: any text gives a file or located errors,
 /// never a panic; a parsed file finds each of its resources by address.
 pub fn roster_file(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let path = workdir().join("roster.toml");
     match RosterFile::parse(&path, text) {
         Ok(file) => {
             for r in &file.resources {
-                assert!(file.resource(&r.address).is_some(), "resource {} cannot be found by its address", r.address);
-                let (type_name, name) = address::parse(&r.address).unwrap_or_else(|e| panic!("address {} does not read back: {e}", r.address));
-                assert_eq!((type_name.as_str(), address::of(&type_name, &name)), (r.type_name.as_str(), r.address.clone()), "address {} is not canonical", r.address);
+                assert!(
+                    file.resource(&r.address).is_some(),
+                    "resource {} cannot be found by its address",
+                    r.address
+                );
+                let (type_name, name) = address::parse(&r.address)
+                    .unwrap_or_else(|e| panic!("address {} does not read back: {e}", r.address));
+                assert_eq!(
+                    (type_name.as_str(), address::of(&type_name, &name)),
+                    (r.type_name.as_str(), r.address.clone()),
+                    "address {} is not canonical",
+                    r.address
+                );
                 let _ = file.line_of(&r.address);
             }
         }
         Err(FileErrors(errors)) => {
             assert!(!errors.is_empty(), "a refused roster file with no error");
             for e in &errors {
-                assert!(!e.message.trim().is_empty(), "an error without a message: {e:?}");
+                assert!(
+                    !e.message.trim().is_empty(),
+                    "an error without a message: {e:?}"
+                );
             }
         }
     }
@@ -97,19 +120,56 @@ pub fn csv_rows(data: &[u8]) {
     };
     let cells: Vec<Vec<String>> = table.rows.iter().map(|r| r.cells.clone()).collect();
     let written = rows::write_csv(&table.columns, &cells);
-    let again = rows::parse_csv(written.as_bytes()).unwrap_or_else(|e| panic!("CSV Roster wrote does not read back: {e:?}\n{written:?}"));
-    assert_eq!(again.columns, table.columns, "columns changed on a round trip through {written:?}");
+    let again = rows::parse_csv(written.as_bytes())
+        .unwrap_or_else(|e| panic!("CSV Roster wrote does not read back: {e:?}\n{written:?}"));
+    assert_eq!(
+        again.columns, table.columns,
+        "columns changed on a round trip through {written:?}"
+    );
     let again_cells: Vec<Vec<String>> = again.rows.iter().map(|r| r.cells.clone()).collect();
-    assert_eq!(again_cells, cells, "cells changed on a round trip through {written:?}");
-    let Some((key, rest)) = table.columns.split_first() else { return };
-    let template = Template { key: key.clone(), attributes: rest.iter().map(|c| (c.clone(), Cell::Column { column: c.clone(), default: None, map: None })).collect() };
+    assert_eq!(
+        again_cells, cells,
+        "cells changed on a round trip through {written:?}"
+    );
+    let Some((key, rest)) = table.columns.split_first() else {
+        return;
+    };
+    let template = Template {
+        key: key.clone(),
+        attributes: rest
+            .iter()
+            .map(|c| {
+                (
+                    c.clone(),
+                    Cell::Column {
+                        column: c.clone(),
+                        default: None,
+                        map: None,
+                    },
+                )
+            })
+            .collect(),
+    };
     if let Ok(expanded) = rows::expand(&template, &table) {
         let mut keys = std::collections::HashSet::new();
         for row in &expanded {
-            assert_eq!(address::check_name(&row.key), Ok(()), "row key {:?} cannot name a resource", row.key);
+            assert_eq!(
+                address::check_name(&row.key),
+                Ok(()),
+                "row key {:?} cannot name a resource",
+                row.key
+            );
             let written = address::of("t", &row.key);
-            assert_eq!(address::parse(&written), Ok(("t".to_string(), row.key.clone())), "address {written} does not read back");
-            assert!(keys.insert(row.key.clone()), "two rows share key {:?}", row.key);
+            assert_eq!(
+                address::parse(&written),
+                Ok(("t".to_string(), row.key.clone())),
+                "address {written} does not read back"
+            );
+            assert!(
+                keys.insert(row.key.clone()),
+                "two rows share key {:?}",
+                row.key
+            );
         }
     }
 }
@@ -122,23 +182,44 @@ pub fn state_file(data: &[u8]) {
     base.lineage = "fuzz".into();
     if let Ok(r) = roster_engine::journal::replay(base.clone(), data, "fuzz.journal") {
         assert!(r.good_len <= data.len());
-        let again = roster_engine::journal::replay(base, &data[..r.good_len], "fuzz.journal").expect("the good lines replay again");
-        assert_eq!((again.state, again.torn), (r.state, None), "the good lines alone replay differently");
+        let again = roster_engine::journal::replay(base, &data[..r.good_len], "fuzz.journal")
+            .expect("the good lines replay again");
+        assert_eq!(
+            (again.state, again.torn),
+            (r.state, None),
+            "the good lines alone replay differently"
+        );
     }
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(state) = roster_engine::state::parse(text, "fuzz.state") else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(state) = roster_engine::state::parse(text, "fuzz.state") else {
+        return;
+    };
     let rendered = roster_engine::state::render(&state).expect("a state renders");
-    let again = roster_engine::state::parse(&rendered, "rendered").unwrap_or_else(|e| panic!("a rendered state does not read back: {e:#}\n{rendered}"));
-    assert_eq!(again, state, "the state changed on a round trip through\n{rendered}");
+    let again = roster_engine::state::parse(&rendered, "rendered")
+        .unwrap_or_else(|e| panic!("a rendered state does not read back: {e:#}\n{rendered}"));
+    assert_eq!(
+        again, state,
+        "the state changed on a round trip through\n{rendered}"
+    );
 }
 
 /// Saved plan files: any text is a plan or an error; a plan saved and read again is the same.
 pub fn plan_file(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(plan) = roster_engine::planfile::parse(text, "fuzz.plan") else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(plan) = roster_engine::planfile::parse(text, "fuzz.plan") else {
+        return;
+    };
     let saved = serde_json::to_string_pretty(&plan).expect("a plan serializes");
-    let again = roster_engine::planfile::parse(&saved, "saved").unwrap_or_else(|e| panic!("a saved plan does not read back: {e:#}\n{saved}"));
-    assert_eq!(again, plan, "the plan changed on a round trip through\n{saved}");
+    let again = roster_engine::planfile::parse(&saved, "saved")
+        .unwrap_or_else(|e| panic!("a saved plan does not read back: {e:#}\n{saved}"));
+    assert_eq!(
+        again, plan,
+        "the plan changed on a round trip through\n{saved}"
+    );
 }
 
 /// The allow-list: an entry that parses shows as an entry that parses to itself; a request it
@@ -147,15 +228,29 @@ pub fn plan_file(data: &[u8]) {
 pub fn allowed_hosts(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let (entry, request) = text.split_once('\n').unwrap_or((&text, ""));
-    let Ok(allowed) = AllowedHost::parse(entry) else { return };
+    let Ok(allowed) = AllowedHost::parse(entry) else {
+        return;
+    };
     let shown = allowed.to_string();
-    let again = AllowedHost::parse(&shown).unwrap_or_else(|e| panic!("entry {entry:?} shows as {shown:?}, which does not parse: {e}"));
-    assert_eq!(again, allowed, "entry {entry:?} shows as {shown:?}, which parses to another entry");
+    let again = AllowedHost::parse(&shown).unwrap_or_else(|e| {
+        panic!("entry {entry:?} shows as {shown:?}, which does not parse: {e}")
+    });
+    assert_eq!(
+        again, allowed,
+        "entry {entry:?} shows as {shown:?}, which parses to another entry"
+    );
     let mut words = request.split(' ');
     let (scheme, host) = (words.next().unwrap_or("https"), words.next().unwrap_or(""));
-    let port = words.next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(443);
+    let port = words
+        .next()
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or(443);
     let allows = allowed.allows(scheme, host, port);
-    assert_eq!(allowed.allows(scheme, &host.to_ascii_uppercase(), port), allows, "case changed the answer for {host:?} under {shown:?}");
+    assert_eq!(
+        allowed.allows(scheme, &host.to_ascii_uppercase(), port),
+        allows,
+        "case changed the answer for {host:?} under {shown:?}"
+    );
     if allows {
         let host = canonical_host(host);
         let listed = canonical_host(shown.rsplit("://").next().unwrap_or(&shown));
@@ -164,7 +259,10 @@ pub fn allowed_hosts(data: &[u8]) {
             Some(i) if !listed.ends_with(']') => &listed[..i],
             _ => listed,
         };
-        assert!(host == listed || host.ends_with(&format!(".{listed}")), "{shown:?} allowed {host:?}");
+        assert!(
+            host == listed || host.ends_with(&format!(".{listed}")),
+            "{shown:?} allowed {host:?}"
+        );
     }
 }
 
@@ -174,7 +272,9 @@ pub fn allowed_hosts(data: &[u8]) {
 /// as `dact` is part of the marker itself). What the host emits (plain, or as a JSON string) is
 /// a lossless encoding of that text, so it holds for every emission.
 pub fn redaction(data: &[u8]) {
-    let Some(nul) = data.iter().position(|&b| b == 0) else { return };
+    let Some(nul) = data.iter().position(|&b| b == 0) else {
+        return;
+    };
     let secret = String::from_utf8_lossy(&data[..nul]).into_owned();
     let forms = redact::forms(&secret);
     let mut text = String::new();
@@ -190,7 +290,10 @@ pub fn redaction(data: &[u8]) {
         }
     }
     let redacted = redact::redact_with(&text, &forms);
-    let markers: Vec<(usize, usize)> = redacted.match_indices(redact::REDACTED).map(|(i, m)| (i, i + m.len())).collect();
+    let markers: Vec<(usize, usize)> = redacted
+        .match_indices(redact::REDACTED)
+        .map(|(i, m)| (i, i + m.len()))
+        .collect();
     for form in &forms {
         for (at, _) in redacted.match_indices(form.as_str()) {
             let end = at + form.len();
@@ -198,11 +301,18 @@ pub fn redaction(data: &[u8]) {
         }
     }
     if forms.is_empty() {
-        assert_eq!(redacted, text, "a value too short to redact changed the text");
+        assert_eq!(
+            redacted, text,
+            "a value too short to redact changed the text"
+        );
     }
     let r = redact::Redactor::default();
     r.add(&secret);
-    assert_eq!(r.redact(&text), redacted, "the Redactor and redact_with disagree");
+    assert_eq!(
+        r.redact(&text),
+        redacted,
+        "the Redactor and redact_with disagree"
+    );
 }
 
 /// A vendor's answer as the components read it (the kit's reply helpers and token answers, and
@@ -218,21 +328,40 @@ pub fn vendor_reply(data: &[u8]) {
     let status = u16::from_be_bytes([data[0], data[1]]);
     let rest = &data[2..];
     let (retry_after, body) = match rest.iter().position(|&b| b == b'\n') {
-        Some(i) => (Some(String::from_utf8_lossy(&rest[..i]).into_owned()), rest[i + 1..].to_vec()),
+        Some(i) => (
+            Some(String::from_utf8_lossy(&rest[..i]).into_owned()),
+            rest[i + 1..].to_vec(),
+        ),
         None => (None, rest.to_vec()),
     };
-    let reply = Reply { status, retry_after, body };
+    let reply = Reply {
+        status,
+        retry_after,
+        body,
+    };
     let text = reply.text();
-    assert!(text.chars().count() <= 501, "a quoted body of {} characters", text.chars().count());
+    assert!(
+        text.chars().count() <= 501,
+        "a quoted body of {} characters",
+        text.chars().count()
+    );
     let _ = reply.detail();
     let _ = reply.retry_after_ms();
     let _ = reply.rate_limited();
     let _ = roster_guest_kit::oauth::refused_credential(&reply);
     if let Ok((token, _)) = roster_guest_kit::oauth::token_answer(&reply) {
         assert_eq!(status, 200, "a token from an HTTP {status} answer");
-        assert!(reply.json().expect("a token answer is JSON").get("access_token").and_then(|t| t.as_str()) == Some(token.as_str()));
+        assert!(
+            reply
+                .json()
+                .expect("a token answer is JSON")
+                .get("access_token")
+                .and_then(|t| t.as_str())
+                == Some(token.as_str())
+        );
     }
-    let _ = roster_guest_kit::oauth::expires_soon(&String::from_utf8_lossy(&reply.body), 1_700_000_000);
+    let _ =
+        roster_guest_kit::oauth::expires_soon(&String::from_utf8_lossy(&reply.body), 1_700_000_000);
     if let Some(v) = &reply.retry_after {
         let _ = roster_guest_kit::retry_after::parse(v, u64::MAX);
         let _ = roster_guest_kit::retry_after::parse(v, 0);
@@ -240,8 +369,14 @@ pub fn vendor_reply(data: &[u8]) {
 
     const ID: &str = "9fce70af-a632-49ca-bc0d-53db5a21c5b3";
     let own = |state: &serde_json::Map<String, serde_json::Value>, key: &str, id: &str| {
-        let got = state.get(key).and_then(|v| v.as_str()).unwrap_or_else(|| panic!("a state without `{key}`: {state:?}"));
-        assert!(got.eq_ignore_ascii_case(id), "the state of {got} was taken for {id}");
+        let got = state
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_else(|| panic!("a state without `{key}`: {state:?}"));
+        assert!(
+            got.eq_ignore_ascii_case(id),
+            "the state of {got} was taken for {id}"
+        );
     };
     if let Ok(Some(state)) = roster_nimbus::read_outcome(ID, &reply) {
         assert_eq!(status, 200, "a user read from an HTTP {status} answer");
@@ -253,17 +388,24 @@ pub fn vendor_reply(data: &[u8]) {
         }
     }
     if roster_nimbus::delete_outcome(&reply).is_ok() {
-        assert!(status == 200 || status == 204, "a delete taken as done on HTTP {status}");
+        assert!(
+            status == 200 || status == 204,
+            "a delete taken as done on HTTP {status}"
+        );
     }
     let _ = roster_nimbus::license_usage_outcome(&reply);
     if let Ok(body) = roster_symbee::body_of(&reply) {
-        if let Ok(Some(state)) = roster_symbee::read_outcome("mmars@abc-gadgets.com", &reply, &body) {
+        if let Ok(Some(state)) = roster_symbee::read_outcome("mmars@abc-gadgets.com", &reply, &body)
+        {
             assert_eq!(status, 200, "a user read from an HTTP {status} answer");
             own(&state, "login_user_id", "mmars@abc-gadgets.com");
             assert!(state["connect_user_id"].is_string() || state["connect_user_id"].is_null());
         }
         if roster_symbee::delete_outcome(&reply, &body).is_ok() {
-            assert_eq!(body["result"], "SUCCESS", "a delete taken as done without SUCCESS");
+            assert_eq!(
+                body["result"], "SUCCESS",
+                "a delete taken as done without SUCCESS"
+            );
         }
     }
 }

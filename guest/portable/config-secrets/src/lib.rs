@@ -22,8 +22,12 @@ struct ConfigSecrets;
 fn lookup(name: String) -> Result<String, SecretError> {
     match store::get(&name) {
         Ok(Some(value)) => Ok(value),
-        Ok(None) => Err(SecretError::NotFound(format!("no wasi:config value `{name}` (wasmtime CLI: -S config -S config-var={name}=…)"))),
-        Err(store::Error::Upstream(m) | store::Error::Io(m)) => Err(SecretError::Unavailable(format!("wasi:config could not read `{name}`: {m}"))),
+        Ok(None) => Err(SecretError::NotFound(format!(
+            "no wasi:config value `{name}` (wasmtime CLI: -S config -S config-var={name}=…)"
+        ))),
+        Err(store::Error::Upstream(m) | store::Error::Io(m)) => Err(SecretError::Unavailable(
+            format!("wasi:config could not read `{name}`: {m}"),
+        )),
     }
 }
 

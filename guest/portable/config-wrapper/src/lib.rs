@@ -44,7 +44,11 @@ fn unavailable(e: store::Error) -> ProviderError {
 
 /// The provider config from wasi:config, as JSON object text.
 fn config_from_store() -> Result<String, ProviderError> {
-    let values: Vec<(String, String)> = store::get_all().map_err(unavailable)?.into_iter().filter_map(|(k, v)| Some((k.strip_prefix(PREFIX)?.to_string(), v))).collect();
+    let values: Vec<(String, String)> = store::get_all()
+        .map_err(unavailable)?
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(PREFIX)?.to_string(), v)))
+        .collect();
     if values.is_empty() {
         return Err(ProviderError::InvalidConfig(FieldError {
             field: "config".into(),

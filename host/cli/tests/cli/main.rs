@@ -31,7 +31,11 @@ struct World {
 /// The demo tenant without its 60-per-minute limit (tests that are about pacing set their own).
 fn open_seed() -> NimbusSeed {
     let mut seed = NimbusSeed::demo();
-    seed.rate_limit = RateLimit { operations: 100_000, window_ms: 1000, mode: RateMode::Reject };
+    seed.rate_limit = RateLimit {
+        operations: 100_000,
+        window_ms: 1000,
+        mode: RateMode::Reject,
+    };
     seed
 }
 
@@ -47,7 +51,13 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("nimbus.secret"), nd::CLIENT_SECRET).unwrap();
         std::fs::write(dir.path().join("symbee.key"), sd::API_KEY).unwrap();
-        World { nimbus, symbee, nimbus_server, symbee_server, dir }
+        World {
+            nimbus,
+            symbee,
+            nimbus_server,
+            symbee_server,
+            dir,
+        }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -89,30 +99,47 @@ secrets = {{ api_key = "file:symbee.key" }}
 
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(ROSTER);
-        c.current_dir(self.dir.path()).args(args).env("ROSTER_CACHE_DIR", cache_dir()).env("NO_COLOR", "1").stdin(Stdio::null());
+        c.current_dir(self.dir.path())
+            .args(args)
+            .env("ROSTER_CACHE_DIR", cache_dir())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
         c
     }
 
     /// Runs roster in a blocking thread (the sandboxes live on this test's runtime).
     async fn run(&self, args: &[&str]) -> Output {
         let mut c = self.command(args);
-        tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap()
+        tokio::task::spawn_blocking(move || c.output().unwrap())
+            .await
+            .unwrap()
     }
 
     fn nimbus_users(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.nimbus.update(|s| s.tenants[0].users.iter().map(|u| u.o365_id.clone()).collect());
+        let mut ids: Vec<String> = self.nimbus.update(|s| {
+            s.tenants[0]
+                .users
+                .iter()
+                .map(|u| u.o365_id.clone())
+                .collect()
+        });
         ids.retain(|i| i != nd::TEMPLATE_USER && i != nd::TEAMS_USER);
         ids.sort();
         ids
     }
 
     fn state(&self) -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(self.path("roster.state.json")).unwrap()).unwrap()
+        serde_json::from_str(&std::fs::read_to_string(self.path("roster.state.json")).unwrap())
+            .unwrap()
     }
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn nimbus_user(name: &str, id: &str, ou: &str) -> String {

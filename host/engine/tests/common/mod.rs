@@ -11,7 +11,10 @@
 
 use roster_engine::provider::{Attributes, BoxFuture, Provider};
 use roster_engine::store::{Disk, Part, StateFile};
-use roster_runtime::types::{AttributeSchema, FieldError, Presence, ProviderError, ProviderMetadata, RateLimitedError, ResourceSchema, ValueType};
+use roster_runtime::types::{
+    AttributeSchema, FieldError, Presence, ProviderError, ProviderMetadata, RateLimitedError,
+    ResourceSchema, ValueType,
+};
 use roster_runtime::CallError;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, VecDeque};
@@ -48,9 +51,18 @@ pub struct Object {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// A create was sent; `existed` when the vendor already held the id (and whose it was).
-    Create { type_name: String, key: String, existed: Option<bool>, committed: bool },
+    Create {
+        type_name: String,
+        key: String,
+        existed: Option<bool>,
+        committed: bool,
+    },
     /// A delete was carried out.
-    Delete { type_name: String, key: String, by_roster: bool },
+    Delete {
+        type_name: String,
+        key: String,
+        by_roster: bool,
+    },
 }
 
 #[derive(Default)]
@@ -95,7 +107,12 @@ fn report(type_name: &str, o: &Object) -> Map<String, Value> {
         match (type_name, k.as_str()) {
             ("mem_agent", "name") => {}
             ("mem_user", _) => {
-                out.insert(k.clone(), v.as_str().map(|s| Value::String(s.to_ascii_lowercase())).unwrap_or(v.clone()));
+                out.insert(
+                    k.clone(),
+                    v.as_str()
+                        .map(|s| Value::String(s.to_ascii_lowercase()))
+                        .unwrap_or(v.clone()),
+                );
             }
             _ => {
                 out.insert(k.clone(), v.clone());
@@ -166,24 +183,46 @@ impl Vendor {
     }
 
     /// An outside hand creates an object (no event).
-    pub fn outside_create(&self, type_name: &str, id: &str, attributes: Map<String, Value>) -> bool {
+    pub fn outside_create(
+        &self,
+        type_name: &str,
+        id: &str,
+        attributes: Map<String, Value>,
+    ) -> bool {
         let mut i = self.inner.lock().unwrap();
         let k = (type_name.to_string(), key(type_name, id));
         if i.objects.contains_key(&k) {
             return false;
         }
-        i.objects.insert(k, Object { id: id.into(), attributes, by_roster: false });
+        i.objects.insert(
+            k,
+            Object {
+                id: id.into(),
+                attributes,
+                by_roster: false,
+            },
+        );
         true
     }
 
     /// An outside hand deletes an object.
     pub fn outside_delete(&self, type_name: &str, k: &str) {
-        self.inner.lock().unwrap().objects.remove(&(type_name.to_string(), k.to_string()));
+        self.inner
+            .lock()
+            .unwrap()
+            .objects
+            .remove(&(type_name.to_string(), k.to_string()));
     }
 
     /// An outside hand changes an attribute.
     pub fn outside_modify(&self, type_name: &str, k: &str, attribute: &str, value: Value) {
-        if let Some(o) = self.inner.lock().unwrap().objects.get_mut(&(type_name.to_string(), k.to_string())) {
+        if let Some(o) = self
+            .inner
+            .lock()
+            .unwrap()
+            .objects
+            .get_mut(&(type_name.to_string(), k.to_string()))
+        {
             o.attributes.insert(attribute.into(), value);
         }
     }
@@ -217,22 +256,39 @@ impl Vendor {
         if verb == "read" && i.reads_fail_after_create && i.create_seen {
             return Some(Fault::ReadFails);
         }
-        let at = i.faults.iter().position(|(v, f)| v.is_none_or(|v| v == verb) && (*f != Fault::ReadFails || verb == "read"))?;
+        let at = i.faults.iter().position(|(v, f)| {
+            v.is_none_or(|v| v == verb) && (*f != Fault::ReadFails || verb == "read")
+        })?;
         i.faults.remove(at).map(|(_, f)| f)
     }
 
-    async fn call<T>(&self, verb: &str, work: impl FnOnce(&mut Inner) -> Result<T, CallError>) -> Result<T, CallError> {
+    async fn call<T>(
+        &self,
+        verb: &str,
+        work: impl FnOnce(&mut Inner) -> Result<T, CallError>,
+    ) -> Result<T, CallError> {
         let (step, freeze_after) = self.tick(true);
         if let Step::Frozen = step {
             return std::future::pending().await;
         }
         let fault = self.take_fault(verb);
         let result = match fault {
-            Some(Fault::Unavailable) | Some(Fault::ReadFails) | Some(Fault::ReadsFailAfterCreate) => Err(CallError::Provider(ProviderError::Unavailable("injected: unavailable".into()))),
-            Some(Fault::RateLimited(ms)) => Err(CallError::Provider(ProviderError::RateLimited(RateLimitedError { retry_after_ms: Some(ms), message: "injected: too many requests".into() }))),
+            Some(Fault::Unavailable)
+            | Some(Fault::ReadFails)
+            | Some(Fault::ReadsFailAfterCreate) => Err(CallError::Provider(
+                ProviderError::Unavailable("injected: unavailable".into()),
+            )),
+            Some(Fault::RateLimited(ms)) => Err(CallError::Provider(ProviderError::RateLimited(
+                RateLimitedError {
+                    retry_after_ms: Some(ms),
+                    message: "injected: too many requests".into(),
+                },
+            ))),
             Some(Fault::CommitThenTimeout) => {
                 let _ = work(&mut self.inner.lock().unwrap());
-                Err(CallError::Provider(ProviderError::Unavailable("injected: timed out after the vendor committed".into())))
+                Err(CallError::Provider(ProviderError::Unavailable(
+                    "injected: timed out after the vendor committed".into(),
+                )))
             }
             None => work(&mut self.inner.lock().unwrap()),
         };
@@ -244,7 +300,16 @@ impl Vendor {
 }
 
 fn attr(name: &str, presence: Presence, replace: bool, ci: bool) -> AttributeSchema {
-    AttributeSchema { name: name.into(), description: name.into(), value_type: ValueType::String, presence, sensitive: false, replace_on_change: replace, create_only: false, case_insensitive: ci }
+    AttributeSchema {
+        name: name.into(),
+        description: name.into(),
+        value_type: ValueType::String,
+        presence,
+        sensitive: false,
+        replace_on_change: replace,
+        create_only: false,
+        case_insensitive: ci,
+    }
 }
 
 /// The provider's metadata.
@@ -260,14 +325,21 @@ pub fn metadata() -> ProviderMetadata {
                 type_name: "mem_user".into(),
                 description: "like a Nimbus user".into(),
                 id_attribute: "uid".into(),
-                attributes: vec![attr("uid", Presence::Required, true, true), attr("ou", Presence::OptionalComputed, true, true), attr("made", Presence::Computed, false, false)],
+                attributes: vec![
+                    attr("uid", Presence::Required, true, true),
+                    attr("ou", Presence::OptionalComputed, true, true),
+                    attr("made", Presence::Computed, false, false),
+                ],
                 replace_warning: Some("the user loses its configuration".into()),
             },
             ResourceSchema {
                 type_name: "mem_agent".into(),
                 description: "like a Symbee user".into(),
                 id_attribute: "login".into(),
-                attributes: vec![attr("login", Presence::Required, true, false), attr("name", Presence::Required, true, false)],
+                attributes: vec![
+                    attr("login", Presence::Required, true, false),
+                    attr("name", Presence::Required, true, false),
+                ],
                 replace_warning: None,
             },
         ],
@@ -286,7 +358,10 @@ pub struct MemProvider {
 impl MemProvider {
     /// A provider over `vendor`.
     pub fn new(vendor: Vendor) -> MemProvider {
-        MemProvider { vendor, meta: metadata() }
+        MemProvider {
+            vendor,
+            meta: metadata(),
+        }
     }
 }
 
@@ -303,45 +378,95 @@ impl Provider for MemProvider {
         &self.meta
     }
 
-    fn validate<'a>(&'a self, _: &'a str, _: &'a Attributes) -> BoxFuture<'a, Result<Vec<FieldError>, CallError>> {
+    fn validate<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a Attributes,
+    ) -> BoxFuture<'a, Result<Vec<FieldError>, CallError>> {
         Box::pin(async { Ok(vec![]) })
     }
 
-    fn read<'a>(&'a self, type_name: &'a str, id: &'a str) -> BoxFuture<'a, Result<Option<Attributes>, CallError>> {
-        Box::pin(self.vendor.call("read", move |i| Ok(i.objects.get(&(type_name.to_string(), key(type_name, id))).map(|o| report(type_name, o)))))
+    fn read<'a>(
+        &'a self,
+        type_name: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Attributes>, CallError>> {
+        Box::pin(self.vendor.call("read", move |i| {
+            Ok(i.objects
+                .get(&(type_name.to_string(), key(type_name, id)))
+                .map(|o| report(type_name, o)))
+        }))
     }
 
-    fn create<'a>(&'a self, type_name: &'a str, desired: &'a Attributes) -> BoxFuture<'a, Result<Attributes, CallError>> {
+    fn create<'a>(
+        &'a self,
+        type_name: &'a str,
+        desired: &'a Attributes,
+    ) -> BoxFuture<'a, Result<Attributes, CallError>> {
         Box::pin(self.vendor.call("create", move |i| {
-            let id = desired.get(id_attribute(type_name)).and_then(Value::as_str).unwrap_or_default().to_string();
+            let id = desired
+                .get(id_attribute(type_name))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let k = (type_name.to_string(), key(type_name, &id));
             if let Some(existing) = i.objects.get(&k) {
                 let by_roster = existing.by_roster;
-                i.events.push(Event::Create { type_name: type_name.into(), key: k.1.clone(), existed: Some(by_roster), committed: false });
-                return Err(CallError::Provider(ProviderError::AlreadyExists(format!("{id} exists already"))));
+                i.events.push(Event::Create {
+                    type_name: type_name.into(),
+                    key: k.1.clone(),
+                    existed: Some(by_roster),
+                    committed: false,
+                });
+                return Err(CallError::Provider(ProviderError::AlreadyExists(format!(
+                    "{id} exists already"
+                ))));
             }
-            let o = Object { id: id.clone(), attributes: desired.clone(), by_roster: true };
+            let o = Object {
+                id: id.clone(),
+                attributes: desired.clone(),
+                by_roster: true,
+            };
             let out = report(type_name, &o);
-            i.events.push(Event::Create { type_name: type_name.into(), key: k.1.clone(), existed: None, committed: true });
+            i.events.push(Event::Create {
+                type_name: type_name.into(),
+                key: k.1.clone(),
+                existed: None,
+                committed: true,
+            });
             i.objects.insert(k, o);
             Ok(out)
         }))
     }
 
-    fn delete<'a>(&'a self, type_name: &'a str, id: &'a str) -> BoxFuture<'a, Result<(), CallError>> {
+    fn delete<'a>(
+        &'a self,
+        type_name: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<(), CallError>> {
         Box::pin(self.vendor.call("delete", move |i| {
             let k = (type_name.to_string(), key(type_name, id));
             match i.objects.remove(&k) {
                 Some(o) => {
-                    i.events.push(Event::Delete { type_name: type_name.into(), key: k.1, by_roster: o.by_roster });
+                    i.events.push(Event::Delete {
+                        type_name: type_name.into(),
+                        key: k.1,
+                        by_roster: o.by_roster,
+                    });
                     Ok(())
                 }
-                None => Err(CallError::Provider(ProviderError::NotFound(format!("{id} not found")))),
+                None => Err(CallError::Provider(ProviderError::NotFound(format!(
+                    "{id} not found"
+                )))),
             }
         }))
     }
 
-    fn query<'a>(&'a self, _: &'a str, _: &'a Attributes) -> BoxFuture<'a, Result<Value, CallError>> {
+    fn query<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a Attributes,
+    ) -> BoxFuture<'a, Result<Value, CallError>> {
         Box::pin(async { Ok(json!({})) })
     }
 }
@@ -372,7 +497,11 @@ const COMPACT_AT: usize = 1500;
 impl MemDisk {
     /// Empty files whose writes `vendor`'s kill cuts short.
     pub fn new(vendor: Vendor) -> MemDisk {
-        MemDisk { files: Arc::new(Mutex::new([None, None])), vendor, crashes: Arc::default() }
+        MemDisk {
+            files: Arc::new(Mutex::new([None, None])),
+            vendor,
+            crashes: Arc::default(),
+        }
     }
 
     /// The crashes so far.
@@ -399,7 +528,12 @@ impl MemDisk {
 
     /// Runs a write unless the kill stops it; at the kill, an append's `torn` prefix (if any)
     /// lands instead and the write fails.
-    fn write(&self, part: Part, whole: impl FnOnce(&mut Option<Vec<u8>>), torn: Option<&[u8]>) -> std::io::Result<()> {
+    fn write(
+        &self,
+        part: Part,
+        whole: impl FnOnce(&mut Option<Vec<u8>>),
+        torn: Option<&[u8]>,
+    ) -> std::io::Result<()> {
         let killed = || std::io::Error::other("killed");
         let mut files = self.files.lock().unwrap();
         let file = &mut files[Self::slot(part)];
@@ -437,10 +571,18 @@ impl Disk for MemDisk {
         self.write(part, |f| *f = Some(bytes.to_vec()), None)
     }
     fn append(&self, part: Part, bytes: &[u8]) -> std::io::Result<()> {
-        self.write(part, |f| f.get_or_insert_with(Vec::new).extend_from_slice(bytes), Some(&bytes[..bytes.len() / 2]))
+        self.write(
+            part,
+            |f| f.get_or_insert_with(Vec::new).extend_from_slice(bytes),
+            Some(&bytes[..bytes.len() / 2]),
+        )
     }
     fn truncate(&self, part: Part, len: u64) -> std::io::Result<()> {
-        self.write(part, |f| f.get_or_insert_with(Vec::new).truncate(len as usize), None)
+        self.write(
+            part,
+            |f| f.get_or_insert_with(Vec::new).truncate(len as usize),
+            None,
+        )
     }
     fn remove(&self, part: Part) -> std::io::Result<()> {
         self.write(part, |f| *f = None, None)

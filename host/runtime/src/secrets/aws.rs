@@ -39,17 +39,28 @@ pub struct SecretsManagerClient {
 impl SecretsManagerClient {
     /// A client with the given options.
     pub fn new(options: AwsOptions) -> Self {
-        SecretsManagerClient { options, config: tokio::sync::OnceCell::new() }
+        SecretsManagerClient {
+            options,
+            config: tokio::sync::OnceCell::new(),
+        }
     }
 
     /// The SDK configuration: the standard chains, with this client's overrides.
     async fn config(&self) -> &aws_config::SdkConfig {
         self.config
             .get_or_init(|| async {
-                let http =
-                    aws_smithy_http_client::Builder::new().tls_provider(aws_smithy_http_client::tls::Provider::Rustls(aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring)).build_https();
-                let timeouts = aws_config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_secs(5)).operation_timeout(Duration::from_secs(30)).build();
-                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).timeout_config(timeouts);
+                let http = aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https();
+                let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_timeout(Duration::from_secs(30))
+                    .build();
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .http_client(http)
+                    .timeout_config(timeouts);
                 if let Some(profile) = &self.options.profile {
                     loader = loader.profile_name(profile);
                 }
@@ -65,7 +76,11 @@ impl SecretsManagerClient {
     }
 
     /// `GetSecretValue` of `secret_id`; returns its SecretString.
-    pub async fn get_secret_value(&self, secret_id: &str, region: Option<&str>) -> Result<SecretValue, SecretError> {
+    pub async fn get_secret_value(
+        &self,
+        secret_id: &str,
+        region: Option<&str>,
+    ) -> Result<SecretValue, SecretError> {
         let config = self.config().await;
         let mut builder = aws_sdk_secretsmanager::config::Builder::from(config);
         match region {
@@ -76,28 +91,47 @@ impl SecretsManagerClient {
             None => {}
         }
         let client = aws_sdk_secretsmanager::Client::from_conf(builder.build());
-        let reply = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| classify(secret_id, e))?;
+        let reply = client
+            .get_secret_value()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| classify(secret_id, e))?;
         match reply.secret_string() {
             Some(s) => Ok(SecretValue::new(s)),
-            None => Err(SecretError::NotFound(format!("secret {secret_id} has no SecretString (binary secrets are not supported)"))),
+            None => Err(SecretError::NotFound(format!(
+                "secret {secret_id} has no SecretString (binary secrets are not supported)"
+            ))),
         }
     }
 }
 
-type GetError = SdkError<aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError, aws_sdk_secretsmanager::config::http::HttpResponse>;
+type GetError = SdkError<
+    aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError,
+    aws_sdk_secretsmanager::config::http::HttpResponse,
+>;
 
 /// A typed secret error for a failed `GetSecretValue` (the SDK's messages never hold a value).
 fn classify(secret_id: &str, error: GetError) -> SecretError {
     match &error {
         SdkError::ServiceError(service) => {
             let e = service.err();
-            let code = aws_sdk_secretsmanager::error::ProvideErrorMetadata::code(e).unwrap_or("error");
-            let message = aws_sdk_secretsmanager::error::ProvideErrorMetadata::message(e).unwrap_or("");
+            let code =
+                aws_sdk_secretsmanager::error::ProvideErrorMetadata::code(e).unwrap_or("error");
+            let message =
+                aws_sdk_secretsmanager::error::ProvideErrorMetadata::message(e).unwrap_or("");
             let status = service.raw().status().as_u16();
-            let what = format!("AWS Secrets Manager {code} for {secret_id} (HTTP {status}): {message}");
-            if e.is_resource_not_found_exception() || e.is_invalid_request_exception() || e.is_invalid_parameter_exception() {
+            let what =
+                format!("AWS Secrets Manager {code} for {secret_id} (HTTP {status}): {message}");
+            if e.is_resource_not_found_exception()
+                || e.is_invalid_request_exception()
+                || e.is_invalid_parameter_exception()
+            {
                 SecretError::NotFound(what)
-            } else if e.is_internal_service_error() || status >= 500 || code == "ThrottlingException" {
+            } else if e.is_internal_service_error()
+                || status >= 500
+                || code == "ThrottlingException"
+            {
                 SecretError::Unavailable(what)
             } else {
                 SecretError::Denied(what)

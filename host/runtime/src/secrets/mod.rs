@@ -75,7 +75,9 @@ impl FromStr for SecretSource {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (kind, rest) = s.split_once(':').ok_or_else(|| format!("secret source `{s}`: expected env:NAME, file:PATH or aws-sm:SECRET_ID"))?;
+        let (kind, rest) = s.split_once(':').ok_or_else(|| {
+            format!("secret source `{s}`: expected env:NAME, file:PATH or aws-sm:SECRET_ID")
+        })?;
         if rest.is_empty() {
             return Err(format!("secret source `{s}`: nothing after `{kind}:`"));
         }
@@ -98,9 +100,15 @@ impl FromStr for SecretSource {
                 if secret_id.is_empty() {
                     return Err(format!("secret source `{s}`: no secret id"));
                 }
-                Ok(SecretSource::AwsSecretsManager { secret_id: secret_id.to_string(), region, json_key })
+                Ok(SecretSource::AwsSecretsManager {
+                    secret_id: secret_id.to_string(),
+                    region,
+                    json_key,
+                })
             }
-            other => Err(format!("secret source `{s}`: unknown kind `{other}` (expected env, file or aws-sm)")),
+            other => Err(format!(
+                "secret source `{s}`: unknown kind `{other}` (expected env, file or aws-sm)"
+            )),
         }
     }
 }
@@ -110,9 +118,19 @@ impl fmt::Display for SecretSource {
         match self {
             SecretSource::Env(n) => write!(f, "env:{n}"),
             SecretSource::File(p) => write!(f, "file:{}", p.display()),
-            SecretSource::AwsSecretsManager { secret_id, region, json_key } => {
+            SecretSource::AwsSecretsManager {
+                secret_id,
+                region,
+                json_key,
+            } => {
                 write!(f, "aws-sm:{secret_id}")?;
-                let opts: Vec<String> = [region.as_ref().map(|r| format!("region={r}")), json_key.as_ref().map(|k| format!("key={k}"))].into_iter().flatten().collect();
+                let opts: Vec<String> = [
+                    region.as_ref().map(|r| format!("region={r}")),
+                    json_key.as_ref().map(|k| format!("key={k}")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
                 if !opts.is_empty() {
                     write!(f, "?{}", opts.join("&"))?;
                 }
@@ -156,14 +174,27 @@ pub struct SecretStore {
 
 impl fmt::Debug for SecretStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretStore").field("sources", &self.sources).field("max_age", &self.max_age).finish()
+        f.debug_struct("SecretStore")
+            .field("sources", &self.sources)
+            .field("max_age", &self.max_age)
+            .finish()
     }
 }
 
 impl SecretStore {
     /// A store resolving `sources`, keeping values at most `max_age`, using `aws` for `aws-sm:`.
-    pub fn new(sources: HashMap<String, SecretSource>, max_age: Duration, aws: SecretsManagerClient) -> Arc<Self> {
-        Arc::new(SecretStore { sources, max_age, aws, cache: Mutex::default(), fetches: 0.into() })
+    pub fn new(
+        sources: HashMap<String, SecretSource>,
+        max_age: Duration,
+        aws: SecretsManagerClient,
+    ) -> Arc<Self> {
+        Arc::new(SecretStore {
+            sources,
+            max_age,
+            aws,
+            cache: Mutex::default(),
+            fetches: 0.into(),
+        })
     }
 
     /// The value of `name`: from the cache while younger than the maximum age, else fetched.
@@ -178,10 +209,16 @@ impl SecretStore {
 
     /// A fresh value of `name`, bypassing the cache (and refilling it).
     pub async fn refresh(&self, name: &str) -> Result<SecretValue, SecretError> {
-        let source = self.sources.get(name).ok_or_else(|| SecretError::NotFound(format!("no source is configured for secret `{name}`")))?;
-        self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let source = self.sources.get(name).ok_or_else(|| {
+            SecretError::NotFound(format!("no source is configured for secret `{name}`"))
+        })?;
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let value = fetch(source, &self.aws).await?;
-        self.cache.lock().unwrap().insert(name.to_string(), (value.clone(), Instant::now()));
+        self.cache
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), (value.clone(), Instant::now()));
         Ok(value)
     }
 
@@ -191,20 +228,35 @@ impl SecretStore {
     }
 }
 
-async fn fetch(source: &SecretSource, aws: &SecretsManagerClient) -> Result<SecretValue, SecretError> {
+async fn fetch(
+    source: &SecretSource,
+    aws: &SecretsManagerClient,
+) -> Result<SecretValue, SecretError> {
     match source {
-        SecretSource::Env(name) => std::env::var(name).map(SecretValue).map_err(|_| SecretError::NotFound(format!("environment variable {name} is not set"))),
+        SecretSource::Env(name) => std::env::var(name)
+            .map(SecretValue)
+            .map_err(|_| SecretError::NotFound(format!("environment variable {name} is not set"))),
         SecretSource::File(path) => read_secret_file(path).await,
-        SecretSource::AwsSecretsManager { secret_id, region, json_key } => {
+        SecretSource::AwsSecretsManager {
+            secret_id,
+            region,
+            json_key,
+        } => {
             let value = aws.get_secret_value(secret_id, region.as_deref()).await?;
             match json_key {
                 None => Ok(value),
                 Some(key) => {
                     let parsed: serde_json::Value =
-                        serde_json::from_str(value.expose()).map_err(|_| SecretError::NotFound(format!("secret {secret_id} is not a JSON object, so it has no key `{key}`")))?;
+                        serde_json::from_str(value.expose()).map_err(|_| {
+                            SecretError::NotFound(format!(
+                                "secret {secret_id} is not a JSON object, so it has no key `{key}`"
+                            ))
+                        })?;
                     match parsed.get(key) {
                         Some(serde_json::Value::String(s)) => Ok(SecretValue::new(s.clone())),
-                        _ => Err(SecretError::NotFound(format!("secret {secret_id} has no string field `{key}`"))),
+                        _ => Err(SecretError::NotFound(format!(
+                            "secret {secret_id} has no string field `{key}`"
+                        ))),
                     }
                 }
             }
@@ -222,24 +274,41 @@ async fn read_secret_file(path: &std::path::Path) -> Result<SecretValue, SecretE
     use tokio::io::AsyncReadExt;
     let shown = path.display();
     let io_error = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::NotFound => SecretError::NotFound(format!("file {shown} does not exist")),
+        std::io::ErrorKind::NotFound => {
+            SecretError::NotFound(format!("file {shown} does not exist"))
+        }
         kind => SecretError::Denied(format!("cannot read {shown}: {kind}")),
     };
     let real = tokio::fs::canonicalize(path).await.map_err(io_error)?;
-    if ["/proc", "/sys", "/dev"].iter().any(|p| real.starts_with(p)) {
-        return Err(SecretError::Denied(format!("{shown} is a kernel pseudo-file ({}), not a secret file", real.display())));
+    if ["/proc", "/sys", "/dev"]
+        .iter()
+        .any(|p| real.starts_with(p))
+    {
+        return Err(SecretError::Denied(format!(
+            "{shown} is a kernel pseudo-file ({}), not a secret file",
+            real.display()
+        )));
     }
     let file = tokio::fs::File::open(&real).await.map_err(io_error)?;
     let meta = file.metadata().await.map_err(io_error)?;
     if !meta.is_file() {
-        return Err(SecretError::Denied(format!("{shown} is not a regular file")));
+        return Err(SecretError::Denied(format!(
+            "{shown} is not a regular file"
+        )));
     }
     let mut bytes = Vec::new();
-    file.take(MAX_SECRET_FILE + 1).read_to_end(&mut bytes).await.map_err(io_error)?;
+    file.take(MAX_SECRET_FILE + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(io_error)?;
     if bytes.len() as u64 > MAX_SECRET_FILE {
-        return Err(SecretError::Denied(format!("{shown} is larger than {} KiB; a secret file holds one value", MAX_SECRET_FILE / 1024)));
+        return Err(SecretError::Denied(format!(
+            "{shown} is larger than {} KiB; a secret file holds one value",
+            MAX_SECRET_FILE / 1024
+        )));
     }
-    let text = String::from_utf8(bytes).map_err(|_| SecretError::Denied(format!("{shown} is not UTF-8 text")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| SecretError::Denied(format!("{shown} is not UTF-8 text")))?;
     let text = text.strip_suffix('\n').unwrap_or(&text);
     Ok(SecretValue::new(text.strip_suffix('\r').unwrap_or(text)))
 }
@@ -251,20 +320,47 @@ mod tests {
     #[test]
     fn a_relative_file_source_is_relative_to_the_directory_given() {
         let dir = std::path::Path::new("/srv/roster");
-        assert_eq!(SecretSource::File("token".into()).relative_to(dir), SecretSource::File("/srv/roster/token".into()));
-        assert_eq!(SecretSource::File("/run/token".into()).relative_to(dir), SecretSource::File("/run/token".into()));
-        assert_eq!(SecretSource::Env("T".into()).relative_to(dir), SecretSource::Env("T".into()));
+        assert_eq!(
+            SecretSource::File("token".into()).relative_to(dir),
+            SecretSource::File("/srv/roster/token".into())
+        );
+        assert_eq!(
+            SecretSource::File("/run/token".into()).relative_to(dir),
+            SecretSource::File("/run/token".into())
+        );
+        assert_eq!(
+            SecretSource::Env("T".into()).relative_to(dir),
+            SecretSource::Env("T".into())
+        );
     }
 
     #[test]
     fn parses_sources() {
-        assert_eq!("env:X".parse::<SecretSource>().unwrap(), SecretSource::Env("X".into()));
-        assert_eq!("file:/a/b".parse::<SecretSource>().unwrap(), SecretSource::File("/a/b".into()));
         assert_eq!(
-            "aws-sm:SYMBEE_CONNECT_API_KEY?region=eu-west-2&key=k".parse::<SecretSource>().unwrap(),
-            SecretSource::AwsSecretsManager { secret_id: "SYMBEE_CONNECT_API_KEY".into(), region: Some("eu-west-2".into()), json_key: Some("k".into()) }
+            "env:X".parse::<SecretSource>().unwrap(),
+            SecretSource::Env("X".into())
         );
-        for bad in ["X", "env:", "vault:x", "aws-sm:x?zone=1", "aws-sm:?region=a"] {
+        assert_eq!(
+            "file:/a/b".parse::<SecretSource>().unwrap(),
+            SecretSource::File("/a/b".into())
+        );
+        assert_eq!(
+            "aws-sm:SYMBEE_CONNECT_API_KEY?region=eu-west-2&key=k"
+                .parse::<SecretSource>()
+                .unwrap(),
+            SecretSource::AwsSecretsManager {
+                secret_id: "SYMBEE_CONNECT_API_KEY".into(),
+                region: Some("eu-west-2".into()),
+                json_key: Some("k".into())
+            }
+        );
+        for bad in [
+            "X",
+            "env:",
+            "vault:x",
+            "aws-sm:x?zone=1",
+            "aws-sm:?region=a",
+        ] {
             assert!(bad.parse::<SecretSource>().is_err(), "{bad}");
         }
         let s = "aws-sm:arn:aws:secretsmanager:us-east-1:1:secret:x?region=us-east-1";
@@ -283,19 +379,46 @@ mod tests {
         let path = dir.path().join("s");
         std::fs::write(&path, "one\n").unwrap();
         let sources = HashMap::from([("f".to_string(), SecretSource::File(path.clone()))]);
-        let store = SecretStore::new(sources, Duration::from_millis(200), SecretsManagerClient::new(AwsOptions::default()));
+        let store = SecretStore::new(
+            sources,
+            Duration::from_millis(200),
+            SecretsManagerClient::new(AwsOptions::default()),
+        );
         assert_eq!(store.get("f").await.unwrap().expose(), "one");
         std::fs::write(&path, "two\n").unwrap();
-        assert_eq!(store.get("f").await.unwrap().expose(), "one", "served from the cache");
-        assert_eq!(store.refresh("f").await.unwrap().expose(), "two", "refresh bypasses the cache");
+        assert_eq!(
+            store.get("f").await.unwrap().expose(),
+            "one",
+            "served from the cache"
+        );
+        assert_eq!(
+            store.refresh("f").await.unwrap().expose(),
+            "two",
+            "refresh bypasses the cache"
+        );
         std::fs::write(&path, "three").unwrap();
         tokio::time::sleep(Duration::from_millis(250)).await;
-        assert_eq!(store.get("f").await.unwrap().expose(), "three", "an old value is fetched again");
+        assert_eq!(
+            store.get("f").await.unwrap().expose(),
+            "three",
+            "an old value is fetched again"
+        );
         assert_eq!(store.fetch_count(), 3);
-        assert!(matches!(store.get("nope").await, Err(SecretError::NotFound(_))));
-        let missing =
-            SecretStore::new(HashMap::from([("e".to_string(), SecretSource::Env("ROSTER_TEST_SURELY_UNSET".into()))]), Duration::from_secs(1), SecretsManagerClient::new(AwsOptions::default()));
-        assert!(matches!(missing.get("e").await, Err(SecretError::NotFound(m)) if m.contains("ROSTER_TEST_SURELY_UNSET")));
+        assert!(matches!(
+            store.get("nope").await,
+            Err(SecretError::NotFound(_))
+        ));
+        let missing = SecretStore::new(
+            HashMap::from([(
+                "e".to_string(),
+                SecretSource::Env("ROSTER_TEST_SURELY_UNSET".into()),
+            )]),
+            Duration::from_secs(1),
+            SecretsManagerClient::new(AwsOptions::default()),
+        );
+        assert!(
+            matches!(missing.get("e").await, Err(SecretError::NotFound(m)) if m.contains("ROSTER_TEST_SURELY_UNSET"))
+        );
     }
 
     #[tokio::test]
@@ -331,7 +454,12 @@ mod tests {
             let got = read_secret_file(&path).await;
             match (&got, &want) {
                 (Ok(v), Ok(w)) => assert_eq!(v.expose(), w, "{}", path.display()),
-                (Err(e), Err(w)) => assert!(e.to_string().contains(w) && e.to_string().contains(&path.display().to_string()), "{}: {e}", path.display()),
+                (Err(e), Err(w)) => assert!(
+                    e.to_string().contains(w)
+                        && e.to_string().contains(&path.display().to_string()),
+                    "{}: {e}",
+                    path.display()
+                ),
                 _ => panic!("{}: got {got:?}, want {want:?}", path.display()),
             }
         }
