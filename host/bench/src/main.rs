@@ -104,7 +104,14 @@ fn parse_args() -> Result<Opts> {
                     .parse()
                     .context("--reps")?
             }
-            "--roster" => opts.roster = Some(args.next().context("--roster needs a path")?.into()),
+            "--roster" => {
+                // Absolute: the figures run it from temporary directories.
+                let path = PathBuf::from(args.next().context("--roster needs a path")?);
+                if !path.is_file() {
+                    bail!("--roster {}: no such file", path.display());
+                }
+                opts.roster = Some(std::path::absolute(&path).context("--roster")?);
+            }
             "--reads" => {
                 opts.reads = args
                     .next()
