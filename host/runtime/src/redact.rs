@@ -12,6 +12,7 @@
 //! ordinary words).
 
 use base64::Engine as _;
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 /// What replaces a secret.
@@ -180,34 +181,46 @@ pub fn credentials_in(value: &str) -> Vec<String> {
 /// [`crate::Runtime`]; cheap to clone.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    forms: Arc<RwLock<Vec<String>>>,
+    known: Arc<RwLock<Known>>,
+}
+
+/// What a [`Redactor`] remembers.
+#[derive(Default)]
+struct Known {
+    /// Every form of every value, longest first.
+    forms: Vec<String>,
+    /// The values whose forms are in `forms`: a credential seen again (on every request that
+    /// carries it) is not encoded thirteen ways again.
+    values: HashSet<String>,
 }
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Redactor({} forms)", self.forms.read().unwrap().len())
+        write!(
+            f,
+            "Redactor({} forms)",
+            self.known.read().unwrap().forms.len()
+        )
     }
 }
 
 impl Redactor {
     /// Remembers `value` (and its encoded forms).
     pub fn add(&self, value: &str) {
+        if value.len() < MIN_LEN || self.known.read().unwrap().values.contains(value) {
+            return;
+        }
         let new = forms(value);
-        if new.is_empty() {
-            return;
-        }
-        let known = self.forms.read().unwrap();
-        if new.iter().all(|f| known.contains(f)) {
-            return;
-        }
-        drop(known);
-        let mut all = self.forms.write().unwrap();
+        let mut known = self.known.write().unwrap();
         for f in new {
-            if !all.contains(&f) {
-                all.push(f);
+            if !known.forms.contains(&f) {
+                known.forms.push(f);
             }
         }
-        all.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        known
+            .forms
+            .sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        known.values.insert(value.to_string());
     }
 
     /// Remembers the credentials in an outgoing request's headers.
@@ -225,7 +238,7 @@ impl Redactor {
 
     /// `text` with every remembered value redacted.
     pub fn redact(&self, text: &str) -> String {
-        redact_with(text, &self.forms.read().unwrap())
+        redact_with(text, &self.known.read().unwrap().forms)
     }
 }
 
@@ -300,6 +313,26 @@ mod tests {
         );
         assert!(forms("abc").is_empty());
         assert_eq!(redact_with("abc abc", &forms("abc")), "abc abc");
+    }
+
+    #[test]
+    fn a_value_seen_again_is_remembered_once_and_a_form_that_is_a_value_gets_its_own_forms() {
+        let r = Redactor::default();
+        r.add("sandbox-api-key-1");
+        let count = r.known.read().unwrap().forms.len();
+        r.add("sandbox-api-key-1");
+        assert_eq!(r.known.read().unwrap().forms.len(), count);
+        // The base64 of the key is one of its forms; as a value in its own right (a header
+        // carrying it), its own forms count too.
+        let b64 = base64::engine::general_purpose::STANDARD.encode("sandbox-api-key-1");
+        r.add(&b64);
+        let twice = base64::engine::general_purpose::STANDARD.encode(&b64);
+        assert_eq!(
+            r.redact(&format!("echo {twice} end")),
+            "echo [redacted] end"
+        );
+        r.add("abc");
+        assert_eq!(r.redact("abc"), "abc", "short values are not remembered");
     }
 
     #[test]
