@@ -363,27 +363,16 @@ mod tests {
 
     #[test]
     fn bad_keys_name_the_part_and_never_quote_it() {
-        let cert = "-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----\n";
+        let cert = &pem("CERTIFICATE", &[1, 2, 3]);
         let e = CertificateKey::from_pem(cert, "hunter2-not-a-key").unwrap_err();
         assert_eq!(e.which, KeyPart::PrivateKey);
         assert!(!e.message.contains("hunter2"));
-        let e = CertificateKey::from_pem(
-            "nope",
-            "-----BEGIN PRIVATE KEY-----\nAQID\n-----END PRIVATE KEY-----",
-        )
-        .unwrap_err();
+        let e = CertificateKey::from_pem("nope", &pem("PRIVATE KEY", &[1, 2, 3])).unwrap_err();
         assert_eq!(e.which, KeyPart::Certificate);
-        let e = CertificateKey::from_pem(
-            cert,
-            "-----BEGIN PRIVATE KEY-----\nAQID\n-----END PRIVATE KEY-----",
-        )
-        .unwrap_err();
+        let e = CertificateKey::from_pem(cert, &pem("PRIVATE KEY", &[1, 2, 3])).unwrap_err();
         assert!(e.message.contains("PKCS#8"), "{e:?}");
-        let e = CertificateKey::from_pem(
-            cert,
-            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAQID\n-----END ENCRYPTED PRIVATE KEY-----",
-        )
-        .unwrap_err();
+        let e =
+            CertificateKey::from_pem(cert, &pem("ENCRYPTED PRIVATE KEY", &[1, 2, 3])).unwrap_err();
         assert!(e.message.contains("encrypted"), "{e:?}");
     }
 }
