@@ -11,7 +11,6 @@ use roster_engine::apply::{apply, ApplyOptions, Outcome, Progress};
 use roster_engine::plan::{plan, ActionKind, PlanOptions};
 use roster_engine::rosterfile::RosterFile;
 use roster_engine::store::StateFile;
-use roster_engine::workspace::Workspace;
 use roster_runtime::{Runtime, RuntimeOptions};
 use roster_sim::nimbus::{self, demo as nd, NimbusSeed};
 use roster_sim::rate::{RateLimit, RateMode};
@@ -82,16 +81,7 @@ async fn once(users: usize, ops: u32, window_ms: u64, concurrency: usize) -> Res
     let runtime = Runtime::new(RuntimeOptions {
         cache_dir: Some(cache.path().to_path_buf()),
     })?;
-    let builtins: Vec<_> = roster_components::BUILTINS
-        .iter()
-        .map(|b| (b.name, b.wasm))
-        .collect();
-    let lock = Workspace::wanted_grants(&file, &runtime, &builtins)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    let ws = Workspace::open(file, &runtime, &builtins, &lock)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
+    let ws = util::open_builtins(file, &runtime).await?;
     let sf = StateFile::new(dir.path().join("roster.state.json"));
     let state = sf.load()?;
     let stamps = Stamps(Mutex::new(Vec::new()));

@@ -23,6 +23,23 @@ const WINDOW_S: f64 = 0.6;
 /// Target: a command's wall time at most this multiple of the rate's physical limit.
 const TARGET: f64 = 1.02;
 
+/// Holds a command's wall time against the rate's limit: at most [`TARGET`] times it, and no
+/// operation answered 429.
+fn hold_to_the_limit(table: &mut Table, what: String, wall: f64, limit: f64, rejected: u64) {
+    table.goal(
+        6,
+        what,
+        format!("≤ {TARGET}×, no 429"),
+        format!(
+            "{} vs {} = {}; {rejected} 429s",
+            util::secs(wall),
+            util::secs(limit),
+            util::ratio(wall / limit)
+        ),
+        wall / limit <= TARGET && rejected == 0,
+    );
+}
+
 fn guid(i: usize) -> String {
     format!("{i:08x}-0000-4000-8000-{i:012x}")
 }
@@ -133,17 +150,12 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     let creates = routes.get("create").copied().unwrap_or(0);
     let limit = physical_limit(n as u64);
     let apply_429s = sim.stats().rate_limited;
-    table.goal(
-        6,
+    hold_to_the_limit(
+        table,
         format!("first `roster apply` of {n} users against the rate's limit"),
-        format!("≤ {TARGET}×, no 429"),
-        format!(
-            "{} vs {} = {}; {apply_429s} 429s",
-            util::secs(apply.wall),
-            util::secs(limit),
-            util::ratio(apply.wall / limit)
-        ),
-        apply.wall / limit <= TARGET && apply_429s == 0,
+        apply.wall,
+        limit,
+        apply_429s,
     );
     table.add(
         6,
@@ -228,17 +240,12 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
     )
     .await?;
     let plan_429s = sim.stats().rate_limited - before;
-    table.goal(
-        6,
+    hold_to_the_limit(
+        table,
         format!("no-op `roster plan` reading all {n} users against the rate's limit"),
-        format!("≤ {TARGET}×, no 429"),
-        format!(
-            "{} vs {} = {}; {plan_429s} 429s",
-            util::secs(full.wall),
-            util::secs(limit),
-            util::ratio(full.wall / limit)
-        ),
-        full.wall / limit <= TARGET && plan_429s == 0,
+        full.wall,
+        limit,
+        plan_429s,
     );
     table.add(
         6,

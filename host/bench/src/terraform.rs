@@ -58,8 +58,8 @@ fn handshake(exe: &Path) -> Result<f64> {
     let t = Instant::now();
     let mut child = Command::new(exe)
         .env(
-            "TF_PLUGIN_MAGIC_COOKIE",
-            "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
+            roster_terraform::plugin::MAGIC_COOKIE_KEY,
+            roster_terraform::plugin::MAGIC_COOKIE_VALUE,
         )
         .env("PLUGIN_PROTOCOL_VERSIONS", "6")
         .stdin(Stdio::null())

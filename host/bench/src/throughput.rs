@@ -31,7 +31,6 @@ use roster_engine::plan::{plan, PlanOptions};
 use roster_engine::rosterfile::RosterFile;
 use roster_engine::state::{now, Record, State, Status};
 use roster_engine::store::StateFile;
-use roster_engine::workspace::Workspace;
 use roster_runtime::{Provider, ProviderSpec, Runtime, RuntimeOptions};
 use roster_sim::faults::Fault;
 use roster_sim::symbee::{self, demo as sd, SymbeeSeed, SymbeeUser};
@@ -359,16 +358,7 @@ async fn worker(spec: &WorkerSpec) -> Result<WorkerResult> {
                 "parse roster file (untimed)".into(),
                 t.elapsed().as_secs_f64(),
             ));
-            let builtins: Vec<_> = roster_components::BUILTINS
-                .iter()
-                .map(|b| (b.name, b.wasm))
-                .collect();
-            let lock = Workspace::wanted_grants(&file, &runtime, &builtins)
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
-            let ws = Workspace::open(file, &runtime, &builtins, &lock)
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
+            let ws = util::open_builtins(file, &runtime).await?;
             match spec.op {
                 Op::Read => {
                     // A state that manages every user, as after an apply.

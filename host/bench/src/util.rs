@@ -230,3 +230,21 @@ pub fn new_cache_file(dir: &Path, known: &[PathBuf]) -> Option<(PathBuf, u64)> {
         .filter(|p| p.extension().is_some_and(|x| x == "cwasm") && !known.contains(p))
         .find_map(|p| std::fs::metadata(&p).ok().map(|m| (p.clone(), m.len())))
 }
+
+/// Opens a workspace of `file` with the built-in components, granted what they ask for (as a
+/// user who ran `roster grant` would have), as `roster plan` and `roster apply` open theirs.
+pub async fn open_builtins(
+    file: roster_engine::rosterfile::RosterFile,
+    runtime: &roster_runtime::Runtime,
+) -> Result<roster_engine::workspace::Workspace> {
+    let builtins: Vec<_> = roster_components::BUILTINS
+        .iter()
+        .map(|b| (b.name, b.wasm))
+        .collect();
+    let lock = roster_engine::workspace::Workspace::wanted_grants(&file, runtime, &builtins)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    roster_engine::workspace::Workspace::open(file, runtime, &builtins, &lock)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
