@@ -112,8 +112,7 @@ export function checkAddress(host, ip, userGranted, allowPrivateNetworks) {
  */
 export function refusedNames(entries, allowPrivateNetworks, resolve) {
   const out = [];
-  for (const e of entries) {
-    if (e.wildcard || e.host.startsWith('[') || isIP(e.host)) continue;
+  for (const e of namedHosts(entries)) {
     const port = e.port ?? (e.scheme === 'http' ? 80 : 443);
     for (const ip of resolve(e.host, port)) {
       const why = checkAddress(e.host, ip, true, allowPrivateNetworks);
@@ -124,4 +123,12 @@ export function refusedNames(entries, allowPrivateNetworks, resolve) {
     }
   }
   return out;
+}
+
+/**
+ * The entries that name a host to resolve: not an IP address, not a `*.` wildcard.
+ * @param {import('./allowlist.js').AllowedHost[]} entries
+ */
+export function namedHosts(entries) {
+  return entries.filter((e) => !e.wildcard && !e.host.startsWith('[') && !isIP(e.host));
 }

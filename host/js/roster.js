@@ -17,7 +17,7 @@ import * as clocks from '@bytecodealliance/preview2-shim/clocks';
 import * as http from '@bytecodealliance/preview2-shim/http';
 import * as io from '@bytecodealliance/preview2-shim/io';
 import * as random from '@bytecodealliance/preview2-shim/random';
-import { refusedNames } from './address.js';
+import { namedHosts, refusedNames } from './address.js';
 import { AllowList, AllowedHost } from './allowlist.js';
 import { allowListedHandler } from './http.js';
 import { Redactor } from './redact.js';
@@ -295,8 +295,7 @@ export class Provider {
     // list, resolved now (the requests themselves resolve inside preview2-shim's worker).
     if (!this.#state.allowPrivateNetworks) {
       const hosts = allowList.entries.map((e) => AllowedHost.parse(e));
-      const names = [];
-      refusedNames(hosts, false, (host) => (names.push(host), []));
+      const names = namedHosts(hosts).map((e) => e.host);
       const addresses = resolveNow(names);
       const refused = refusedNames(hosts, false, (host) => addresses[names.indexOf(host)] ?? []);
       if (refused.length > 0) throw new ProviderError({ tag: 'denied', val: refused.join('; ') });
