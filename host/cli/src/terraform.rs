@@ -223,7 +223,14 @@ async fn ask(
     meta: &ProviderMetadata,
     dir: &Path,
 ) -> Result<Grant> {
-    match ComponentProvider::ask(runtime, wasm, COMPONENT_FILE, decl).await {
+    match ComponentProvider::ask(
+        runtime,
+        &roster_runtime::Code::new(wasm),
+        COMPONENT_FILE,
+        decl,
+    )
+    .await
+    {
         Ok(g) => Ok(Grant {
             secrets: g
                 .secrets

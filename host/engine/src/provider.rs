@@ -5,9 +5,8 @@
 use crate::grants::Grant;
 use crate::rosterfile::ProviderDecl;
 use roster_runtime::types::{FieldError, ProviderError, ProviderMetadata};
-use roster_runtime::{CallError, Capabilities, Runtime};
+use roster_runtime::{CallError, Capabilities, Code, Runtime};
 use serde_json::{Map, Value};
-use sha2::Digest;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -72,12 +71,12 @@ impl ComponentProvider {
     /// `provider-error::denied` carrying the text.
     pub async fn start(
         runtime: &Runtime,
-        wasm: &[u8],
+        code: &Code<'_>,
         label: &str,
         decl: &ProviderDecl,
         approve: &(dyn Fn(Grant) -> Result<(), String> + Sync),
     ) -> Result<ComponentProvider, CallError> {
-        let digest = hex::encode(sha2::Sha256::digest(wasm));
+        let digest = code.sha256();
         let ask = |c: &Capabilities| {
             let secrets = c
                 .secrets
@@ -93,7 +92,7 @@ impl ComponentProvider {
             })
         };
         let provider =
-            roster_runtime::Provider::start_approved(runtime, wasm, decl.spec(), &ask).await?;
+            roster_runtime::Provider::start_approved(runtime, code, decl.spec(), &ask).await?;
         Ok(ComponentProvider(provider, digest))
     }
 
@@ -101,12 +100,12 @@ impl ComponentProvider {
     /// instance a host or a secret.
     pub async fn ask(
         runtime: &Runtime,
-        wasm: &[u8],
+        code: &Code<'_>,
         label: &str,
         decl: &ProviderDecl,
     ) -> Result<Grant, CallError> {
         let asked = std::sync::Mutex::new(None);
-        let refused = ComponentProvider::start(runtime, wasm, label, decl, &|wanted| {
+        let refused = ComponentProvider::start(runtime, code, label, decl, &|wanted| {
             *asked.lock().unwrap() = Some(wanted);
             Err("asked only".to_string())
         })

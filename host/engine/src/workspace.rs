@@ -6,7 +6,7 @@ use crate::pacing::{Pacer, RetryPolicy};
 use crate::provider::{ComponentProvider, Provider};
 use crate::rosterfile::{ComponentRef, FileError, FileErrors, ProviderDecl, RosterFile};
 use roster_runtime::types::{ProviderError, ResourceSchema};
-use roster_runtime::{CallError, Runtime};
+use roster_runtime::{CallError, Code, Runtime};
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -70,9 +70,9 @@ impl Workspace {
                 };
             // Grant before code: a component whose code is not the one granted is refused
             // before it is compiled or any of it runs (its metadata included).
-            let digest = hex::encode(sha2::Sha256::digest(&wasm));
+            let code = Code::new(&wasm);
             let granted = lock.providers.get(name);
-            if let Some(problem) = code_not_granted(granted, &label, &digest) {
+            if let Some(problem) = code_not_granted(granted, &label, &code.sha256()) {
                 errors.push(file.error(&key, format!("not granted: {problem}; nothing of it was run; review and grant it with `roster grant`")));
                 continue;
             }
@@ -93,7 +93,7 @@ impl Workspace {
                     ))
                 }
             };
-            match ComponentProvider::start(runtime, &wasm, &label, decl, &approve).await {
+            match ComponentProvider::start(runtime, &code, &label, decl, &approve).await {
                 Ok(provider) => {
                     let digest = provider.digest().to_string();
                     // One window per tenant, shared with every process that reaches it.
@@ -139,9 +139,11 @@ impl Workspace {
         let base = base_of(file);
         for (name, decl) in &file.providers {
             let asked = match component_of(file, name, decl, builtins, runtime, None).await {
-                Ok((wasm, label)) => ComponentProvider::ask(runtime, &wasm, &label, decl)
-                    .await
-                    .map_err(|e| start_error(file, name, decl, e)),
+                Ok((wasm, label)) => {
+                    ComponentProvider::ask(runtime, &Code::new(&wasm), &label, decl)
+                        .await
+                        .map_err(|e| start_error(file, name, decl, e))
+                }
                 Err(e) => Err(e),
             };
             match asked {

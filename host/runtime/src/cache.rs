@@ -8,8 +8,8 @@
 //! that is owned by the current user and writable by nobody else ([`entry_is_trusted`]).
 //! Anything else is compiled again (and the entry replaced, when the directory is ours).
 
+use crate::runtime::Code;
 use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
@@ -60,13 +60,13 @@ impl ComponentCache {
             .or_else(|| var("HOME").map(|d| d.join(".cache/roster/components")))
     }
 
-    fn path_for(&self, dir: &Path, wasm: &[u8]) -> PathBuf {
-        let digest = hex::encode(Sha256::digest(wasm));
-        dir.join(format!("{digest}-{}.cwasm", self.engine_key))
+    fn path_for(&self, dir: &Path, code: &Code) -> PathBuf {
+        dir.join(format!("{}-{}.cwasm", code.sha256(), self.engine_key))
     }
 
-    /// The compiled component for `wasm`, from the cache when present, trusted and valid.
-    pub fn load(&self, engine: &Engine, wasm: &[u8]) -> Result<(Component, CacheOutcome)> {
+    /// The compiled component for `code`, from the cache when present, trusted and valid.
+    pub fn load(&self, engine: &Engine, code: &Code) -> Result<(Component, CacheOutcome)> {
+        let wasm = code.wasm();
         let Some(dir) = &self.dir else {
             return Ok((Component::new(engine, wasm)?, CacheOutcome::Uncached));
         };
@@ -88,14 +88,16 @@ impl ComponentCache {
         if !dir_trusted {
             return Ok((Component::new(engine, wasm)?, CacheOutcome::Uncached));
         }
-        let path = self.path_for(dir, wasm);
-        if let Some(bytes) = read_trusted(&path) {
+        let path = self.path_for(dir, code);
+        if let Some(file) = open_trusted(&path) {
             // SAFETY: the file is a regular file owned by this user, writable by no one else,
             // in a directory only this user can write, named by the component's hash and the
-            // engine's compatibility hash: this cache wrote it with `Component::serialize`.
-            // wasmtime still checks its header and version. A file that fails to load is
-            // recompiled and replaced.
-            match unsafe { Component::deserialize(engine, &bytes) } {
+            // engine's compatibility hash: this cache wrote it with `Component::serialize`, and
+            // replaces entries by renaming a new file over them, never by writing into one (a
+            // mapped file changed in place would change the code under us). wasmtime still
+            // checks its header and version. A file that fails to load is recompiled and
+            // replaced.
+            match unsafe { deserialize_open(engine, file) } {
                 Ok(c) => return Ok((c, CacheOutcome::Hit)),
                 Err(e) => tracing::warn!("ignoring unusable cache entry {}: {e}", path.display()),
             }
@@ -211,15 +213,14 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The bytes of a trusted entry at `path`; `None` when it is missing or not trusted. The
-/// facts are read from the opened file itself, so they are those of the bytes loaded.
-fn read_trusted(path: &Path) -> Option<Vec<u8>> {
-    use std::io::Read;
+/// A trusted entry at `path`, opened; `None` when it is missing or not trusted. The facts are
+/// read from the opened file itself, so they are those of the code loaded from it.
+fn open_trusted(path: &Path) -> Option<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
-    let mut file = match options.open(path) {
+    let file = match options.open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
@@ -238,9 +239,33 @@ fn read_trusted(path: &Path) -> Option<Vec<u8>> {
         );
         return None;
     }
+    Some(file)
+}
+
+/// Loads the compiled component in `file`. On Linux the very file opened (and checked) is
+/// mapped into memory through `/proc/self/fd`, so nothing is copied and pages are read as
+/// they are used; elsewhere (or without `/proc`) it is read whole.
+///
+/// # Safety
+///
+/// As [`Component::deserialize`]: `file` must hold what [`Component::serialize`] wrote, and
+/// must not change while mapped.
+unsafe fn deserialize_open(engine: &Engine, file: std::fs::File) -> wasmtime::Result<Component> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let same_file = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        if same_file.exists() {
+            // SAFETY: the caller's contract; `same_file` reopens `file` itself, not a path
+            // that could since name another file.
+            return unsafe { Component::deserialize_file(engine, &same_file) };
+        }
+    }
+    use std::io::Read;
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).ok()?;
-    Some(bytes)
+    (&file).read_to_end(&mut bytes)?;
+    // SAFETY: the caller's contract.
+    unsafe { Component::deserialize(engine, &bytes) }
 }
 
 /// Writes `bytes` to a new file readable and writable only by this user.

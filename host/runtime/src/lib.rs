@@ -38,7 +38,7 @@ pub use error::{describe, CallError};
 pub use limits::{HttpTimeouts, Limits};
 pub use provider::{Capabilities, Provider, ProviderSpec};
 pub use runtime::{
-    compatibility_line, contract_mismatch, LoadedComponent, Runtime, RuntimeOptions,
+    compatibility_line, contract_mismatch, Code, LoadedComponent, Runtime, RuntimeOptions,
     CONTRACT_VERSION,
 };
 

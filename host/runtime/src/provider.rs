@@ -8,7 +8,7 @@ use crate::error::CallError;
 use crate::http::{AllowedHosts, ConnectionPool, NetworkPolicy};
 use crate::instance::HostState;
 use crate::limits::Limits;
-use crate::runtime::{LoadedComponent, Runtime};
+use crate::runtime::{Code, LoadedComponent, Runtime};
 use crate::secrets::{AwsOptions, SecretSource, SecretStore, SecretsManagerClient};
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -125,7 +125,7 @@ impl Provider {
         wasm: &[u8],
         spec: ProviderSpec,
     ) -> Result<Provider, CallError> {
-        Provider::start_approved(runtime, wasm, spec, &|_| Ok(())).await
+        Provider::start_approved(runtime, &Code::new(wasm), spec, &|_| Ok(())).await
     }
 
     /// As [`Provider::start`], but first shows `approve` what the provider asks for (before any
@@ -133,11 +133,11 @@ impl Provider {
     /// `provider-error::denied` carrying its text.
     pub async fn start_approved(
         runtime: &Runtime,
-        wasm: &[u8],
+        code: &Code<'_>,
         spec: ProviderSpec,
         approve: &(dyn Fn(&Capabilities) -> Result<(), String> + Sync),
     ) -> Result<Provider, CallError> {
-        let component = runtime.load(wasm).map_err(CallError::Host)?;
+        let component = runtime.load_code(code).map_err(CallError::Host)?;
         Provider::start_inner(runtime, component, spec, approve).await
     }
 

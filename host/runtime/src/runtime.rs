@@ -47,6 +47,36 @@ impl Drop for Inner {
     }
 }
 
+/// Component code with its SHA-256, hashed once: the digest grants name, saved plans record and
+/// the compile cache is keyed on. The only way to make one is from the bytes, so the digest is
+/// always the code's.
+#[derive(Clone, Copy, Debug)]
+pub struct Code<'a> {
+    wasm: &'a [u8],
+    sha256: [u8; 32],
+}
+
+impl<'a> Code<'a> {
+    /// Hashes `wasm`.
+    pub fn new(wasm: &'a [u8]) -> Code<'a> {
+        use sha2::Digest;
+        Code {
+            wasm,
+            sha256: sha2::Sha256::digest(wasm).into(),
+        }
+    }
+
+    /// The component's bytes.
+    pub fn wasm(&self) -> &'a [u8] {
+        self.wasm
+    }
+
+    /// Its SHA-256, lower-case hex.
+    pub fn sha256(&self) -> String {
+        hex::encode(self.sha256)
+    }
+}
+
 /// A component ready to instantiate, with how it was obtained.
 #[derive(Clone)]
 pub struct LoadedComponent {
@@ -100,10 +130,15 @@ impl Runtime {
 
     /// Compiles (or loads from the cache) a component and pre-links it.
     pub fn load(&self, wasm: &[u8]) -> Result<LoadedComponent> {
+        self.load_code(&Code::new(wasm))
+    }
+
+    /// As [`Runtime::load`], for code already hashed.
+    pub fn load_code(&self, code: &Code) -> Result<LoadedComponent> {
         let (component, outcome) = self
             .inner
             .cache
-            .load(&self.inner.engine, wasm)
+            .load(&self.inner.engine, code)
             .context("compiling the component")?;
         // The contract's version first: a component of another version fails its imports too,
         // and "an import this host does not provide" would not say why.

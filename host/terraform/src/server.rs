@@ -487,7 +487,7 @@ impl Host {
         };
         let provider = ComponentProvider::start(
             &self.runtime,
-            &package.wasm,
+            &roster_runtime::Code::new(&package.wasm),
             COMPONENT_FILE,
             &decl,
             &approve,
