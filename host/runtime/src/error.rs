@@ -151,6 +151,34 @@ mod tests {
     }
 
     #[test]
+    fn failed_calls_discard_their_instance_as_the_policy_vector_says() {
+        let v = crate::limits::policy_vector();
+        let limits = crate::Limits::default();
+        let outcomes = v["failed_calls"]["outcomes"].as_array().unwrap();
+        assert_eq!(outcomes.len(), 4);
+        for case in outcomes {
+            assert!(case["not_enforced"].get("rust").is_none(), "{case}");
+            let error = match case["outcome"].as_str().unwrap() {
+                "provider-error" => CallError::Provider(ProviderError::NotFound("gone".into())),
+                "trap" => {
+                    CallError::Trap("wasm trap: wasm `unreachable` instruction executed".into())
+                }
+                "deadline" => CallError::Deadline(limits.call_deadline),
+                "memory-limit" => CallError::MemoryLimit(limits.memory_bytes),
+                other => panic!("no outcome {other}"),
+            };
+            assert_eq!(
+                error.discarded_instance(),
+                case["discards_instance"].as_bool().unwrap(),
+                "{case}"
+            );
+            if let Some(start) = case["text_starts"]["rust"].as_str() {
+                assert!(error.to_string().starts_with(start), "{error} for {case}");
+            }
+        }
+    }
+
+    #[test]
     fn errors_are_described_as_the_golden_vectors_say() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),

@@ -97,3 +97,68 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         Ok(desired <= 100_000)
     }
 }
+
+/// tests/vectors/policy.json: the host policy the Node and Python hosts are held to as well.
+#[cfg(test)]
+pub(crate) fn policy_vector() -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/vectors/policy.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).expect("tests/vectors/policy.json"))
+        .expect("tests/vectors/policy.json is JSON")
+}
+
+/// The sections of tests/vectors/policy.json that say `host` does not enforce them.
+#[cfg(test)]
+pub(crate) fn not_enforced_by(policy: &serde_json::Value, host: &str) -> Vec<String> {
+    policy
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, section)| section["not_enforced"].get(host).is_some())
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: &serde_json::Value) -> Duration {
+        Duration::from_millis(
+            v.as_u64()
+                .unwrap_or_else(|| panic!("{v} is not milliseconds")),
+        )
+    }
+
+    #[test]
+    fn limits_are_the_policy_vector() {
+        let v = policy_vector();
+        let mut unenforced = not_enforced_by(&v, "rust");
+        unenforced.sort();
+        assert_eq!(
+            unenforced,
+            ["response_body_bytes"],
+            "what this host leaves out"
+        );
+        assert!(v["response_body_bytes"]["limit"].is_null());
+
+        let t = &v["http_timeouts_ms"];
+        assert_eq!(
+            HttpTimeouts::default(),
+            HttpTimeouts {
+                connect: ms(&t["connect"]),
+                first_byte: ms(&t["first_byte"]),
+                between_bytes: ms(&t["between_bytes"]),
+            }
+        );
+        let limits = Limits::default();
+        assert_eq!(limits.http, HttpTimeouts::default());
+        assert_eq!(
+            limits.memory_bytes as u64,
+            v["memory_bytes"]["limit"].as_u64().unwrap()
+        );
+        assert_eq!(limits.call_deadline, ms(&v["call_deadline_ms"]["limit"]));
+    }
+}

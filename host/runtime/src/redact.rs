@@ -336,6 +336,39 @@ mod tests {
     }
 
     #[test]
+    fn credential_headers_and_the_marker_are_the_policy_vector() {
+        let v = crate::limits::policy_vector();
+        let h = &v["credential_headers"];
+        let cases = h["cases"].as_array().unwrap();
+        assert!(cases.len() > 20);
+        for case in cases {
+            assert_eq!(
+                is_credential_header(case["name"].as_str().unwrap()),
+                case["credential"].as_bool().unwrap(),
+                "{case}"
+            );
+        }
+        for case in h["values"].as_array().unwrap() {
+            let want: Vec<&str> = case["credentials"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap())
+                .collect();
+            assert_eq!(
+                credentials_in(case["value"].as_str().unwrap()),
+                want,
+                "{case}"
+            );
+        }
+        assert_eq!(REDACTED, v["redaction"]["marker"].as_str().unwrap());
+        assert_eq!(
+            MIN_LEN as u64,
+            v["redaction"]["min_len_bytes"].as_u64().unwrap()
+        );
+    }
+
+    #[test]
     fn credentials_are_found_in_headers() {
         assert!(is_credential_header("Authorization"));
         assert!(is_credential_header("X-sc-company-api-key"));
