@@ -35,7 +35,7 @@
 
 use crate::rosterfile::ResourceDecl;
 use crate::state::{Record, Status};
-use roster_runtime::types::{AttributeSchema, Presence, ResourceSchema};
+use roster_contract::{AttributeSchema, Presence, ResourceSchema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -826,7 +826,7 @@ pub fn plan_mismatches(actions: &[Action], records: &[Record], schemas: &Schemas
 #[cfg(test)]
 mod tests {
     use super::*;
-    use roster_runtime::types::ValueType;
+    use roster_contract::ValueType;
     use serde_json::json;
 
     fn attr(name: &str, presence: Presence, replace: bool, ci: bool) -> AttributeSchema {

@@ -3,38 +3,55 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Module → the modules it names as `crate::NAME` (outside comments).
-fn imports() -> BTreeMap<String, BTreeSet<String>> {
+/// Each top-level module (`src/NAME.rs`, or every file under `src/NAME/`) → its code without
+/// comments, on one line, so a `use` wrapped over lines reads as one.
+fn sources() -> BTreeMap<String, String> {
+    fn files(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(path).unwrap() {
+                files(&entry.unwrap().path(), out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path.to_path_buf());
+        }
+    }
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut graph = BTreeMap::new();
+    let mut modules = BTreeMap::new();
     for entry in std::fs::read_dir(&src).unwrap() {
         let path = entry.unwrap().path();
-        let Some(name) = path
-            .file_stem()
-            .and_then(|n| n.to_str())
-            .filter(|_| path.extension().is_some_and(|e| e == "rs"))
-        else {
-            continue;
-        };
-        if name == "lib" {
+        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let mut paths = Vec::new();
+        files(&path, &mut paths);
+        if name == "lib" || paths.is_empty() {
             continue;
         }
-        let text = std::fs::read_to_string(&path).unwrap();
-        // One line of code without comments, so a `use` wrapped over lines reads as one.
-        let code: Vec<&str> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.starts_with("//"))
-            .collect();
+        let mut code = String::new();
+        for p in paths {
+            for line in std::fs::read_to_string(p).unwrap().lines().map(str::trim) {
+                if !line.starts_with("//") {
+                    code.push_str(line);
+                    code.push(' ');
+                }
+            }
+        }
+        modules.insert(name, code);
+    }
+    modules
+}
+
+/// Module → the modules it names as `crate::NAME` (outside comments).
+fn imports() -> BTreeMap<String, BTreeSet<String>> {
+    let mut graph = BTreeMap::new();
+    for (name, code) in sources() {
         let mut uses = BTreeSet::new();
-        for part in code.join(" ").split("crate::").skip(1) {
+        for part in code.split("crate::").skip(1) {
             for module in first_segments(part) {
                 if module != name {
                     uses.insert(module);
                 }
             }
         }
-        graph.insert(name.to_string(), uses);
+        graph.insert(name, uses);
     }
     graph
 }
@@ -126,4 +143,16 @@ fn the_module_graph_has_no_cycle() {
         "the decision core depends on no planner: {:?}",
         graph["decide"]
     );
+}
+
+#[test]
+fn the_decision_core_is_free_of_the_sandbox() {
+    // The contract's data comes from roster-contract; nothing of wasmtime or its host.
+    let code = &sources()["decide"];
+    for banned in ["roster_runtime", "wasmtime"] {
+        assert!(
+            !code.contains(banned),
+            "the decision core (decide) names `{banned}`: it must build without the sandbox"
+        );
+    }
 }

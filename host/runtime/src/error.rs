@@ -1,9 +1,7 @@
 //! What a call into a provider can end in.
 
-use crate::bindings::roster::provider::types::{
-    FieldError, ProviderError, RateLimitedError, VendorError,
-};
 use crate::redact::Redactor;
+use roster_contract::{FieldError, ProviderError, RateLimitedError, VendorError};
 use std::fmt;
 use std::time::Duration;
 

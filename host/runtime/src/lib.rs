@@ -24,6 +24,7 @@
 pub mod address;
 mod bindings;
 mod cache;
+mod contract;
 mod error;
 pub mod http;
 mod instance;
@@ -42,9 +43,10 @@ pub use runtime::{
     CONTRACT_VERSION,
 };
 
-/// The contract's types, as the host sees them.
+/// The contract's types, as the host sees them: [`roster_contract`]'s plain data (the
+/// generated bindings stay inside this crate).
 pub mod types {
-    pub use crate::bindings::roster::provider::types::{
+    pub use roster_contract::{
         AttributeSchema, DataSourceSchema, FieldError, Presence, ProviderError, ProviderMetadata,
         RateLimit, RateLimitedError, ResourceSchema, SecretSchema, ValueType, VendorError,
     };

@@ -2,7 +2,7 @@
 //! allow-list and secrets — with a small pool of instances that keep what the component
 //! caches (tokens, keys) across calls. An instance that trapped is dropped, never reused.
 
-use crate::bindings::roster::provider::types::{FieldError, ProviderError, ProviderMetadata};
+use crate::bindings::roster::provider::types as wit;
 use crate::bindings::ProviderCore;
 use crate::error::CallError;
 use crate::http::{AllowedHosts, ConnectionPool, NetworkPolicy};
@@ -10,6 +10,7 @@ use crate::instance::HostState;
 use crate::limits::Limits;
 use crate::runtime::{Code, LoadedComponent, Runtime};
 use crate::secrets::{AwsOptions, SecretSource, SecretStore, SecretsManagerClient};
+use roster_contract::{FieldError, ProviderError, ProviderMetadata};
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::future::Future;
@@ -82,8 +83,9 @@ struct Instance {
     guest: ProviderCore,
 }
 
+/// A guest call as the bindings give it: a trap, or the guest's answer in the WIT's types.
 type Call<'a, R> =
-    Pin<Box<dyn Future<Output = wasmtime::Result<Result<R, ProviderError>>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = wasmtime::Result<Result<R, wit::ProviderError>>> + Send + 'a>>;
 
 /// A configured provider. Calls may run concurrently, up to `limits.max_instances` at once.
 pub struct Provider {
@@ -150,7 +152,10 @@ impl Provider {
             &ProviderSpec::new("", serde_json::json!({})),
         );
         let mut first = provider.instantiate().await?;
-        provider.run(&mut first, metadata_call).await
+        provider
+            .run(&mut first, metadata_call)
+            .await
+            .map(Into::into)
     }
 
     /// A provider with no metadata, no allowed hosts and no secrets yet.
@@ -199,7 +204,7 @@ impl Provider {
         let mut provider = Provider::unstarted(runtime, component, &spec);
         // A first instance, with no hosts and no secrets, answers metadata and allowed-hosts.
         let mut first = provider.instantiate().await?;
-        let metadata = provider.run(&mut first, metadata_call).await?;
+        let metadata: ProviderMetadata = provider.run(&mut first, metadata_call).await?.into();
         let cfg = provider.config.clone();
         let hosts = provider
             .run(&mut first, move |i| {
@@ -324,6 +329,7 @@ impl Provider {
             })
         })
         .await
+        .map(|problems| problems.into_iter().map(Into::into).collect())
     }
 
     /// The object's current attributes (JSON), or `None` when it is gone.
@@ -462,6 +468,7 @@ impl Provider {
             .store
             .set_epoch_deadline(self.limits.deadline_ticks());
         let outcome = tokio::time::timeout(self.limits.wall_bound(), f(instance)).await;
+        let outcome = outcome.map(|r| r.map(|r| r.map_err(ProviderError::from)));
         let error = match outcome {
             Ok(Ok(Ok(value))) => return Ok(value),
             Ok(Ok(Err(ProviderError::Denied(message)))) => {
@@ -500,7 +507,7 @@ impl Provider {
     }
 }
 
-fn metadata_call(i: &mut Instance) -> Call<'_, ProviderMetadata> {
+fn metadata_call(i: &mut Instance) -> Call<'_, wit::ProviderMetadata> {
     Box::pin(async move {
         i.guest
             .roster_provider_provider()
