@@ -6,8 +6,11 @@
 //! - a fresh instance on demand: after a `panic` call has discarded the pooled instance, the
 //!   next `create("echo")` instantiates, configures and calls (`Provider::instantiated()` is
 //!   checked to have grown by one);
-//! - a trivial call on a pooled instance: `create("echo", "{}")`.
+//! - a trivial call on a pooled instance: `create("echo", "{}")`;
+//! - the floor: wasmtime alone instantiating the same component ([`crate::bare`]), with its
+//!   default allocator (as Roster runs) and with its pooling allocator.
 
+use crate::bare::{self, Allocator};
 use crate::util::{self, median, quantile};
 use crate::{Opts, Table};
 use anyhow::{ensure, Result};
@@ -141,5 +144,25 @@ pub async fn run(opts: &Opts, table: &mut Table) -> Result<()> {
         summary(&native),
         "for scale",
     );
+
+    // The floor under a fresh instance: wasmtime alone instantiating the same component.
+    for (label, allocator) in [
+        ("on-demand allocator, as Roster runs", Allocator::OnDemand),
+        (
+            "pooling allocator (64 slots)",
+            Allocator::Pooling { instances: 64 },
+        ),
+    ] {
+        let t = bare::instantiate(&wasm, allocator, fresh).await?;
+        table.add(
+            2,
+            format!("  wasmtime alone: instantiate the same component, {label}"),
+            summary(&t),
+            format!(
+                "median of {fresh}; Roster's Config and WASI + HTTP imports, nothing of its host; the fresh-instance call is {:.1}× this",
+                fresh_median / median(&t)
+            ),
+        );
+    }
     Ok(())
 }

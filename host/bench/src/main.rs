@@ -31,6 +31,7 @@
 //! own; figure 1 times `roster` through a small launcher (`__measure`). The method and the
 //! figures measured are in docs/benchmarks.md.
 
+mod bare;
 mod calls;
 mod components;
 mod pacing;
