@@ -830,50 +830,14 @@ async fn import(cli: &Cli, args: &ImportArgs) -> Result<i32> {
         )
     };
     let table = roster_engine::rows::parse_csv(&bytes).map_err(located)?;
-    // The id column: given, or the one the rows source takes the id from, or the id attribute's name, or `id`.
-    let from_rows = rows.and_then(|r| {
-        r.template
-            .attributes
-            .iter()
-            .find_map(|(a, cell)| match cell {
-                roster_engine::rows::Cell::Column { column, .. } if *a == schema.id_attribute => {
-                    Some(column.clone())
-                }
-                _ => None,
-            })
-    });
-    let candidates: Vec<String> = match &args.id_column {
-        Some(c) => vec![c.clone()],
-        None => from_rows
-            .into_iter()
-            .chain([schema.id_attribute.clone(), "id".to_string()])
-            .collect(),
-    };
-    let id_column = candidates
-        .iter()
-        .find_map(|c| table.column(c))
-        .ok_or_else(|| {
-            anyhow!(
-                "{}: no id column: expected one of {} in the header ({})",
-                csv.display(),
-                candidates.join(", "),
-                table.columns.join(", ")
-            )
-        })?;
-    let name_column = match &args.name_column {
-        Some(c) => Some(table.column(c).ok_or_else(|| {
-            anyhow!(
-                "{}: --name-column {c} is not in the header ({})",
-                csv.display(),
-                table.columns.join(", ")
-            )
-        })?),
-        None => rows
-            .map(|r| r.template.key.clone())
-            .into_iter()
-            .chain(["name".to_string()])
-            .find_map(|c| table.column(&c)),
-    };
+    let (id_column, name_column) = import::columns(
+        &table,
+        &schema.id_attribute,
+        rows.map(|r| &r.template),
+        args.id_column.as_deref(),
+        args.name_column.as_deref(),
+    )
+    .map_err(|e| anyhow!("{}: {e}", csv.display()))?;
     let given = import::given(rows.map(|r| &r.template), schema, &table).map_err(located)?;
     let wanted: Vec<import::Wanted> = table
         .rows

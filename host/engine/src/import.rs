@@ -317,6 +317,64 @@ fn put(ws: &Workspace, state: &mut crate::state::State, record: Record, key: &Ke
     state.put_object(record, |r| ws.schemas.record_key(r).as_ref() == Some(key));
 }
 
+/// The columns of a bulk import's input `table` that give each object's id and name, as
+/// `(id column, name column)` indices.
+///
+/// The id column: `id_column` when given (and only it); otherwise the first of these the header
+/// has — the column the rows source's `template` takes the id attribute (`id_attribute`, the
+/// type's [`ResourceSchema::id_attribute`]) from, a column named `id_attribute`, a column named
+/// `id`. The name column: `name_column` when given, which the header must have; otherwise the
+/// first of the template's key column and `name` that the header has, or none (a name is then
+/// made from the id).
+///
+/// Errors, for the caller to prefix with the input's path: `no id column: expected one of
+/// CANDIDATES in the header (COLUMNS)` and `--name-column NAME is not in the header (COLUMNS)`.
+pub fn columns(
+    table: &rows::Table,
+    id_attribute: &str,
+    template: Option<&rows::Template>,
+    id_column: Option<&str>,
+    name_column: Option<&str>,
+) -> Result<(usize, Option<usize>), String> {
+    let from_rows = template.and_then(|t| {
+        t.attributes.iter().find_map(|(a, cell)| match cell {
+            rows::Cell::Column { column, .. } if a == id_attribute => Some(column.clone()),
+            _ => None,
+        })
+    });
+    let candidates: Vec<String> = match id_column {
+        Some(c) => vec![c.to_string()],
+        None => from_rows
+            .into_iter()
+            .chain([id_attribute.to_string(), "id".to_string()])
+            .collect(),
+    };
+    let id = candidates
+        .iter()
+        .find_map(|c| table.column(c))
+        .ok_or_else(|| {
+            format!(
+                "no id column: expected one of {} in the header ({})",
+                candidates.join(", "),
+                table.columns.join(", ")
+            )
+        })?;
+    let name = match name_column {
+        Some(c) => Some(table.column(c).ok_or_else(|| {
+            format!(
+                "--name-column {c} is not in the header ({})",
+                table.columns.join(", ")
+            )
+        })?),
+        None => template
+            .map(|t| t.key.clone())
+            .into_iter()
+            .chain(["name".to_string()])
+            .find_map(|c| table.column(&c)),
+    };
+    Ok((id, name))
+}
+
 /// What each row of a bulk import's input gives besides the id ([`Wanted::given`]): with a rows
 /// source's `template`, the input is read as rows in the source format (each template cell whose
 /// column the input has, through its default and map; constants); without one, every column
@@ -582,5 +640,106 @@ fn toml_value(v: &Value) -> String {
             items.iter().map(toml_value).collect::<Vec<_>>().join(", ")
         ),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::columns;
+    use crate::rows::{Cell, Table, Template};
+
+    /// A table with these header columns and no rows.
+    fn header(names: &[&str]) -> Table {
+        Table {
+            columns: names.iter().map(|n| n.to_string()).collect(),
+            rows: vec![],
+        }
+    }
+
+    /// A rows template keyed by `alias` that takes `user_id` from column `oid`.
+    fn template() -> Template {
+        Template {
+            key: "alias".into(),
+            attributes: vec![(
+                "user_id".into(),
+                Cell::Column {
+                    column: "oid".into(),
+                    default: None,
+                    map: None,
+                },
+            )],
+        }
+    }
+
+    #[test]
+    fn an_explicit_id_column_is_the_only_candidate() {
+        let t = header(&["uid", "id", "name"]);
+        assert_eq!(
+            columns(&t, "user_id", None, Some("uid"), None),
+            Ok((0, Some(2)))
+        );
+        assert_eq!(
+            columns(&t, "user_id", None, Some("nope"), None),
+            Err("no id column: expected one of nope in the header (uid, id, name)".to_string())
+        );
+    }
+
+    #[test]
+    fn the_id_comes_from_the_column_the_rows_template_takes_it_from() {
+        let t = header(&["user_id", "oid", "alias", "name"]);
+        let template = template();
+        assert_eq!(
+            columns(&t, "user_id", Some(&template), None, None),
+            Ok((1, Some(2)))
+        );
+    }
+
+    #[test]
+    fn the_id_attribute_s_name_comes_before_id() {
+        let t = header(&["id", "user_id"]);
+        assert_eq!(columns(&t, "user_id", None, None, None), Ok((1, None)));
+        // A template whose column the header lacks falls back the same way.
+        let template = template();
+        assert_eq!(
+            columns(&t, "user_id", Some(&template), None, None),
+            Ok((1, None))
+        );
+    }
+
+    #[test]
+    fn id_is_the_last_resort() {
+        let t = header(&["name", "id"]);
+        assert_eq!(columns(&t, "user_id", None, None, None), Ok((1, Some(0))));
+    }
+
+    #[test]
+    fn a_missing_id_column_lists_the_candidates_and_the_header() {
+        let template = template();
+        assert_eq!(
+            columns(
+                &header(&["email", "team"]),
+                "user_id",
+                Some(&template),
+                None,
+                None
+            ),
+            Err(
+                "no id column: expected one of oid, user_id, id in the header (email, team)"
+                    .to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn an_explicit_name_column_must_be_in_the_header() {
+        let t = header(&["id", "name"]);
+        assert_eq!(
+            columns(&t, "user_id", None, None, Some("alias")),
+            Err("--name-column alias is not in the header (id, name)".to_string())
+        );
+        assert_eq!(
+            columns(&t, "user_id", None, None, Some("id")),
+            Ok((0, Some(0)))
+        );
     }
 }
