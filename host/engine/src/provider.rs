@@ -56,6 +56,21 @@ pub trait Provider: Send + Sync {
     }
 }
 
+/// The grant that component `label` with SHA-256 `digest` needs for what it asks for.
+fn grant_for(label: &str, digest: &str, asked: &Capabilities) -> Grant {
+    Grant {
+        component: label.to_string(),
+        sha256: digest.to_string(),
+        version: asked.version.clone(),
+        hosts: asked.hosts.iter().cloned().collect(),
+        secrets: asked
+            .secrets
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
 /// A provider component running in Roster's wasmtime host.
 pub struct ComponentProvider(pub roster_runtime::Provider, String);
 
@@ -65,9 +80,9 @@ impl ComponentProvider {
         ComponentProvider(provider, digest)
     }
 
-    /// Starts component `wasm` (called `label` in grants) as `decl` says, first showing `approve`
-    /// what it asks for — its code's SHA-256 and version, hosts and secret sources — before any
-    /// instance gets a host or a secret; an `Err` from `approve` stops it with
+    /// Starts component `code` (called `label` in grants) as `decl` says, first showing
+    /// `approve` what it asks for — its code's SHA-256 and version, hosts and secret sources —
+    /// before any instance gets a host or a secret; an `Err` from `approve` stops it with
     /// `provider-error::denied` carrying the text.
     pub async fn start(
         runtime: &Runtime,
@@ -77,44 +92,22 @@ impl ComponentProvider {
         approve: &(dyn Fn(Grant) -> Result<(), String> + Sync),
     ) -> Result<ComponentProvider, CallError> {
         let digest = code.sha256();
-        let ask = |c: &Capabilities| {
-            let secrets = c
-                .secrets
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            approve(Grant {
-                component: label.to_string(),
-                sha256: digest.clone(),
-                version: c.version.clone(),
-                hosts: c.hosts.iter().cloned().collect(),
-                secrets,
-            })
-        };
+        let ask = |c: &Capabilities| approve(grant_for(label, &digest, c));
         let provider =
             roster_runtime::Provider::start_approved(runtime, code, decl.spec(), &ask).await?;
         Ok(ComponentProvider(provider, digest))
     }
 
-    /// What component `wasm` asks for under `decl` — the grant it would need — without giving any
-    /// instance a host or a secret.
+    /// What component `code` asks for under `decl` — the grant it would need — without giving
+    /// any instance a host or a secret.
     pub async fn ask(
         runtime: &Runtime,
         code: &Code<'_>,
         label: &str,
         decl: &ProviderDecl,
     ) -> Result<Grant, CallError> {
-        let asked = std::sync::Mutex::new(None);
-        let refused = ComponentProvider::start(runtime, code, label, decl, &|wanted| {
-            *asked.lock().unwrap() = Some(wanted);
-            Err("asked only".to_string())
-        })
-        .await;
-        match (asked.into_inner().unwrap(), refused) {
-            (Some(wanted), _) => Ok(wanted),
-            (None, Err(e)) => Err(e),
-            (None, Ok(_)) => unreachable!("a start that asked nothing cannot have been approved"),
-        }
+        let asked = roster_runtime::Provider::ask(runtime, code, decl.spec()).await?;
+        Ok(grant_for(label, &code.sha256(), &asked))
     }
 
     /// Its component's SHA-256 (hex).

@@ -87,6 +87,15 @@ struct Instance {
 type Call<'a, R> =
     Pin<Box<dyn Future<Output = wasmtime::Result<Result<R, wit::ProviderError>>> + Send + 'a>>;
 
+/// What a provider asks for, worked out before it is granted anything.
+struct Asked {
+    metadata: ProviderMetadata,
+    allowed: AllowedHosts,
+    granted: AllowedHosts,
+    sources: HashMap<String, SecretSource>,
+    capabilities: Capabilities,
+}
+
 /// A configured provider. Calls may run concurrently, up to `limits.max_instances` at once.
 pub struct Provider {
     name: String,
@@ -194,19 +203,26 @@ impl Provider {
         Provider::start_inner(runtime, component, spec, &|_| Ok(())).await
     }
 
-    async fn start_inner(
+    /// What component `code` asks for under `spec` — its version, allowed hosts (the user's
+    /// extra ones included) and secret sources — without giving any instance a host or a
+    /// secret, and without configuring it (what a grant is decided on).
+    pub async fn ask(
         runtime: &Runtime,
-        component: LoadedComponent,
+        code: &Code<'_>,
         spec: ProviderSpec,
-        approve: &(dyn Fn(&Capabilities) -> Result<(), String> + Sync),
-    ) -> Result<Provider, CallError> {
-        let aws = SecretsManagerClient::new(spec.aws.clone());
-        let mut provider = Provider::unstarted(runtime, component, &spec);
-        // A first instance, with no hosts and no secrets, answers metadata and allowed-hosts.
-        let mut first = provider.instantiate().await?;
-        let metadata: ProviderMetadata = provider.run(&mut first, metadata_call).await?.into();
-        let cfg = provider.config.clone();
-        let hosts = provider
+    ) -> Result<Capabilities, CallError> {
+        let component = runtime.load_code(code).map_err(CallError::Host)?;
+        let provider = Provider::unstarted(runtime, component, &spec);
+        Ok(provider.asked(&spec).await?.capabilities)
+    }
+
+    /// Asks a first instance, with no hosts and no secrets, for metadata and allowed-hosts, and
+    /// works out what the provider would be granted under `spec`.
+    async fn asked(&self, spec: &ProviderSpec) -> Result<Asked, CallError> {
+        let mut first = self.instantiate().await?;
+        let metadata: ProviderMetadata = self.run(&mut first, metadata_call).await?.into();
+        let cfg = self.config.clone();
+        let hosts = self
             .run(&mut first, move |i| {
                 Box::pin(async move {
                     i.guest
@@ -216,6 +232,8 @@ impl Provider {
                 })
             })
             .await?;
+        // The first instance saw an empty allow-list and no secrets: it is not kept.
+        drop(first);
         let mut allowed = AllowedHosts::parse(&hosts).map_err(|e| {
             CallError::Host(anyhow::anyhow!(
                 "provider {} asked for a host that does not parse: {e}",
@@ -261,6 +279,30 @@ impl Provider {
                 .map(|(k, v)| (k.clone(), v.to_string()))
                 .collect(),
         };
+        Ok(Asked {
+            metadata,
+            allowed,
+            granted,
+            sources,
+            capabilities,
+        })
+    }
+
+    async fn start_inner(
+        runtime: &Runtime,
+        component: LoadedComponent,
+        spec: ProviderSpec,
+        approve: &(dyn Fn(&Capabilities) -> Result<(), String> + Sync),
+    ) -> Result<Provider, CallError> {
+        let aws = SecretsManagerClient::new(spec.aws.clone());
+        let mut provider = Provider::unstarted(runtime, component, &spec);
+        let Asked {
+            metadata,
+            allowed,
+            granted,
+            sources,
+            capabilities,
+        } = provider.asked(&spec).await?;
         approve(&capabilities).map_err(|e| CallError::Provider(ProviderError::Denied(e)))?;
         provider.capabilities = capabilities;
         provider.secrets = SecretStore::new(sources, spec.secret_max_age, aws);
@@ -270,8 +312,6 @@ impl Provider {
             granted,
             allow_private_networks: spec.allow_private_networks,
         });
-        // The first instance saw an empty allow-list and no secrets: it is not kept.
-        drop(first);
         let ready = provider.checkout().await?;
         provider.idle.lock().unwrap().push(ready);
         Ok(provider)
