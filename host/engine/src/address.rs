@@ -5,16 +5,19 @@
 //! hand-written `[resource.nimbus_user."ada@example.com"]`, and `nimbus_user.ada` stays as it was.
 //!
 //! The same quoting makes the dotted keys of error messages unambiguous
-//! (`resource.nimbus_user."ada.b@example.com".email`), so [`split`] can take them apart again.
+//! (`resource.nimbus_user."ada.b@example.com".email`), so `split` can take them apart again.
 //!
 //! A name is any text that is not empty, has no control characters and does not start or end with
 //! white space ([`check_name`]). A type name is a bare name.
 
 /// Whether `s` is a bare name: not empty, only ASCII letters, digits, `_` and `-`.
-pub fn is_bare(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+pub(crate) fn is_bare(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(is_bare_char)
+}
+
+/// Whether `c` may stand in a bare name: an ASCII letter or digit, `_` or `-`.
+pub(crate) fn is_bare_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
 }
 
 /// Why `name` cannot name a resource, if it cannot.
@@ -34,7 +37,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// `name` as one segment of a dotted key: itself when bare, else quoted.
-pub fn segment(name: &str) -> String {
+pub(crate) fn segment(name: &str) -> String {
     if is_bare(name) {
         name.to_string()
     } else {
@@ -49,7 +52,7 @@ pub fn of(type_name: &str, name: &str) -> String {
 
 /// `text` as a TOML basic string: `"` and `\` escaped, control characters as `\uXXXX` (or their
 /// short escapes).
-pub fn quote(text: &str) -> String {
+fn quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {
@@ -105,7 +108,8 @@ fn unquote(text: &str) -> Result<(String, &str), String> {
 
 /// The segments of a dotted key whose segments are bare or quoted (as [`segment`] writes them);
 /// `None` when it is not one.
-pub fn split(path: &str) -> Option<Vec<String>> {
+#[cfg(test)]
+fn split(path: &str) -> Option<Vec<String>> {
     let mut out = Vec::new();
     let mut rest = path;
     loop {
@@ -121,7 +125,7 @@ pub fn split(path: &str) -> Option<Vec<String>> {
 
 /// The first segment of a dotted key (bare or quoted) and what follows it (empty, or from the
 /// next dot on); `None` when a quoted segment is malformed.
-pub fn first_segment(path: &str) -> Option<(String, &str)> {
+pub(crate) fn first_segment(path: &str) -> Option<(String, &str)> {
     if path.starts_with('"') {
         unquote(path).ok()
     } else {
@@ -131,7 +135,7 @@ pub fn first_segment(path: &str) -> Option<(String, &str)> {
 }
 
 /// The byte offset of the dot before the last segment of a dotted key, outside quotes.
-pub fn last_dot(path: &str) -> Option<usize> {
+pub(crate) fn last_dot(path: &str) -> Option<usize> {
     let mut quoted = false;
     let mut escaped = false;
     let mut last = None;

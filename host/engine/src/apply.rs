@@ -34,7 +34,7 @@ pub struct Outcome {
     /// `Err` holds the reason.
     pub result: Result<(), String>,
     /// Retries absorbed.
-    pub retries: Retries,
+    retries: Retries,
     /// How long it took.
     pub elapsed: Duration,
 }
@@ -61,7 +61,7 @@ impl Progress for Silent {
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
     /// Every action's outcome.
-    pub outcomes: Vec<Outcome>,
+    outcomes: Vec<Outcome>,
     /// What the caller should tell the user that is not an action's outcome (the state store's
     /// warnings: a torn journal record dropped, a compaction that failed and waits for the next apply).
     pub warnings: Vec<String>,

@@ -27,7 +27,7 @@
 //! `--destroy` plans as if nothing were declared; `--refresh-only` keeps only the state's side
 //! of these (see below).
 //!
-//! Which objects are read is [`must_read`]'s rule ([`ReadPolicy`]): a created record that is not
+//! Which objects are read is `must_read`'s rule ([`ReadPolicy`]): a created record that is not
 //! read stands in for the read (as recorded: no drift, no refresh).
 //!
 //! `--refresh-only` keeps only state changes (refreshed attributes, pending records resolved,
@@ -97,13 +97,13 @@ pub struct Action {
     /// Resource type.
     pub type_name: String,
     /// Provider instance.
-    pub provider: String,
+    pub(crate) provider: String,
     /// The object's id.
     pub id: String,
     /// Desired attributes (sensitive ones left out; apply takes them from the roster file).
     pub desired: Map<String, Value>,
     /// The object as read (for adopt).
-    pub actual: Option<Map<String, Value>>,
+    pub(crate) actual: Option<Map<String, Value>>,
     /// Why (e.g. "deleted outside Roster").
     pub reason: Option<String>,
     /// Differences that force a replacement.
@@ -128,18 +128,18 @@ pub struct Drift {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Refresh {
     /// The record's address.
-    pub address: String,
+    address: String,
     /// Provider instance.
-    pub provider: String,
+    pub(crate) provider: String,
     /// Resource type.
-    pub type_name: String,
+    pub(crate) type_name: String,
     /// The object's id.
-    pub id: String,
+    pub(crate) id: String,
     /// The attributes to record (non-sensitive; only what is filtered like state).
-    pub attributes: Map<String, Value>,
+    pub(crate) attributes: Map<String, Value>,
 }
 
-/// Which managed objects a plan reads at the vendor before deciding ([`must_read`]).
+/// Which managed objects a plan reads at the vendor before deciding (`must_read`).
 /// Pending records and adopt candidates are read under every policy: their existence is unknown.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum ReadPolicy {
@@ -173,33 +173,33 @@ pub struct PlanOptions {
 
 /// An object's identity: provider instance, resource type, and the id as the vendor compares it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Key {
+pub(crate) struct Key {
     /// Provider instance name.
-    pub provider: String,
+    pub(crate) provider: String,
     /// Resource type.
-    pub type_name: String,
+    pub(crate) type_name: String,
     /// The id, lower-cased when the vendor compares ids ignoring case.
-    pub id: String,
+    id: String,
 }
 
 /// The resource schemas of every started provider, by (provider instance, type).
 #[derive(Clone, Debug, Default)]
-pub struct Schemas(BTreeMap<(String, String), ResourceSchema>);
+pub(crate) struct Schemas(BTreeMap<(String, String), ResourceSchema>);
 
 impl Schemas {
     /// Adds the schemas of one provider instance.
-    pub fn insert(&mut self, provider: &str, schema: ResourceSchema) {
+    pub(crate) fn insert(&mut self, provider: &str, schema: ResourceSchema) {
         self.0
             .insert((provider.to_string(), schema.type_name.clone()), schema);
     }
 
     /// The schema of `type_name` under `provider`.
-    pub fn get(&self, provider: &str, type_name: &str) -> Option<&ResourceSchema> {
+    pub(crate) fn get(&self, provider: &str, type_name: &str) -> Option<&ResourceSchema> {
         self.0.get(&(provider.to_string(), type_name.to_string()))
     }
 
     /// The identity of object `id` of `type_name` under `provider` (`None`: no such type).
-    pub fn key(&self, provider: &str, type_name: &str, id: &str) -> Option<Key> {
+    pub(crate) fn key(&self, provider: &str, type_name: &str, id: &str) -> Option<Key> {
         let schema = self.get(provider, type_name)?;
         Some(Key {
             provider: provider.into(),
@@ -209,13 +209,13 @@ impl Schemas {
     }
 
     /// The identity of the object a state record holds.
-    pub fn record_key(&self, r: &Record) -> Option<Key> {
+    pub(crate) fn record_key(&self, r: &Record) -> Option<Key> {
         self.key(&r.provider, &r.type_name, &r.id)
     }
 }
 
 /// The id as the vendor compares it.
-pub fn normalize_id(schema: &ResourceSchema, id: &str) -> String {
+fn normalize_id(schema: &ResourceSchema, id: &str) -> String {
     if attribute(schema, &schema.id_attribute).is_some_and(|a| a.case_insensitive) {
         id.to_ascii_lowercase()
     } else {
@@ -239,7 +239,7 @@ pub fn same_value(attribute: Option<&AttributeSchema>, a: &Value, b: &Value) -> 
 }
 
 /// Attributes that are never written to state or plan files.
-pub fn without_sensitive(
+pub(crate) fn without_sensitive(
     schema: &ResourceSchema,
     attrs: &Map<String, Value>,
 ) -> Map<String, Value> {
@@ -252,7 +252,7 @@ pub fn without_sensitive(
 
 /// What a read of one object gave.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Read {
+pub(crate) enum Read {
     /// The object exists; its attributes as the vendor reports them.
     Found(Map<String, Value>),
     /// The vendor said it does not exist.
@@ -263,22 +263,22 @@ pub enum Read {
 
 /// One object plan looks at: its record, its declaration, or both.
 #[derive(Clone, Debug)]
-pub struct Entry<'a> {
+pub(crate) struct Entry<'a> {
     /// Its identity.
-    pub key: Key,
+    pub(crate) key: Key,
     /// The id as Roster sends it to the vendor (the record's, else the declared one).
-    pub id: String,
+    pub(crate) id: String,
     /// The state record, if Roster manages it.
-    pub record: Option<&'a Record>,
+    pub(crate) record: Option<&'a Record>,
     /// The declaration, if the roster file declares it (never in a destroy plan).
-    pub declared: Option<&'a ResourceDecl>,
+    declared: Option<&'a ResourceDecl>,
     /// Whether plan reads it ([`must_read`]).
-    pub read: bool,
+    read: bool,
 }
 
 impl Entry<'_> {
     /// Whether plan must read the object (see [`must_read`]).
-    pub fn needs_read(&self) -> bool {
+    pub(crate) fn needs_read(&self) -> bool {
         self.read
     }
 
@@ -299,7 +299,7 @@ impl Entry<'_> {
 /// - a created record: [`ReadPolicy::All`] always; [`ReadPolicy::None`] never (the record
 ///   stands in for the read); [`ReadPolicy::Stale`] when it was last read before the cutoff
 ///   (or never), or when the roster file changes it or no longer declares it.
-pub fn must_read(
+fn must_read(
     record: Option<&Record>,
     declared: Option<&ResourceDecl>,
     schema: &ResourceSchema,
@@ -329,7 +329,7 @@ pub fn must_read(
 /// The objects a plan looks at, in a stable order, each once. Refuses two declarations or two
 /// records with one identity, a declaration without its id, and records whose provider or
 /// type the roster file no longer declares.
-pub fn entries<'a>(
+pub(crate) fn entries<'a>(
     records: &'a [Record],
     declared: &'a [ResourceDecl],
     schemas: &Schemas,
@@ -438,18 +438,18 @@ pub fn entries<'a>(
 
 /// What the decision adds to a plan.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Decision {
+pub(crate) struct Decision {
     /// Actions, sorted by address.
-    pub actions: Vec<Action>,
+    pub(crate) actions: Vec<Action>,
     /// Changes made outside Roster.
-    pub drift: Vec<Drift>,
+    pub(crate) drift: Vec<Drift>,
     /// Records whose attributes the vendor now reports differently (state-only updates).
-    pub refreshed: Vec<Refresh>,
+    pub(crate) refreshed: Vec<Refresh>,
 }
 
 /// Decides the actions for `entries` given what was read (by key; entries that need no read
 /// have none). Fails, naming each, when a read failed: a plan never guesses.
-pub fn decide(
+pub(crate) fn decide(
     entries: &[Entry],
     reads: &HashMap<Key, Read>,
     schemas: &Schemas,
@@ -754,7 +754,7 @@ pub fn diff(
 
 /// Changes made outside Roster: recorded vs now reported (differences the vendor does not
 /// count, such as the case of a GUID, are none).
-pub fn drift_notes(
+fn drift_notes(
     address: &str,
     schema: &ResourceSchema,
     record: &Record,
@@ -780,7 +780,11 @@ pub fn drift_notes(
 /// for its id where the plan saw it — a delete, replace, forget or move names a record Roster
 /// holds, at the action's address (or the one it moves from); a create or adopt names an id
 /// Roster holds nowhere else. Empty when it fits.
-pub fn plan_mismatches(actions: &[Action], records: &[Record], schemas: &Schemas) -> Vec<String> {
+pub(crate) fn plan_mismatches(
+    actions: &[Action],
+    records: &[Record],
+    schemas: &Schemas,
+) -> Vec<String> {
     let mut held: HashMap<Key, &Record> = HashMap::new();
     for r in records {
         if let Some(k) = schemas.record_key(r) {

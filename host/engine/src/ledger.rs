@@ -25,29 +25,29 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// One turn (times in milliseconds since the Unix epoch, or the pacer's own epoch).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Turn {
+struct Turn {
     /// The process that took it.
-    pub pid: u32,
+    pid: u32,
     /// Unique within that process.
-    pub id: u64,
+    id: u64,
     /// When it was given.
-    pub started: u64,
+    started: u64,
     /// When its operation ended (answer, error or cancellation); `None` while in flight.
-    pub finished: Option<u64>,
+    finished: Option<u64>,
 }
 
 /// The window's state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Window {
+pub(crate) struct Window {
     /// Turns that still count, in the order given.
-    pub turns: Vec<Turn>,
+    turns: Vec<Turn>,
     /// No turn before this time (a vendor's Retry-After).
-    pub not_before: u64,
+    pub(crate) not_before: u64,
 }
 
 impl Window {
     /// Parses the file's text; `None` for anything damaged (then nothing in it is trusted).
-    pub fn parse(text: &str) -> Option<Window> {
+    fn parse(text: &str) -> Option<Window> {
         let mut w = Window::default();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let mut words = line.split(' ');
@@ -82,7 +82,7 @@ impl Window {
     }
 
     /// The file's text.
-    pub fn render(&self) -> String {
+    fn render(&self) -> String {
         let mut out = format!("not-before {}\n", self.not_before);
         for t in &self.turns {
             let finished = t.finished.map_or("-".to_string(), |f| f.to_string());
@@ -97,7 +97,7 @@ impl Window {
     /// At `now`, with at most `limit` turns per `window_ms`: gives turn `id` of process `pid`
     /// (`Ok`) or says how long to wait at least (`Err`, in milliseconds). Turns in flight count
     /// as finishing now at the earliest.
-    pub fn take(
+    pub(crate) fn take(
         &mut self,
         now: u64,
         limit: u32,
@@ -130,7 +130,7 @@ impl Window {
     }
 
     /// Turn `id` of process `pid` ended at `now`; from now on it counts for one more window.
-    pub fn finish(&mut self, now: u64, pid: u32, id: u64) {
+    pub(crate) fn finish(&mut self, now: u64, pid: u32, id: u64) {
         if let Some(t) = self
             .turns
             .iter_mut()
@@ -141,7 +141,7 @@ impl Window {
     }
 
     /// Turns in flight in a process that is gone end now (it sent nothing after it died).
-    pub fn end_orphans(&mut self, now: u64, alive: impl Fn(u32) -> bool) {
+    fn end_orphans(&mut self, now: u64, alive: impl Fn(u32) -> bool) {
         for t in self
             .turns
             .iter_mut()
@@ -153,7 +153,7 @@ impl Window {
 }
 
 /// A ledger file shared by the processes of one tenant.
-pub struct Ledger {
+pub(crate) struct Ledger {
     path: PathBuf,
     limit: u32,
     window_ms: u64,
@@ -188,7 +188,7 @@ fn alive(pid: u32) -> bool {
 impl Ledger {
     /// The ledger of `limit` operations per `window` (already padded: see
     /// [`crate::pacing::padded_window`]) at `path` (its directory made `0700`).
-    pub fn open(path: &Path, limit: u32, window: Duration) -> std::io::Result<Ledger> {
+    pub(crate) fn open(path: &Path, limit: u32, window: Duration) -> std::io::Result<Ledger> {
         if let Some(dir) = path.parent() {
             let mut b = std::fs::DirBuilder::new();
             b.recursive(true);
@@ -206,7 +206,7 @@ impl Ledger {
     }
 
     /// The file for a tenant named by `key` (e.g. the component's name and its hosts).
-    pub fn path_for(dir: &Path, key: &str) -> PathBuf {
+    pub(crate) fn path_for(dir: &Path, key: &str) -> PathBuf {
         use sha2::Digest;
         dir.join(format!(
             "{}.ledger",
@@ -248,7 +248,7 @@ impl Ledger {
     }
 
     /// Waits for turn `id` (unique in this process) in the shared window.
-    pub async fn turn(&self, id: u64) -> std::io::Result<()> {
+    pub(crate) async fn turn(&self, id: u64) -> std::io::Result<()> {
         loop {
             match self
                 .with(|w, now| w.take(now, self.limit, self.window_ms, std::process::id(), id))?
@@ -260,12 +260,12 @@ impl Ledger {
     }
 
     /// Turn `id` of this process ended.
-    pub fn finish(&self, id: u64) -> std::io::Result<()> {
+    pub(crate) fn finish(&self, id: u64) -> std::io::Result<()> {
         self.with(|w, now| w.finish(now, std::process::id(), id))
     }
 
     /// Holds every process back for `delay` (the vendor said "too many requests").
-    pub fn back_off(&self, delay: Duration) -> std::io::Result<()> {
+    pub(crate) fn back_off(&self, delay: Duration) -> std::io::Result<()> {
         self.with(|w, now| w.not_before = w.not_before.max(now + delay.as_millis() as u64))
     }
 }

@@ -49,6 +49,7 @@
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod address;
 pub mod apply;
@@ -56,7 +57,7 @@ pub mod decide;
 pub mod grants;
 pub mod import;
 pub mod journal;
-pub mod ledger;
+mod ledger;
 pub mod lock;
 pub mod lookup;
 pub mod ops;

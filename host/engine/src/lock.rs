@@ -5,14 +5,13 @@
 use anyhow::{bail, Context, Result};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// A held lock; released when dropped.
 #[derive(Debug)]
 pub struct StateLock {
     file: File,
-    path: PathBuf,
 }
 
 impl StateLock {
@@ -60,12 +59,7 @@ impl StateLock {
         file.rewind()?;
         file.write_all(holder.as_bytes())?;
         file.sync_all()?;
-        Ok(StateLock { file, path })
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(StateLock { file })
     }
 }
 

@@ -15,10 +15,10 @@ use tokio::time::Instant;
 /// Keeps a provider's operations within its rate limit, spending the budget exactly: the
 /// vendor counts operations in any window of `per`, so the first `operations` go at once and
 /// each later one goes when a turn has counted for a whole (padded) window since it finished —
-/// every window full, none over ([`Window::take`], the rule; [`crate::ledger`] says why a turn
+/// every window full, none over (`Window::take`, the rule; `crate::ledger` says why a turn
 /// counts to its finish, not from its send). A back-off (after "too many requests") holds every
-/// turn until it ends. The window is kept in this process, or in a [`Ledger`] file every
-/// process reaching the same tenant shares ([`Pacer::shared`]).
+/// turn until it ends. The window is kept in this process, or in a `Ledger` file every
+/// process reaching the same tenant shares (`Pacer::shared`).
 pub struct Pacer {
     /// Operations per padded window; `None` does not pace.
     limit: Option<(u32, Duration)>,
@@ -40,7 +40,7 @@ enum Backing {
 /// A turn given by [`Pacer::wait`]: it counts against the window until a window after it is
 /// dropped, so hold it until the operation's answer is in (or the operation is abandoned).
 #[must_use = "a turn counts until it is dropped: hold it across the operation"]
-pub struct Turn<'a> {
+struct Turn<'a> {
     pacer: &'a Pacer,
     id: u64,
 }
@@ -65,13 +65,13 @@ impl Drop for Turn<'_> {
 /// The window a pacer keeps to: the vendor's, widened by a margin so that the clocks' skew
 /// never makes a window of the vendor's hold one operation too many: 1 % of the window, and at
 /// least 30 ms (which matters only for short windows: a minute gets 0.6 s).
-pub fn padded_window(per: Duration) -> Duration {
+fn padded_window(per: Duration) -> Duration {
     per + per.mul_f64(0.01).max(Duration::from_millis(30))
 }
 
 impl Pacer {
     /// A pacer for `operations` per `per`, kept in this process; `None` does not pace.
-    pub fn new(rate: Option<(u32, Duration)>) -> Pacer {
+    pub(crate) fn new(rate: Option<(u32, Duration)>) -> Pacer {
         let limit = rate
             .filter(|(ops, _)| *ops > 0)
             .map(|(ops, per)| (ops, padded_window(per)));
@@ -87,11 +87,7 @@ impl Pacer {
 
     /// A pacer for `operations` per `per` whose window is the ledger at `path`, shared with every
     /// process that opens it (see [`crate::ledger`]).
-    pub fn shared(
-        operations: u32,
-        per: Duration,
-        path: &std::path::Path,
-    ) -> std::io::Result<Pacer> {
+    fn shared(operations: u32, per: Duration, path: &std::path::Path) -> std::io::Result<Pacer> {
         let limit = (operations.max(1), padded_window(per));
         Ok(Pacer {
             limit: Some(limit),
@@ -122,7 +118,7 @@ impl Pacer {
 
     /// The average spacing of operations at the limit (zero when not paced): what a
     /// "too many requests" without Retry-After waits, at least.
-    pub fn interval(&self) -> Duration {
+    fn interval(&self) -> Duration {
         self.limit
             .map(|(ops, window)| window / ops)
             .unwrap_or_default()
@@ -130,7 +126,7 @@ impl Pacer {
 
     /// How long `n` operations take at the limit, from the first to the last one's start:
     /// `(ceil(n / operations) - 1)` padded windows.
-    pub fn duration_of(&self, n: usize) -> Duration {
+    pub(crate) fn duration_of(&self, n: usize) -> Duration {
         match self.limit {
             Some((ops, window)) if n > 0 => window * (n.div_ceil(ops as usize) - 1) as u32,
             _ => Duration::ZERO,
@@ -139,7 +135,7 @@ impl Pacer {
 
     /// Waits for this operation's turn (and out any back-off, paced or not); the turn counts
     /// until it is dropped. A ledger that cannot be read or written is an error: no turn given.
-    pub async fn wait(&self) -> std::io::Result<Turn<'_>> {
+    async fn wait(&self) -> std::io::Result<Turn<'_>> {
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
         match &self.window {
             Backing::Shared(ledger) => ledger.turn(id).await?,
@@ -169,7 +165,7 @@ impl Pacer {
     }
 
     /// Holds every turn back until `delay` from now (after the vendor said "too many requests").
-    pub fn back_off(&self, delay: Duration) -> std::io::Result<()> {
+    fn back_off(&self, delay: Duration) -> std::io::Result<()> {
         match &self.window {
             Backing::Shared(ledger) => ledger.back_off(delay),
             Backing::Memory { window, epoch } => {
@@ -186,17 +182,17 @@ impl Pacer {
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
     /// Attempts for an unavailable vendor, the first included.
-    pub max_attempts: u32,
+    pub(crate) max_attempts: u32,
     /// First backoff ceiling.
-    pub base: Duration,
+    pub(crate) base: Duration,
     /// Largest backoff ceiling.
-    pub cap: Duration,
+    pub(crate) cap: Duration,
     /// Total time after which no new attempt starts.
-    pub max_elapsed: Duration,
+    pub(crate) max_elapsed: Duration,
     /// Rate-limited answers tolerated for one operation.
-    pub max_rate_limited: u32,
+    pub(crate) max_rate_limited: u32,
     /// The longest single wait a vendor may ask for; a longer Retry-After fails the operation.
-    pub max_wait: Duration,
+    pub(crate) max_wait: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -213,7 +209,7 @@ impl Default for RetryPolicy {
 }
 
 /// Whether an error may go away by itself.
-pub fn is_transient(e: &CallError) -> bool {
+pub(crate) fn is_transient(e: &CallError) -> bool {
     matches!(
         e,
         CallError::Provider(ProviderError::Unavailable(_) | ProviderError::RateLimited(_))
@@ -335,7 +331,7 @@ where
 }
 
 /// Why a requested wait is refused (too long by itself, or past the operation's budget).
-pub fn wait_refusal(delay: Duration, elapsed: Duration, policy: &RetryPolicy) -> Option<String> {
+fn wait_refusal(delay: Duration, elapsed: Duration, policy: &RetryPolicy) -> Option<String> {
     if delay > policy.max_wait {
         return Some(format!(
             "the vendor asked to wait {} s, longer than the longest wait allowed ({} s, settings.max_retry_wait_secs); the operation was not retried",
@@ -355,7 +351,7 @@ pub fn wait_refusal(delay: Duration, elapsed: Duration, policy: &RetryPolicy) ->
 }
 
 /// Ignores waits.
-pub fn no_wait_report(_: Duration, _: &str) {}
+pub(crate) fn no_wait_report(_: Duration, _: &str) {}
 
 #[cfg(test)]
 mod tests {

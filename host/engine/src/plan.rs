@@ -13,25 +13,24 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-pub use crate::decide::{
-    without_sensitive, Action, ActionKind, Change, Drift, PlanOptions, ReadPolicy, Refresh,
-};
+pub(crate) use crate::decide::{without_sensitive, Action, Drift, Refresh};
+pub use crate::decide::{ActionKind, PlanOptions, ReadPolicy};
 
 /// Plan file format version.
-pub const PLAN_FORMAT: u32 = 2;
+pub(crate) const PLAN_FORMAT: u32 = 2;
 
 /// A plan; saved with `--out`, executed exactly by `apply FILE`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// Always [`PLAN_FORMAT`].
-    pub format_version: u32,
+    pub(crate) format_version: u32,
     /// The state's lineage when planned.
-    pub lineage: String,
+    pub(crate) lineage: String,
     /// The state's serial when planned; apply refuses a plan whose state moved on.
-    pub serial: u64,
+    pub(crate) serial: u64,
     /// The roster file, provider code and configs it was made from ([`Workspace::fingerprint`]);
     /// apply refuses a saved plan when they differ.
-    pub inputs: String,
+    pub(crate) inputs: String,
     /// Only refresh the state.
     pub refresh_only: bool,
     /// The actions.
@@ -56,7 +55,7 @@ pub struct ReadMark {
     /// The object's id.
     pub id: String,
     /// When (RFC 3339).
-    pub at: String,
+    pub(crate) at: String,
 }
 
 impl Plan {
@@ -81,7 +80,7 @@ impl Plan {
 
     /// Records this plan removes from the state or objects it deletes at the vendor (deletes,
     /// replacements and forgets): what the mass-delete guard counts.
-    pub fn removals(&self) -> usize {
+    pub(crate) fn removals(&self) -> usize {
         self.actions
             .iter()
             .filter(|a| {
@@ -123,7 +122,7 @@ pub struct Quiet;
 impl ReadProgress for Quiet {}
 
 /// What reading `items` (provider, type, id) will cost, per provider, at their pace.
-pub fn costs<'a>(ws: &Workspace, items: impl IntoIterator<Item = &'a str>) -> Vec<ReadCost> {
+fn costs<'a>(ws: &Workspace, items: impl IntoIterator<Item = &'a str>) -> Vec<ReadCost> {
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
     for provider in items {
         *count.entry(provider).or_default() += 1;
@@ -148,7 +147,7 @@ pub fn costs<'a>(ws: &Workspace, items: impl IntoIterator<Item = &'a str>) -> Ve
 }
 
 /// Reads an object through its provider's pacer, retrying transient errors.
-pub async fn read(
+pub(crate) async fn read(
     ws: &Workspace,
     provider: &str,
     type_name: &str,
@@ -165,7 +164,7 @@ pub async fn read(
 
 /// Reads `objects` (key, id to send), at most `settings.concurrency` at a time, each provider
 /// paced; says the cost first and reports each read. Every object gets a [`Read`].
-pub async fn read_many(
+pub(crate) async fn read_many(
     ws: &Workspace,
     objects: &[(Key, String)],
     progress: &dyn ReadProgress,
@@ -196,8 +195,8 @@ pub async fn read_many(
         .await
 }
 
-/// Plans `ws` against `state`: reads what needs reading ([`decide::must_read`] under
-/// `options.reads`), then decides ([`decide::decide`]).
+/// Plans `ws` against `state`: reads what needs reading (`decide::must_read` under
+/// `options.reads`), then decides (`decide::decide`).
 pub async fn plan(ws: &Workspace, state: &State, options: &PlanOptions) -> Result<Plan> {
     plan_with(ws, state, options, &Quiet).await
 }
@@ -247,7 +246,7 @@ pub async fn plan_with(
 
 /// Builds the record for an object now known to exist. Attributes the vendor did not report
 /// (it cannot read them back) are recorded as the user asked for them.
-pub fn created_record(
+pub(crate) fn created_record(
     action: &Action,
     schema: &ResourceSchema,
     desired: &Map<String, Value>,

@@ -75,11 +75,6 @@ fn grant_for(label: &str, digest: &str, asked: &Capabilities) -> Grant {
 pub struct ComponentProvider(pub roster_runtime::Provider, String);
 
 impl ComponentProvider {
-    /// Wraps a started runtime provider whose component has SHA-256 `digest` (hex).
-    pub fn new(provider: roster_runtime::Provider, digest: String) -> ComponentProvider {
-        ComponentProvider(provider, digest)
-    }
-
     /// Starts component `code` (called `label` in grants) as `decl` says, first showing
     /// `approve` what it asks for — its code's SHA-256 and version, hosts and secret sources —
     /// before any instance gets a host or a secret; an `Err` from `approve` stops it with

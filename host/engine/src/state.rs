@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 1;
 
 /// Where a record stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,7 +67,7 @@ pub struct Record {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct State {
     /// Always [`FORMAT_VERSION`].
-    pub format_version: u32,
+    format_version: u32,
     /// Identifies this state's history; plans made from another lineage are refused.
     pub lineage: String,
     /// Bumped by every write.
@@ -94,13 +94,13 @@ impl State {
     }
 
     /// The index of the record for the object `is_it` picks (identity is the id, not the address).
-    pub fn position(&self, is_it: impl Fn(&Record) -> bool) -> Option<usize> {
+    pub(crate) fn position(&self, is_it: impl Fn(&Record) -> bool) -> Option<usize> {
         self.resources.iter().position(is_it)
     }
 
     /// Puts `record` in place of the record `is_it` picks, or adds it; records stay sorted by
     /// address, then id.
-    pub fn put_object(&mut self, record: Record, is_it: impl Fn(&Record) -> bool) {
+    pub(crate) fn put_object(&mut self, record: Record, is_it: impl Fn(&Record) -> bool) {
         let before = |r: &Record| {
             (r.address.as_str(), r.id.as_str()) < (record.address.as_str(), record.id.as_str())
         };
@@ -122,7 +122,7 @@ impl State {
     }
 
     /// Removes the record `is_it` picks; true if there was one.
-    pub fn remove_object(&mut self, is_it: impl Fn(&Record) -> bool) -> bool {
+    pub(crate) fn remove_object(&mut self, is_it: impl Fn(&Record) -> bool) -> bool {
         match self.position(is_it) {
             Some(i) => {
                 self.resources.remove(i);
@@ -198,11 +198,11 @@ pub struct Commit {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     /// Provider instance name.
-    pub provider: String,
+    pub(crate) provider: String,
     /// Resource type.
-    pub type_name: String,
+    pub(crate) type_name: String,
     /// The id, exactly as recorded.
-    pub id: String,
+    pub(crate) id: String,
 }
 
 impl Identity {
@@ -234,7 +234,7 @@ pub struct Change {
 }
 
 impl State {
-    /// Applies `change` (as [`State::put_object`] and [`State::remove_object`] do).
+    /// Applies `change` (as `State::put_object` and `State::remove_object` do).
     pub fn apply_change(&mut self, change: &Change) {
         match (&change.was, &change.now) {
             (Some(was), Some(now)) => self.put_object(now.clone(), |r| was.is(r)),

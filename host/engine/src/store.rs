@@ -1,5 +1,5 @@
 //! Where the state lives: a [`StateFile`] — the state file (the snapshot) and its journal — on
-//! a [`Disk`]: the file system ([`Files`]), or a test's disk whose writes a simulated crash cuts
+//! a [`Disk`]: the file system (`Files`), or a test's disk whose writes a simulated crash cuts
 //! short. A commit appends one journal line ([`crate::journal`]); compaction rewrites the
 //! snapshot atomically and removes the journal.
 
@@ -37,7 +37,7 @@ pub enum Part {
     Journal,
 }
 
-/// Where a [`StateFile`] keeps its two files: the file system ([`Files`]), or a test's disk.
+/// Where a [`StateFile`] keeps its two files: the file system (`Files`), or a test's disk.
 pub trait Disk: Send + Sync {
     /// The part's bytes; `None` when it does not exist.
     fn read(&self, part: Part) -> std::io::Result<Option<Vec<u8>>>;
@@ -58,7 +58,7 @@ pub trait Disk: Send + Sync {
 /// The state's files on the file system: the snapshot at a path, the journal beside it with
 /// `.journal` added.
 #[derive(Clone, Debug)]
-pub struct Files {
+struct Files {
     snapshot: PathBuf,
     journal: PathBuf,
 }
@@ -231,7 +231,7 @@ impl StateFile {
 
     /// Writes `state` whole with its serial bumped: the snapshot replaced (temp file, fsync,
     /// rename, fsync of the directory), then the journal removed.
-    pub fn save(&self, state: &mut State) -> Result<()> {
+    fn save(&self, state: &mut State) -> Result<()> {
         state.serial += 1;
         self.write_snapshot(&render(state)?)
     }

@@ -35,9 +35,9 @@ pub struct Workspace {
     /// Providers by name.
     pub providers: BTreeMap<String, Arc<ProviderHandle>>,
     /// Retry policy for transient errors.
-    pub retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
     /// Every provider's resource schemas.
-    pub schemas: Schemas,
+    pub(crate) schemas: Schemas,
 }
 
 impl Workspace {
@@ -224,7 +224,7 @@ impl Workspace {
     }
 
     /// The provider named `name`.
-    pub fn provider(&self, name: &str) -> Option<&Arc<ProviderHandle>> {
+    pub(crate) fn provider(&self, name: &str) -> Option<&Arc<ProviderHandle>> {
         self.providers.get(name)
     }
 
@@ -241,13 +241,13 @@ impl Workspace {
     }
 
     /// The schema of `type_name` under provider `provider`.
-    pub fn schema(&self, provider: &str, type_name: &str) -> Option<&ResourceSchema> {
+    pub(crate) fn schema(&self, provider: &str, type_name: &str) -> Option<&ResourceSchema> {
         self.schemas.get(provider, type_name)
     }
 
     /// What a saved plan must have been made from: the roster file's text, and each provider's
     /// code and config (SHA-256, hex).
-    pub fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         let mut h = sha2::Sha256::new();
         h.update(self.file.digest.as_bytes());
         for (name, handle) in &self.providers {
@@ -343,7 +343,7 @@ impl Workspace {
 /// A CSV cell is text: a cell for a boolean or numeric attribute becomes that type when it reads
 /// as one (`true`/`false`/`yes`/`no`/`1`/`0` in any case; a number). Anything else stays text,
 /// for the provider's validation to name.
-pub fn typed_cells(
+pub(crate) fn typed_cells(
     schema: &ResourceSchema,
     attributes: &mut serde_json::Map<String, serde_json::Value>,
 ) {

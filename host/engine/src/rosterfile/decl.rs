@@ -81,11 +81,11 @@ pub enum ComponentRef {
 
 /// A provider's own rate limit override.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RateOverride {
+pub(crate) struct RateOverride {
     /// Operations per window.
-    pub operations: u32,
+    pub(crate) operations: u32,
     /// Window length.
-    pub per: Duration,
+    pub(crate) per: Duration,
 }
 
 /// One `[provider.NAME]` table.
@@ -96,30 +96,30 @@ pub struct ProviderDecl {
     /// The component.
     pub component: ComponentRef,
     /// Config passed to `configure`.
-    pub config: Value,
+    pub(crate) config: Value,
     /// Secret name → source.
     pub secrets: HashMap<String, SecretSource>,
     /// Extra allowed hosts.
-    pub allowed_hosts: Vec<String>,
+    pub(crate) allowed_hosts: Vec<String>,
     /// Sandbox limits.
-    pub limits: Limits,
+    pub(crate) limits: Limits,
     /// Host cache age for secrets.
-    pub secret_max_age: Duration,
+    pub(crate) secret_max_age: Duration,
     /// AWS settings for `aws-sm:` secrets.
-    pub aws: AwsOptions,
+    pub(crate) aws: AwsOptions,
     /// Overrides the component's declared rate limit (e.g. to go slower).
-    pub rate_limit: Option<RateOverride>,
+    pub(crate) rate_limit: Option<RateOverride>,
     /// `allow_private_networks = true`: the provider may reach loopback, private and
     /// link-local addresses through any allowed host.
-    pub allow_private_networks: bool,
+    pub(crate) allow_private_networks: bool,
     /// The directory relative paths resolve against: the roster file's (for a Terraform
     /// provider block, Terraform's working directory).
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 impl ProviderDecl {
     /// What the runtime needs to start it.
-    pub fn spec(&self) -> roster_runtime::ProviderSpec {
+    pub(crate) fn spec(&self) -> roster_runtime::ProviderSpec {
         let mut spec = roster_runtime::ProviderSpec::new(&self.name, self.config.clone());
         spec.secrets = self.secrets.clone();
         spec.extra_hosts = self.allowed_hosts.clone();
@@ -141,7 +141,7 @@ impl ProviderDecl {
 }
 
 /// The pace of a provider: its declaration's override, else the component's declared limit.
-pub fn rate_of(
+pub(crate) fn rate_of(
     decl: Option<&ProviderDecl>,
     metadata: &roster_runtime::types::ProviderMetadata,
 ) -> Option<(u32, Duration)> {
@@ -160,32 +160,32 @@ pub struct ResourceDecl {
     /// The resource type, e.g. `nimbus_user`.
     pub type_name: String,
     /// The provider instance managing it.
-    pub provider: String,
+    pub(crate) provider: String,
     /// Take over an existing object instead of failing on create.
-    pub adopt: bool,
+    pub(crate) adopt: bool,
     /// Desired attributes.
     pub attributes: Map<String, Value>,
     /// The row it was made from, when a `[rows.NAME]` source declared it.
-    pub origin: Option<RowOrigin>,
+    pub(crate) origin: Option<RowOrigin>,
 }
 
 /// Where a resource made from a row comes from, for errors.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RowOrigin {
+pub(crate) struct RowOrigin {
     /// The `[rows.NAME]` source.
-    pub rows: String,
+    pub(crate) rows: String,
     /// The CSV file.
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// The line its row starts on.
-    pub line: usize,
+    pub(crate) line: usize,
     /// Attribute → the column it came from.
-    pub columns: BTreeMap<String, String>,
+    pub(crate) columns: BTreeMap<String, String>,
 }
 
 /// Where a `[rows.NAME]` source reads its rows. (A provider data source, such as an Entra ID
 /// group's members, is the next kind: rows come from a query instead of a file.)
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RowSource {
+pub(crate) enum RowSource {
     /// A CSV file.
     Csv(PathBuf),
 }
@@ -196,17 +196,15 @@ pub struct RowsDecl {
     /// Its name.
     pub name: String,
     /// Where the rows come from.
-    pub source: RowSource,
+    pub(crate) source: RowSource,
     /// The resource type each row declares.
     pub type_name: String,
     /// The provider instance managing them.
-    pub provider: String,
-    /// `adopt = true` for every row.
-    pub adopt: bool,
+    pub(crate) provider: String,
     /// Key column and attribute cells.
     pub template: crate::rows::Template,
     /// The source's columns (its header), in order.
-    pub columns: Vec<String>,
+    pub(crate) columns: Vec<String>,
 }
 
 /// Engine settings.
@@ -215,18 +213,18 @@ pub struct Settings {
     /// The state file.
     pub state: PathBuf,
     /// Operations in flight at once (across providers).
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Plans deleting more objects than this need `--allow-mass-delete`.
     pub mass_delete_threshold: usize,
     /// The longest single wait a vendor may ask for (Retry-After); a longer one fails the operation.
-    pub max_retry_wait: Duration,
+    pub(crate) max_retry_wait: Duration,
 }
 
 /// A parsed roster file.
 #[derive(Clone, Debug)]
 pub struct RosterFile {
     /// Where it was read from.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// `[settings]`.
     pub settings: Settings,
     /// Providers by name.
@@ -236,10 +234,10 @@ pub struct RosterFile {
     /// `[rows.NAME]` sources by name.
     pub rows: BTreeMap<String, RowsDecl>,
     /// SHA-256 of the file's text (hex): a saved plan records it.
-    pub digest: String,
+    pub(crate) digest: String,
     pub(super) lines: HashMap<String, usize>,
     pub(super) by_address: HashMap<String, usize>,
 }
 
 /// Keys of a resource table that are Roster's, not the vendor's.
-pub const META_KEYS: &[&str] = &["provider", "adopt"];
+pub(crate) const META_KEYS: &[&str] = &["provider", "adopt"];

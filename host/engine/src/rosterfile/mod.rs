@@ -28,7 +28,7 @@
 //! copy_from = { column = "team", map = { sales = "…", support = "…" } }
 //! ```
 //!
-//! Rows become ordinary resources ([`ResourceDecl`] with a [`RowOrigin`]): plan, apply, state
+//! Rows become ordinary resources ([`ResourceDecl`] with a `RowOrigin`): plan, apply, state
 //! and import treat them like blocks, and their errors name the CSV file, line and column.
 //!
 //! Strings may use `${NAME}` for an environment variable (`$${` for a literal `${`). Relative
@@ -41,9 +41,9 @@ mod json;
 mod lines;
 mod parse;
 
+pub(crate) use decl::{rate_of, RateOverride, RowOrigin, RowSource, META_KEYS};
 pub use decl::{
-    rate_of, ComponentRef, FileError, FileErrors, ProviderDecl, RateOverride, ResourceDecl,
-    RosterFile, RowOrigin, RowSource, RowsDecl, Settings, META_KEYS,
+    ComponentRef, FileError, FileErrors, ProviderDecl, ResourceDecl, RosterFile, RowsDecl, Settings,
 };
 pub use interpolate::expand_env;
 pub use parse::provider_from_table;
@@ -131,7 +131,7 @@ impl RosterFile {
     /// A located error at `key`. A key inside a resource made from a row
     /// (`resource.TYPE.NAME[.ATTRIBUTE]`) is located at its row: the CSV file, the line, and the
     /// attribute's column.
-    pub fn error(&self, key: &str, message: impl Into<String>) -> FileError {
+    pub(crate) fn error(&self, key: &str, message: impl Into<String>) -> FileError {
         if let Some((r, attribute)) = self.row_resource(key) {
             let o = r.origin.as_ref().expect("row_resource finds rows only");
             let key = match attribute.and_then(|a| o.columns.get(a).map(|c| (a, c))) {

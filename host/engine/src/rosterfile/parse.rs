@@ -457,7 +457,6 @@ impl Parser {
                 source: RowSource::Csv(path),
                 type_name,
                 provider,
-                adopt,
                 template,
                 columns: table.columns,
             },

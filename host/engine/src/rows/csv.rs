@@ -9,12 +9,12 @@ use std::fmt;
 pub struct RowError {
     /// 1-based physical line of the problem: where the record starts for a problem with a whole
     /// record or row, where the quote opened for an unterminated quoted field; 0 for the whole file.
-    pub line: usize,
+    pub(crate) line: usize,
     /// The column: its header name when known, else `#N` (1-based position — in the header itself,
     /// or past the header's end); `None` when the problem is not in one column.
-    pub column: Option<String>,
+    pub(crate) column: Option<String>,
     /// What is wrong and how to fix it.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl RowError {
@@ -61,7 +61,7 @@ pub struct Row {
 
 impl Table {
     /// The index of column `name`.
-    pub fn column(&self, name: &str) -> Option<usize> {
+    pub(crate) fn column(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == name)
     }
 }

@@ -45,7 +45,8 @@ mod csv;
 mod template;
 
 pub use self::csv::{parse_csv, write_csv, Row, RowError, Table};
-pub use self::template::{columns_for, expand, name_from, row_for, Cell, Expanded, Template};
+pub use self::template::{expand, Cell, Expanded, Template};
+pub(crate) use self::template::{name_from, row_for};
 
 /// Helpers the tests of both halves share.
 #[cfg(test)]

@@ -42,12 +42,12 @@ pub struct Expanded {
     /// The key column's value (the resource's NAME).
     pub key: String,
     /// The line the row starts on.
-    pub line: usize,
+    pub(crate) line: usize,
     /// Attribute values (strings from cells; constants as given).
-    pub attributes: Map<String, Value>,
+    pub(crate) attributes: Map<String, Value>,
     /// Attribute name → the column it came from (absent for constants), for error locations. Every
     /// attribute the template takes from a column is listed, even when this row leaves it unset.
-    pub columns: BTreeMap<String, String>,
+    pub(crate) columns: BTreeMap<String, String>,
 }
 
 /// Fills `template` for every row of `table`. Errors (all of them, located): a column the template
@@ -202,7 +202,7 @@ fn known(map: &BTreeMap<String, String>) -> String {
 
 /// The columns a rows file written for `template` has: the key column, then each `Column` cell's
 /// column, each once, in template order.
-pub fn columns_for(template: &Template) -> Vec<String> {
+fn columns_for(template: &Template) -> Vec<String> {
     let mut columns = vec![template.key.clone()];
     for (_, cell) in &template.attributes {
         if let Cell::Column { column, .. } = cell {
@@ -228,7 +228,7 @@ pub fn columns_for(template: &Template) -> Vec<String> {
 /// column the template uses that `columns` lacks; two attributes (or the key) needing different
 /// values in one column; a key that cannot name a resource. An attribute not covered by the
 /// template is ignored (the caller decides which attributes matter).
-pub fn row_for(
+pub(crate) fn row_for(
     template: &Template,
     columns: &[String],
     key: &str,
@@ -350,13 +350,13 @@ fn show_short(value: &Value) -> String {
 
 /// A resource name made from any text (for keys derived from ids, e.g. an e-mail address): ASCII
 /// letters, digits, `_` and `-` kept, every other character `_`; empty becomes `_`.
-pub fn name_from(text: &str) -> String {
+pub(crate) fn name_from(text: &str) -> String {
     if text.is_empty() {
         return "_".to_string();
     }
     text.chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+            if crate::address::is_bare_char(c) {
                 c
             } else {
                 '_'
