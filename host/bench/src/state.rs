@@ -72,17 +72,7 @@ pub fn change(state: &mut State, record: Record) -> Change {
 /// Commits `change` (already in `state`) through `file` as apply does: one journal line, or the
 /// whole state when the store asks for it.
 pub fn commit(file: &StateFile, state: &State, change: Change) -> Result<()> {
-    let whole = if file.wants_whole() {
-        Some(render(state)?)
-    } else {
-        None
-    };
-    file.commit(&Commit {
-        lineage: state.lineage.clone(),
-        serial: state.serial,
-        changes: vec![change],
-        whole,
-    })
+    file.commit(&Commit::after(state, file.wants_whole(), || vec![change])?)
 }
 
 #[derive(Clone, Copy, PartialEq)]

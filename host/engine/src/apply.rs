@@ -167,20 +167,11 @@ impl Shared<'_> {
             let mut guard = self.state.lock().unwrap();
             let c = &mut *guard;
             c.state.serial += 1;
-            let whole = if self.store.wants_whole() {
-                Some(crate::state::render(&c.state).map_err(|e| format!("{e:#}"))?)
-            } else {
-                None
-            };
-            (
-                Commit {
-                    lineage: c.state.lineage.clone(),
-                    serial: c.state.serial,
-                    changes: std::mem::take(&mut c.uncommitted),
-                    whole,
-                },
-                c.made,
-            )
+            let commit = Commit::after(&c.state, self.store.wants_whole(), || {
+                std::mem::take(&mut c.uncommitted)
+            })
+            .map_err(|e| format!("{e:#}"))?;
+            (commit, c.made)
         };
         self.store.commit(&commit).map_err(|e| format!("{e:#}"))?;
         *durable = made;

@@ -194,6 +194,25 @@ pub struct Commit {
     pub whole: Option<String>,
 }
 
+impl Commit {
+    /// The commit that takes the state to `state` (its serial already set), carrying the whole
+    /// state rendered when `whole` (the store's [`crate::store::StateStore::wants_whole`]); the
+    /// `changes` are taken only once rendering has succeeded, so a failure loses none of them.
+    pub fn after(
+        state: &State,
+        whole: bool,
+        changes: impl FnOnce() -> Vec<Change>,
+    ) -> Result<Commit> {
+        let whole = if whole { Some(render(state)?) } else { None };
+        Ok(Commit {
+            lineage: state.lineage.clone(),
+            serial: state.serial,
+            changes: changes(),
+            whole,
+        })
+    }
+}
+
 /// The identity of an object's record: provider, type and id, as recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {

@@ -399,18 +399,8 @@ mod tests {
     fn commit(file: &StateFile, state: &mut State, change: crate::state::Change) {
         state.apply_change(&change);
         state.serial += 1;
-        let whole = if file.wants_whole() {
-            Some(render(state).unwrap())
-        } else {
-            None
-        };
-        file.commit(&Commit {
-            lineage: state.lineage.clone(),
-            serial: state.serial,
-            changes: vec![change],
-            whole,
-        })
-        .unwrap();
+        let commit = Commit::after(state, file.wants_whole(), || vec![change]).unwrap();
+        file.commit(&commit).unwrap();
     }
 
     fn put(r: Record) -> crate::state::Change {
