@@ -1,5 +1,6 @@
 //! Entra ID's client-credentials token endpoint: `POST /{tenant}/oauth2/v2.0/token`.
 
+use super::seed::EntraApp;
 use super::store::{rand_u64, State, Token};
 use super::NimbusSim;
 use crate::entra::{self, AppCredentials};
@@ -16,6 +17,12 @@ fn entra_error(status: u16, error: &str, description: &str) -> Outcome {
 
 fn refusal(r: entra::Refusal) -> Outcome {
     entra_error(r.status, r.error, &r.description)
+}
+
+/// The registered app with `client_id` (Entra compares client ids ignoring case).
+fn app_of<'a>(apps: &'a [EntraApp], client_id: &str) -> Option<&'a EntraApp> {
+    apps.iter()
+        .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
 }
 
 fn unknown_app(client_id: &str, tenant: &str) -> Outcome {
@@ -73,11 +80,7 @@ impl NimbusSim {
                     Ok(id) => id,
                     Err(r) => return refusal(r),
                 };
-                let Some(app) = entra
-                    .apps
-                    .iter()
-                    .find(|a| a.client_id.eq_ignore_ascii_case(&client_id))
-                else {
+                let Some(app) = app_of(&entra.apps, &client_id) else {
                     return unknown_app(&client_id, tenant);
                 };
                 let credentials = AppCredentials {
@@ -111,11 +114,7 @@ impl NimbusSim {
                         _ => return entra_error(400, "invalid_request", "AADSTS900144: The request body must contain the following parameter: 'client_id'."),
                     },
                 };
-                let Some(app) = entra
-                    .apps
-                    .iter()
-                    .find(|a| a.client_id.eq_ignore_ascii_case(&client_id))
-                else {
+                let Some(app) = app_of(&entra.apps, &client_id) else {
                     return unknown_app(&client_id, tenant);
                 };
                 if app.client_secret.is_empty() || app.client_secret != secret {
