@@ -348,18 +348,25 @@ mod tests {
                 "{case}"
             );
         }
+        // `${base64:TEXT}`: TEXT encoded here, so the vector holds no encoded credential.
+        let encoded = |s: &serde_json::Value| -> String {
+            let mut s = s.as_str().unwrap().to_string();
+            while let Some(start) = s.find("${base64:") {
+                let end = start + s[start..].find('}').unwrap();
+                let text = &s[start + "${base64:".len()..end];
+                let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+                s.replace_range(start..=end, &b64);
+            }
+            s
+        };
         for case in h["values"].as_array().unwrap() {
-            let want: Vec<&str> = case["credentials"]
+            let want: Vec<String> = case["credentials"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|c| c.as_str().unwrap())
+                .map(encoded)
                 .collect();
-            assert_eq!(
-                credentials_in(case["value"].as_str().unwrap()),
-                want,
-                "{case}"
-            );
+            assert_eq!(credentials_in(&encoded(&case["value"])), want, "{case}");
         }
         assert_eq!(REDACTED, v["redaction"]["marker"].as_str().unwrap());
         assert_eq!(
