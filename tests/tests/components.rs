@@ -182,7 +182,7 @@ fn replace_all(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 async fn components_report_the_one_version() {
     let (rt, _dir) = runtime();
     for b in roster_components::BUILTINS {
-        let meta = roster_runtime::Provider::inspect(&rt, b.wasm)
+        let meta = roster_runtime::Provider::inspect(&rt, &roster_runtime::Code::new(b.wasm))
             .await
             .unwrap();
         assert_eq!(meta.version, env!("CARGO_PKG_VERSION"), "{}", b.name);

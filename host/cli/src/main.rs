@@ -324,7 +324,7 @@ async fn push_component(cli: &Cli, wasm: &Path, reference: &str) -> Result<i32> 
     let r = roster_oci::Reference::parse(reference).map_err(|e| anyhow!(e))?;
     let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
     let runtime = runtime(cli)?;
-    let meta = roster_runtime::Provider::inspect(&runtime, &bytes)
+    let meta = roster_runtime::Provider::inspect(&runtime, &roster_runtime::Code::new(&bytes))
         .await
         .with_context(|| {
             format!(

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use roster_runtime::types::{AttributeSchema, Presence, ProviderMetadata, ValueType};
-use roster_runtime::{Provider, Runtime};
+use roster_runtime::{Code, Provider, Runtime};
 use std::path::PathBuf;
 
 /// Lists the built-in providers, or shows one provider's schemas.
@@ -28,7 +28,7 @@ pub async fn providers(
         (None, None) => {
             let mut all = Vec::new();
             for b in roster_components::BUILTINS {
-                all.push(Provider::inspect(runtime, b.wasm).await?);
+                all.push(Provider::inspect(runtime, &Code::new(b.wasm)).await?);
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&all)?);
@@ -42,7 +42,7 @@ pub async fn providers(
             return Ok(());
         }
     };
-    let metadata = Provider::inspect(runtime, &bytes)
+    let metadata = Provider::inspect(runtime, &Code::new(bytes))
         .await
         .with_context(|| format!("inspecting {label}"))?;
     if json {

@@ -9,7 +9,7 @@ use roster_engine::grants::{self, Grant};
 use roster_engine::provider::ComponentProvider;
 use roster_engine::rosterfile::{ComponentRef, ProviderDecl, RosterFile};
 use roster_runtime::types::{ProviderError, ProviderMetadata};
-use roster_runtime::{CallError, Provider, Runtime};
+use roster_runtime::{CallError, Code, Provider, Runtime};
 use roster_terraform::package::{self, Source, COMPONENT_FILE};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -218,19 +218,12 @@ fn grant_dir(g: &GrantArgs) -> Result<PathBuf> {
 /// Terraform's working directory).
 async fn ask(
     runtime: &Runtime,
-    wasm: &[u8],
+    code: &Code<'_>,
     decl: &ProviderDecl,
     meta: &ProviderMetadata,
     dir: &Path,
 ) -> Result<Grant> {
-    match ComponentProvider::ask(
-        runtime,
-        &roster_runtime::Code::new(wasm),
-        COMPONENT_FILE,
-        decl,
-    )
-    .await
-    {
+    match ComponentProvider::ask(runtime, code, COMPONENT_FILE, decl).await {
         Ok(g) => Ok(Grant {
             secrets: g
                 .secrets
@@ -365,11 +358,12 @@ async fn install(runtime: &Runtime, args: &InstallArgs) -> Result<i32> {
     {
         let source = package::parse_source(&format!("{}/{}", args.namespace, b.name))
             .map_err(|e| anyhow!(e))?;
-        let meta = Provider::inspect(runtime, b.wasm)
+        let code = Code::new(b.wasm);
+        let meta = Provider::inspect(runtime, &code)
             .await
             .with_context(|| format!("inspecting the built-in {}", b.name))?;
         let decl = declaration(&args.grant, b.name, None, true)?;
-        let grant = ask(runtime, b.wasm, &decl, &meta, &grant_dir(&args.grant)?).await?;
+        let grant = ask(runtime, &code, &decl, &meta, &grant_dir(&args.grant)?).await?;
         check_reviewed(&args.grant, &decl.name, &grant)?;
         write_package(&args.mirror, &source, version, b.wasm, &grant)?;
         done.push((source, version.to_string()));
@@ -383,7 +377,8 @@ async fn package_one(runtime: &Runtime, args: &PackageArgs) -> Result<i32> {
     package::check_version(&args.version).map_err(|e| anyhow!(e))?;
     let wasm = std::fs::read(&args.component)
         .with_context(|| format!("reading {}", args.component.display()))?;
-    let meta = Provider::inspect(runtime, &wasm)
+    let code = Code::new(&wasm);
+    let meta = Provider::inspect(runtime, &code)
         .await
         .with_context(|| format!("inspecting {}", args.component.display()))?;
     let prefix = format!("{}_", source.type_name);
@@ -409,7 +404,7 @@ async fn package_one(runtime: &Runtime, args: &PackageArgs) -> Result<i32> {
         args.provider.as_deref(),
         false,
     )?;
-    let grant = ask(runtime, &wasm, &decl, &meta, &grant_dir(&args.grant)?).await?;
+    let grant = ask(runtime, &code, &decl, &meta, &grant_dir(&args.grant)?).await?;
     check_reviewed(&args.grant, &decl.name, &grant)?;
     write_package(&args.mirror, &source, &args.version, &wasm, &grant)?;
     closing(&args.mirror, &[(source, args.version.clone())]);
@@ -419,7 +414,7 @@ async fn package_one(runtime: &Runtime, args: &PackageArgs) -> Result<i32> {
 async fn docs(runtime: &Runtime, out: &Path, namespace: &str) -> Result<i32> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for b in roster_components::BUILTINS {
-        let meta = Provider::inspect(runtime, b.wasm).await?;
+        let meta = Provider::inspect(runtime, &Code::new(b.wasm)).await?;
         for (name, text) in roster_terraform::docs::pages(&meta, &format!("{namespace}/{}", b.name))
         {
             let path = out.join(name);

@@ -153,8 +153,11 @@ impl Provider {
     }
 
     /// What a component says about itself, without configuring it (no hosts, no secrets).
-    pub async fn inspect(runtime: &Runtime, wasm: &[u8]) -> Result<ProviderMetadata, CallError> {
-        let component = runtime.load(wasm).map_err(CallError::Host)?;
+    pub async fn inspect(
+        runtime: &Runtime,
+        code: &Code<'_>,
+    ) -> Result<ProviderMetadata, CallError> {
+        let component = runtime.load_code(code).map_err(CallError::Host)?;
         let provider = Provider::unstarted(
             runtime,
             component,

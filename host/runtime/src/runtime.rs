@@ -49,26 +49,25 @@ impl Drop for Inner {
 
 /// Component code with its SHA-256, hashed once: the digest grants name, saved plans record and
 /// the compile cache is keyed on. The only way to make one is from the bytes, so the digest is
-/// always the code's.
-#[derive(Clone, Copy, Debug)]
+/// always the code's. It borrows the bytes (`&[u8]`) or owns them (`Vec<u8>`).
+#[derive(Clone, Debug)]
 pub struct Code<'a> {
-    wasm: &'a [u8],
+    wasm: std::borrow::Cow<'a, [u8]>,
     sha256: [u8; 32],
 }
 
 impl<'a> Code<'a> {
     /// Hashes `wasm`.
-    pub fn new(wasm: &'a [u8]) -> Code<'a> {
+    pub fn new(wasm: impl Into<std::borrow::Cow<'a, [u8]>>) -> Code<'a> {
         use sha2::Digest;
-        Code {
-            wasm,
-            sha256: sha2::Sha256::digest(wasm).into(),
-        }
+        let wasm = wasm.into();
+        let sha256 = sha2::Sha256::digest(&wasm).into();
+        Code { wasm, sha256 }
     }
 
     /// The component's bytes.
-    pub fn wasm(&self) -> &'a [u8] {
-        self.wasm
+    pub fn wasm(&self) -> &[u8] {
+        &self.wasm
     }
 
     /// Its SHA-256, lower-case hex.

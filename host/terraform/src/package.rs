@@ -13,7 +13,6 @@
 //! SHA-256 must be the one the grant names ([`open`]), before any of its code runs.
 
 use roster_engine::grants::{self, Grant, LockFile};
-use sha2::Digest;
 use std::path::{Path, PathBuf};
 
 /// The component's file name in a package.
@@ -181,8 +180,8 @@ pub struct Package {
     pub dir: PathBuf,
     /// The provider type (the grant's one provider).
     pub type_name: String,
-    /// The component's bytes (their SHA-256 is the grant's).
-    pub wasm: Vec<u8>,
+    /// The component (its SHA-256 is the grant's).
+    pub code: roster_runtime::Code<'static>,
     /// What the component may reach and read.
     pub grant: Grant,
 }
@@ -207,7 +206,8 @@ pub fn open(dir: &Path) -> Result<Package, String> {
             wasm_path.display()
         )
     })?;
-    let sha = hex::encode(sha2::Sha256::digest(&wasm));
+    let code = roster_runtime::Code::new(wasm);
+    let sha = code.sha256();
     if sha != grant.sha256 {
         return Err(format!(
             "the package's component was changed after it was packaged: {} has sha256 {sha}, but {GRANT_FILE} grants {}; nothing of it was run. Package the component again with `roster terraform package` (and review the lock file's change)",
@@ -218,7 +218,7 @@ pub fn open(dir: &Path) -> Result<Package, String> {
     Ok(Package {
         dir: dir.to_path_buf(),
         type_name,
-        wasm,
+        code,
         grant,
     })
 }
@@ -264,7 +264,7 @@ mod tests {
         let wasm = b"\0asm-not-really".to_vec();
         let grant = Grant {
             component: COMPONENT_FILE.into(),
-            sha256: hex::encode(sha2::Sha256::digest(&wasm)),
+            sha256: roster_runtime::Code::new(&wasm).sha256(),
             version: "1.0.0".into(),
             hosts: ["api.example.com".to_string()].into(),
             secrets: Default::default(),

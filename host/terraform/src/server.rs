@@ -193,7 +193,7 @@ impl Host {
     pub async fn new(runtime: Runtime, package: Result<Package, String>) -> Host {
         let metadata = match &package {
             Err(e) => Err(e.clone()),
-            Ok(p) => roster_runtime::Provider::inspect(&runtime, &p.wasm)
+            Ok(p) => roster_runtime::Provider::inspect(&runtime, &p.code)
                 .await
                 .map_err(|e| format!("the component could not say what it is: {e}")),
         };
@@ -487,7 +487,7 @@ impl Host {
         };
         let provider = ComponentProvider::start(
             &self.runtime,
-            &roster_runtime::Code::new(&package.wasm),
+            &package.code,
             COMPONENT_FILE,
             &decl,
             &approve,
